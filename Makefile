@@ -1,0 +1,52 @@
+# graphpost — the two commands are `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIPFLAGS := --disable-pip-version-check --quiet
+
+.PHONY: run test lint typecheck pytest bench lock clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# runtime dependencies only, from the hashed lock
+$(VENV)/.run-stamp: requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIPFLAGS) --require-hashes -r requirements.lock
+	$(BIN)/pip install $(PIPFLAGS) --no-deps --no-build-isolation -e .
+	touch $@
+
+# runtime + development tools (a superset of the runtime lock)
+$(VENV)/.dev-stamp: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIPFLAGS) --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install $(PIPFLAGS) --no-deps --no-build-isolation -e .
+	touch $@ $(VENV)/.run-stamp
+
+run: $(VENV)/.run-stamp
+	$(BIN)/graphpost serve
+
+lint: $(VENV)/.dev-stamp
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+
+typecheck: $(VENV)/.dev-stamp
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev-stamp
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.dev-stamp
+	$(BIN)/python -m bench
+
+# re-pin the locks after changing dependencies in pyproject.toml
+lock: $(VENV)/.dev-stamp
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --no-emit-find-links \
+	  --no-emit-index-url --strip-extras -o requirements.lock pyproject.toml
+	sed -e 's/ \\$$//' -e '/^ *--hash/d' -e '/^ *#/d' requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --no-emit-find-links \
+	  --no-emit-index-url --strip-extras --extra dev -c $(VENV)/constraints.txt \
+	  -o requirements-dev.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

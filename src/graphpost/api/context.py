@@ -1,0 +1,50 @@
+"""What a Graph route handler is given: the request, the opened mailbox and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from graphpost.api.render import Renderer
+from graphpost.asgi import Request
+from graphpost.services.directory import Mailbox
+from graphpost.services.folders import FolderService
+from graphpost.services.messages import MessageService
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    messages: MessageService
+    folders: FolderService
+    render: Renderer
+
+
+@dataclass(slots=True)
+class Call:
+    request: Request
+    mailbox: Mailbox
+    services: Services
+    preference_applied: list[str]
+
+    @property
+    def user_path(self) -> str:
+        """``users('<object id>')``: contexts name the user by id even for /me."""
+        return f"users('{self.mailbox.id}')"
+
+    def text_body(self) -> bool:
+        prefer = self.request.headers.get("prefer", "").lower()
+        if 'outlook.body-content-type="text"' in prefer or "outlook.body-content-type=text" in (
+            prefer.replace('"', "")
+        ):
+            self.preference_applied.append('outlook.body-content-type="text"')
+            return True
+        return False
+
+    def next_link(self, skip: int) -> str:
+        params = dict(self.request.query)
+        params["$skip"] = str(skip)
+        query = "&".join(f"{quote(k, safe='$')}={quote(v, safe=_SAFE)}" for k, v in params.items())
+        return f"{self.services.render.base}{self.request.raw_path}?{query}"
+
+
+_SAFE = "$(),/:'"

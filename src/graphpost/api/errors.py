@@ -1,0 +1,67 @@
+"""The ONE mapping from graphpost errors to (HTTP status, Graph error code), and the envelope."""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from graphpost import errors as e
+
+# Most specific first: the first class an error is an instance of decides.
+MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
+    (e.BodyNotReadableError, 400, "UnableToDeserializePostBody"),
+    (e.PropertyValueError, 400, "RequestBodyRead"),
+    (e.UnprocessableTypeError, 422, "UnprocessableType"),
+    (e.MalformedIdError, 400, "ErrorInvalidIdMalformed"),
+    (e.InvalidHeaderError, 400, "InvalidInternetMessageHeader"),
+    (e.InvalidRecipientsError, 400, "ErrorInvalidRecipients"),
+    (e.InefficientFilterError, 400, "InefficientFilter"),
+    (e.UnknownPropertyError, 400, "RequestBroker--ParseUri"),
+    (e.QueryError, 400, "BadRequest"),
+    (e.DelegatedOnlyError, 400, "BadRequest"),
+    (e.InvalidOperationError, 400, "ErrorInvalidRequest"),
+    (e.InvalidInputError, 400, "ErrorInvalidRequest"),
+    (e.UnknownSegmentError, 400, "BadRequest"),
+    (e.UnknownUserError, 404, "ErrorInvalidUser"),
+    (e.NotFoundError, 404, "ErrorItemNotFound"),
+    (e.AlreadyExistsError, 409, "ErrorFolderExists"),
+    (e.ConflictError, 412, "ErrorIrresolvableConflict"),
+    (e.NoPermissionsError, 401, "NoPermissionsInAccessToken"),
+    (e.AuthenticationError, 401, "InvalidAuthenticationToken"),
+    (e.CannotDeleteError, 403, "ErrorDeleteDistinguishedFolder"),
+    (e.AccessDeniedError, 403, "ErrorAccessDenied"),
+    (e.RequestTooLargeError, 413, "RequestEntityTooLarge"),
+    (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
+    (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
+    (e.StoreError, 503, "ServiceUnavailable"),
+)
+
+
+def status_and_code(error: e.GraphpostError) -> tuple[int, str]:
+    for kind, status, code in MAPPING:
+        if isinstance(error, kind):
+            return status, code
+    return 500, "InternalServerError"
+
+
+def utc_date() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+_encode = msgspec.json.Encoder().encode
+
+
+def envelope(
+    code: str, message: str, *, request_id: str, client_request_id: str, target: str | None = None
+) -> bytes:
+    """Graph's error body: code, message, innerError with date and both request ids."""
+    error: dict[str, object] = {"code": code, "message": message}
+    if target:
+        error["target"] = target
+    error["innerError"] = {
+        "date": utc_date(),
+        "request-id": request_id,
+        "client-request-id": client_request_id,
+    }
+    return _encode({"error": error})

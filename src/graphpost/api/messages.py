@@ -1,0 +1,179 @@
+"""Routes of the message resource: create, get, list, update, delete, permanentDelete."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import msgspec
+
+from graphpost.api import odata
+from graphpost.api.context import Call
+from graphpost.api.render import MESSAGE_PROPS, encode
+from graphpost.asgi import Response
+from graphpost.domain.message import MessageInput
+from graphpost.errors import NotFoundError
+from graphpost.services.folders import NOT_FOUND
+from graphpost.store.records import MessageRow
+
+
+def _collection_path(call: Call, folder_key: str | None) -> str:
+    if folder_key is None:
+        return f"{call.user_path}/messages"
+    return f"{call.user_path}/mailFolders('{folder_key}')/messages"
+
+
+async def create(call: Call, folder_key: str | None) -> Response:
+    inp = call.request.json(MessageInput, allow_empty=True)
+    created = await call.services.messages.create_draft(call.mailbox, inp, folder_key=folder_key)
+    render = call.services.render
+    path = _collection_path(call, folder_key)
+    row = created.row
+    body = render.message(
+        row,
+        context=render.context(f"{path}/$entity"),
+        extensions=created.extensions if created.extensions else None,
+        extensions_context=render.context(
+            f"{call.user_path}/messages('{quote(row.id, safe='')}')/extensions"
+        ),
+    )
+    location = f"{render.base}/v1.0/{call.user_path}/messages('{row.id}')".encode()
+    return Response(201, body, headers=[(b"location", location)])
+
+
+async def _render_one(call: Call, row: MessageRow, context: str | None) -> bytes:
+    q = call.request.query
+    select = odata.select_list(q, MESSAGE_PROPS)
+    expand = odata.parse_expand(q)
+    svc = call.services.messages
+    basic = call.mailbox.principal.basic_only
+    extensions: list[bytes] | None = None
+    if expand.extensions:
+        extensions = await svc.extensions(row)
+        if expand.extension_ids:
+            wanted = {_ext_key(i) for i in expand.extension_ids}
+            extensions = [e for e in extensions if _ext_key_of(e) & wanted]
+    attachments = await svc.attachments(row) if expand.attachments else None
+    return call.services.render.message(
+        row,
+        context=context,
+        select=select,
+        basic_only=basic,
+        text_body=call.text_body(),
+        headers=row.headers,
+        extensions=extensions,
+        extensions_context=None,
+        attachments=attachments,
+    )
+
+
+def _ext_key(value: str) -> str:
+    lowered = value.lower()
+    for prefix in (
+        "microsoft.graph.opentypeextension.",
+        "microsoft.outlookservices.opentypeextension.",
+    ):
+        if lowered.startswith(prefix):
+            return lowered[len(prefix) :]
+    return lowered
+
+
+def _ext_key_of(doc: bytes) -> set[str]:
+    data = msgspec.json.decode(doc)
+    return {_ext_key(str(data.get("extensionName", ""))), _ext_key(str(data.get("id", "")))}
+
+
+def _select_suffix(call: Call) -> str:
+    select = odata.select_list(call.request.query, MESSAGE_PROPS)
+    return f"({','.join(select)})" if select else ""
+
+
+async def get(call: Call, message_id: str) -> Response:
+    row = await call.services.messages.get(call.mailbox, message_id)
+    context = call.services.render.context(
+        f"{call.user_path}/messages{_select_suffix(call)}/$entity"
+    )
+    return Response(200, await _render_one(call, row, context))
+
+
+async def list_(call: Call, folder_key: str | None) -> Response:
+    query = odata.message_query(call.request.query)
+    rows, count, more = await call.services.messages.list_messages(
+        call.mailbox, query, folder_key=folder_key
+    )
+    items = [await _render_one(call, row, None) for row in rows]
+    render = call.services.render
+    context = render.context(_collection_path(call, folder_key) + _select_suffix(call))
+    next_link = call.next_link(query.skip + query.top) if more else None
+    return Response(
+        200, render.collection(context=context, items=items, count=count, next_link=next_link)
+    )
+
+
+async def update(call: Call, message_id: str) -> Response:
+    inp = call.request.json(MessageInput)
+    row = await call.services.messages.update(
+        call.mailbox, message_id, inp, if_match=call.request.headers.get("if-match")
+    )
+    context = call.services.render.context(f"{call.user_path}/messages/$entity")
+    return Response(200, call.services.render.message(row, context=context))
+
+
+async def delete(call: Call, message_id: str) -> Response:
+    await call.services.messages.delete(
+        call.mailbox, message_id, if_match=call.request.headers.get("if-match")
+    )
+    return Response(204, content_type=None)
+
+
+async def permanent_delete(call: Call, message_id: str) -> Response:
+    await call.services.messages.permanent_delete(call.mailbox, message_id)
+    return Response(204, content_type=None)
+
+
+async def list_attachments(call: Call, message_id: str) -> Response:
+    svc = call.services.messages
+    row = await svc.get(call.mailbox, message_id)
+    render = call.services.render
+    rows = [] if call.mailbox.principal.basic_only else await svc.attachments(row)
+    select = call.request.query.get("$select", "")
+    with_bytes = not select or "contentbytes" in select.lower()
+    items = [render.attachment(a, with_bytes=with_bytes) for a in rows]
+    context = render.context(f"{call.user_path}/messages('{quote(row.id, safe='')}')/attachments")
+    return Response(200, render.collection(context=context, items=[encode(i) for i in items]))
+
+
+async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+    svc = call.services.messages
+    row = await svc.get(call.mailbox, message_id)
+    for a in [] if call.mailbox.principal.basic_only else await svc.attachments(row):
+        if a.id == attachment_id:
+            render = call.services.render
+            context = render.context(
+                f"{call.user_path}/messages('{quote(row.id, safe='')}')/attachments/$entity"
+            )
+            return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
+    raise NotFoundError(NOT_FOUND)
+
+
+async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:
+    svc = call.services.messages
+    row = await svc.get(call.mailbox, message_id)
+    if call.mailbox.principal.basic_only:
+        docs: list[bytes] = []
+    else:
+        docs = await svc.extensions(row)
+    render = call.services.render
+    base = f"{call.user_path}/messages('{quote(row.id, safe='')}')/extensions"
+    if name is None:
+        items = [encode(render.extension(d)) for d in docs]
+        return Response(200, render.collection(context=render.context(base), items=items))
+    key = _ext_key(name)
+    for doc in docs:
+        if key in _ext_key_of(doc):
+            return Response(
+                200,
+                encode(
+                    {"@odata.context": render.context(f"{base}/$entity"), **render.extension(doc)}
+                ),
+            )
+    raise NotFoundError(NOT_FOUND)

@@ -1,0 +1,352 @@
+"""OData query options for messages: $filter (parsed to domain.query nodes), $orderby, $select,
+$top, $skip, $count, $expand."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from graphpost.domain.query import (
+    And,
+    BoolProp,
+    Call,
+    Compare,
+    Lambda,
+    Lit,
+    MessageQuery,
+    Node,
+    Not,
+    Or,
+    OrderBy,
+    Prop,
+)
+from graphpost.errors import QueryError, UnknownPropertyError
+
+MAX_TOP = 1000
+DEFAULT_TOP = 10
+_FILTER_LIMIT = 4096
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<datetime>\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?)
+      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<string>'(?:[^']|'')*')
+      | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
+      | (?P<punct>[()/,:])
+    )""",
+    re.VERBOSE,
+)
+_COMPARE = {"eq", "ne", "gt", "ge", "lt", "le"}
+_FLIP = {"eq": "eq", "ne": "ne", "gt": "lt", "ge": "le", "lt": "gt", "le": "ge"}
+_FUNCTIONS = {"contains", "startswith", "endswith"}
+
+
+@dataclass
+class _Tok:
+    kind: str
+    text: str
+
+
+def _tokens(text: str) -> list[_Tok]:
+    out: list[_Tok] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None or m.end() == pos:
+            raise QueryError(f"Invalid filter clause: unexpected text at '{text[pos : pos + 20]}'.")
+        kind = m.lastgroup or ""
+        out.append(_Tok(kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks = _tokens(text)
+        self.i = 0
+        self.vars: list[str] = []
+
+    def peek(self, offset: int = 0) -> _Tok | None:
+        j = self.i + offset
+        return self.toks[j] if j < len(self.toks) else None
+
+    def word(self, offset: int = 0) -> str:
+        tok = self.peek(offset)
+        return tok.text.lower() if tok and tok.kind == "name" else ""
+
+    def take(self, text: str | None = None) -> _Tok:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError("Invalid filter clause: the expression ends too early.")
+        if text is not None and tok.text.lower() != text:
+            raise QueryError(f"Invalid filter clause: expected '{text}' but found '{tok.text}'.")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node:
+        node = self.or_expr()
+        if self.peek() is not None:
+            raise QueryError(f"Invalid filter clause: unexpected '{self.take().text}'.")
+        return node
+
+    def or_expr(self) -> Node:
+        node = self.and_expr()
+        while self.word() == "or":
+            self.take()
+            node = Or(node, self.and_expr())
+        return node
+
+    def and_expr(self) -> Node:
+        node = self.unary()
+        while self.word() == "and":
+            self.take()
+            node = And(node, self.unary())
+        return node
+
+    def unary(self) -> Node:
+        if self.word() == "not":
+            self.take()
+            return Not(self.unary())
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise QueryError("Invalid filter clause: the expression ends too early.")
+        if tok.text == "(":
+            self.take()
+            node = self.or_expr()
+            self.take(")")
+            return node
+        if self.word() in _FUNCTIONS and (nxt := self.peek(1)) is not None and nxt.text == "(":
+            return self.function()
+        if tok.kind == "name":
+            return self.from_path()
+        # literal op path
+        lit = self.literal()
+        op = self.word()
+        if op not in _COMPARE:
+            raise QueryError(f"Invalid filter clause: expected a comparison after '{tok.text}'.")
+        self.take()
+        prop = self.path()
+        if isinstance(prop, Lambda):
+            raise QueryError("Invalid filter clause: a lambda cannot be compared.")
+        return Compare(_FLIP[op], prop, lit)
+
+    def function(self) -> Node:
+        name = self.take().text.lower()
+        self.take("(")
+        prop = self.path()
+        if isinstance(prop, Lambda):
+            raise QueryError(f"Invalid filter clause: {name}() takes a property.")
+        self.take(",")
+        arg = self.literal()
+        self.take(")")
+        node: Node = Call(name, prop, arg)
+        if self.word() in ("eq", "ne"):
+            op = self.take().text.lower()
+            value = self.literal()
+            if value.kind != "bool":
+                raise QueryError(f"Invalid filter clause: {name}() compares only with a boolean.")
+            if (op == "eq") != bool(value.value):
+                node = Not(node)
+        return node
+
+    def from_path(self) -> Node:
+        prop = self.path()
+        if isinstance(prop, Lambda):
+            return prop
+        op = self.word()
+        if op in _COMPARE:
+            self.take()
+            return Compare(op, prop, self.literal())
+        return BoolProp(prop)
+
+    def path(self) -> Prop | Lambda:
+        parts = [self.name()]
+        while (tok := self.peek()) is not None and tok.text == "/":
+            self.take()
+            word = self.word()
+            nxt = self.peek(1)
+            if word in ("any", "all") and nxt is not None and nxt.text == "(":
+                return self.lambda_(word, parts)
+            parts.append(self.name())
+        return Prop(tuple(parts))
+
+    def lambda_(self, quantifier: str, parts: list[str]) -> Lambda:
+        if self.vars:
+            raise QueryError("Invalid filter clause: nested any/all are not supported.")
+        self.take()
+        self.take("(")
+        if (tok := self.peek()) is not None and tok.text == ")":
+            self.take()
+            return Lambda(quantifier, "/".join(parts), "", None)
+        var = self.name()
+        self.take(":")
+        self.vars.append(var)
+        try:
+            body = self.or_expr()
+        finally:
+            self.vars.pop()
+        self.take(")")
+        return Lambda(quantifier, "/".join(parts), var, body)
+
+    def name(self) -> str:
+        tok = self.take()
+        if tok.kind != "name":
+            raise QueryError(
+                f"Invalid filter clause: expected a property name, found '{tok.text}'."
+            )
+        return tok.text.lower()
+
+    def literal(self) -> Lit:
+        tok = self.take()
+        if tok.kind == "string":
+            return Lit(tok.text[1:-1].replace("''", "'"), "string")
+        if tok.kind == "datetime":
+            return Lit(tok.text, "datetime")
+        if tok.kind == "number":
+            return Lit(float(tok.text) if "." in tok.text else int(tok.text), "number")
+        word = tok.text.lower()
+        if word in ("true", "false"):
+            return Lit(word == "true", "bool")
+        if word == "null":
+            return Lit(None, "null")
+        raise QueryError(f"Invalid filter clause: expected a value, found '{tok.text}'.")
+
+
+def parse_filter(text: str) -> Node:
+    if len(text) > _FILTER_LIMIT:
+        raise QueryError(f"$filter is longer than {_FILTER_LIMIT} characters.")
+    if not text.strip():
+        raise QueryError("Invalid filter clause: $filter is empty.")
+    return _Parser(text).parse()
+
+
+def parse_orderby(text: str) -> list[OrderBy]:
+    out: list[OrderBy] = []
+    for part in text.split(","):
+        words = part.split()
+        if not words or len(words) > 2:
+            raise QueryError(f"Invalid $orderby clause: '{part.strip()}'.")
+        direction = words[1].lower() if len(words) == 2 else "asc"
+        if direction not in ("asc", "desc"):
+            raise QueryError(f"Invalid $orderby direction '{words[1]}': use asc or desc.")
+        path = tuple(p.lower() for p in words[0].split("/"))
+        out.append(OrderBy(Prop(path), direction == "desc"))
+    return out
+
+
+def parse_int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise QueryError(f"The value of {name} must be a whole number, not '{raw}'.") from None
+    if not low <= value <= high:
+        raise QueryError(f"The value of {name} must be between {low} and {high}.")
+    return value
+
+
+def parse_bool(params: Mapping[str, str], name: str) -> bool:
+    raw = params.get(name)
+    if raw is None:
+        return False
+    lowered = raw.lower()
+    if lowered not in ("true", "false"):
+        raise QueryError(f"The value of {name} must be true or false, not '{raw}'.")
+    return lowered == "true"
+
+
+def select_list(params: Mapping[str, str], known: Mapping[str, str]) -> list[str] | None:
+    """$select as canonical property names; ``known`` maps lower case to canonical."""
+    raw = params.get("$select")
+    if raw is None:
+        return None
+    out: list[str] = []
+    for part in raw.split(","):
+        name = part.strip()
+        if not name:
+            continue
+        canon = known.get(name.lower())
+        if canon is None:
+            raise UnknownPropertyError(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.message'."
+            )
+        if canon not in out:
+            out.append(canon)
+    return out
+
+
+@dataclass
+class Expand:
+    attachments: bool = False
+    extensions: bool = False
+    extension_ids: list[str] = field(default_factory=list)
+
+
+_EXT_FILTER = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+
+
+def parse_expand(params: Mapping[str, str]) -> Expand:
+    raw = params.get("$expand")
+    out = Expand()
+    if raw is None:
+        return out
+    for part in _split_top(raw):
+        name, _, inner = part.partition("(")
+        key = name.strip().lower()
+        if key == "attachments":
+            out.attachments = True
+        elif key == "extensions":
+            out.extensions = True
+            inner = inner.rstrip(")").strip()
+            if inner:
+                opt, _, value = inner.partition("=")
+                m = _EXT_FILTER.match(value) if opt.strip().lower() == "$filter" else None
+                if m is None:
+                    raise QueryError(
+                        "Only $expand=extensions($filter=id eq '<name>') is supported."
+                    )
+                out.extension_ids.append(m.group(1).replace("''", "'"))
+        else:
+            raise QueryError(f"Expanding '{name.strip()}' is not supported on messages.")
+    return out
+
+
+def _split_top(text: str) -> list[str]:
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        parts.append("".join(cur))
+    return [p for p in parts if p.strip()]
+
+
+def message_query(params: Mapping[str, str]) -> MessageQuery:
+    query = MessageQuery(
+        top=parse_int(params, "$top", DEFAULT_TOP, 1, MAX_TOP),
+        skip=parse_int(params, "$skip", 0, 0, 2**31 - 1),
+        count=parse_bool(params, "$count"),
+    )
+    if (text := params.get("$filter")) is not None:
+        query.filter = parse_filter(text)
+    if (text := params.get("$orderby")) is not None:
+        query.orderby = parse_orderby(text)
+    if "$search" in params:
+        raise QueryError("$search is not supported yet on this server; use $filter.")
+    return query

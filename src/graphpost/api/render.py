@@ -1,0 +1,156 @@
+"""Graph JSON for messages, folders, attachments and collections.
+
+A message's stored document already is its default JSON; the common case splices the OData
+annotations in front of it without decoding it.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from graphpost.domain.body import html_to_text
+from graphpost.domain.message import Message
+from graphpost.store.records import AttachmentRow, FolderRecord, MessageRow
+
+encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+# Every property $select may name, lower case → canonical (default ones in wire order).
+DEFAULT_PROPS = tuple(f.encode_name for f in msgspec.structs.fields(Message))
+EXTRA_PROPS = ("internetMessageHeaders", "uniqueBody")
+MESSAGE_PROPS = {name.lower(): name for name in (*DEFAULT_PROPS, *EXTRA_PROPS)}
+HIDDEN_BASIC = ("body", "bodyPreview", "uniqueBody")
+OPEN_EXTENSION = "#microsoft.graph.openTypeExtension"
+FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
+
+
+class Renderer:
+    """Builds response bodies; knows the public base URL for contexts and links."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/")
+        self.metadata = f"{self.base}/v1.0/$metadata#"
+
+    def context(self, fragment: str) -> str:
+        return self.metadata + fragment
+
+    # ------------------------------------------------------------ messages
+
+    def message(
+        self,
+        row: MessageRow,
+        *,
+        context: str | None,
+        select: list[str] | None = None,
+        basic_only: bool = False,
+        text_body: bool = False,
+        headers: bytes | None = None,
+        extensions: list[bytes] | None = None,
+        extensions_context: str | None = None,
+        attachments: list[AttachmentRow] | None = None,
+    ) -> bytes:
+        etag = b'"@odata.etag":' + encode(f'W/"{row.change_key}"')
+        head = b"{" + (b'"@odata.context":' + encode(context) + b"," if context else b"") + etag
+        simple = (
+            select is None
+            and not basic_only
+            and not text_body
+            and extensions is None
+            and attachments is None
+        )
+        if simple:
+            return head + b"," + row.doc[1:]
+        doc: dict[str, Any] = _decode(row.doc)
+        out: dict[str, Any] = {}
+        if select is None:
+            out = doc
+        else:
+            out["id"] = doc["id"]
+            for name in select:
+                if name == "internetMessageHeaders":
+                    out[name] = _decode(headers) if headers else []
+                elif name == "uniqueBody":
+                    out[name] = doc["body"]
+                elif name in doc:
+                    out[name] = doc[name]
+        if basic_only:
+            for name in HIDDEN_BASIC:
+                out.pop(name, None)
+        if text_body:
+            for name in ("body", "uniqueBody"):
+                body = out.get(name)
+                if body and body.get("contentType") == "html":
+                    out[name] = {"contentType": "text", "content": html_to_text(body["content"])}
+        if attachments is not None and not basic_only:
+            out["attachments@odata.context"] = self.context(
+                f"users('{row.mailbox_id}')/messages('{quote(row.id)}')/attachments"
+            )
+            out["attachments"] = [self.attachment(a) for a in attachments]
+        if extensions is not None and not basic_only:
+            if extensions_context:
+                out["extensions@odata.context"] = extensions_context
+            out["extensions"] = [self.extension(e) for e in extensions]
+        body_bytes = encode(out)
+        return head + (b"," + body_bytes[1:] if len(body_bytes) > 2 else b"}")
+
+    def extension(self, doc: bytes) -> dict[str, Any]:
+        return {"@odata.type": OPEN_EXTENSION, **_decode(doc)}
+
+    def attachment(self, a: AttachmentRow, *, with_bytes: bool = True) -> dict[str, Any]:
+        from graphpost.domain.times import iso
+
+        out: dict[str, Any] = {
+            "@odata.type": FILE_ATTACHMENT,
+            "@odata.mediaContentType": a.content_type,
+            "id": a.id,
+            "lastModifiedDateTime": iso(a.modified_at),
+            "name": a.name,
+            "contentType": a.content_type,
+            "size": a.size,
+            "isInline": a.is_inline,
+            "contentId": a.content_id,
+            "contentLocation": None,
+        }
+        if with_bytes:
+            out["contentBytes"] = base64.b64encode(a.content).decode("ascii")
+        return out
+
+    # ------------------------------------------------------------ folders
+
+    @staticmethod
+    def folder_dict(f: FolderRecord) -> dict[str, Any]:
+        return {
+            "id": f.id,
+            "displayName": f.display_name,
+            "parentFolderId": f.parent_id,
+            "childFolderCount": f.child_count,
+            "unreadItemCount": f.unread_count,
+            "totalItemCount": f.total_count,
+            "isHidden": f.is_hidden,
+        }
+
+    def folder(self, f: FolderRecord, *, context: str) -> bytes:
+        return encode({"@odata.context": context, **self.folder_dict(f)})
+
+    # ------------------------------------------------------------ collections
+
+    @staticmethod
+    def collection(
+        *,
+        context: str,
+        items: list[bytes],
+        count: int | None = None,
+        next_link: str | None = None,
+    ) -> bytes:
+        parts = [b'{"@odata.context":', encode(context)]
+        if count is not None:
+            parts += [b',"@odata.count":', str(count).encode()]
+        parts += [b',"value":[', b",".join(items), b"]"]
+        if next_link:
+            parts += [b',"@odata.nextLink":', encode(next_link)]
+        parts.append(b"}")
+        return b"".join(parts)

@@ -1,0 +1,76 @@
+"""``graphpost serve``: migrate, seed the demo tenant on first start, serve HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+import uvicorn
+
+from graphpost.cli.common import add_storage_options, settings_from, with_runtime
+from graphpost.runtime import Runtime, Server
+from graphpost.services.directory import DEMO_DOMAIN
+
+DEMO_USER = f"AdeleV@{DEMO_DOMAIN}"
+EXAMPLE = (
+    '{"subject":"Did you see last night\'s game?","importance":"Low",'
+    '"body":{"contentType":"HTML","content":"They were <b>awesome</b>!"},'
+    '"toRecipients":[{"emailAddress":{"address":"AdeleV@contoso.onmicrosoft.com"}}]}'
+)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser("serve", help="run the Graph API server")
+    parser.add_argument("--host", help="listen address (GRAPHPOST_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (GRAPHPOST_PORT, default 8765)")
+    parser.add_argument("--public-url", help="base URL clients use (GRAPHPOST_PUBLIC_URL)")
+    parser.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant")
+    parser.add_argument("--quiet", action="store_true", help="print no welcome text")
+    add_storage_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args, **({"demo": False} if args.no_demo else {}))
+
+    async def first_start(rt: Runtime) -> str | None:
+        if settings.demo and not await rt.store.list_tenants():
+            await rt.directory.seed_demo()
+        user = await rt.directory.user(DEMO_USER)
+        if user is None:
+            return None
+        return rt.tokens.issue_delegated(
+            tenant_id=user.tenant_id,
+            user_id=user.id,
+            upn=user.upn,
+            name=user.display_name,
+            scopes=["Mail.ReadWrite", "Mail.Send"],
+            lifetime=24 * 3600,
+        )
+
+    token = with_runtime(settings, first_start)
+    base = settings.base_url
+    if not args.quiet:
+        print(f"graphpost serving {base}/v1.0 (mailboxes: {base}/)")
+        if token:
+            print(f"\nA token for {DEMO_USER} (24 h):\n\nTOKEN={token}\n")
+            print("Create a draft:\n")
+            print(
+                f'curl -s -X POST {base}/v1.0/me/messages -H "Authorization: Bearer $TOKEN" '
+                f"-H 'Content-Type: application/json' -d {shlex.quote(EXAMPLE)}\n",
+                flush=True,
+            )
+    config = uvicorn.Config(
+        Server(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run()
+    return 0

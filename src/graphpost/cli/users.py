@@ -1,0 +1,66 @@
+"""``graphpost users add|list|remove`` and ``graphpost demo``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from graphpost.cli.common import add_storage_options, settings_from, with_runtime
+from graphpost.runtime import Runtime
+from graphpost.services.directory import DEMO_DOMAIN
+
+
+def register(sub: Any) -> None:
+    users = sub.add_parser("users", help="users and their mailboxes")
+    actions = users.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add a user with a new mailbox")
+    add.add_argument("--name", required=True, help="display name, e.g. 'Adele Vance'")
+    add.add_argument("--mail", required=True, help="mail address (its domain is the tenant)")
+    add.add_argument("--upn", help="userPrincipalName (default: the mail address)")
+    add.set_defaults(handler=add_user)
+    lst = actions.add_parser("list", help="list users")
+    lst.set_defaults(handler=list_users)
+    rm = actions.add_parser("remove", help="remove a user and the mailbox")
+    rm.add_argument("user", help="object id, userPrincipalName or mail")
+    rm.set_defaults(handler=remove_user)
+    demo = sub.add_parser("demo", help=f"seed the demo tenant {DEMO_DOMAIN}")
+    demo.set_defaults(handler=seed_demo)
+    for p in (add, lst, rm, demo):
+        add_storage_options(p)
+
+
+def add_user(args: argparse.Namespace) -> int:
+    async def work(rt: Runtime) -> None:
+        user = await rt.directory.add_user(display_name=args.name, mail=args.mail, upn=args.upn)
+        print(f"{user.id}\t{user.upn}\t{user.display_name}")
+
+    with_runtime(settings_from(args), work)
+    return 0
+
+
+def list_users(args: argparse.Namespace) -> int:
+    async def work(rt: Runtime) -> None:
+        for user in await rt.store.list_users():
+            print(f"{user.id}\t{user.upn}\t{user.mail}\t{user.display_name}")
+
+    with_runtime(settings_from(args), work)
+    return 0
+
+
+def remove_user(args: argparse.Namespace) -> int:
+    async def work(rt: Runtime) -> None:
+        user = await rt.directory.remove_user(args.user)
+        print(f"removed {user.upn}")
+
+    with_runtime(settings_from(args), work)
+    return 0
+
+
+def seed_demo(args: argparse.Namespace) -> int:
+    async def work(rt: Runtime) -> None:
+        tenant = await rt.directory.seed_demo()
+        users = await rt.store.list_users(tenant.id)
+        print(f"demo tenant {tenant.domain} ({tenant.id}) with {len(users)} users")
+
+    with_runtime(settings_from(args), work)
+    return 0

@@ -1,0 +1,75 @@
+"""Message bodies: Exchange's HTML wrapping and the plain-text bodyPreview."""
+
+from __future__ import annotations
+
+import html
+import re
+
+PREVIEW_LIMIT = 255
+
+# Exactly what Exchange wraps an HTML fragment in (the "Create Message" page, example 1).
+_HTML_HEAD = (
+    "<html>\r\n<head>\r\n"
+    '<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+    '<meta content="text/html; charset=us-ascii">\r\n'
+    "</head>\r\n<body>\r\n"
+)
+_HTML_TAIL = "\r\n</body>\r\n</html>\r\n"
+
+_INVISIBLE = re.compile(r"<(head|style|script|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6]|p|div|li|tr|h[1-6])\b[^>]*>", re.I)
+_TAG = re.compile(r"<[^>]*>|<!--.*?-->", re.DOTALL)
+
+
+def content_type(value: str) -> str:
+    """``text`` or ``html`` from any case; ValueError otherwise."""
+    lowered = value.lower()
+    if lowered not in ("text", "html"):
+        raise ValueError(value)
+    return lowered
+
+
+def is_full_document(content: str) -> bool:
+    head = content.lstrip()[:15].lower()
+    return head.startswith(("<html", "<!doctype"))
+
+
+def wrap_html(content: str) -> str:
+    """Wrap an HTML fragment as Exchange does; a full document is kept as it came."""
+    if not content or is_full_document(content):
+        return content
+    return _HTML_HEAD + content + _HTML_TAIL
+
+
+def html_to_text(content: str, *, limit: int | None = None) -> str:
+    """Readable text of HTML, as a browser would lay it out in lines.
+
+    Invisible parts (head, style, script) are dropped, tags stripped, entities decoded, runs of
+    white space folded, and block elements and ``<br>`` become line breaks (CRLF). With
+    ``limit``, only enough of the input is looked at to fill ``limit`` characters.
+    """
+    source = content
+    body_at = source.find("<body")
+    if body_at < 0:
+        body_at = source.lower().find("<body")
+    if body_at >= 0:
+        source = source[body_at:]
+    if limit is not None:
+        source = source[: max(limit * 8, 4096)]
+    source = _INVISIBLE.sub(" ", source)
+    source = _BREAKS.sub("\x00", source)
+    source = html.unescape(_TAG.sub("", source))
+    lines = [" ".join(line.split()) for line in source.split("\x00")]
+    return "\r\n".join(lines).strip()
+
+
+def preview(kind: str, content: str) -> str:
+    """bodyPreview: tag-free text, line breaks kept as CRLF, at most 255 characters."""
+    if not content:
+        return ""
+    if kind == "html":
+        text = html_to_text(content, limit=PREVIEW_LIMIT)
+    else:
+        text = content[: PREVIEW_LIMIT * 4].replace("\r\n", "\n").replace("\r", "\n")
+        text = text.strip().replace("\n", "\r\n")
+    return text[:PREVIEW_LIMIT].rstrip()

@@ -1,0 +1,46 @@
+"""Well-known folders (§7.2): every mailbox has them, with stable ids.
+
+``clutter`` is left out: Exchange retired Clutter for Focused Inbox, and a mailbox without it
+lets clients create their own "Clutter" folder as the Graph docs' example does.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class WellKnown(NamedTuple):
+    name: str  # the well-known name, lower case
+    display_name: str
+    hidden: bool
+    top_level: bool  # directly under msgfolderroot (False: the root itself or under a hidden one)
+
+
+ROOT = "msgfolderroot"
+
+WELL_KNOWN: tuple[WellKnown, ...] = (
+    WellKnown(ROOT, "Top of Information Store", False, False),
+    WellKnown("archive", "Archive", False, True),
+    WellKnown("conversationhistory", "Conversation History", False, True),
+    WellKnown("deleteditems", "Deleted Items", False, True),
+    WellKnown("drafts", "Drafts", False, True),
+    WellKnown("inbox", "Inbox", False, True),
+    WellKnown("junkemail", "Junk Email", False, True),
+    WellKnown("outbox", "Outbox", False, True),
+    WellKnown("sentitems", "Sent Items", False, True),
+    WellKnown("conflicts", "Conflicts", True, True),
+    WellKnown("localfailures", "Local Failures", True, True),
+    WellKnown("scheduled", "Scheduled", True, True),
+    WellKnown("searchfolders", "Finder", True, True),
+    WellKnown("serverfailures", "Server Failures", True, True),
+    WellKnown("syncissues", "Sync Issues", True, True),
+    WellKnown("recoverableitemsdeletions", "Recoverable Items Deletions", True, True),
+)
+
+WELL_KNOWN_NAMES = frozenset(w.name for w in WELL_KNOWN) | {"clutter"}
+
+
+def well_known_name(value: str) -> str | None:
+    """The canonical well-known name for ``value`` in any case, or None."""
+    lowered = value.lower()
+    return lowered if lowered in WELL_KNOWN_NAMES else None

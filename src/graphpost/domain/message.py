@@ -1,0 +1,508 @@
+"""The message: its stored document, the input a client gives, and the rules between them.
+
+The document is a msgspec Struct whose encoded form is Graph's wire form (``rename="camel"``),
+so a message is serialised once, when it changes, and stored and served as those bytes.
+msgspec is a pure data library: the domain stays free of I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import mimetypes
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from graphpost.domain import body as bodies
+from graphpost.domain import ids
+from graphpost.domain.times import iso
+from graphpost.errors import (
+    InvalidHeaderError,
+    InvalidOperationError,
+    PropertyValueError,
+    UnprocessableTypeError,
+)
+
+IMPORTANCE = ("low", "normal", "high")
+INFERENCE = ("focused", "other")
+FLAG_STATUS = ("notflagged", "complete", "flagged")
+_FLAG_CANON = {"notflagged": "notFlagged", "complete": "complete", "flagged": "flagged"}
+MAX_HEADERS = 100
+MAX_HEADER_LINE = 998
+
+
+# ---------------------------------------------------------------- the stored document
+
+
+class EmailAddress(msgspec.Struct, rename="camel"):
+    name: str | None = None
+    address: str | None = None
+
+
+class Recipient(msgspec.Struct, rename="camel"):
+    email_address: EmailAddress
+
+
+class ItemBody(msgspec.Struct, rename="camel"):
+    content_type: str = "text"
+    content: str = ""
+
+
+class DateTimeTimeZone(msgspec.Struct, rename="camel"):
+    date_time: str
+    time_zone: str | None = "UTC"
+
+
+class FollowupFlag(msgspec.Struct, rename="camel", omit_defaults=True):
+    flag_status: str  # always present; the dates only when set
+    completed_date_time: DateTimeTimeZone | None = None
+    due_date_time: DateTimeTimeZone | None = None
+    start_date_time: DateTimeTimeZone | None = None
+
+
+class Message(msgspec.Struct, rename="camel"):
+    """A message as Graph shows it by default; field order is the wire order."""
+
+    id: str
+    created_date_time: str
+    last_modified_date_time: str
+    change_key: str
+    categories: list[str]
+    received_date_time: str
+    sent_date_time: str
+    has_attachments: bool
+    internet_message_id: str
+    subject: str | None
+    body_preview: str
+    importance: str
+    parent_folder_id: str
+    conversation_id: str
+    conversation_index: str
+    is_delivery_receipt_requested: bool | None
+    is_read_receipt_requested: bool
+    is_read: bool
+    is_draft: bool
+    web_link: str
+    inference_classification: str
+    body: ItemBody
+    sender: Recipient | None
+    from_: Recipient | None = msgspec.field(name="from")
+    to_recipients: list[Recipient] = msgspec.field(default_factory=list)
+    cc_recipients: list[Recipient] = msgspec.field(default_factory=list)
+    bcc_recipients: list[Recipient] = msgspec.field(default_factory=list)
+    reply_to: list[Recipient] = msgspec.field(default_factory=list)
+    flag: FollowupFlag = msgspec.field(default_factory=lambda: FollowupFlag("notFlagged"))
+
+
+class Header(msgspec.Struct):
+    name: str
+    value: str
+
+
+class Attachment(msgspec.Struct, rename="camel"):
+    """A file attachment; ``content`` is kept apart from the JSON document."""
+
+    id: str
+    name: str
+    content_type: str
+    size: int
+    is_inline: bool
+    content_id: str | None
+    last_modified_date_time: str
+    content: bytes = b""
+
+
+# ---------------------------------------------------------------- what a client sends
+
+
+class EmailAddressIn(msgspec.Struct, rename="camel"):
+    name: str | None = None
+    address: str | None = None
+
+
+class RecipientIn(msgspec.Struct, rename="camel"):
+    email_address: EmailAddressIn | None = None
+
+
+class ItemBodyIn(msgspec.Struct, rename="camel"):
+    content_type: str | None = None
+    content: str | None = None
+
+
+class DateTimeTimeZoneIn(msgspec.Struct, rename="camel"):
+    date_time: str | None = None
+    time_zone: str | None = None
+
+
+class FollowupFlagIn(msgspec.Struct, rename="camel"):
+    flag_status: str | None = None
+    completed_date_time: DateTimeTimeZoneIn | None = None
+    due_date_time: DateTimeTimeZoneIn | None = None
+    start_date_time: DateTimeTimeZoneIn | None = None
+
+
+class HeaderIn(msgspec.Struct):
+    name: str | None = None
+    value: str | None = None
+
+
+class MessageInput(msgspec.Struct, rename="camel"):
+    """The writable part of a message, as POST and PATCH carry it. Unset = not given."""
+
+    subject: str | UnsetType | None = UNSET
+    body: ItemBodyIn | UnsetType | None = UNSET
+    importance: str | UnsetType | None = UNSET
+    inference_classification: str | UnsetType | None = UNSET
+    categories: list[str] | UnsetType | None = UNSET
+    to_recipients: list[RecipientIn] | UnsetType | None = UNSET
+    cc_recipients: list[RecipientIn] | UnsetType | None = UNSET
+    bcc_recipients: list[RecipientIn] | UnsetType | None = UNSET
+    reply_to: list[RecipientIn] | UnsetType | None = UNSET
+    from_: RecipientIn | UnsetType | None = msgspec.field(default=UNSET, name="from")
+    sender: RecipientIn | UnsetType | None = UNSET
+    flag: FollowupFlagIn | UnsetType | None = UNSET
+    is_read: bool | UnsetType | None = UNSET
+    is_read_receipt_requested: bool | UnsetType | None = UNSET
+    is_delivery_receipt_requested: bool | UnsetType | None = UNSET
+    internet_message_id: str | UnsetType | None = UNSET
+    internet_message_headers: list[HeaderIn] | UnsetType | None = UNSET
+    extensions: list[dict[str, Any]] | UnsetType | None = UNSET
+    attachments: list[dict[str, Any]] | UnsetType | None = UNSET
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _enum(value: str | None, allowed: tuple[str, ...], prop: str) -> str | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered not in allowed:
+        raise PropertyValueError(
+            f"Invalid value '{value}' for property '{prop}'; "
+            f"expected one of: {', '.join(allowed)}.",
+            target=prop,
+        )
+    return lowered
+
+
+def addresses_of(inp: MessageInput) -> list[str]:
+    """Every address in the input's recipient properties (for a directory look-up)."""
+    found: list[str] = []
+    for group in (inp.to_recipients, inp.cc_recipients, inp.bcc_recipients, inp.reply_to):
+        if isinstance(group, list):
+            found.extend(
+                r.email_address.address
+                for r in group
+                if r.email_address and r.email_address.address
+            )
+    for one in (inp.from_, inp.sender):
+        if isinstance(one, RecipientIn) and one.email_address and one.email_address.address:
+            found.append(one.email_address.address)
+    return found
+
+
+def recipient(item: RecipientIn, names: Mapping[str, str], prop: str) -> Recipient:
+    """A stored recipient: the directory's display name when only the address was given."""
+    if item.email_address is None:
+        raise PropertyValueError(f"A recipient in '{prop}' has no emailAddress.", target=prop)
+    address = item.email_address.address
+    if address is not None:
+        address = address.strip()
+        if "\r" in address or "\n" in address:
+            raise PropertyValueError(f"An address in '{prop}' contains a line break.", target=prop)
+    name = item.email_address.name
+    if not name and address:
+        name = names.get(address.lower(), address)
+    return Recipient(EmailAddress(name=name, address=address))
+
+
+def recipients(
+    items: list[RecipientIn] | None, names: Mapping[str, str], prop: str
+) -> list[Recipient]:
+    return [recipient(item, names, prop) for item in items or ()]
+
+
+def check_headers(items: Iterable[HeaderIn]) -> list[Header]:
+    """internetMessageHeaders (§3.4): custom ``x-`` headers only, no line breaks."""
+    out: list[Header] = []
+    for item in items:
+        name = item.name or ""
+        if not name.lower().startswith("x-"):
+            raise InvalidHeaderError(
+                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+                target="internetMessageHeaders",
+            )
+        value = item.value or ""
+        if any(c in name + value for c in "\r\n") or not name.isascii() or ":" in name:
+            raise InvalidHeaderError(
+                f"The internet message header '{name}' contains characters a header cannot hold.",
+                target="internetMessageHeaders",
+            )
+        if len(name) + len(value) + 2 > MAX_HEADER_LINE:
+            raise InvalidHeaderError(
+                f"The internet message header '{name}' is longer than "
+                f"{MAX_HEADER_LINE} characters.",
+                target="internetMessageHeaders",
+            )
+        out.append(Header(name=name, value=value))
+    if len(out) > MAX_HEADERS:
+        raise InvalidHeaderError(
+            f"A message can carry at most {MAX_HEADERS} internet message headers.",
+            target="internetMessageHeaders",
+        )
+    return out
+
+
+def item_body(inp: ItemBodyIn | None) -> ItemBody:
+    if inp is None:
+        return ItemBody()
+    try:
+        kind = bodies.content_type(inp.content_type or "text")
+    except ValueError:
+        raise PropertyValueError(
+            f"Invalid value '{inp.content_type}' for property 'contentType'; "
+            "expected one of: text, html.",
+            target="body.contentType",
+        ) from None
+    content = inp.content or ""
+    if kind == "html":
+        content = bodies.wrap_html(content)
+    return ItemBody(content_type=kind, content=content)
+
+
+def flag(inp: FollowupFlagIn | None) -> FollowupFlag:
+    if inp is None:
+        return FollowupFlag("notFlagged")
+    status = _enum(inp.flag_status, FLAG_STATUS, "flag.flagStatus")
+    if inp.due_date_time is not None and inp.start_date_time is None:
+        raise PropertyValueError(
+            "flag.dueDateTime needs flag.startDateTime as well.", target="flag.startDateTime"
+        )
+
+    def when(value: DateTimeTimeZoneIn | None, prop: str) -> DateTimeTimeZone | None:
+        if value is None:
+            return None
+        if not value.date_time:
+            raise PropertyValueError(f"{prop}.dateTime is required.", target=prop)
+        return DateTimeTimeZone(date_time=value.date_time, time_zone=value.time_zone or "UTC")
+
+    return FollowupFlag(
+        flag_status=_FLAG_CANON[status or "notflagged"],
+        completed_date_time=when(inp.completed_date_time, "flag.completedDateTime"),
+        due_date_time=when(inp.due_date_time, "flag.dueDateTime"),
+        start_date_time=when(inp.start_date_time, "flag.startDateTime"),
+    )
+
+
+def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """An open extension as stored: id, extensionName, then the custom data."""
+    name = raw.get("extensionName")
+    if not isinstance(name, str) or not name.strip():
+        raise PropertyValueError(
+            "An open extension needs a non-empty 'extensionName'.", target="extensions"
+        )
+    kind = str(raw.get("@odata.type") or raw.get("odata.type") or "").lstrip("#").lower()
+    if kind and kind != "microsoft.graph.opentypeextension":
+        raise PropertyValueError(
+            f"Extension type '{kind}' is not supported; use microsoft.graph.openTypeExtension.",
+            target="extensions",
+        )
+    data = {
+        k: v
+        for k, v in raw.items()
+        if k not in ("extensionName", "id") and not k.startswith(("@", "odata."))
+    }
+    for key, value in data.items():
+        if isinstance(value, dict):
+            raise PropertyValueError(
+                f"Extension property '{key}' must be a primitive value or an array of them.",
+                target="extensions",
+            )
+    return {"id": f"microsoft.graph.openTypeExtension.{name}", "extensionName": name, **data}
+
+
+def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
+    """A fileAttachment given inline in a create call; bytes decoded and measured."""
+    kind = raw.get("@odata.type") or raw.get("odata.type")
+    if not kind:
+        raise UnprocessableTypeError(
+            "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'; "
+            "give each attachment an '@odata.type' such as '#microsoft.graph.fileAttachment'.",
+            target="attachments",
+        )
+    if str(kind).lstrip("#").lower() != "microsoft.graph.fileattachment":
+        raise PropertyValueError(
+            f"Attachment type '{kind}' is not supported yet; use #microsoft.graph.fileAttachment.",
+            target="attachments",
+        )
+    name = raw.get("name")
+    data = raw.get("contentBytes")
+    if not isinstance(name, str) or not name:
+        raise PropertyValueError("A file attachment needs a 'name'.", target="attachments")
+    if not isinstance(data, str):
+        raise PropertyValueError(
+            f"Attachment '{name}' needs 'contentBytes' as a base64 string.", target="attachments"
+        )
+    try:
+        content = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise PropertyValueError(
+            f"The contentBytes of attachment '{name}' is not valid base64.", target="attachments"
+        ) from None
+    ctype = raw.get("contentType")
+    if not isinstance(ctype, str) or not ctype:
+        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_id = raw.get("contentId")
+    is_inline = raw.get("isInline", False)
+    if not isinstance(is_inline, bool) or not (content_id is None or isinstance(content_id, str)):
+        raise PropertyValueError(
+            f"Attachment '{name}': isInline must be a boolean and contentId a string.",
+            target="attachments",
+        )
+    return Attachment(
+        id=ids.attachment_id(),
+        name=name,
+        content_type=ctype,
+        size=len(content),
+        is_inline=is_inline,
+        content_id=content_id,
+        last_modified_date_time=iso(now),
+        content=content,
+    )
+
+
+class DraftContext(msgspec.Struct, kw_only=True):
+    """What the server decides about a new item: ids, time, owner, folder."""
+
+    message_id: str
+    folder_id: str
+    owner: EmailAddress
+    now: int
+    web_base: str
+    domain: str
+
+
+def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) -> Message:
+    """The stored document of a new draft made from ``inp`` (§2.2, §14 item 5)."""
+    stamp = iso(ctx.now)
+    body = item_body(inp.body or None)
+    importance = _enum(inp.importance or None, IMPORTANCE, "importance") or "normal"
+    inference = (
+        _enum(inp.inference_classification or None, INFERENCE, "inferenceClassification")
+        or "focused"
+    )
+    owner = Recipient(EmailAddress(name=ctx.owner.name, address=ctx.owner.address))
+    from_ = recipient(inp.from_, names, "from") if isinstance(inp.from_, RecipientIn) else owner
+    sender = (
+        recipient(inp.sender, names, "sender") if isinstance(inp.sender, RecipientIn) else from_
+    )
+    imid = inp.internet_message_id or ids.internet_message_id(ctx.domain)
+    change_key = ids.change_key()
+    return Message(
+        id=ctx.message_id,
+        created_date_time=stamp,
+        last_modified_date_time=stamp,
+        change_key=change_key,
+        categories=list(inp.categories or []),
+        received_date_time=stamp,
+        sent_date_time=stamp,
+        has_attachments=False,
+        internet_message_id=imid,
+        subject=inp.subject if isinstance(inp.subject, str) else None,
+        body_preview=bodies.preview(body.content_type, body.content),
+        importance=importance,
+        parent_folder_id=ctx.folder_id,
+        conversation_id=ids.conversation_id(),
+        conversation_index=ids.conversation_index(ctx.now),
+        is_delivery_receipt_requested=bool(inp.is_delivery_receipt_requested),
+        is_read_receipt_requested=bool(inp.is_read_receipt_requested),
+        is_read=True if inp.is_read is UNSET or inp.is_read is None else inp.is_read,
+        is_draft=True,
+        web_link=web_link(ctx.web_base, ctx.message_id),
+        inference_classification=inference,
+        body=body,
+        sender=sender,
+        from_=from_,
+        to_recipients=recipients(_list(inp.to_recipients), names, "toRecipients"),
+        cc_recipients=recipients(_list(inp.cc_recipients), names, "ccRecipients"),
+        bcc_recipients=recipients(_list(inp.bcc_recipients), names, "bccRecipients"),
+        reply_to=recipients(_list(inp.reply_to), names, "replyTo"),
+        flag=flag(inp.flag or None),
+    )
+
+
+def _list(value: list[RecipientIn] | UnsetType | None) -> list[RecipientIn]:
+    return value if isinstance(value, list) else []
+
+
+def web_link(base: str, message_id: str) -> str:
+    return f"{base}/owa/?ItemID={message_id}&exvsurl=1&viewmodel=ReadMessageItem"
+
+
+# Properties PATCH may change only while the item is a draft (§2.1).
+DRAFT_ONLY = ("subject", "body", "reply_to", "internet_message_id")
+
+
+def apply_patch(msg: Message, inp: MessageInput, names: Mapping[str, str], now: int) -> Message:
+    """The document after a PATCH: writable properties changed, changeKey and time bumped."""
+    if not msg.is_draft:
+        for prop in DRAFT_ONLY:
+            if getattr(inp, prop) is not UNSET:
+                wire = {"reply_to": "replyTo", "internet_message_id": "internetMessageId"}
+                raise InvalidOperationError(
+                    f"The property '{wire.get(prop, prop)}' can be changed only while the "
+                    "message is a draft.",
+                    target=wire.get(prop, prop),
+                )
+    if inp.internet_message_headers is not UNSET:
+        raise InvalidOperationError(
+            "internetMessageHeaders can be set only when the message is created.",
+            target="internetMessageHeaders",
+        )
+    changes: dict[str, Any] = {}
+    if inp.subject is not UNSET:
+        changes["subject"] = inp.subject
+    if inp.body is not UNSET:
+        body = item_body(inp.body)
+        changes["body"] = body
+        changes["body_preview"] = bodies.preview(body.content_type, body.content)
+    if inp.importance is not UNSET:
+        changes["importance"] = _enum(inp.importance, IMPORTANCE, "importance") or "normal"
+    if inp.inference_classification is not UNSET:
+        changes["inference_classification"] = (
+            _enum(inp.inference_classification, INFERENCE, "inferenceClassification") or "focused"
+        )
+    if inp.categories is not UNSET:
+        changes["categories"] = list(inp.categories or [])
+    for prop, camel in (
+        ("to_recipients", "toRecipients"),
+        ("cc_recipients", "ccRecipients"),
+        ("bcc_recipients", "bccRecipients"),
+        ("reply_to", "replyTo"),
+    ):
+        group = getattr(inp, prop)
+        if group is not UNSET:
+            changes[prop] = recipients(group, names, camel)
+    if inp.from_ is not UNSET:
+        changes["from_"] = recipient(inp.from_, names, "from") if inp.from_ else None
+    if inp.sender is not UNSET:
+        changes["sender"] = recipient(inp.sender, names, "sender") if inp.sender else None
+    if inp.flag is not UNSET:
+        changes["flag"] = flag(inp.flag)
+    for prop in ("is_read", "is_read_receipt_requested", "is_delivery_receipt_requested"):
+        value = getattr(inp, prop)
+        if value is not UNSET:
+            changes[prop] = bool(value)
+    if inp.internet_message_id is not UNSET:
+        if not inp.internet_message_id:
+            raise PropertyValueError(
+                "internetMessageId cannot be empty.", target="internetMessageId"
+            )
+        changes["internet_message_id"] = inp.internet_message_id
+    changes["change_key"] = ids.change_key()
+    changes["last_modified_date_time"] = iso(now)
+    return msgspec.structs.replace(msg, **changes)

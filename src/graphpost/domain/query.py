@@ -1,0 +1,136 @@
+"""The shape of a message query ($filter, $orderby, paging), independent of URL and SQL.
+
+The HTTP edge parses OData text into these nodes; the store compiles them to SQL.
+Property paths are lower case (OData names are matched case-insensitively).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal as TypingLiteral
+
+from graphpost.errors import InefficientFilterError
+
+LiteralKind = TypingLiteral["string", "number", "bool", "null", "datetime"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prop:
+    path: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "/".join(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    value: str | int | float | bool | None
+    kind: LiteralKind
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # eq ne gt ge lt le
+    left: Prop
+    right: Lit
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str  # contains startswith endswith
+    prop: Prop
+    arg: Lit
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    left: Node
+    right: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    operand: Node
+
+
+@dataclass(frozen=True, slots=True)
+class BoolProp:
+    """A boolean property used on its own as a condition (``isRead``)."""
+
+    prop: Prop
+
+
+@dataclass(frozen=True, slots=True)
+class Lambda:
+    """``collection/any(v: body)`` or ``all``; props in ``body`` start with ``var``."""
+
+    quantifier: str  # any, all
+    collection: str
+    var: str
+    body: Node | None
+
+
+Node = Compare | Call | And | Or | Not | BoolProp | Lambda
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBy:
+    prop: Prop
+    descending: bool
+
+
+@dataclass(slots=True)
+class MessageQuery:
+    filter: Node | None = None
+    orderby: list[OrderBy] = field(default_factory=list)
+    top: int = 10
+    skip: int = 0
+    count: bool = False
+
+
+def filter_properties(node: Node | None) -> list[str]:
+    """Property names in the order they first appear in a filter (lambda: its collection)."""
+    seen: list[str] = []
+
+    def walk(n: Node | None) -> None:
+        if n is None:
+            return
+        if isinstance(n, Compare):
+            name = n.left.name
+        elif isinstance(n, (Call, BoolProp)):
+            name = n.prop.name
+        elif isinstance(n, Lambda):
+            name = n.collection
+        elif isinstance(n, Not):
+            walk(n.operand)
+            return
+        else:
+            walk(n.left)
+            walk(n.right)
+            return
+        if name not in seen:
+            seen.append(name)
+
+    walk(node)
+    return seen
+
+
+def check_order_rule(query: MessageQuery) -> None:
+    """Exchange's rule for $filter with $orderby: the sort properties lead the filter, in order."""
+    if query.filter is None or not query.orderby:
+        return
+    in_filter = filter_properties(query.filter)
+    wanted = [o.prop.name for o in query.orderby]
+    if in_filter[: len(wanted)] != wanted:
+        raise InefficientFilterError(
+            "The restriction or sort order is too complex for this operation. "
+            "Every $orderby property must also appear in $filter, in the same order, "
+            "before any other property."
+        )

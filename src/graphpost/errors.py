@@ -1,0 +1,140 @@
+"""graphpost's error tree. Errors carry data, never HTTP codes: ``api/errors.py`` maps them.
+
+GraphpostError
+├── InvalidInputError            the request's content is wrong
+│   ├── BodyNotReadableError     not JSON / wrong shape at the top
+│   ├── PropertyValueError       a property of the wrong type or value
+│   ├── UnprocessableTypeError   an abstract type without @odata.type
+│   ├── MalformedIdError         an id that cannot be one of ours
+│   ├── InvalidHeaderError       internetMessageHeaders rule (§3.4)
+│   ├── InvalidRecipientsError   no or bad recipients
+│   ├── QueryError               a malformed OData query option
+│   │   ├── UnknownPropertyError a property the type does not have
+│   │   └── InefficientFilterError  the $filter/$orderby rule
+│   ├── InvalidOperationError    well-formed but not allowed on this item
+│   └── DelegatedOnlyError       /me with an application token
+├── NotFoundError                an id or name that does not exist
+│   ├── UnknownUserError         /users/{id} that names nobody here
+│   └── UnknownSegmentError      a URL segment that is not a resource
+├── AlreadyExistsError           a name that must be unique is taken
+├── ConflictError                If-Match does not match the change key
+├── AuthenticationError          no, bad, expired or foreign token
+│   └── NoPermissionsError       a token with neither scp nor roles
+├── AccessDeniedError            a valid token without the right
+│   └── CannotDeleteError        a distinguished folder
+├── RequestTooLargeError         over the request size cap
+├── UnsupportedMediaTypeError    a Content-Type we cannot read
+├── MethodNotAllowedError        a method the resource does not have
+└── StoreError                   the database failed (not the caller's fault)
+"""
+
+from __future__ import annotations
+
+
+class GraphpostError(Exception):
+    """Base of every error graphpost raises on purpose."""
+
+    def __init__(self, message: str, *, target: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.target = target
+
+
+class InvalidInputError(GraphpostError):
+    """The request's content is wrong (a property's type or value)."""
+
+
+class BodyNotReadableError(InvalidInputError):
+    """The request body is not JSON, or not a JSON object."""
+
+
+class PropertyValueError(InvalidInputError):
+    """A property of the wrong type, or a value outside its enumeration."""
+
+
+class UnprocessableTypeError(InvalidInputError):
+    """An attachment (or other abstract type) without its @odata.type."""
+
+
+class MalformedIdError(InvalidInputError):
+    """An id that cannot be one of ours."""
+
+
+class InvalidHeaderError(InvalidInputError):
+    """An internetMessageHeaders entry that breaks the x- rule."""
+
+
+class InvalidRecipientsError(InvalidInputError):
+    """No recipients, or a recipient that is not an address."""
+
+
+class QueryError(InvalidInputError):
+    """A malformed OData query option ($filter, $select, $top, ...)."""
+
+
+class UnknownPropertyError(QueryError):
+    """A query names a property the resource does not have."""
+
+
+class InefficientFilterError(QueryError):
+    """$orderby properties must lead $filter, in the same order."""
+
+
+class InvalidOperationError(InvalidInputError):
+    """Well-formed, but not allowed on this item (e.g. editing a sent message's body)."""
+
+
+class DelegatedOnlyError(InvalidInputError):
+    """/me needs a user: an application token must name the mailbox."""
+
+
+class NotFoundError(GraphpostError):
+    """An id or name that does not exist (or that the caller may not see)."""
+
+
+class UnknownUserError(NotFoundError):
+    """/users/{id|userPrincipalName} that names no user of this server."""
+
+
+class UnknownSegmentError(NotFoundError):
+    """A URL segment that names no resource."""
+
+
+class AlreadyExistsError(GraphpostError):
+    """A name that must be unique is already taken."""
+
+
+class ConflictError(GraphpostError):
+    """The change key given by the client does not match the item's."""
+
+
+class AuthenticationError(GraphpostError):
+    """No token, a malformed, expired or foreign one."""
+
+
+class NoPermissionsError(AuthenticationError):
+    """A token that carries neither scp nor roles."""
+
+
+class AccessDeniedError(GraphpostError):
+    """A valid token without the right for this call or mailbox."""
+
+
+class CannotDeleteError(AccessDeniedError):
+    """A distinguished (well-known) folder cannot be deleted or renamed."""
+
+
+class RequestTooLargeError(GraphpostError):
+    """The request is over the size cap."""
+
+
+class UnsupportedMediaTypeError(GraphpostError):
+    """The request's Content-Type cannot be read for this call."""
+
+
+class MethodNotAllowedError(GraphpostError):
+    """The resource exists but does not support this HTTP method."""
+
+
+class StoreError(GraphpostError):
+    """The database failed; not the caller's fault."""

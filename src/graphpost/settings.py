@@ -1,0 +1,59 @@
+"""One Settings object, read from GRAPHPOST_* environment variables, built once by the caller."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob graphpost has, each with a documented default."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAPHPOST_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Directory for the SQLite file and the token signing key.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(default=8765, ge=0, le=65535, description="Port of the HTTP API.")
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql://user@host:port/db for PostgreSQL; unset: SQLite in data_dir.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL clients reach us at (nextLink, webLink); default http://host:port.",
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL survives a process crash; FULL also a power loss, at some speed.",
+    )
+    max_request_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Request body cap (Graph: 4 MB)."
+    )
+    demo: bool = Field(default=True, description="Seed the demo tenant on first start.")
+    token_lifetime: int = Field(
+        default=3600, ge=60, description="Lifetime in seconds of tokens `graphpost token` prints."
+    )
+    web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
+    pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "graphpost.sqlite3"
+
+    @property
+    def is_postgres(self) -> bool:
+        return bool(self.database_url) and str(self.database_url).startswith(
+            ("postgresql://", "postgres://", "postgresql+asyncpg://")
+        )
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,320 @@
+"""The two engines behind one small contract: run an operation in a write transaction, or read.
+
+Store operations are written once, as ``async def op(tx: Tx) -> T``, in SQL that both engines
+understand (``?`` placeholders, translated to ``$n`` for PostgreSQL).
+
+* SQLite: one writer connection on the event loop with **group commit**: operations queued in
+  the same loop turn run in one transaction, each inside a SAVEPOINT so that a failing one is
+  rolled back alone, and every caller is answered after the COMMIT. A SQLite operation never
+  really suspends, so it is driven to completion synchronously: no thread hop per statement.
+  Reads use a second connection (WAL lets it read while the writer writes). Checkpoints run on a
+  third connection in a thread, off the commit path.
+* PostgreSQL: an asyncpg pool; a write is a transaction on one pooled connection; statements are
+  prepared once per connection by asyncpg's statement cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
+
+from graphpost.errors import AlreadyExistsError, StoreError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+Row = Sequence[Any]
+
+
+class Tx(Protocol):
+    """What a store operation may do. ``for_update`` is the row-lock suffix of the engine."""
+
+    for_update: str
+    dialect: str
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def insert_returning(self, sql: str, params: Sequence[Any]) -> int: ...
+
+
+Op = Callable[[Tx], Coroutine[Any, Any, T]]
+
+
+class Engine(Protocol):
+    dialect: str
+
+    async def write(self, op: Op[T]) -> T: ...
+
+    async def read(self, op: Op[T]) -> T: ...
+
+    async def close(self) -> None: ...
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+def _drive(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (SQLite operations) to its end, synchronously."""
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    coro.close()
+    raise RuntimeError("a SQLite store operation awaited something that suspends")
+
+
+class SqliteTx:
+    for_update = ""
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc) from exc
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc) from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = self._conn.execute(sql, params).fetchone()
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self._conn.execute(sql, params).fetchall()
+
+    async def insert_returning(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            cur = self._conn.execute(sql, params)
+        except sqlite3.IntegrityError as exc:
+            raise _integrity(exc) from exc
+        return int(cur.lastrowid or 0)
+
+
+def _integrity(exc: Exception) -> Exception:
+    text = str(exc)
+    if "UNIQUE" in text or "unique" in text:
+        return AlreadyExistsError(text)
+    return StoreError(text)
+
+
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA cache_size=-32000")
+    return conn
+
+
+class SqliteEngine:
+    """One writer with group commit on the event loop; one reader; checkpoints in a thread."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self._writer = _connect(path, synchronous)
+        self._writer.execute("PRAGMA wal_autocheckpoint=0")
+        self._reader = _connect(path, synchronous)
+        self._wtx = SqliteTx(self._writer)
+        self._rtx = SqliteTx(self._reader)
+        self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._scheduled = False
+        self._stop = threading.Event()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop,
+            args=(synchronous,),
+            name="sqlite-checkpoint",
+            daemon=True,
+        )
+        self._checkpointer.start()
+
+    async def write(self, op: Op[T]) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.append((op, fut))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await fut
+
+    async def read(self, op: Op[T]) -> T:
+        return _drive(op(self._rtx))
+
+    def _flush(self) -> None:
+        batch, self._queue, self._scheduled = self._queue, [], False
+        conn = self._writer
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            for _, fut in batch:
+                if not fut.done():
+                    fut.set_exception(StoreError(f"database unavailable: {exc}"))
+            return
+        for op, fut in batch:
+            conn.execute("SAVEPOINT op")
+            try:
+                value = _drive(op(self._wtx))
+            except Exception as exc:  # the operation's own failure: undo it alone
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                outcomes.append((fut, None, exc))
+            else:
+                conn.execute("RELEASE op")
+                outcomes.append((fut, value, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            log.exception("group commit failed")
+            outcomes = [(fut, None, StoreError(f"commit failed: {exc}")) for fut, _, _ in outcomes]
+        for fut, value, error in outcomes:
+            if fut.done():
+                continue
+            if error is not None:
+                fut.set_exception(error)
+            else:
+                fut.set_result(value)
+
+    def _checkpoint_loop(self, synchronous: str) -> None:
+        conn = _connect(self.path, synchronous)
+        try:
+            while not self._stop.wait(0.5):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+    async def close(self) -> None:
+        self._stop.set()
+        await asyncio.to_thread(self._checkpointer.join, 5)
+        self._writer.close()
+        self._reader.close()
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+_translated: dict[str, str] = {}
+
+
+def to_numbered(sql: str) -> str:
+    """``?`` placeholders to asyncpg's ``$1, $2, …`` (cached per statement text)."""
+    done = _translated.get(sql)
+    if done is None:
+        parts = sql.split("?")
+        out = [parts[0]]
+        for n, part in enumerate(parts[1:], start=1):
+            out.append(f"${n}")
+            out.append(part)
+        done = "".join(out)
+        _translated[sql] = done
+    return done
+
+
+class PgTx:
+    for_update = " FOR UPDATE"
+    dialect = "postgresql"
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn  # a pooled asyncpg connection
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            status = await self._conn.execute(to_numbered(sql), *params)
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyExistsError(str(exc)) from exc
+        except asyncpg.PostgresError as exc:
+            raise StoreError(str(exc)) from exc
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            await self._conn.executemany(to_numbered(sql), rows)
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyExistsError(str(exc)) from exc
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        row: Row | None = await self._conn.fetchrow(to_numbered(sql), *params)
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._conn.fetch(to_numbered(sql), *params))
+
+    async def insert_returning(self, sql: str, params: Sequence[Any]) -> int:
+        try:
+            value = await self._conn.fetchval(to_numbered(sql) + " RETURNING seq", *params)
+        except asyncpg.UniqueViolationError as exc:
+            raise AlreadyExistsError(str(exc)) from exc
+        return int(value)
+
+
+def plain_pg_url(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class PostgresEngine:
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
+        try:
+            pool = await asyncpg.create_pool(
+                plain_pg_url(url), min_size=1, max_size=pool_size, statement_cache_size=512
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        return cls(pool)
+
+    async def write(self, op: Op[T]) -> T:
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await op(PgTx(conn))
+
+    async def read(self, op: Op[T]) -> T:
+        async with self._pool.acquire() as conn:
+            return await op(PgTx(conn))
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_engine(
+    *, database_url: str | None, sqlite_path: Path, synchronous: str = "NORMAL", pool_size: int = 10
+) -> Engine:
+    if database_url:
+        return await PostgresEngine.connect(database_url, pool_size=pool_size)
+    return SqliteEngine(sqlite_path, synchronous=synchronous)
+
+
+__all__ = ["Engine", "Op", "Row", "Tx", "open_engine"]

@@ -1,0 +1,156 @@
+"""The one schema, as SQLAlchemy metadata. Alembic migrations are written against it.
+
+Indexed columns hold what queries filter and sort on; the rest of a message is its JSON
+document (``doc``), which is also its Graph wire form.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite makes an INTEGER PRIMARY KEY the rowid; PostgreSQL gets a BIGINT identity.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("domain", String(255), nullable=False, unique=True),
+    Column("display_name", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("display_name", String(255), nullable=False),
+    Column("mail", String(320), nullable=False),
+    Column("mail_lower", String(320), nullable=False, unique=True),
+    Column("upn", String(320), nullable=False),
+    Column("upn_lower", String(320), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("tenant_id", "name", name="uq_apps_tenant_name"),
+)
+
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", String(64), ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
+    Column("display_name", String(255), nullable=False),
+    Column("name_lower", String(255), nullable=False),
+    Column("well_known", String(64), nullable=True),
+    Column("is_hidden", Boolean, nullable=False),
+    Column("total_count", Integer, nullable=False),
+    Column("unread_count", Integer, nullable=False),
+    Column("child_count", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("mailbox_id", "well_known", name="uq_folders_well_known"),
+    Index("ix_folders_parent_name", "parent_id", "name_lower", unique=True),
+    Index("ix_folders_mailbox", "mailbox_id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("folder_id", String(64), ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=False),
+    Column("is_read", Boolean, nullable=False),
+    Column("is_draft", Boolean, nullable=False),
+    Column("has_attachments", Boolean, nullable=False),
+    Column("importance", String(16), nullable=False),
+    Column("inference", String(16), nullable=False),
+    Column("flag_status", String(16), nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("body_preview", Text, nullable=False),
+    Column("from_name", Text, nullable=True),
+    Column("from_address", Text, nullable=True),
+    Column("sender_name", Text, nullable=True),
+    Column("sender_address", Text, nullable=True),
+    Column("internet_message_id", Text, nullable=False),
+    Column("conversation_id", String(64), nullable=False),
+    Column("change_key", String(64), nullable=False),
+    Column("doc", LargeBinary, nullable=False),
+    Column("headers", LargeBinary, nullable=True),
+    Index("ix_messages_folder_received", "folder_id", "received_at", "seq"),
+    Index("ix_messages_mailbox_received", "mailbox_id", "received_at", "seq"),
+    Index("ix_messages_imid", "mailbox_id", "internet_message_id"),
+    Index("ix_messages_conversation", "mailbox_id", "conversation_id"),
+)
+
+# One row per recipient, so that toRecipients/any(...) is an indexed EXISTS.
+recipients = Table(
+    "message_recipients",
+    metadata,
+    Column("message_seq", SeqType, ForeignKey("messages.seq", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(4), nullable=False),  # to, cc, bcc, rt (replyTo)
+    Column("name", Text, nullable=True),
+    Column("address", Text, nullable=True),
+    Index("ix_recipients_message", "message_seq", "kind"),
+)
+
+categories = Table(
+    "message_categories",
+    metadata,
+    Column("message_seq", SeqType, ForeignKey("messages.seq", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Index("ix_categories_message", "message_seq"),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("message_seq", SeqType, ForeignKey("messages.seq", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("is_inline", Boolean, nullable=False),
+    Column("content_id", Text, nullable=True),
+    Column("modified_at", BigInteger, nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Index("ix_attachments_message", "message_seq", "position"),
+)
+
+extensions = Table(
+    "message_extensions",
+    metadata,
+    Column("message_seq", SeqType, ForeignKey("messages.seq", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("doc", LargeBinary, nullable=False),
+    UniqueConstraint("message_seq", "name", name="uq_extensions_message_name"),
+)

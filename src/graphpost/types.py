@@ -1,0 +1,27 @@
+"""Small shared vocabulary: permission names and id aliases. A leaf module."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import NewType
+
+TenantId = NewType("TenantId", str)
+UserId = NewType("UserId", str)
+FolderId = NewType("FolderId", str)
+MessageId = NewType("MessageId", str)
+
+
+class Access(StrEnum):
+    """What an operation needs from the caller's permissions."""
+
+    READ = "read"
+    WRITE = "write"
+    SEND = "send"
+
+
+# Delegated scopes (scp) and application roles that grant each kind of access (§1).
+READ_SCOPES = frozenset({"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
+READ_ROLES = frozenset({"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
+BASIC_ONLY = frozenset({"Mail.ReadBasic", "Mail.ReadBasic.All"})
+WRITE_SCOPES = frozenset({"Mail.ReadWrite"})
+SEND_SCOPES = frozenset({"Mail.Send"})

@@ -1,0 +1,199 @@
+"""Shared fixtures: PostgreSQL discovery, temporary databases, and a real running server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import httpx
+import pytest
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+T = TypeVar("T")
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def in_thread(fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a thread of its own: session fixtures may be set up inside a running loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def _pg_reachable(url: str) -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(url, timeout=3)
+        await conn.close()
+
+    try:
+        in_thread(lambda: asyncio.run(probe()))
+    except Exception as exc:  # any failure means "not reachable"
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    """A PostgreSQL server to make test databases on: required under CI, else skipped."""
+    url = os.environ.get("GRAPHPOST_TEST_DATABASE_URL") or PG_DEFAULT
+    problem = _pg_reachable(url)
+    if problem is not None:
+        if IN_CI:
+            pytest.fail(f"CI=true needs PostgreSQL at {url}: {problem}")
+        pytest.skip(f"PostgreSQL not reachable at {url} ({problem}); PostgreSQL tests skipped")
+    return url
+
+
+def make_pg_database(admin_url: str) -> tuple[str, str]:
+    name = f"gp_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    in_thread(lambda: asyncio.run(create()))
+    base, _, _ = admin_url.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+def drop_pg_database(admin_url: str, name: str) -> None:
+    async def drop() -> None:
+        conn = await asyncpg.connect(admin_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    in_thread(lambda: asyncio.run(drop()))
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for this test session."""
+    name, url = make_pg_database(pg_admin_url)
+    yield url
+    drop_pg_database(pg_admin_url, name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def graphpost(*args: str, env: dict[str, str] | None = None) -> str:
+    """Run the real CLI; its stdout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "graphpost.cli.main", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"graphpost {' '.join(args)} failed: {done.stderr}")
+    return done.stdout
+
+
+@dataclass
+class RunningServer:
+    """A `graphpost serve` process on an ephemeral port."""
+
+    base: str
+    data_dir: Path
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def cli(self, *args: str) -> str:
+        return graphpost(*args, "--data-dir", str(self.data_dir), env=self.env)
+
+    def token(self, user: str = "AdeleV@contoso.onmicrosoft.com",
+              scopes: str = "Mail.ReadWrite Mail.Send") -> str:  # fmt: skip
+        key = f"user:{user}:{scopes}"
+        if key not in self.tokens:
+            self.tokens[key] = self.cli("token", "--user", user, "--scopes", scopes).strip()
+        return self.tokens[key]
+
+    def app_token(self, name: str = "tests", roles: str = "Mail.ReadWrite Mail.Send") -> str:
+        key = f"app:{name}:{roles}"
+        if key not in self.tokens:
+            self.tokens[key] = self.cli("token", "--app", name, "--roles", roles).strip()
+        return self.tokens[key]
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token or self.token()}"}
+        return httpx.Client(base_url=f"{self.base}/v1.0", headers=headers, timeout=30)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def start_server(data_dir: Path, database_url: str | None = None) -> RunningServer:
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("GRAPHPOST_DATABASE_URL", None)
+    if database_url:
+        env["GRAPHPOST_DATABASE_URL"] = database_url
+    env["PYTHONPATH"] = str(SRC)
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphpost.cli.main", "serve", "--quiet", "--port", str(port),
+         "--data-dir", str(data_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()}")
+        try:
+            if httpx.get(f"{base}/.well-known/jwks.json", timeout=1).status_code == 200:
+                return RunningServer(base, data_dir, env, process)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"server did not start: {(data_dir / 'server.log').read_text()}")
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The real server, once on SQLite and once on PostgreSQL."""
+    data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
+    url = None
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_database")
+    running = start_server(data_dir, url)
+    yield running
+    running.stop()

@@ -1,0 +1,43 @@
+"""The store suite runs on a temporary SQLite file and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from graphpost.store.engine import open_engine
+from graphpost.store.migrate import migrate
+from graphpost.store.sql import SqlMailStore
+from tests.conftest import drop_pg_database, in_thread, make_pg_database
+
+TABLES = "message_extensions, attachments, message_categories, message_recipients, messages, " \
+         "folders, apps, users, tenants"  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def store_pg_url(pg_admin_url: str) -> Iterator[str]:
+    name, url = make_pg_database(pg_admin_url)
+    in_thread(lambda: migrate(database_url=url, sqlite_path=Path("unused")))
+    yield url
+    drop_pg_database(pg_admin_url, name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMailStore]:
+    if request.param == "sqlite":
+        path = tmp_path / "store.sqlite3"
+        migrate(database_url=None, sqlite_path=path)
+        engine = await open_engine(database_url=None, sqlite_path=path)
+    else:
+        url = request.getfixturevalue("store_pg_url")
+        engine = await open_engine(database_url=url, sqlite_path=tmp_path / "unused")
+        from graphpost.store.engine import Tx
+
+        async def wipe(tx: Tx) -> None:
+            await tx.execute(f"TRUNCATE {TABLES} CASCADE")
+
+        await engine.write(wipe)
+    yield SqlMailStore(engine)
+    await engine.close()

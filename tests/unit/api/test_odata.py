@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+
+from graphpost.api import odata
+from graphpost.domain.query import (
+    And,
+    Call,
+    Compare,
+    Lambda,
+    Lit,
+    MessageQuery,
+    Not,
+    Or,
+    OrderBy,
+    Prop,
+    check_order_rule,
+)
+from graphpost.errors import InefficientFilterError, QueryError
+
+
+def test_comparisons_and_literals() -> None:
+    assert odata.parse_filter("Subject eq 'let''s meet'") == Compare(
+        "eq", Prop(("subject",)), Lit("let's meet", "string")
+    )
+    assert odata.parse_filter("isRead eq false") == Compare("eq", Prop(("isread",)),
+                                                            Lit(False, "bool"))  # fmt: skip
+    assert odata.parse_filter("receivedDateTime ge 2017-04-01") == Compare(
+        "ge", Prop(("receiveddatetime",)), Lit("2017-04-01", "datetime")
+    )
+    assert odata.parse_filter("'x' eq subject") == Compare("eq", Prop(("subject",)),
+                                                           Lit("x", "string"))  # fmt: skip
+    assert odata.parse_filter("receivedDateTime lt 2017-04-01T10:00:00Z").right.kind == "datetime"  # type: ignore[union-attr]
+
+
+def test_boolean_structure_and_functions() -> None:
+    node = odata.parse_filter("a eq 1 or b eq 2 and not (c eq 3)")
+    assert isinstance(node, Or) and isinstance(node.right, And)
+    assert isinstance(node.right.right, Not)
+    assert odata.parse_filter("contains(subject, 'x')") == Call("contains", Prop(("subject",)),
+                                                                Lit("x", "string"))  # fmt: skip
+    assert isinstance(odata.parse_filter("startswith(subject,'x') eq false"), Not)
+
+
+def test_lambdas() -> None:
+    node = odata.parse_filter("toRecipients/any(r:r/emailAddress/address eq 'a@b.c')")
+    assert isinstance(node, Lambda) and node.collection == "torecipients" and node.var == "r"
+    assert isinstance(odata.parse_filter("categories/any()"), Lambda)
+    with pytest.raises(QueryError):
+        odata.parse_filter("toRecipients/any(r: r/x/any(y: y eq 1))")
+
+
+@pytest.mark.parametrize("text", ["", "subject eq", "subject eq 'a", "(a eq 1", "a eq 1)",
+                                  "eq eq eq", "subject $ 'a'"])  # fmt: skip
+def test_syntax_errors(text: str) -> None:
+    with pytest.raises(QueryError):
+        odata.parse_filter(text)
+
+
+def test_order_rule() -> None:
+    q = MessageQuery(filter=odata.parse_filter("receivedDateTime ge 2020-01-01 and subject eq 'a'"),
+                     orderby=odata.parse_orderby("receivedDateTime desc"))  # fmt: skip
+    check_order_rule(q)
+    q.orderby = [OrderBy(Prop(("subject",)), False)]
+    with pytest.raises(InefficientFilterError):
+        check_order_rule(q)
+
+
+def test_paging_options() -> None:
+    q = odata.message_query({"$top": "5", "$skip": "10", "$count": "true"})
+    assert (q.top, q.skip, q.count) == (5, 10, True)
+    for bad in ({"$top": "0"}, {"$top": "1001"}, {"$skip": "-1"}, {"$count": "maybe"}):
+        with pytest.raises(QueryError):
+            odata.message_query(bad)
+    assert odata.message_query({}).top == 10
+
+
+def test_select_and_expand() -> None:
+    known = {"subject": "subject", "sender": "sender"}
+    assert odata.select_list({"$select": "Subject, sender"}, known) == ["subject", "sender"]
+    e = odata.parse_expand({"$expand": "extensions($filter=id eq 'Com.X'),attachments"})
+    assert e.extensions and e.attachments and e.extension_ids == ["Com.X"]

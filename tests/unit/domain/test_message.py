@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from graphpost.domain import message
+from graphpost.domain.message import DraftContext, EmailAddress, MessageInput
+from graphpost.errors import InvalidHeaderError, InvalidOperationError, PropertyValueError
+
+
+def ctx() -> DraftContext:
+    return DraftContext(
+        message_id="AAMkAGtest",
+        folder_id="AQMkADdrafts",
+        owner=EmailAddress(name="Adele Vance", address="AdeleV@contoso.onmicrosoft.com"),
+        now=1500688436,
+        web_base="http://x",
+        domain="contoso.onmicrosoft.com",
+    )
+
+
+def parse(raw: dict[str, object]) -> MessageInput:
+    return msgspec.json.decode(msgspec.json.encode(raw), type=MessageInput)
+
+
+def test_new_draft_defaults_and_normalisation() -> None:
+    inp = parse({"importance": "Low", "toRecipients": [{"emailAddress": {"address": "A@b.c"}}],
+                 "replyTo": [{"emailAddress": {"address": "r@b.c", "name": "Given"}}]})  # fmt: skip
+    msg = message.new_draft(inp, ctx(), {"a@b.c": "Resolved Name"})
+    assert msg.importance == "low" and msg.is_draft and msg.is_read
+    assert msg.to_recipients[0].email_address.name == "Resolved Name"
+    assert msg.to_recipients[0].email_address.address == "A@b.c"
+    assert msg.reply_to[0].email_address.name == "Given"
+    assert msg.flag.flag_status == "notFlagged"
+    assert msg.sent_date_time == msg.received_date_time == "2017-07-22T01:53:56Z"
+    assert msg.body.content_type == "text" and msg.body.content == ""
+    wire = msgspec.json.decode(msgspec.json.encode(msg))
+    assert list(wire)[:4] == ["id", "createdDateTime", "lastModifiedDateTime", "changeKey"]
+    assert wire["from"] == {
+        "emailAddress": {"name": "Adele Vance", "address": "AdeleV@contoso.onmicrosoft.com"}
+    }
+
+
+def test_headers_rule() -> None:
+    ok = message.check_headers([message.HeaderIn("X-Thing", "v"), message.HeaderIn("x-a", "")])
+    assert [h.name for h in ok] == ["X-Thing", "x-a"]
+    with pytest.raises(InvalidHeaderError, match="should start with 'x-' or 'X-'"):
+        message.check_headers([message.HeaderIn("References", "<a@b>")])
+    with pytest.raises(InvalidHeaderError):
+        message.check_headers([message.HeaderIn("x-a", "v\r\nBcc: evil@x")])
+
+
+def test_patch_rules_on_sent_items() -> None:
+    sent = msgspec.structs.replace(message.new_draft(parse({}), ctx(), {}), is_draft=False)
+    with pytest.raises(InvalidOperationError, match="subject"):
+        message.apply_patch(sent, parse({"subject": "x"}), {}, 1)
+    changed = message.apply_patch(sent, parse({"isRead": False, "categories": ["A"]}), {}, 2)
+    assert changed.is_read is False and changed.categories == ["A"]
+    assert changed.change_key != sent.change_key
+
+
+def test_flag_rules() -> None:
+    with pytest.raises(PropertyValueError):
+        message.flag(message.FollowupFlagIn(due_date_time=message.DateTimeTimeZoneIn("2024-01-01")))
+    f = message.flag(message.FollowupFlagIn(flag_status="FLAGGED"))
+    assert f.flag_status == "flagged"
+
+
+def test_extension_and_attachment_checks() -> None:
+    ext = message.extension(
+        {"extensionName": "Com.X", "a": 1, "@odata.type": "#microsoft.graph.openTypeExtension"}
+    )
+    assert ext == {
+        "id": "microsoft.graph.openTypeExtension.Com.X",
+        "extensionName": "Com.X",
+        "a": 1,
+    }
+    att = message.file_attachment(
+        {"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.pdf", "contentBytes": "aGk="},
+        1,
+    )
+    assert att.content == b"hi" and att.size == 2 and att.content_type == "application/pdf"
