@@ -1,5 +1,6 @@
 # graphpost — the two commands are `make run` and `make test`.
-PYTHON ?= python3.11
+# Python 3.11 or newer; python3.11 if it is on PATH, else python3
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIPFLAGS := --disable-pip-version-check --quiet

@@ -26,6 +26,7 @@ from graphpost.errors import QueryError, UnknownPropertyError
 MAX_TOP = 1000
 DEFAULT_TOP = 10
 _FILTER_LIMIT = 4096
+_MAX_DEPTH = 64
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -67,6 +68,7 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.vars: list[str] = []
+        self.depth = 0
 
     def peek(self, offset: int = 0) -> _Tok | None:
         j = self.i + offset
@@ -106,6 +108,15 @@ class _Parser:
         return node
 
     def unary(self) -> Node:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise QueryError(f"Invalid filter clause: nested deeper than {_MAX_DEPTH} levels.")
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Node:
         if self.word() == "not":
             self.take()
             return Not(self.unary())

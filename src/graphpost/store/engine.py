@@ -84,31 +84,34 @@ class SqliteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
         try:
-            return self._conn.execute(sql, params).rowcount
+            return self._conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._run(sql, params).rowcount
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             self._conn.executemany(sql, rows)
         except sqlite3.IntegrityError as exc:
             raise _integrity(exc) from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
+        row: Row | None = self._run(sql, params).fetchone()
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+        return self._run(sql, params).fetchall()
 
     async def insert_returning(self, sql: str, params: Sequence[Any]) -> int:
-        try:
-            cur = self._conn.execute(sql, params)
-        except sqlite3.IntegrityError as exc:
-            raise _integrity(exc) from exc
-        return int(cur.lastrowid or 0)
+        return int(self._run(sql, params).lastrowid or 0)
 
 
 def _integrity(exc: Exception) -> Exception:
@@ -244,37 +247,36 @@ class PgTx:
     def __init__(self, conn: Any) -> None:
         self._conn = conn  # a pooled asyncpg connection
 
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    async def _call(self, method: str, sql: str, *args: Any) -> Any:
         try:
-            status = await self._conn.execute(to_numbered(sql), *params)
+            return await getattr(self._conn, method)(to_numbered(sql), *args)
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExistsError(str(exc)) from exc
-        except asyncpg.PostgresError as exc:
-            raise StoreError(str(exc)) from exc
-        tail = status.rsplit(" ", 1)[-1]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        status = await self._call("execute", sql, *params)
+        tail = str(status).rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if not rows:
-            return
-        try:
-            await self._conn.executemany(to_numbered(sql), rows)
-        except asyncpg.UniqueViolationError as exc:
-            raise AlreadyExistsError(str(exc)) from exc
+        if rows:
+            await self._call("executemany", sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = await self._conn.fetchrow(to_numbered(sql), *params)
+        row: Row | None = await self._call("fetchrow", sql, *params)
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return list(await self._conn.fetch(to_numbered(sql), *params))
+        return list(await self._call("fetch", sql, *params))
 
     async def insert_returning(self, sql: str, params: Sequence[Any]) -> int:
-        try:
-            value = await self._conn.fetchval(to_numbered(sql) + " RETURNING seq", *params)
-        except asyncpg.UniqueViolationError as exc:
-            raise AlreadyExistsError(str(exc)) from exc
-        return int(value)
+        return int(await self._call("fetchval", sql + " RETURNING seq", *params))
+
+
+# connection-level failures (errors inside an operation are translated by PgTx)
+_PG_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
 def plain_pg_url(url: str) -> str:
@@ -298,12 +300,18 @@ class PostgresEngine:
         return cls(pool)
 
     async def write(self, op: Op[T]) -> T:
-        async with self._pool.acquire() as conn, conn.transaction():
-            return await op(PgTx(conn))
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return await op(PgTx(conn))
+        except _PG_DOWN as exc:
+            raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
 
     async def read(self, op: Op[T]) -> T:
-        async with self._pool.acquire() as conn:
-            return await op(PgTx(conn))
+        try:
+            async with self._pool.acquire() as conn:
+                return await op(PgTx(conn))
+        except _PG_DOWN as exc:
+            raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
 
     async def close(self) -> None:
         await self._pool.close()
