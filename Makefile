@@ -43,11 +43,11 @@ bench: $(VENV)/.dev-stamp
 # re-pin the locks after changing dependencies in pyproject.toml
 lock: $(VENV)/.dev-stamp
 	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --no-emit-find-links \
-	  --no-emit-index-url --strip-extras -o requirements.lock pyproject.toml
+	  --no-emit-index-url --strip-extras -o requirements.lock pyproject.toml requirements-build.in
 	sed -e 's/ \\$$//' -e '/^ *--hash/d' -e '/^ *#/d' requirements.lock > $(VENV)/constraints.txt
 	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe --no-emit-find-links \
 	  --no-emit-index-url --strip-extras --extra dev -c $(VENV)/constraints.txt \
-	  -o requirements-dev.lock pyproject.toml
+	  -o requirements-dev.lock pyproject.toml requirements-build.in
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
