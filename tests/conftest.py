@@ -19,6 +19,8 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.sink import Sink
+
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 T = TypeVar("T")
@@ -123,6 +125,7 @@ class RunningServer:
     data_dir: Path
     env: dict[str, str]
     process: subprocess.Popen[bytes]
+    smtp_port: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
 
     def cli(self, *args: str) -> str:
@@ -154,18 +157,43 @@ class RunningServer:
             self.process.wait(10)
 
 
-def start_server(data_dir: Path, database_url: str | None = None) -> RunningServer:
-    port = free_port()
-    env = dict(os.environ)
-    env.pop("GRAPHPOST_DATABASE_URL", None)
+# Fast retries and short leases, so that retry and crash tests finish in seconds.
+TEST_ENV = {
+    "GRAPHPOST_RETRY_BASE_SECONDS": "0.3",
+    "GRAPHPOST_RETRY_MAX_SECONDS": "1",
+    "GRAPHPOST_POLL_SECONDS": "0.1",
+    "GRAPHPOST_LEASE_SECONDS": "3",
+}
+
+
+def server_env(database_url: str | None, relay: str | None, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHPOST_")}
+    env.update(TEST_ENV)
     if database_url:
         env["GRAPHPOST_DATABASE_URL"] = database_url
+    if relay:
+        env["GRAPHPOST_SMTP_RELAY"] = relay
     env["PYTHONPATH"] = str(SRC)
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    env.update(extra)
+    return env
+
+
+def start_server(
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    relay: str | None = None,
+    args: tuple[str, ...] = (),
+    **extra_env: str,
+) -> RunningServer:
+    port = free_port()
+    smtp_port = free_port()
+    env = server_env(database_url, relay, GRAPHPOST_SMTP_PORT=str(smtp_port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
+    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(
         [sys.executable, "-m", "graphpost.cli.main", "serve", "--quiet", "--port", str(port),
-         "--data-dir", str(data_dir)],
+         "--data-dir", str(data_dir), *args],
         stdout=log,
         stderr=subprocess.STDOUT,
         env=env,
@@ -177,7 +205,7 @@ def start_server(data_dir: Path, database_url: str | None = None) -> RunningServ
             raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()}")
         try:
             if httpx.get(f"{base}/.well-known/jwks.json", timeout=1).status_code == 200:
-                return RunningServer(base, data_dir, env, process)
+                return RunningServer(base, data_dir, env, process, smtp_port=smtp_port)
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
@@ -185,15 +213,23 @@ def start_server(data_dir: Path, database_url: str | None = None) -> RunningServ
     raise AssertionError(f"server did not start: {(data_dir / 'server.log').read_text()}")
 
 
+@pytest.fixture(scope="session")
+def sink() -> Iterator[Sink]:
+    """A real SMTP sink: the relay every test server sends external mail to."""
+    running = Sink().start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sink: Sink
 ) -> Iterator[RunningServer]:
-    """The real server, once on SQLite and once on PostgreSQL."""
+    """The real server, once on SQLite and once on PostgreSQL, relaying to the sink."""
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
     url = None
     if request.param == "postgresql":
         url = request.getfixturevalue("pg_database")
-    running = start_server(data_dir, url)
+    running = start_server(data_dir, url, relay=sink.url)
     yield running
     running.stop()

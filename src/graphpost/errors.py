@@ -88,6 +88,10 @@ class DelegatedOnlyError(InvalidInputError):
     """/me needs a user: an application token must name the mailbox."""
 
 
+class MessageTooLargeError(InvalidInputError):
+    """The message is over the configured maximum size."""
+
+
 class NotFoundError(GraphpostError):
     """An id or name that does not exist (or that the caller may not see)."""
 
@@ -138,3 +142,7 @@ class MethodNotAllowedError(GraphpostError):
 
 class StoreError(GraphpostError):
     """The database failed; not the caller's fault."""
+
+
+class SendAsDeniedError(AccessDeniedError):
+    """The message's `from` is a mailbox the caller may not send as."""

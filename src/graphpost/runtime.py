@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,16 @@ from graphpost.api.context import Services
 from graphpost.api.render import Renderer
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
+from graphpost.delivery.transport import RelayConfig, SmtpTransport
+from graphpost.delivery.worker import DeliveryWorker
 from graphpost.identity.keys import KeysEndpoint
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
+from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
+from graphpost.services.sending import Limits, SendService
 from graphpost.settings import Settings
+from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.engine import Engine, open_engine
 from graphpost.store.migrate import migrate
 from graphpost.store.sql import SqlMailStore
@@ -31,6 +37,9 @@ class Runtime:
     messages: MessageService
     key: SigningKey
     tokens: TokenService
+    ingest: IngestService
+    sending: SendService
+    worker: DeliveryWorker
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -42,16 +51,59 @@ class Runtime:
         )
         store = SqlMailStore(engine)
         folders = FolderService(store)
+        directory = DirectoryService(store)
+        messages = MessageService(store, folders, web_base=settings.base_url)
+        ingest = IngestService(store, web_base=settings.base_url)
         key = load_or_create(settings.data_dir)
+        transport = None
+        if settings.smtp_relay:
+            transport = SmtpTransport(
+                RelayConfig.parse(settings.smtp_relay),
+                helo=settings.hostname,
+                timeout=settings.smtp_timeout_seconds,
+            )
+        worker = DeliveryWorker(
+            store,
+            directory,
+            ingest,
+            transport,
+            retry_base=settings.retry_base_seconds,
+            retry_max=settings.retry_max_seconds,
+            lease_seconds=settings.lease_seconds,
+            poll_seconds=settings.poll_seconds,
+        )
+        limits = Limits(
+            max_recipients=settings.max_recipients,
+            max_message_bytes=settings.max_message_bytes,
+            retry_window_seconds=settings.retry_window_seconds,
+            relay_configured=transport is not None,
+        )
+        sending = SendService(
+            store, directory, folders, messages, limits=limits, web_base=settings.base_url,
+            wake=worker.wake,
+        )  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
             store=store,
-            directory=DirectoryService(store),
+            directory=directory,
             folders=folders,
-            messages=MessageService(store, folders, web_base=settings.base_url),
+            messages=messages,
             key=key,
             tokens=TokenService(key),
+            ingest=ingest,
+            sending=sending,
+            worker=worker,
+        )
+
+    def inbound(self, *, port: int | None = None) -> InboundServer:
+        handler = InboundHandler(self.store, self.directory, self.ingest)
+        return InboundServer(
+            handler,
+            host=self.settings.smtp_host,
+            port=self.settings.smtp_port if port is None else port,
+            hostname=self.settings.hostname,
+            max_bytes=self.settings.max_message_bytes,
         )
 
     async def close(self) -> None:
@@ -61,7 +113,9 @@ class Runtime:
         extras: list[Any] = [KeysEndpoint(self.key, self.settings.base_url)]
         if self.settings.web_ui:
             extras.append(Viewer(self.store))
-        services = Services(self.messages, self.folders, Renderer(self.settings.base_url))
+        services = Services(
+            self.messages, self.folders, self.sending, Renderer(self.settings.base_url)
+        )
         return GraphApp(
             services=services,
             directory=self.directory,
@@ -84,6 +138,8 @@ class Server:
         self.settings = settings
         self.runtime: Runtime | None = None
         self._app: GraphApp | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._inbound: InboundServer | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -99,12 +155,22 @@ class Server:
                 try:
                     self.runtime = await Runtime.open(self.settings)
                     self._app = self.runtime.app()
+                    if self.settings.worker:
+                        self._worker = asyncio.create_task(self.runtime.worker.run())
+                    if self.settings.smtp_enabled:
+                        self._inbound = self.runtime.inbound()
+                        await self._inbound.start()
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._inbound is not None:
+                    await self._inbound.stop()
                 if self.runtime is not None:
+                    self.runtime.worker.stop()
+                    if self._worker is not None:
+                        await self._worker
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -39,6 +39,36 @@ class Settings(BaseSettings):
     token_lifetime: int = Field(
         default=3600, ge=60, description="Lifetime in seconds of tokens `graphpost token` prints."
     )
+    smtp_relay: str | None = Field(
+        default=None,
+        description="smtp://user:pass@host:port (STARTTLS when offered, ?starttls=require to "
+        "insist), smtps://… for implicit TLS; unset: external mail waits in the queue.",
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="Inbound SMTP listen address.")
+    smtp_port: int = Field(default=2525, ge=0, le=65535, description="Inbound SMTP port.")
+    smtp_enabled: bool = Field(default=True, description="Run inbound SMTP inside serve.")
+    hostname: str = Field(
+        default="graphpost.localhost", description="Our name in SMTP greetings and Received."
+    )
+    max_message_bytes: int = Field(
+        default=35 * 1024 * 1024, ge=1024, description="Largest message (Exchange: 35 MB)."
+    )
+    max_recipients: int = Field(
+        default=500, ge=1, description="Most recipients (to+cc+bcc) per message (Exchange: 500)."
+    )
+    worker: bool = Field(default=True, description="Run a delivery worker inside serve.")
+    retry_base_seconds: float = Field(
+        default=60.0, gt=0, description="First retry delay; doubles each attempt."
+    )
+    retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest retry delay.")
+    retry_window_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="How long a deferred delivery is retried."
+    )
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, description="Relay I/O timeout.")
+    lease_seconds: float = Field(
+        default=120.0, gt=0, description="How long a worker owns a claimed delivery."
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="Worker poll interval.")
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
 

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from graphpost.api import mail_folders, messages
+from graphpost.api import actions, mail_folders, messages
 from graphpost.api.context import Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import JSON_TYPE, Request, Response, read_body
@@ -67,6 +67,8 @@ def route(call: Call, rest: list[str]) -> Awaitable[Response]:
         rest = ["mailFolders", *rest[3:]]
     if head == "messages":
         return _message_routes(call, rest[1:], None)
+    if head == "sendmail" and len(rest) == 1:
+        return _methods(call, {"POST": actions.send_mail})
     if head == "mailfolders":
         if len(rest) == 1:
             return _methods(
@@ -95,6 +97,22 @@ def route(call: Call, rest: list[str]) -> Awaitable[Response]:
     raise _not_found(rest[0])
 
 
+_ACTIONS: dict[str, Callable[[Call, str], Awaitable[Response]]] = {
+    "permanentdelete": messages.permanent_delete,
+    "send": actions.send,
+    "move": actions.move,
+    "copy": actions.copy,
+}
+_RESPONSES = {
+    "createreply": ("reply", True),
+    "createreplyall": ("replyall", True),
+    "createforward": ("forward", True),
+    "reply": ("reply", False),
+    "replyall": ("replyall", False),
+    "forward": ("forward", False),
+}
+
+
 def _message_routes(call: Call, rest: list[str], folder: str | None) -> Awaitable[Response]:
     if not rest:
         return _methods(
@@ -112,8 +130,17 @@ def _message_routes(call: Call, rest: list[str], folder: str | None) -> Awaitabl
             },
         )
     action = rest[1].lower()
-    if action == "permanentdelete" and len(rest) == 2:
-        return _methods(call, {"POST": lambda c: messages.permanent_delete(c, mid)})
+    if len(rest) == 2:
+        simple = _ACTIONS.get(action)
+        if simple is not None:
+            return _methods(call, {"POST": lambda c: simple(c, mid)})
+        if action in _RESPONSES:
+            kind, create = _RESPONSES[action]
+            if create:
+                return _methods(call, {"POST": lambda c: actions.create_response(c, mid, kind)})
+            return _methods(call, {"POST": lambda c: actions.respond(c, mid, kind)})
+        if action == "deliverystatus":
+            return _methods(call, {"GET": lambda c: actions.delivery_status(c, mid)})
     if action == "attachments" and len(rest) <= 3:
         if len(rest) == 2:
             return _methods(call, {"GET": lambda c: messages.list_attachments(c, mid)})

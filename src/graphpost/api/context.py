@@ -10,12 +10,14 @@ from graphpost.asgi import Request
 from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.messages import MessageService
+from graphpost.services.sending import SendService
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
     messages: MessageService
     folders: FolderService
+    sending: SendService
     render: Renderer
 
 

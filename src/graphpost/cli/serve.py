@@ -26,13 +26,28 @@ def register(sub: Any) -> None:
     parser.add_argument("--port", type=int, help="listen port (GRAPHPOST_PORT, default 8765)")
     parser.add_argument("--public-url", help="base URL clients use (GRAPHPOST_PUBLIC_URL)")
     parser.add_argument("--no-demo", action="store_true", help="do not seed the demo tenant")
+    parser.add_argument("--smtp-port", type=int, help="inbound SMTP port (GRAPHPOST_SMTP_PORT)")
+    parser.add_argument("--smtp-relay", help="outbound relay URL (GRAPHPOST_SMTP_RELAY)")
+    parser.add_argument("--no-smtp", action="store_true", help="do not listen for SMTP")
+    parser.add_argument("--no-worker", action="store_true", help="run no delivery worker")
     parser.add_argument("--quiet", action="store_true", help="print no welcome text")
     add_storage_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args, **({"demo": False} if args.no_demo else {}))
+    extra: dict[str, object] = {}
+    if args.no_demo:
+        extra["demo"] = False
+    if args.no_smtp:
+        extra["smtp_enabled"] = False
+    if args.no_worker:
+        extra["worker"] = False
+    if args.smtp_port is not None:
+        extra["smtp_port"] = args.smtp_port
+    if args.smtp_relay:
+        extra["smtp_relay"] = args.smtp_relay
+    settings = settings_from(args, **extra)
 
     async def first_start(rt: Runtime) -> str | None:
         if settings.demo and not await rt.store.list_tenants():
@@ -53,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     base = settings.base_url
     if not args.quiet:
         print(f"graphpost serving {base}/v1.0 (mailboxes: {base}/)")
+        if settings.smtp_enabled:
+            print(f"inbound SMTP on {settings.smtp_host}:{settings.smtp_port}")
+        relay = settings.smtp_relay or "none: external mail waits in the queue"
+        print(f"outbound relay: {relay.split('@')[-1]}")
         if token:
             print(f"\nA token for {DEMO_USER} (24 h):\n\nTOKEN={token}\n")
             print("Create a draft:\n")

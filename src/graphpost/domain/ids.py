@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
 import re
 import struct
@@ -37,6 +38,28 @@ def attachment_id() -> str:
 
 def conversation_id() -> str:
     return "AAQkAG" + _b64url(os.urandom(22))
+
+
+def conversation_id_for(index: str) -> str:
+    """The conversationId of a conversation index: derived from its 22-byte root, as Exchange
+    derives ConversationId from Thread-Index, so every reply (and every copy delivered to
+    another mailbox) lands in the same conversation."""
+    try:
+        root = base64.b64decode(index)[:22]
+    except (binascii.Error, ValueError):
+        root = index.encode()
+    return "AAQkAG" + _b64url(hashlib.sha256(root).digest()[:22])
+
+
+def child_conversation_index(parent: str, seconds: float | None = None) -> str:
+    """A reply's index: the parent's bytes plus a 5-byte child block (MAPI rules, simplified)."""
+    try:
+        raw = base64.b64decode(parent)
+    except (binascii.Error, ValueError):
+        return conversation_index(seconds)
+    when = time.time() if seconds is None else seconds
+    block = struct.pack(">Q", int(when * 10_000_000) & 0xFFFFFFFFFF)[3:]
+    return base64.b64encode(raw + block).decode("ascii")
 
 
 def change_key() -> str:

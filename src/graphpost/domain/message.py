@@ -384,6 +384,7 @@ class DraftContext(msgspec.Struct, kw_only=True):
     now: int
     web_base: str
     domain: str
+    conversation_index: str | None = None  # a reply continues its original's conversation
 
 
 def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) -> Message:
@@ -402,6 +403,7 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
     )
     imid = inp.internet_message_id or ids.internet_message_id(ctx.domain)
     change_key = ids.change_key()
+    index = ctx.conversation_index or ids.conversation_index(ctx.now)
     return Message(
         id=ctx.message_id,
         created_date_time=stamp,
@@ -416,8 +418,8 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
         body_preview=bodies.preview(body.content_type, body.content),
         importance=importance,
         parent_folder_id=ctx.folder_id,
-        conversation_id=ids.conversation_id(),
-        conversation_index=ids.conversation_index(ctx.now),
+        conversation_id=ids.conversation_id_for(index),
+        conversation_index=index,
         is_delivery_receipt_requested=bool(inp.is_delivery_receipt_requested),
         is_read_receipt_requested=bool(inp.is_read_receipt_requested),
         is_read=True if inp.is_read is UNSET or inp.is_read is None else inp.is_read,

@@ -97,7 +97,7 @@ class Created:
     extensions: list[bytes] = field(default_factory=list)
 
 
-def _attachment_row(a: Attachment, at: int) -> AttachmentRow:
+def attachment_row(a: Attachment, at: int) -> AttachmentRow:
     return AttachmentRow(a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, at,
                          a.content)  # fmt: skip
 
@@ -117,18 +117,30 @@ class MessageService:
         return row
 
     async def create_draft(
-        self, mailbox: Mailbox, inp: MessageInput, *, folder_key: str | None = None
+        self,
+        mailbox: Mailbox,
+        inp: MessageInput,
+        *,
+        folder_key: str | None = None,
+        threading: list[message.Header] | None = None,
+        conversation_index: str | None = None,
+        copied: list[Attachment] | None = None,
     ) -> Created:
-        """POST /messages: a draft in Drafts (or the given folder), everything server-set."""
+        """POST /messages: a draft in Drafts (or the given folder), everything server-set.
+
+        Replies and forwards add their threading headers, conversation and copied attachments.
+        """
         mailbox.principal.require(Access.WRITE)
         if folder_key is None:
             folder_id = await self.folders.well_known_id(mailbox, "drafts")
         else:
             folder_id = (await self.folders.resolve(mailbox, folder_key)).id
         stamp = now()
-        headers = message.check_headers(inp.internet_message_headers or [])
+        headers = (threading or []) + message.check_headers(inp.internet_message_headers or [])
         extensions = [message.extension(e) for e in inp.extensions or []]
-        attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
+        attachments = list(copied or []) + [
+            message.file_attachment(a, stamp) for a in inp.attachments or []
+        ]
         names = await self.store.display_names(message.addresses_of(inp))
         owner = message.EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
         ctx = DraftContext(
@@ -138,6 +150,7 @@ class MessageService:
             now=stamp,
             web_base=self.web_base,
             domain=mailbox.user.mail.rsplit("@", 1)[-1],
+            conversation_index=conversation_index,
         )
         msg = message.new_draft(inp, ctx, names)
         msg.has_attachments = any(not a.is_inline for a in attachments)
@@ -153,13 +166,17 @@ class MessageService:
         ext_docs = [(e["extensionName"], _encode(e)) for e in extensions]
         await self.store.insert_message(
             row,
-            attachments=[_attachment_row(a, stamp) for a in attachments],
+            attachments=[attachment_row(a, stamp) for a in attachments],
             extensions=ext_docs,
         )
         return Created(row, [doc for _, doc in ext_docs])
 
     async def get(self, mailbox: Mailbox, message_id: str) -> MessageRow:
         mailbox.principal.require(Access.READ)
+        return await self._find(mailbox, message_id)
+
+    async def get_for(self, mailbox: Mailbox, message_id: str) -> MessageRow:
+        """The message, for a caller whose own permission check has been done."""
         return await self._find(mailbox, message_id)
 
     async def list_messages(
@@ -242,6 +259,22 @@ class MessageService:
         await self._find(mailbox, message_id)
         if not await self.store.delete_message(mailbox.id, message_id):
             raise NotFoundError(NOT_FOUND)
+
+    async def attachment_items(self, row: MessageRow) -> list[Attachment]:
+        """The message's attachments as domain values (for MIME and copies)."""
+        return [
+            Attachment(
+                id=a.id,
+                name=a.name,
+                content_type=a.content_type,
+                size=a.size,
+                is_inline=a.is_inline,
+                content_id=a.content_id,
+                last_modified_date_time=iso(a.modified_at),
+                content=a.content,
+            )
+            for a in await self.store.list_attachments(row.seq)
+        ]
 
     async def attachments(self, row: MessageRow) -> list[AttachmentRow]:
         return await self.store.list_attachments(row.seq)

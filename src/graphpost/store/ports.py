@@ -8,8 +8,13 @@ from graphpost.domain.query import MessageQuery
 from graphpost.store.records import (
     AppRecord,
     AttachmentRow,
+    AttemptRow,
+    DeliveryRow,
     FolderRecord,
     MessageRow,
+    NewMessage,
+    Outcome,
+    SubmissionRow,
     TenantRecord,
     UserRecord,
 )
@@ -63,3 +68,34 @@ class MailStore(Protocol):
     async def delete_message(self, mailbox_id: str, message_id: str) -> bool: ...
     async def list_attachments(self, seq: int) -> list[AttachmentRow]: ...
     async def list_extensions(self, seq: int) -> list[bytes]: ...
+    async def insert_messages(self, messages: list[NewMessage]) -> None: ...
+    async def find_by_internet_message_id(
+        self, mailbox_id: str, internet_message_id: str
+    ) -> MessageRow | None: ...
+
+    # outbox
+    async def submit(
+        self,
+        submission: SubmissionRow,
+        deliveries: list[DeliveryRow],
+        *,
+        replace: tuple[MessageRow, str] | None = None,
+        insert: NewMessage | None = None,
+        delete_id: str | None = None,
+    ) -> SubmissionRow: ...
+    async def find_submission(self, mailbox_id: str, message_id: str) -> SubmissionRow | None: ...
+    async def get_submission(self, submission_id: str) -> SubmissionRow | None: ...
+    async def claim_deliveries(
+        self, *, owner: str, now_ms: int, lease_ms: int, limit: int, remote: bool
+    ) -> list[DeliveryRow]: ...
+    async def deliver_local(
+        self, delivery: DeliveryRow, *, owner: str, message: NewMessage, now_ms: int
+    ) -> bool: ...
+    async def record_outcomes(
+        self, outcomes: list[Outcome], *, owner: str, now_ms: int, bounce: NewMessage | None
+    ) -> int: ...
+    async def release(self, seqs: list[int], *, owner: str) -> None: ...
+    async def deliveries_of(
+        self, submission_id: str
+    ) -> tuple[list[DeliveryRow], list[AttemptRow]]: ...
+    async def queue_counts(self) -> dict[str, int]: ...

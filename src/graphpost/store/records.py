@@ -85,3 +85,69 @@ class MessageRow:
     # (kind, name, address) with kind in to, cc, bcc, rt
     recipients: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SubmissionRow:
+    id: str
+    mailbox_id: str
+    message_id: str
+    internet_message_id: str
+    subject: str | None
+    envelope_from: str
+    sender_name: str | None
+    mime: bytes
+    saved: bool
+    created_ms: int
+    expires_ms: int
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class DeliveryRow:
+    """One recipient of one submission, and where its delivery stands."""
+
+    seq: int
+    submission_id: str
+    recipient: str
+    transport: str  # local, smtp
+    local_mailbox_id: str | None
+    state: str  # queued, deferred, delivered, failed
+    attempts: int
+    next_attempt_ms: int
+    last_code: int | None = None
+    last_enhanced: str | None = None
+    last_response: str | None = None
+    created_ms: int = 0
+    updated_ms: int = 0
+    done_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    delivery_seq: int
+    at_ms: int
+    outcome: str
+    code: int | None
+    enhanced: str | None
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt came to, to be recorded (state: delivered, deferred, failed)."""
+
+    delivery_seq: int
+    state: str
+    code: int | None
+    enhanced: str | None
+    response: str
+    next_attempt_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to insert in the same transaction as something else (a bounce, a delivery)."""
+
+    row: MessageRow
+    attachments: list[AttachmentRow]

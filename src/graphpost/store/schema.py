@@ -154,3 +154,68 @@ extensions = Table(
     Column("doc", LargeBinary, nullable=False),
     UniqueConstraint("message_seq", "name", name="uq_extensions_message_name"),
 )
+
+# ---------------------------------------------------------------- sending (transactional outbox)
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(64), nullable=False),  # the Sent Items copy (same id as draft)
+    Column("internet_message_id", Text, nullable=False),
+    Column("subject", Text, nullable=True),
+    Column("envelope_from", Text, nullable=False),
+    Column("sender_name", Text, nullable=True),
+    Column("mime", LargeBinary, nullable=False),  # frozen at submission: what goes out
+    Column("size", BigInteger, nullable=False),
+    Column("saved", Boolean, nullable=False),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),  # retries stop here
+    UniqueConstraint("mailbox_id", "idempotency_key", name="uq_submissions_idempotency"),
+    Index("ix_submissions_message", "mailbox_id", "message_id"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column(
+        "submission_id",
+        String(40),
+        ForeignKey("submissions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("recipient", Text, nullable=False),
+    Column("transport", String(8), nullable=False),  # local, smtp
+    Column("local_mailbox_id", String(36), nullable=True),
+    Column("state", String(12), nullable=False),  # queued, deferred, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("last_code", Integer, nullable=True),
+    Column("last_enhanced", String(16), nullable=True),
+    Column("last_response", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("done_ms", BigInteger, nullable=True),
+    Index("ix_deliveries_due", "state", "next_attempt_ms"),
+    Index("ix_deliveries_submission", "submission_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_seq", SeqType, ForeignKey("deliveries.seq", ondelete="CASCADE"), nullable=False
+    ),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("outcome", String(12), nullable=False),
+    Column("code", Integer, nullable=True),
+    Column("enhanced", String(16), nullable=True),
+    Column("response", Text, nullable=True),
+    Index("ix_attempts_delivery", "delivery_seq"),
+)

@@ -8,11 +8,14 @@ from typing import Any
 from graphpost.domain.query import MessageQuery
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
+from graphpost.store.message_ops import delete_message_op, insert_message_op, replace_message_op
+from graphpost.store.outbox import OutboxMixin
 from graphpost.store.records import (
     AppRecord,
     AttachmentRow,
     FolderRecord,
     MessageRow,
+    NewMessage,
     TenantRecord,
     UserRecord,
 )
@@ -27,13 +30,6 @@ _MSG_COLS = (
     "m.is_read, m.is_draft, m.has_attachments, m.importance, m.inference, m.flag_status, "
     "m.subject, m.body_preview, m.from_name, m.from_address, m.sender_name, m.sender_address, "
     "m.internet_message_id, m.conversation_id, m.change_key, m.doc, m.headers, m.seq"
-)
-_INSERT_MSG = (
-    "INSERT INTO messages (id, mailbox_id, folder_id, created_at, modified_at, received_at, "
-    "sent_at, is_read, is_draft, has_attachments, importance, inference, flag_status, subject, "
-    "body_preview, from_name, from_address, sender_name, sender_address, internet_message_id, "
-    "conversation_id, change_key, doc, headers) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -77,36 +73,7 @@ def _message(row: Row) -> MessageRow:
     )
 
 
-def _msg_params(r: MessageRow) -> list[Any]:
-    return [
-        r.id, r.mailbox_id, r.folder_id, r.created_at, r.modified_at, r.received_at, r.sent_at,
-        r.is_read, r.is_draft, r.has_attachments, r.importance, r.inference, r.flag_status,
-        r.subject, r.body_preview, r.from_name, r.from_address, r.sender_name, r.sender_address,
-        r.internet_message_id, r.conversation_id, r.change_key, r.doc, r.headers,
-    ]  # fmt: skip
-
-
-async def _bump_counts(tx: Tx, folder_id: str, total: int, unread: int) -> None:
-    if total or unread:
-        await tx.execute(
-            "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? "
-            "WHERE id = ?",
-            (total, unread, folder_id),
-        )
-
-
-async def _write_children(tx: Tx, seq: int, row: MessageRow) -> None:
-    await tx.executemany(
-        "INSERT INTO message_recipients (message_seq, kind, name, address) VALUES (?, ?, ?, ?)",
-        [(seq, kind, name, address) for kind, name, address in row.recipients],
-    )
-    await tx.executemany(
-        "INSERT INTO message_categories (message_seq, name) VALUES (?, ?)",
-        [(seq, name) for name in row.categories],
-    )
-
-
-class SqlMailStore:
+class SqlMailStore(OutboxMixin):
     """MailStore on SQLite or PostgreSQL (the difference lives in the Engine)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -368,25 +335,7 @@ class SqlMailStore:
         extensions: list[tuple[str, bytes]],
     ) -> int:
         async def op(tx: Tx) -> int:
-            seq = await tx.insert_returning(_INSERT_MSG, _msg_params(row))
-            await _write_children(tx, seq, row)
-            await tx.executemany(
-                "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
-                "is_inline, content_id, modified_at, content) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (a.id, seq, n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
-                     a.modified_at, a.content)
-                    for n, a in enumerate(attachments)
-                ],
-            )  # fmt: skip
-            await tx.executemany(
-                "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
-                [(seq, name, doc) for name, doc in extensions],
-            )
-            await _bump_counts(tx, row.folder_id, 1, 0 if row.is_read else 1)
-            row.seq = seq
-            return seq
+            return await insert_message_op(tx, row, attachments, extensions)
 
         return await self.engine.write(op)
 
@@ -430,30 +379,7 @@ class SqlMailStore:
         """Write a changed message if its change key is still ``expected_change_key``."""
 
         async def op(tx: Tx) -> bool:
-            old = await tx.fetchone(
-                f"SELECT is_read, folder_id, seq FROM messages WHERE id = ? AND mailbox_id = ? "
-                f"AND change_key = ?{tx.for_update}",
-                (row.id, row.mailbox_id, expected_change_key),
-            )
-            if old is None:
-                return False
-            params = _msg_params(row)[3:]  # everything after id, mailbox_id, folder_id
-            await tx.execute(
-                "UPDATE messages SET created_at = ?, modified_at = ?, received_at = ?, "
-                "sent_at = ?, is_read = ?, is_draft = ?, has_attachments = ?, importance = ?, "
-                "inference = ?, flag_status = ?, subject = ?, body_preview = ?, from_name = ?, "
-                "from_address = ?, sender_name = ?, sender_address = ?, "
-                "internet_message_id = ?, conversation_id = ?, change_key = ?, doc = ?, "
-                "headers = ? WHERE seq = ?",
-                (*params, old[2]),
-            )
-            await tx.execute("DELETE FROM message_recipients WHERE message_seq = ?", (old[2],))
-            await tx.execute("DELETE FROM message_categories WHERE message_seq = ?", (old[2],))
-            await _write_children(tx, old[2], row)
-            unread = (0 if row.is_read else 1) - (0 if old[0] else 1)
-            await _bump_counts(tx, old[1], 0, unread)
-            row.seq = old[2]
-            return True
+            return await replace_message_op(tx, row, expected_change_key)
 
         return await self.engine.write(op)
 
@@ -461,44 +387,40 @@ class SqlMailStore:
         self, row: MessageRow, folder_id: str, *, expected_change_key: str
     ) -> bool:
         """Move (id kept) and store the new document, if the change key still matches."""
+        row.folder_id = folder_id
 
         async def op(tx: Tx) -> bool:
-            old = await tx.fetchone(
-                f"SELECT folder_id, is_read FROM messages WHERE id = ? AND mailbox_id = ? "
-                f"AND change_key = ?{tx.for_update}",
-                (row.id, row.mailbox_id, expected_change_key),
-            )
-            if old is None:
-                return False
-            await tx.execute(
-                "UPDATE messages SET folder_id = ?, doc = ?, change_key = ?, modified_at = ? "
-                "WHERE id = ? AND mailbox_id = ?",
-                (folder_id, row.doc, row.change_key, row.modified_at, row.id, row.mailbox_id),
-            )
-            unread = 0 if old[1] else 1
-            await _bump_counts(tx, old[0], -1, -unread)
-            await _bump_counts(tx, folder_id, 1, unread)
-            row.folder_id = folder_id
-            return True
+            return await replace_message_op(tx, row, expected_change_key, move=True)
 
         return await self.engine.write(op)
 
     async def delete_message(self, mailbox_id: str, message_id: str) -> bool:
         async def op(tx: Tx) -> bool:
-            old = await tx.fetchone(
-                f"SELECT folder_id, is_read FROM messages WHERE id = ? AND mailbox_id = ?"
-                f"{tx.for_update}",
-                (message_id, mailbox_id),
-            )
-            if old is None:
-                return False
-            await tx.execute(
-                "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
-            )
-            await _bump_counts(tx, old[0], -1, 0 if old[1] else -1)
-            return True
+            return await delete_message_op(tx, mailbox_id, message_id)
 
         return await self.engine.write(op)
+
+    async def insert_messages(self, messages: list[NewMessage]) -> None:
+        """Several messages in one transaction (one inbound mail to several mailboxes)."""
+
+        async def op(tx: Tx) -> None:
+            for new in messages:
+                await insert_message_op(tx, new.row, new.attachments, [])
+
+        await self.engine.write(op)
+
+    async def find_by_internet_message_id(
+        self, mailbox_id: str, internet_message_id: str
+    ) -> MessageRow | None:
+        async def op(tx: Tx) -> MessageRow | None:
+            row = await tx.fetchone(
+                f"SELECT {_MSG_COLS} FROM messages m WHERE m.mailbox_id = ? "
+                "AND m.internet_message_id = ? ORDER BY m.seq LIMIT 1",
+                (mailbox_id, internet_message_id),
+            )
+            return _message(row) if row else None
+
+        return await self.engine.read(op)
 
     async def list_attachments(self, seq: int) -> list[AttachmentRow]:
         async def op(tx: Tx) -> list[AttachmentRow]:

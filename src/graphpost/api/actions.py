@@ -1,0 +1,207 @@
+"""Routes of the message actions: send, sendMail, createReply/…, reply/…, move, copy, and
+graphpost's deliveryStatus. Action parameter names are matched case-insensitively."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from graphpost.api.context import Call
+from graphpost.asgi import Response
+from graphpost.domain.compose import Response as ResponseRequest
+from graphpost.domain.message import MessageInput, RecipientIn
+from graphpost.domain.times import iso
+from graphpost.errors import BodyNotReadableError, PropertyValueError
+from graphpost.services.sending import Sent
+
+_encode = msgspec.json.Encoder().encode
+
+
+def parameters(call: Call, *, optional: bool) -> dict[str, Any]:
+    """The action's JSON object with lower-case keys (``Message`` = ``message``)."""
+    if not call.request.body.strip():
+        if optional:
+            return {}
+        raise BodyNotReadableError("The request body is empty; a JSON object is required.")
+    data = call.request.json(dict[str, Any])
+    return {str(k).lower(): v for k, v in data.items()}
+
+
+def _boolean(params: dict[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name.lower(), default)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if value is None:
+        return default
+    raise PropertyValueError(f"'{name}' must be true or false.", target=name)
+
+
+def _message(params: dict[str, Any], *, required: bool) -> MessageInput | None:
+    raw = params.get("message")
+    if raw is None:
+        if required:
+            raise PropertyValueError("The 'message' parameter is required.", target="message")
+        return None
+    if not isinstance(raw, dict):
+        raise PropertyValueError("'message' must be a JSON object.", target="message")
+    try:
+        return msgspec.convert(raw, MessageInput)
+    except msgspec.ValidationError as exc:
+        raise PropertyValueError(f"Invalid value in 'message': {exc}.", target="message") from None
+
+
+def _recipients(params: dict[str, Any]) -> list[RecipientIn] | None:
+    raw = params.get("torecipients")
+    if raw is None:
+        return None
+    try:
+        return msgspec.convert(raw, list[RecipientIn])
+    except msgspec.ValidationError as exc:
+        raise PropertyValueError(f"Invalid 'toRecipients': {exc}.", target="toRecipients") from None
+
+
+def _comment(params: dict[str, Any]) -> str | None:
+    value = params.get("comment")
+    if value is not None and not isinstance(value, str):
+        raise PropertyValueError("'comment' must be a string.", target="comment")
+    return value
+
+
+def accepted(call: Call, sent: Sent) -> Response:
+    """202, empty, and (beyond Graph) a Location naming the Sent Items copy."""
+    base = (
+        f"{call.services.render.base}/v1.0/users('{sent.mailbox_id}')/messages('{sent.message_id}')"
+    )
+    location = base if sent.saved else f"{base}/deliveryStatus"
+    return Response(202, b"", content_type=None, headers=[(b"location", location.encode())])
+
+
+async def send(call: Call, message_id: str) -> Response:
+    params = parameters(call, optional=True)
+    save = _boolean(params, "saveToSentItems", True)
+    sent = await call.services.sending.send_draft(call.mailbox, message_id, save=save)
+    return accepted(call, sent)
+
+
+async def send_mail(call: Call) -> Response:
+    params = parameters(call, optional=False)
+    message = _message(params, required=True)
+    assert message is not None
+    key = call.request.headers.get("idempotency-key")
+    sent = await call.services.sending.send_mail(
+        call.mailbox,
+        message,
+        save=_boolean(params, "saveToSentItems", True),
+        idempotency_key=key[:255] if key else None,
+    )
+    return accepted(call, sent)
+
+
+def _response_request(call: Call, kind: str) -> ResponseRequest:
+    params = parameters(call, optional=True)
+    return ResponseRequest(
+        kind=kind,
+        comment=_comment(params),
+        message=_message(params, required=False),
+        to_recipients=_recipients(params) if kind == "forward" else None,
+    )
+
+
+async def create_response(call: Call, message_id: str, kind: str) -> Response:
+    row = await call.services.sending.create_response(
+        call.mailbox, message_id, _response_request(call, kind)
+    )
+    render = call.services.render
+    context = render.context(f"{call.user_path}/messages/$entity")
+    return Response(201, render.message(row, context=context))
+
+
+async def respond(call: Call, message_id: str, kind: str) -> Response:
+    sent = await call.services.sending.respond(
+        call.mailbox, message_id, _response_request(call, kind)
+    )
+    return accepted(call, sent)
+
+
+def _destination(call: Call) -> str:
+    params = parameters(call, optional=False)
+    value = params.get("destinationid")
+    if not isinstance(value, str) or not value:
+        raise PropertyValueError("'destinationId' is required.", target="destinationId")
+    return value
+
+
+async def move(call: Call, message_id: str) -> Response:
+    row = await call.services.sending.move(call.mailbox, message_id, _destination(call))
+    render = call.services.render
+    return Response(201, render.message(row, context=render.context("message")))
+
+
+async def copy(call: Call, message_id: str) -> Response:
+    row = await call.services.sending.copy(call.mailbox, message_id, _destination(call))
+    render = call.services.render
+    return Response(201, render.message(row, context=render.context("message")))
+
+
+async def delivery_status(call: Call, message_id: str) -> Response:
+    submission, deliveries, attempts = await call.services.sending.delivery_status(
+        call.mailbox, message_id
+    )
+    by_delivery: dict[int, list[dict[str, Any]]] = {}
+    for a in attempts:
+        by_delivery.setdefault(a.delivery_seq, []).append(
+            {
+                "dateTime": _ms(a.at_ms),
+                "outcome": a.outcome,
+                "statusCode": a.code,
+                "enhancedStatusCode": a.enhanced,
+                "response": a.response,
+            }
+        )
+    recipients = []
+    for d in deliveries:
+        tries = by_delivery.get(d.seq, [])
+        recipients.append(
+            {
+                "emailAddress": {"address": d.recipient},
+                "transport": d.transport,
+                "status": d.state,
+                "attemptCount": d.attempts,
+                "lastAttemptDateTime": tries[-1]["dateTime"] if tries else None,
+                "nextAttemptDateTime": (
+                    _ms(d.next_attempt_ms) if d.state in ("queued", "deferred") else None
+                ),
+                "statusCode": d.last_code,
+                "enhancedStatusCode": d.last_enhanced,
+                "response": d.last_response,
+                "attempts": tries,
+            }
+        )
+    states = {d.state for d in deliveries}
+    overall = (
+        states.pop()
+        if len(states) == 1
+        else ("pending" if states & {"queued", "deferred"} else "partiallyFailed")
+    )
+    render = call.services.render
+    body = {
+        "@odata.context": render.context(
+            f"{call.user_path}/messages('{quote(message_id, safe='')}')/deliveryStatus/$entity"
+        ),
+        "id": submission.id,
+        "messageId": submission.message_id,
+        "internetMessageId": submission.internet_message_id,
+        "submittedDateTime": _ms(submission.created_ms),
+        "savedToSentItems": submission.saved,
+        "status": overall,
+        "recipients": recipients,
+    }
+    return Response(200, _encode(body))
+
+
+def _ms(value: int) -> str:
+    return iso(value // 1000)

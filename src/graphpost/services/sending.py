@@ -1,0 +1,370 @@
+"""Sending: a draft, a new message (sendMail), replies and forwards; move and copy; and the
+delivery status of what was sent.
+
+A send writes, in one transaction, the Sent Items copy (the draft itself, moved: its id
+stays), the frozen MIME and one delivery per recipient (a transactional outbox). Delivery
+workers take it from there.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from graphpost.domain import compose, ids, message, mime
+from graphpost.domain.message import (
+    Attachment,
+    DraftContext,
+    EmailAddress,
+    Message,
+    MessageInput,
+    Recipient,
+)
+from graphpost.domain.times import iso, now
+from graphpost.errors import (
+    InvalidOperationError,
+    InvalidRecipientsError,
+    MessageTooLargeError,
+    NotFoundError,
+    SendAsDeniedError,
+)
+from graphpost.services.directory import DirectoryService, Mailbox
+from graphpost.services.folders import NOT_FOUND, FolderService
+from graphpost.services.messages import (
+    MessageService,
+    attachment_row,
+    decode,
+    headers_of,
+    to_row,
+)
+from graphpost.store.ports import MailStore
+from graphpost.store.records import (
+    AttemptRow,
+    DeliveryRow,
+    MessageRow,
+    NewMessage,
+    SubmissionRow,
+)
+from graphpost.types import Access
+
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_encode = msgspec.json.Encoder().encode
+NO_RECIPIENTS = (
+    "At least one recipient isn't valid., A message can't be sent because it contains no "
+    "recipients."
+)
+SEND_AS_DENIED = (
+    "The user account which was used to submit this request does not have the right to send "
+    "mail on behalf of the specified sending account. Cannot submit message."
+)
+NO_RELAY = "waiting for a relay: GRAPHPOST_SMTP_RELAY is not set"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_recipients: int
+    max_message_bytes: int
+    retry_window_seconds: float
+    relay_configured: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a send call answers with: where the Sent Items copy is, and its submission."""
+
+    mailbox_id: str
+    message_id: str
+    saved: bool
+    submission_id: str
+
+
+class SendService:
+    def __init__(
+        self,
+        store: MailStore,
+        directory: DirectoryService,
+        folders: FolderService,
+        messages: MessageService,
+        *,
+        limits: Limits,
+        web_base: str,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.directory = directory
+        self.folders = folders
+        self.messages = messages
+        self.limits = limits
+        self.web_base = web_base
+        self.wake = wake
+
+    # ------------------------------------------------------------ checks
+
+    def _check_recipients(self, msg: Message) -> list[str]:
+        everyone = msg.to_recipients + msg.cc_recipients + msg.bcc_recipients
+        if not everyone:
+            raise InvalidRecipientsError(NO_RECIPIENTS)
+        if len(everyone) > self.limits.max_recipients:
+            raise InvalidRecipientsError(
+                f"A message can have at most {self.limits.max_recipients} recipients "
+                f"(to, cc and bcc together); this one has {len(everyone)}."
+            )
+        seen: dict[str, str] = {}
+        for r in everyone:
+            address = (r.email_address.address or "").strip()
+            if not _ADDRESS.match(address):
+                raise InvalidRecipientsError(
+                    f"At least one recipient isn't valid: '{address}' is not an email address."
+                )
+            seen.setdefault(address.lower(), address)
+        return list(seen.values())
+
+    def _sender(self, mailbox: Mailbox, msg: Message) -> Message:
+        """`from` must be the mailbox itself; `sender` follows it. Unset: the mailbox."""
+        owner = Recipient(EmailAddress(mailbox.user.display_name, mailbox.user.mail))
+        mine = {mailbox.user.mail.lower(), mailbox.user.upn.lower()}
+        for r in (msg.from_, msg.sender):
+            if r is not None and (r.email_address.address or "").lower() not in mine:
+                raise SendAsDeniedError(SEND_AS_DENIED)
+        frm = msg.from_ or owner
+        return msgspec.structs.replace(msg, from_=frm, sender=frm)
+
+    # ------------------------------------------------------------ submitting
+
+    async def _deliveries(self, recipients: list[str], created_ms: int) -> list[DeliveryRow]:
+        out = []
+        for address in recipients:
+            user = await self.directory.user(address)
+            domain = address.rsplit("@", 1)[-1]
+            if user is not None:
+                out.append(DeliveryRow(0, "", address, "local", user.id, "queued", 0, created_ms))
+            elif await self.store.find_tenant(domain) is not None:
+                # one of our domains, but nobody by that name: bounce it (no relay loop)
+                out.append(DeliveryRow(0, "", address, "local", None, "queued", 0, created_ms))
+            else:
+                waiting = None if self.limits.relay_configured else NO_RELAY
+                row = DeliveryRow(0, "", address, "smtp", None, "queued", 0, created_ms)
+                row.last_response = waiting
+                out.append(row)
+        return out
+
+    async def _submit(
+        self,
+        mailbox: Mailbox,
+        sent: Message,
+        *,
+        headers: list[message.Header],
+        attachments: list[Attachment],
+        save: bool,
+        idempotency_key: str | None,
+        replace_key: str | None,
+        stamp: int,
+    ) -> Sent:
+        recipients = self._check_recipients(sent)
+        raw = mime.build(sent, headers=headers, attachments=attachments, date=stamp)
+        if len(raw) > self.limits.max_message_bytes:
+            raise MessageTooLargeError(
+                f"The message exceeds the maximum supported size: {len(raw)} bytes against a "
+                f"limit of {self.limits.max_message_bytes} bytes."
+            )
+        created_ms = int(time.time() * 1000)
+        submission = SubmissionRow(
+            id=uuid.uuid4().hex,
+            mailbox_id=mailbox.id,
+            message_id=sent.id,
+            internet_message_id=sent.internet_message_id,
+            subject=sent.subject,
+            envelope_from=mailbox.user.mail,
+            sender_name=mailbox.user.display_name,
+            mime=raw,
+            saved=save,
+            created_ms=created_ms,
+            expires_ms=created_ms + int(self.limits.retry_window_seconds * 1000),
+            idempotency_key=idempotency_key,
+        )
+        row = to_row(
+            sent,
+            mailbox_id=mailbox.id,
+            created_at=stamp,
+            received_at=stamp,
+            sent_at=stamp,
+            modified_at=stamp,
+            headers=_encode(headers) if headers else None,
+        )
+        deliveries = await self._deliveries(recipients, created_ms)
+        if replace_key is not None:
+            done = await self.store.submit(
+                submission,
+                deliveries,
+                replace=(row, replace_key) if save else None,
+                delete_id=None if save else sent.id,
+            )
+        else:
+            new = NewMessage(row, [attachment_row(a, stamp) for a in attachments])
+            done = await self.store.submit(submission, deliveries, insert=new if save else None)
+        self.wake()
+        return Sent(mailbox.id, done.message_id, done.saved, done.id)
+
+    async def _final(self, mailbox: Mailbox, draft: Message, stamp: int) -> Message:
+        sent_items = await self.folders.well_known_id(mailbox, "sentitems")
+        draft = self._sender(mailbox, draft)
+        return msgspec.structs.replace(
+            draft,
+            is_draft=False,
+            is_read=True,
+            sent_date_time=iso(stamp),
+            received_date_time=iso(stamp),
+            last_modified_date_time=iso(stamp),
+            change_key=ids.change_key(),
+            parent_folder_id=sent_items,
+        )
+
+    async def send_draft(self, mailbox: Mailbox, message_id: str, *, save: bool = True) -> Sent:
+        """POST /messages/{id}/send. Sending a message this server already sent is a no-op."""
+        mailbox.principal.require(Access.SEND)
+        row = await self.messages.get_for(mailbox, message_id)
+        if not row.is_draft:
+            earlier = await self.store.find_submission(mailbox.id, message_id)
+            if earlier is not None:
+                return Sent(mailbox.id, message_id, earlier.saved, earlier.id)
+            raise InvalidOperationError("Only draft messages can be sent.")
+        stamp = now()
+        sent = await self._final(mailbox, decode(row), stamp)
+        return await self._submit(
+            mailbox,
+            sent,
+            headers=headers_of(row),
+            attachments=await self.messages.attachment_items(row),
+            save=save,
+            idempotency_key=None,
+            replace_key=row.change_key,
+            stamp=stamp,
+        )
+
+    async def send_mail(
+        self,
+        mailbox: Mailbox,
+        inp: MessageInput,
+        *,
+        save: bool = True,
+        idempotency_key: str | None = None,
+    ) -> Sent:
+        """POST /sendMail: a new message, sent at once."""
+        mailbox.principal.require(Access.SEND)
+        stamp = now()
+        headers = message.check_headers(inp.internet_message_headers or [])
+        attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
+        names = await self.store.display_names(message.addresses_of(inp))
+        owner = EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
+        ctx = DraftContext(
+            message_id=ids.message_id(),
+            folder_id="",
+            owner=owner,
+            now=stamp,
+            web_base=self.web_base,
+            domain=mailbox.user.mail.rsplit("@", 1)[-1],
+        )
+        draft = message.new_draft(inp, ctx, names)
+        draft.has_attachments = any(not a.is_inline for a in attachments)
+        sent = await self._final(mailbox, draft, stamp)
+        return await self._submit(
+            mailbox,
+            sent,
+            headers=headers,
+            attachments=attachments,
+            save=save,
+            idempotency_key=idempotency_key,
+            replace_key=None,
+            stamp=stamp,
+        )
+
+    # ------------------------------------------------------------ replies and forwards
+
+    async def create_response(
+        self, mailbox: Mailbox, message_id: str, req: compose.Response
+    ) -> MessageRow:
+        """createReply / createReplyAll / createForward: a new draft in Drafts."""
+        mailbox.principal.require(Access.WRITE)
+        row = await self.messages.get_for(mailbox, message_id)
+        original = decode(row)
+        inp = compose.response_input(original, req, owner=mailbox.user.mail)
+        copied = []
+        if req.kind == "forward":
+            copied = [
+                msgspec.structs.replace(a, id=ids.attachment_id())
+                for a in await self.messages.attachment_items(row)
+            ]
+        created = await self.messages.create_draft(
+            mailbox,
+            inp,
+            threading=compose.threading_headers(original, headers_of(row)),
+            conversation_index=ids.child_conversation_index(original.conversation_index),
+            copied=copied,
+        )
+        return created.row
+
+    async def respond(self, mailbox: Mailbox, message_id: str, req: compose.Response) -> Sent:
+        """reply / replyAll / forward: the response draft, sent at once."""
+        mailbox.principal.require(Access.SEND)
+        draft = await self.create_response(mailbox, message_id, req)
+        return await self.send_draft(mailbox, draft.id)
+
+    # ------------------------------------------------------------ move and copy
+
+    async def move(self, mailbox: Mailbox, message_id: str, destination: str) -> MessageRow:
+        mailbox.principal.require(Access.WRITE)
+        folder = await self.folders.resolve(mailbox, destination)
+        return await self.messages.move(mailbox, message_id, folder.id)
+
+    async def copy(self, mailbox: Mailbox, message_id: str, destination: str) -> MessageRow:
+        """A new item (new id) in ``destination``, with the original's attachments."""
+        mailbox.principal.require(Access.WRITE)
+        folder = await self.folders.resolve(mailbox, destination)
+        row = await self.messages.get_for(mailbox, message_id)
+        stamp = now()
+        new_id = ids.message_id()
+        msg = msgspec.structs.replace(
+            decode(row),
+            id=new_id,
+            parent_folder_id=folder.id,
+            change_key=ids.change_key(),
+            created_date_time=iso(stamp),
+            last_modified_date_time=iso(stamp),
+            web_link=message.web_link(self.web_base, new_id),
+        )
+        copy = to_row(
+            msg,
+            mailbox_id=mailbox.id,
+            created_at=stamp,
+            received_at=row.received_at,
+            sent_at=row.sent_at,
+            modified_at=stamp,
+            headers=row.headers,
+        )
+        attachments = [
+            attachment_row(msgspec.structs.replace(a, id=ids.attachment_id()), stamp)
+            for a in await self.messages.attachment_items(row)
+        ]
+        await self.store.insert_message(copy, attachments=attachments, extensions=[])
+        return copy
+
+    # ------------------------------------------------------------ delivery status
+
+    async def delivery_status(
+        self, mailbox: Mailbox, message_id: str
+    ) -> tuple[SubmissionRow, list[DeliveryRow], list[AttemptRow]]:
+        mailbox.principal.require(Access.READ)
+        submission = await self.store.find_submission(mailbox.id, message_id)
+        if submission is None:
+            raise NotFoundError(
+                "This message has not been sent from this mailbox, so it has no delivery status."
+                if await self.store.get_message(mailbox.id, message_id)
+                else NOT_FOUND
+            )
+        deliveries, attempts = await self.store.deliveries_of(submission.id)
+        return submission, deliveries, attempts

@@ -1,0 +1,108 @@
+"""A real SMTP sink (aiosmtpd, on its own thread) that answers per recipient on command."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = BytesParser(policy=policy.default).parsebytes(self.data)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class SinkHandler:
+    received: list[Received] = field(default_factory=list)
+    # address (lower case) → answers to give, in order; then 250. "drop" closes the connection.
+    rules: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        with self.lock:
+            queue = self.rules.get(address.lower())
+            answer = queue.pop(0) if queue else "250 2.1.5 OK"
+        if answer == "drop":
+            assert server.transport is not None
+            server.transport.close()
+            return "421 4.4.2 closing"
+        if answer.startswith("2"):
+            envelope.rcpt_tos.append(address)
+        return answer
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or envelope.content
+        assert isinstance(data, bytes)
+        with self.lock:
+            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+        return "250 2.0.0 OK queued"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+
+    def start(self) -> Sink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    @property
+    def port(self) -> int:
+        return int(self.controller.port)
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def answer(self, address: str, *answers: str) -> None:
+        with self.handler.lock:
+            self.handler.rules[address.lower()].extend(answers)
+
+    def messages_for(self, address: str) -> list[Received]:
+        with self.handler.lock:
+            return [r for r in self.handler.received
+                    if address.lower() in (a.lower() for a in r.rcpt_tos)]  # fmt: skip
+
+    def with_subject(self, subject: str) -> list[Received]:
+        with self.handler.lock:
+            items = list(self.handler.received)
+        return [r for r in items if r.message["subject"] == subject]
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
