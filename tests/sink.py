@@ -36,6 +36,7 @@ class SinkHandler:
     # address (lower case) → answers to give, in order; then 250. "drop" closes the connection.
     rules: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    delay: float = 0.0  # seconds each DATA takes, blocking the sink: one message at a time
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -54,17 +55,20 @@ class SinkHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or envelope.content
         assert isinstance(data, bytes)
+        if self.delay:
+            time.sleep(self.delay)  # noqa: ASYNC251 - blocking on purpose: one at a time
         with self.lock:
             self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
         return "250 2.0.0 OK queued"
 
 
 class Sink:
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.handler = SinkHandler()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
+        if port is None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = int(probe.getsockname()[1])
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
 
     def start(self) -> Sink:

@@ -6,6 +6,7 @@ that cannot be reached gives every recipient a temporary failure.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class SmtpTransport:
         self.config = config
         self.helo = helo
         self.timeout = timeout
+        self._closing: set[asyncio.Task[None]] = set()
 
     def _tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -139,8 +141,16 @@ class SmtpTransport:
             return {r: results.get(r, missing) for r in recipients}
         finally:
             if client.is_connected:
-                try:
-                    await client.quit()
-                except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                    client.close()
+                # QUIT after the answers are handed back: the outcome is recorded at once, so
+                # a crash cannot fall between the relay's 250 and our record of it for long.
+                task = asyncio.create_task(self._quit(client))
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
         return results
+
+    @staticmethod
+    async def _quit(client: aiosmtplib.SMTP) -> None:
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            client.close()

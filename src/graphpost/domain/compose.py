@@ -121,9 +121,15 @@ def response_input(original: Message, req: Response, *, owner: str) -> MessageIn
         to = list(req.to_recipients or [])
     else:
         source = original.reply_to or ([original.from_] if original.from_ else [])
+        mine = [(r.email_address.address or "").lower() for r in source] == [owner.lower()]
+        if mine:
+            # answering one's own message (Sent Items): Outlook addresses its recipients
+            source = list(original.to_recipients)
         if req.kind == "replyall":
             source = source + original.to_recipients
         to = _dedupe(source, owner if req.kind == "replyall" else "")
+        if not to:
+            to = _dedupe(source, "")
     cc = _dedupe(original.cc_recipients, owner) if req.kind == "replyall" else []
     base = MessageInput(
         subject=_subject(req.kind, original.subject),

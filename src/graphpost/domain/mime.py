@@ -170,10 +170,10 @@ def parse(raw: bytes) -> Parsed:
     out = Parsed()
     raw_headers: list[tuple[str, str]] = []
     for name, value in em.raw_items():
-        try:
+        try:  # decoded (encoded words and all), as items() would give it
+            text = str(em.policy.header_fetch_parse(name, value))
+        except Exception:  # a header the policy cannot decode: keep it as it came
             text = str(value)
-        except Exception:  # a header the policy cannot decode: keep it raw
-            text = str(value.encode() if hasattr(value, "encode") else value)
         raw_headers.append((name, text))
     out.headers = [Header(name=n, value=" ".join(v.split())) for n, v in raw_headers]
     first = {n.lower(): v for n, v in reversed(raw_headers)}

@@ -121,8 +121,14 @@ def _integrity(exc: Exception) -> Exception:
     return StoreError(text)
 
 
+def _lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    # SQLite's own lower() folds ASCII only; PostgreSQL's folds all of Unicode. Match it.
+    conn.create_function("lower", 1, _lower, deterministic=True)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute("PRAGMA foreign_keys=ON")

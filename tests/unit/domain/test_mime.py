@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+from email import policy
+from email.parser import BytesParser
+
+import msgspec
+
+from graphpost.domain import compose, mime
+from graphpost.domain.message import (
+    Attachment,
+    DraftContext,
+    EmailAddress,
+    Header,
+    Message,
+    MessageInput,
+)
+from graphpost.domain.message import new_draft as make
+
+OWNER = EmailAddress(name="Adele Vance", address="adele@contoso.com")
+
+
+def draft(**props: object) -> Message:
+    ctx = DraftContext(message_id="AAMkAGx", folder_id="f", now=1_700_000_000,
+                       web_base="http://x", domain="contoso.com", owner=OWNER)  # fmt: skip
+    inp = msgspec.convert(props, MessageInput)
+    return make(inp, ctx, {})
+
+
+def test_build_then_parse_round_trip() -> None:
+    msg = draft(
+        subject="Grüße", body={"contentType": "html", "content": "<p>Hi <b>you</b></p>"},
+        toRecipients=[{"emailAddress": {"address": "b@example.net", "name": "Bé"}}],
+        bccRecipients=[{"emailAddress": {"address": "hidden@example.net"}}],
+        importance="high",
+    )  # fmt: skip
+    att = Attachment(id="a", name="r.pdf", content_type="application/pdf", size=3,
+                     is_inline=False, content_id=None, last_modified_date_time="",
+                     content=b"pdf")  # fmt: skip
+    headers = [Header("X-A", "1"), Header("In-Reply-To", "<p@x>")]
+    raw = mime.build(msg, headers=headers, attachments=[att], date=1_700_000_000)
+    assert b"hidden@example.net" not in raw and b"\r\n" in raw
+    em = BytesParser(policy=policy.default).parsebytes(raw)
+    assert em["Subject"] == "Grüße" and em["Importance"] == "high"
+    assert em["In-Reply-To"] == "<p@x>" and em["X-A"] == "1"
+    back = mime.parse(raw)
+    assert back.subject == "Grüße" and back.importance == "high"
+    assert back.from_ == EmailAddress("Adele Vance", "adele@contoso.com")
+    assert back.to == [EmailAddress("Bé", "b@example.net")]
+    assert back.body_type == "html" and "<b>you</b>" in back.body
+    assert back.thread_index == msg.conversation_index
+    assert back.date == 1_700_000_000
+    assert [(a[0], a[2]) for a in back.attachments] == [("r.pdf", b"pdf")]
+
+
+def test_parse_tolerates_junk() -> None:
+    p = mime.parse(b"no headers at all")
+    assert p.subject is None and p.from_ is None
+    p = mime.parse(b"Subject: =?bogus?Q?x?=\r\nDate: not a date\r\nFrom: <<>>\r\n\r\nbody")
+    assert p.date is None and p.body.strip() == "body"
+
+
+def test_reply_composition() -> None:
+    original = draft(subject="Plan", toRecipients=[{"emailAddress": {"address": "me@contoso.com"}}],
+                     ccRecipients=[{"emailAddress": {"address": "c@example.net"}}])  # fmt: skip
+    req = compose.Response("replyall", "ok", None, None)
+    inp = compose.response_input(original, req, owner="me@contoso.com")
+    assert inp.subject == "RE: Plan"
+    assert isinstance(inp.to_recipients, list) and isinstance(inp.cc_recipients, list)
+    assert [r.email_address.address for r in inp.to_recipients if r.email_address] == [
+        "adele@contoso.com"
+    ]
+    assert [r.email_address.address for r in inp.cc_recipients if r.email_address] == [
+        "c@example.net"
+    ]
+    forward = compose.Response("forward", None, None, [])
+    assert compose.response_input(original, forward, owner="me@contoso.com").subject == "FW: Plan"
+    again = draft(subject="RE: Plan")
+    reply = compose.Response("reply", None, None, None)
+    assert compose.response_input(again, reply, owner="x@y.z").subject == "RE: Plan"
+
+
+def test_non_delivery_report() -> None:
+    raw = compose.non_delivery_report(
+        original_mime=b"Subject: hi\r\n\r\nbody", original_subject="hi", sender="a@contoso.com",
+        sender_name="A", failures=[compose.Failure("x@y.z", 550, "5.1.1", "no such user")], now=0,
+    )  # fmt: skip
+    parsed = mime.parse(raw)
+    assert parsed.subject == "Undeliverable: hi"
+    assert "5.1.1" in parsed.body and "x@y.z" in parsed.body
+    assert [a[1] for a in parsed.attachments] == ["message/rfc822"]
