@@ -12,7 +12,8 @@ GraphpostError
 │   │   ├── UnknownPropertyError a property the type does not have
 │   │   └── InefficientFilterError  the $filter/$orderby rule
 │   ├── InvalidOperationError    well-formed but not allowed on this item
-│   └── DelegatedOnlyError       /me with an application token
+│   ├── DelegatedOnlyError       /me with an application token
+│   └── MessageTooLargeError     over the message size limit
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   └── UnknownSegmentError      a URL segment that is not a resource
@@ -21,7 +22,11 @@ GraphpostError
 ├── AuthenticationError          no, bad, expired or foreign token
 │   └── NoPermissionsError       a token with neither scp nor roles
 ├── AccessDeniedError            a valid token without the right
-│   └── CannotDeleteError        a distinguished folder
+│   ├── CannotDeleteError        a distinguished folder
+│   └── SendAsDeniedError        a `from` the caller may not send as
+├── ThrottledError               over Graph's per-app, per-mailbox limits
+│   ├── ConcurrencyThrottledError  more than 4 requests at once
+│   └── RateThrottledError       more than 10,000 requests in 10 minutes
 ├── RequestTooLargeError         over the request size cap
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
@@ -126,6 +131,23 @@ class AccessDeniedError(GraphpostError):
 
 class CannotDeleteError(AccessDeniedError):
     """A distinguished (well-known) folder cannot be deleted or renamed."""
+
+
+class ThrottledError(GraphpostError):
+    """Over the per-app, per-mailbox request rate or concurrency; retry after some seconds."""
+
+    def __init__(self, message: str, *, retry_after: int, limit: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.limit = limit
+
+
+class ConcurrencyThrottledError(ThrottledError):
+    """More requests at once than the mailbox concurrency limit."""
+
+
+class RateThrottledError(ThrottledError):
+    """More requests in the window than the rate limit."""
 
 
 class RequestTooLargeError(GraphpostError):

@@ -19,11 +19,18 @@ from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.sending import Limits, SendService
+from graphpost.services.throttling import (
+    MemoryCounters,
+    Throttle,
+    ThrottleCounters,
+    ThrottleLimits,
+)
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.engine import Engine, open_engine
 from graphpost.store.migrate import migrate
 from graphpost.store.sql import SqlMailStore
+from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
 
@@ -122,7 +129,21 @@ class Runtime:
             tokens=self.tokens,
             max_request_bytes=self.settings.max_request_bytes,
             extras=extras,
+            throttle=self.throttle(),
         )
+
+    def throttle(self) -> Throttle | None:
+        s = self.settings
+        if not s.throttling:
+            return None
+        limits = ThrottleLimits(
+            s.throttle_requests, s.throttle_window_seconds, s.throttle_concurrency
+        )
+        counters: ThrottleCounters = (
+            PgThrottleCounters(self.engine) if self.engine.dialect == "postgresql"
+            else MemoryCounters()
+        )  # fmt: skip
+        return Throttle(counters, limits)
 
 
 def prepare(settings: Settings) -> None:

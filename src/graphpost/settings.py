@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="How long a worker owns a claimed delivery."
     )
     poll_seconds: float = Field(default=1.0, gt=0, description="Worker poll interval.")
+    throttling: bool = Field(
+        default=True, description="Graph's per-app, per-mailbox limits; `off` to disable."
+    )
+    throttle_requests: int = Field(default=10_000, ge=1, description="Requests per window.")
+    throttle_window_seconds: int = Field(
+        default=600, ge=60, description="The rate window (a whole number of minutes)."
+    )
+    throttle_concurrency: int = Field(default=4, ge=1, description="Requests at once.")
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
 

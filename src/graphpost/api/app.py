@@ -18,9 +18,11 @@ from graphpost.errors import (
     AuthenticationError,
     GraphpostError,
     MethodNotAllowedError,
+    ThrottledError,
     UnknownSegmentError,
 )
 from graphpost.services.directory import DirectoryService
+from graphpost.services.throttling import Throttle
 
 log = logging.getLogger("graphpost.api")
 _KEYED = re.compile(r"^([A-Za-z.]+)\((?:'((?:[^']|'')*)'|([^)]*))\)$")
@@ -163,12 +165,14 @@ class GraphApp:
         tokens: TokenService,
         max_request_bytes: int,
         extras: list[Extra] | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.services = services
         self.directory = directory
         self.tokens = tokens
         self.max_request_bytes = max_request_bytes
         self.extras = extras or []
+        self.throttle = throttle
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
@@ -189,6 +193,13 @@ class GraphApp:
             status, code = status_and_code(exc)
             if status == 500:
                 log.error("request %s failed: %r", request_id, exc)
+            if isinstance(exc, ThrottledError):
+                extra_headers += [
+                    (b"retry-after", str(exc.retry_after).encode()),
+                    (b"ratelimit-limit", str(exc.limit).encode()),
+                    (b"ratelimit-remaining", b"0"),
+                    (b"ratelimit-reset", str(exc.retry_after).encode()),
+                ]
             if status == 401:
                 detail = exc.message.replace('"', "'")
                 extra_headers.append(
@@ -205,6 +216,7 @@ class GraphApp:
                     request_id=request_id,
                     client_request_id=client_request_id,
                     target=exc.target,
+                    status=status,
                 ),
             )
         except Exception:
@@ -256,7 +268,11 @@ class GraphApp:
         if "idtype" in prefer and "immutableid" in prefer:
             applied.append('IdType="ImmutableId"')  # our ids never change anyway
         call = Call(request, mailbox, self.services, applied)
-        response = await route(call, rest)
+        if self.throttle is None:
+            response = await route(call, rest)
+        else:
+            async with self.throttle.slot(principal.app_id, mailbox.id):
+                response = await route(call, rest)
         if applied:
             extra.append((b"preference-applied", ", ".join(applied).encode()))
         return response

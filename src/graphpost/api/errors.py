@@ -33,6 +33,9 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.CannotDeleteError, 403, "ErrorDeleteDistinguishedFolder"),
     (e.SendAsDeniedError, 403, "ErrorSendAsDenied"),
     (e.AccessDeniedError, 403, "ErrorAccessDenied"),
+    (e.ConcurrencyThrottledError, 429, "ApplicationThrottled"),
+    (e.RateThrottledError, 429, "TooManyRequests"),
+    (e.ThrottledError, 429, "TooManyRequests"),
     (e.RequestTooLargeError, 413, "RequestEntityTooLarge"),
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
@@ -55,13 +58,23 @@ _encode = msgspec.json.Encoder().encode
 
 
 def envelope(
-    code: str, message: str, *, request_id: str, client_request_id: str, target: str | None = None
+    code: str,
+    message: str,
+    *,
+    request_id: str,
+    client_request_id: str,
+    target: str | None = None,
+    status: int | None = None,
 ) -> bytes:
     """Graph's error body: code, message, innerError with date and both request ids."""
     error: dict[str, object] = {"code": code, "message": message}
     if target:
         error["target"] = target
+    inner: dict[str, object] = {}
+    if status == 429:  # Graph's throttling answer carries the status inside innerError too
+        inner = {"code": "429", "status": "429", "message": message}
     error["innerError"] = {
+        **inner,
         "date": utc_date(),
         "request-id": request_id,
         "client-request-id": client_request_id,

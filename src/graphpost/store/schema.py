@@ -219,3 +219,22 @@ delivery_attempts = Table(
     Column("response", Text, nullable=True),
     Index("ix_attempts_delivery", "delivery_seq"),
 )
+
+# ---------------------------------------------------------------- throttling (shared on PostgreSQL)
+
+throttle_counts = Table(
+    "throttle_counts",
+    metadata,
+    Column("key", String(120), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+throttle_inflight = Table(
+    "throttle_inflight",
+    metadata,
+    Column("key", String(120), nullable=False),
+    Column("token", String(40), primary_key=True),
+    Column("expires_ms", BigInteger, nullable=False),
+    Index("ix_throttle_inflight_key", "key", "expires_ms"),
+)

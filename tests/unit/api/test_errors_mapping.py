@@ -14,7 +14,11 @@ def test_every_error_class_is_mapped() -> None:
         return out
 
     for cls in subclasses(e.GraphpostError):
-        status, code = status_and_code(cls("x"))
+        if issubclass(cls, e.ThrottledError):
+            error: e.GraphpostError = cls("x", retry_after=1, limit=1)
+        else:
+            error = cls("x")
+        status, code = status_and_code(error)
         assert status != 500, cls
         assert code
 
