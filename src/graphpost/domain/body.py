@@ -41,12 +41,12 @@ def wrap_html(content: str) -> str:
     return _HTML_HEAD + content + _HTML_TAIL
 
 
-def html_to_text(content: str, *, limit: int | None = None) -> str:
+def html_to_text(content: str, *, window: int | None = None) -> str:
     """Readable text of HTML, as a browser would lay it out in lines.
 
     Invisible parts (head, style, script) are dropped, tags stripped, entities decoded, runs of
     white space folded, and block elements and ``<br>`` become line breaks (CRLF). With
-    ``limit``, only enough of the input is looked at to fill ``limit`` characters.
+    ``window``, only that many characters from the start of the body are read.
     """
     source = content
     body_at = source.find("<body")
@@ -54,8 +54,8 @@ def html_to_text(content: str, *, limit: int | None = None) -> str:
         body_at = source.lower().find("<body")
     if body_at >= 0:
         source = source[body_at:]
-    if limit is not None:
-        source = source[: max(limit * 8, 4096)]
+    if window is not None:
+        source = source[:window]
     source = _INVISIBLE.sub(" ", source)
     source = _BREAKS.sub("\x00", source)
     source = html.unescape(_TAG.sub("", source))
@@ -68,7 +68,12 @@ def preview(kind: str, content: str) -> str:
     if not content:
         return ""
     if kind == "html":
-        text = html_to_text(content, limit=PREVIEW_LIMIT)
+        # most previews need only the start of the document: look further only if needed
+        text = ""
+        for window in (640, 4096, 32768, None):
+            text = html_to_text(content, window=window)
+            if window is None or len(content) <= window or len(text) > PREVIEW_LIMIT:
+                break
     else:
         text = content[: PREVIEW_LIMIT * 4].replace("\r\n", "\n").replace("\r", "\n")
         text = text.strip().replace("\n", "\r\n")

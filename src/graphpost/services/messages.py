@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import msgspec
@@ -17,6 +18,7 @@ from graphpost.store.ports import MailStore
 from graphpost.store.records import AttachmentRow, MessageRow
 from graphpost.types import Access
 
+NAMES_SECONDS = 5.0
 CONFLICT = (
     "The send or update operation could not be performed because the change key passed in the "
     "request does not match the current change key for the item."
@@ -107,6 +109,31 @@ class MessageService:
         self.store = store
         self.folders = folders
         self.web_base = web_base
+        # address (lower case) → (expiry, display name or None): directory names change rarely
+        self._names: dict[str, tuple[float, str | None]] = {}
+
+    async def display_names(self, addresses: list[str]) -> dict[str, str]:
+        """Directory display names for addresses (cached for a few seconds)."""
+        now_ = time.monotonic()
+        out: dict[str, str] = {}
+        missing: list[str] = []
+        for address in addresses:
+            key = address.lower()
+            hit = self._names.get(key)
+            if hit is None or hit[0] < now_:
+                missing.append(key)
+            elif hit[1] is not None:
+                out[key] = hit[1]
+        if missing:
+            found = await self.store.display_names(missing)
+            if len(self._names) > 50_000:
+                self._names.clear()
+            for key in missing:
+                name = found.get(key)
+                self._names[key] = (now_ + NAMES_SECONDS, name)
+                if name is not None:
+                    out[key] = name
+        return out
 
     async def _find(self, mailbox: Mailbox, message_id: str) -> MessageRow:
         if not ids.is_well_formed(message_id):
@@ -141,7 +168,7 @@ class MessageService:
         attachments = list(copied or []) + [
             message.file_attachment(a, stamp) for a in inp.attachments or []
         ]
-        names = await self.store.display_names(message.addresses_of(inp))
+        names = await self.display_names(message.addresses_of(inp))
         owner = message.EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
         ctx = DraftContext(
             message_id=ids.message_id(),
@@ -194,7 +221,7 @@ class MessageService:
     ) -> MessageRow:
         """PATCH: last writer wins unless the client sent If-Match (then 412 on a mismatch)."""
         mailbox.principal.require(Access.WRITE)
-        names = await self.store.display_names(message.addresses_of(inp))
+        names = await self.display_names(message.addresses_of(inp))
         for _ in range(5):
             row = await self._find(mailbox, message_id)
             if not etag_matches(if_match, row.change_key):

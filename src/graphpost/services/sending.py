@@ -259,7 +259,7 @@ class SendService:
         stamp = now()
         headers = message.check_headers(inp.internet_message_headers or [])
         attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
-        names = await self.store.display_names(message.addresses_of(inp))
+        names = await self.messages.display_names(message.addresses_of(inp))
         owner = EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
         ctx = DraftContext(
             message_id=ids.message_id(),

@@ -4,8 +4,9 @@ Store operations are written once, as ``async def op(tx: Tx) -> T``, in SQL that
 understand (``?`` placeholders, translated to ``$n`` for PostgreSQL).
 
 * SQLite: one writer connection on the event loop with **group commit**: operations queued in
-  the same loop turn run in one transaction, each inside a SAVEPOINT so that a failing one is
-  rolled back alone, and every caller is answered after the COMMIT. A SQLite operation never
+  the same loop turn run in one transaction and every caller is answered after the COMMIT.
+  If one of them raises, the batch is rolled back and each operation runs again in a
+  transaction of its own, so that the failure stays its own. A SQLite operation never
   really suspends, so it is driven to completion synchronously: no thread hop per statement.
   Reads use a second connection (WAL lets it read while the writer writes). Checkpoints run on a
   third connection in a thread, off the commit path.
@@ -121,6 +122,10 @@ def _integrity(exc: Exception) -> Exception:
     return StoreError(text)
 
 
+# WAL frames (pages) after which the writer finishes a checkpoint so the WAL can restart
+_WAL_FRAMES = 4000
+
+
 def _lower(value: str | bytes | int | float | None) -> str | bytes | int | float | None:
     return value.lower() if isinstance(value, str) else value
 
@@ -134,6 +139,7 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute("PRAGMA cache_size=-32000")
+    conn.execute(f"PRAGMA journal_size_limit={64 * 1024 * 1024}")
     return conn
 
 
@@ -151,6 +157,7 @@ class SqliteEngine:
         self._rtx = SqliteTx(self._reader)
         self._queue: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoint_loop,
@@ -161,7 +168,7 @@ class SqliteEngine:
         self._checkpointer.start()
 
     async def write(self, op: Op[T]) -> T:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.append((op, fut))
         if not self._scheduled:
@@ -174,33 +181,14 @@ class SqliteEngine:
 
     def _flush(self) -> None:
         batch, self._queue, self._scheduled = self._queue, [], False
-        conn = self._writer
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            for _, fut in batch:
-                if not fut.done():
-                    fut.set_exception(StoreError(f"database unavailable: {exc}"))
-            return
-        for op, fut in batch:
-            conn.execute("SAVEPOINT op")
-            try:
-                value = _drive(op(self._wtx))
-            except Exception as exc:  # the operation's own failure: undo it alone
-                conn.execute("ROLLBACK TO op")
-                conn.execute("RELEASE op")
-                outcomes.append((fut, None, exc))
-            else:
-                conn.execute("RELEASE op")
-                outcomes.append((fut, value, None))
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            log.exception("group commit failed")
-            outcomes = [(fut, None, StoreError(f"commit failed: {exc}")) for fut, _, _ in outcomes]
+        outcomes = self._run_batch(batch)
+        if outcomes is None:
+            # an operation failed: undo the batch, then run each operation in a transaction
+            # of its own, so that the failure stays its own and its neighbours still commit
+            outcomes = []
+            for item in batch:
+                one = self._run_batch([item])
+                outcomes += one if one is not None else self._run_alone(item)
         for fut, value, error in outcomes:
             if fut.done():
                 continue
@@ -209,16 +197,76 @@ class SqliteEngine:
             else:
                 fut.set_result(value)
 
+    def _run_batch(
+        self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None:
+        """All of ``batch`` in one transaction; None (rolled back) if an operation raised."""
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            error = StoreError(f"database unavailable: {exc}")
+            return [(fut, None, error) for _, fut in batch]
+        values: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for op, fut in batch:
+            try:
+                values.append((fut, _drive(op(self._wtx)), None))
+            except Exception:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                return None
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            log.exception("group commit failed")
+            return [(fut, None, StoreError(f"commit failed: {exc}")) for fut, _, _ in values]
+        return values
+
+    def _run_alone(
+        self, item: tuple[Op[Any], asyncio.Future[Any]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """A failing operation on its own: its error, with nothing of it written."""
+        op, fut = item
+        conn = self._writer
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                value = _drive(op(self._wtx))
+            finally:
+                conn.execute("ROLLBACK")
+        except Exception as exc:
+            return [(fut, None, exc)]
+        return [(fut, None, StoreError(f"operation failed, then did not: {value!r}"))]
+
     def _checkpoint_loop(self, synchronous: str) -> None:
+        """Copy the WAL into the database in the background (PASSIVE: never blocks the writer).
+
+        Under steady writes a background checkpoint never reaches the end of the WAL, and a WAL
+        is only reused once a checkpoint has: so when most of it is copied, the writer is asked
+        to finish the job between two batches (a few frames, no waiting on anyone).
+        """
         conn = _connect(self.path, synchronous)
         try:
-            while not self._stop.wait(0.5):
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            while not self._stop.wait(0.2):
+                try:
+                    row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                except sqlite3.Error:
+                    continue
+                frames, copied = (row[1], row[2]) if row else (0, 0)
+                loop = self._loop
+                if loop is not None and frames >= _WAL_FRAMES and frames - copied <= 300:
+                    with contextlib.suppress(RuntimeError):  # the loop is closing
+                        loop.call_soon_threadsafe(self._finish_checkpoint)
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
+
+    def _finish_checkpoint(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def close(self) -> None:
         self._stop.set()
