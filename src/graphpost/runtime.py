@@ -201,3 +201,8 @@ class Server:
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def server_from_env() -> Server:
+    """uvicorn's factory for `graphpost serve --workers N`: each process reads GRAPHPOST_*."""
+    return Server(Settings())

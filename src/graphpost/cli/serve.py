@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import sys
 from typing import Any
 
 import uvicorn
@@ -11,6 +13,7 @@ import uvicorn
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
+from graphpost.settings import Settings
 
 DEMO_USER = f"AdeleV@{DEMO_DOMAIN}"
 EXAMPLE = (
@@ -18,6 +21,15 @@ EXAMPLE = (
     '"body":{"contentType":"HTML","content":"They were <b>awesome</b>!"},'
     '"toRecipients":[{"emailAddress":{"address":"AdeleV@contoso.onmicrosoft.com"}}]}'
 )
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as GRAPHPOST_* variables, for processes that build their own."""
+    out: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            out[f"GRAPHPOST_{name.upper()}"] = str(value)
+    return out
 
 
 def register(sub: Any) -> None:
@@ -30,6 +42,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--smtp-relay", help="outbound relay URL (GRAPHPOST_SMTP_RELAY)")
     parser.add_argument("--no-smtp", action="store_true", help="do not listen for SMTP")
     parser.add_argument("--no-worker", action="store_true", help="run no delivery worker")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="API processes (PostgreSQL only; default 1)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print no welcome text")
     add_storage_options(parser)
     parser.set_defaults(handler=run)
@@ -64,6 +79,13 @@ def run(args: argparse.Namespace) -> int:
             lifetime=24 * 3600,
         )
 
+    if args.workers > 1 and not settings.database_url:
+        print(
+            "graphpost: --workers needs PostgreSQL (GRAPHPOST_DATABASE_URL): one process owns "
+            "a SQLite file.",
+            file=sys.stderr,
+        )
+        return 2
     token = with_runtime(settings, first_start)
     base = settings.base_url
     if not args.quiet:
@@ -80,6 +102,22 @@ def run(args: argparse.Namespace) -> int:
                 f"-H 'Content-Type: application/json' -d {shlex.quote(EXAMPLE)}\n",
                 flush=True,
             )
+    if args.workers > 1:
+        # each API process builds its own runtime from the environment
+        os.environ.update(settings_env(settings))
+        uvicorn.run(
+            "graphpost.runtime:server_from_env",
+            factory=True,
+            workers=args.workers,
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+        )
+        return 0
     config = uvicorn.Config(
         Server(settings),
         host=settings.host,

@@ -7,6 +7,7 @@ that cannot be reached gives every recipient a temporary failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import ssl
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ def reply(code: int | None, text: str) -> Reply:
 class DeliveryTransport(Protocol):
     async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]: ...
 
+    async def close(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class RelayConfig:
@@ -75,13 +78,18 @@ class RelayConfig:
 
 
 class SmtpTransport:
-    """DeliveryTransport over aiosmtplib to one relay."""
+    """DeliveryTransport over aiosmtplib to one relay, keeping up to ``pool_size`` connections
+    open between messages (no connect, EHLO, STARTTLS and AUTH per message)."""
 
-    def __init__(self, config: RelayConfig, *, helo: str, timeout: float) -> None:
+    def __init__(
+        self, config: RelayConfig, *, helo: str, timeout: float, pool_size: int = 16
+    ) -> None:
         self.config = config
         self.helo = helo
         self.timeout = timeout
         self._closing: set[asyncio.Task[None]] = set()
+        self._idle: list[aiosmtplib.SMTP] = []
+        self.pool_size = pool_size
 
     def _tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context()
@@ -90,7 +98,7 @@ class SmtpTransport:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+    async def _connect(self) -> aiosmtplib.SMTP:
         c = self.config
         client = aiosmtplib.SMTP(
             hostname=c.host,
@@ -101,18 +109,67 @@ class SmtpTransport:
             start_tls=False,
             tls_context=self._tls() if c.implicit_tls else None,
         )
-        results: dict[str, Reply] = {}
-        try:
-            await client.connect()
+        await client.connect()
+        await client.ehlo()
+        if c.starttls != "off" and client.supports_extension("starttls"):
+            await client.starttls(tls_context=self._tls())
             await client.ehlo()
-            if c.starttls != "off" and client.supports_extension("starttls"):
-                await client.starttls(tls_context=self._tls())
-                await client.ehlo()
-            elif c.starttls == "require":
-                return {r: reply(None, "the relay does not offer STARTTLS") for r in recipients}
-            if c.username:
-                await client.login(c.username, c.password or "")
+        elif c.starttls == "require":
+            client.close()
+            raise aiosmtplib.SMTPException("the relay does not offer STARTTLS")
+        if c.username:
+            await client.login(c.username, c.password or "")
+        return client
+
+    def _release(self, client: aiosmtplib.SMTP) -> None:
+        if client.is_connected and len(self._idle) < self.pool_size:
+            self._idle.append(client)
+        elif client.is_connected:
+            task = asyncio.create_task(self._quit(client))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+        """One SMTP transaction, on a pooled connection when one is idle.
+
+        A pooled connection the relay has closed meanwhile fails before any recipient was
+        answered: then the transaction is tried once more on a fresh connection.
+        """
+        while self._idle:
+            client = self._idle.pop()
+            if not client.is_connected:
+                continue
+            results, reusable, untouched = await self._transaction(client, sender, recipients, mime)
+            if reusable:
+                self._release(client)
+            else:
+                client.close()
+            if not untouched:
+                return results
+            break  # the pooled connection was dead: try a new one
+        try:
+            client = await self._connect()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            c = self.config
+            return {
+                r: reply(None, f"relay {c.host}:{c.port} unreachable: {exc}") for r in recipients
+            }
+        results, reusable, _ = await self._transaction(client, sender, recipients, mime)
+        if reusable:
+            self._release(client)
+        else:
+            client.close()
+        return results
+
+    async def _transaction(
+        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: bytes
+    ) -> tuple[dict[str, Reply], bool, bool]:
+        """(answers, connection still usable, failed before the relay answered anything)."""
+        results: dict[str, Reply] = {}
+        answered = False
+        try:
             await client.mail(sender)
+            answered = True
             accepted: list[str] = []
             for rcpt in recipients:
                 try:
@@ -130,23 +187,23 @@ class SmtpTransport:
                     results[rcpt] = done
             else:
                 await client.rset()
+            return results, True, False
         except aiosmtplib.SMTPSenderRefused as exc:
-            return {r: reply(exc.code, exc.message) for r in recipients}
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await client.rset()
+            return {r: reply(exc.code, exc.message) for r in recipients}, client.is_connected, False
         except aiosmtplib.SMTPResponseException as exc:
             missing = reply(exc.code, exc.message)
-            return {r: results.get(r, missing) for r in recipients}
+            return {r: results.get(r, missing) for r in recipients}, False, False
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            c = self.config
             missing = reply(None, f"relay {c.host}:{c.port} unreachable: {exc}")
             # a recipient refused before the failure keeps its answer
-            return {r: results.get(r, missing) for r in recipients}
-        finally:
-            if client.is_connected:
-                # QUIT after the answers are handed back: the outcome is recorded at once, so
-                # a crash cannot fall between the relay's 250 and our record of it for long.
-                task = asyncio.create_task(self._quit(client))
-                self._closing.add(task)
-                task.add_done_callback(self._closing.discard)
-        return results
+            return {r: results.get(r, missing) for r in recipients}, False, not answered
+
+    async def close(self) -> None:
+        while self._idle:
+            await self._quit(self._idle.pop())
 
     @staticmethod
     async def _quit(client: aiosmtplib.SMTP) -> None:

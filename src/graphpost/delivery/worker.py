@@ -68,6 +68,13 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Work until stopped; an unexpected error is logged and the loop goes on."""
+        try:
+            await self._run()
+        finally:
+            if self.transport is not None:
+                await self.transport.close()
+
+    async def _run(self) -> None:
         while not self._stopping:
             try:
                 done = await self.run_once()

@@ -1,0 +1,511 @@
+"""`make bench`: graphpost against the machine's limits, as a user runs it.
+
+Real processes only: the server (`graphpost serve`, SQLite or PostgreSQL), an aiosmtpd sink in
+its own process, wrk (C) for HTTP load with Lua scripts, an aiosmtplib process for inbound SMTP.
+Prints one table; every rate is also given as a ratio to a minimal uvicorn app measured in
+the same run. Throttling is off for the load scenarios (16 connections hit one mailbox, which
+Graph's 4-per-mailbox limit would refuse) and the table says so.
+
+    python -m bench [--quick] [--no-postgres] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PY = sys.executable
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+ADELE = "AdeleV@contoso.onmicrosoft.com"
+PG_URL = os.environ.get("GRAPHPOST_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+CREATE = {
+    "subject": "Did you see last night's game?",
+    "importance": "Low",
+    "body": {"contentType": "HTML", "content": "They were <b>awesome</b>! " * 80},
+    "toRecipients": [
+        {"emailAddress": {"address": "AdeleV@contoso.onmicrosoft.com"}},
+        {"emailAddress": {"address": "AlexW@contoso.onmicrosoft.com"}},
+    ],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# ---------------------------------------------------------------- processes and their costs
+
+
+class Proc:
+    def __init__(self, cmd: list[str], env: dict[str, str] | None = None, log: Path | None = None):
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+        self.p = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def pids(self) -> list[int]:
+        """The process and its children (uvicorn --workers forks)."""
+        out = [self.p.pid]
+        try:
+            children = Path(f"/proc/{self.p.pid}/task/{self.p.pid}/children").read_text().split()
+            out += [int(c) for c in children]
+        except OSError:
+            pass
+        return out
+
+    def rss_kb(self) -> int:
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+            except OSError:
+                pass
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.05):
+            self.peak_kb = max(self.peak_kb, self.rss_kb())
+
+    def reset_peak(self) -> None:
+        self.peak_kb = self.rss_kb()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+
+
+@dataclass
+class Row:
+    scenario: str
+    rate: float
+    p50: float | None
+    p99: float | None
+    cpu: float | None  # server CPU, % of one core
+    peak_mb: float | None
+    base: float | None = None  # baseline rate for the ratio
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        def ms(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f}"
+
+        ratio = "-" if not self.base else f"{self.rate / self.base:.2f}"
+        cpu = "-" if self.cpu is None else f"{self.cpu:.0f}%"
+        peak = "-" if self.peak_mb is None else f"{self.peak_mb:.0f}"
+        rate = f"{self.rate:,.0f}"
+        return [self.scenario, rate, ms(self.p50), ms(self.p99), cpu, peak, ratio, self.note]
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> Row:
+        self.rows.append(row)
+        print("  " + " | ".join(row.cells()), flush=True)
+        return row
+
+    def table(self) -> str:
+        head = ["scenario", "rate/s", "p50 ms", "p99 ms", "server CPU", "peak MB", "× baseline",
+                "note"]  # fmt: skip
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r.cells()) + " |" for r in self.rows]
+        return "\n".join(lines + [""] + [f"- {f}" for f in self.facts])
+
+
+# ---------------------------------------------------------------- wrk
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def lua(path: Path, *, method: str, body: object | None, token: str,
+        paths: list[str] | None = None) -> Path:  # fmt: skip
+    lines = [f'wrk.method = "{method}"', 'wrk.headers["Content-Type"] = "application/json"',
+             f'wrk.headers["Authorization"] = "Bearer {token}"']  # fmt: skip
+    if body is not None:
+        lines.append(f"wrk.body = {json.dumps(json.dumps(body))}")
+    if paths:
+        lines.append("local paths = {" + ",".join(json.dumps(p) for p in paths) + "}")
+        lines.append("local i = 0")
+        lines.append("request = function() i = i + 1\n  if i > #paths then i = 1 end\n"
+                     "  return wrk.format(nil, paths[i]) end")  # fmt: skip
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk(url: str, script: Path, conns: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    result: dict[str, float] = {"non2xx": 0}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            result["rate"] = float(line.split()[1])
+        elif m := re.match(r"^(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)$", line):
+            result[f"p{m.group(1)}"] = float(m.group(2)) * _UNITS[m.group(3)]
+        elif line.startswith("Non-2xx"):
+            result["non2xx"] = float(line.split()[-1])
+        elif m := re.match(r"^(\d+) requests in", line):
+            result["requests"] = float(m.group(1))
+    return result
+
+
+# ---------------------------------------------------------------- graphpost
+
+
+@dataclass
+class Server:
+    proc: Proc
+    base: str
+    data_dir: Path
+    env: dict[str, str]
+    smtp_port: int
+
+    def token(self, user: str = ADELE) -> str:
+        return subprocess.run(
+            [PY, "-m", "graphpost.cli.main", "token", "--user", user, "--data-dir",
+             str(self.data_dir), "--lifetime", "86400"],
+            capture_output=True, text=True, check=True, env=self.env,
+        ).stdout.strip()  # fmt: skip
+
+
+@contextmanager
+def graphpost(data_dir: Path, *, relay: str | None = None, database_url: str | None = None,
+              args: tuple[str, ...] = (), **env_extra: str) -> Iterator[Server]:  # fmt: skip
+    port, smtp = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHPOST_")}
+    env.update({"GRAPHPOST_THROTTLING": "off", "GRAPHPOST_SMTP_PORT": str(smtp), **env_extra})
+    if relay:
+        env["GRAPHPOST_SMTP_RELAY"] = relay
+    if database_url:
+        env["GRAPHPOST_DATABASE_URL"] = database_url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = Proc([PY, "-m", "graphpost.cli.main", "serve", "--quiet", "--port", str(port),
+                 "--data-dir", str(data_dir), *args], env, data_dir / "server.log")  # fmt: skip
+    try:
+        wait_port(port)
+        wait_port(smtp) if "--no-smtp" not in args else None
+        yield Server(proc, f"http://127.0.0.1:{port}", data_dir, env, smtp)
+    finally:
+        proc.stop()
+
+
+def measure(res: Results, server: Server, name: str, url: str, script: Path, conns: int,
+            seconds: float, base: float | None = None, note: str = "") -> Row:  # fmt: skip
+    server.proc.reset_peak()
+    cpu0, t0 = server.proc.cpu_seconds(), time.perf_counter()
+    r = wrk(url, script, conns, seconds)
+    cpu = 100 * (server.proc.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+    if r.get("non2xx"):
+        note = (note + f" {int(r['non2xx'])} non-2xx").strip()
+    return res.add(Row(name, r.get("rate", 0.0), r.get("p50"), r.get("p99"), cpu,
+                       server.proc.peak_kb / 1024, base, note))  # fmt: skip
+
+
+class Sink:
+    def __init__(self, work: Path) -> None:
+        self.port = free_port()
+        self.file = work / f"sink-{self.port}.count"
+        self.proc = Proc([PY, str(HERE / "sink.py"), str(self.port), str(self.file)])
+        wait_port(self.port)
+
+    def count(self) -> int:
+        try:
+            return int(self.file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def wait(self, n: int, timeout: float = 600) -> float:
+        """Seconds until the sink holds n messages."""
+        deadline = time.monotonic() + timeout
+        while self.count() < n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sink has {self.count()} of {n}")
+            time.sleep(0.02)
+        return time.monotonic()
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+def http_json(method: str, url: str, token: str, body: object | None = None) -> object:
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Bearer {token}", "Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=60) as r:
+        raw = r.read()
+    return json.loads(raw) if raw else None
+
+
+# ---------------------------------------------------------------- scenarios
+
+
+def baseline(res: Results, work: Path, seconds: float) -> dict[int, float]:
+    port = free_port()
+    proc = Proc([PY, str(HERE / "baseline.py"), str(port)])
+    wait_port(port)
+    script = lua(work / "base.lua", method="POST", body=CREATE, token="x")
+    rates = {}
+    try:
+        for conns in (1, 16):
+            srv = Server(proc, f"http://127.0.0.1:{port}", work, {}, 0)
+            row = measure(res, srv, f"baseline: minimal uvicorn app, c{conns}",
+                          f"http://127.0.0.1:{port}/", script, conns, seconds)  # fmt: skip
+            rates[conns] = row.rate
+    finally:
+        proc.stop()
+    return rates
+
+
+def sqlite_scenarios(res: Results, work: Path, base: dict[int, float], seconds: float,
+                     quick: bool) -> None:  # fmt: skip
+    sink = Sink(work)
+    try:
+        with graphpost(work / "sqlite", relay=f"smtp://127.0.0.1:{sink.port}") as s:
+            idle = s.proc.rss_kb() / 1024
+            res.facts.append(f"idle graphpost serve (SQLite): {idle:.0f} MB RSS")
+            token = s.token()
+            api = f"{s.base}/v1.0"
+            create = lua(work / "create.lua", method="POST", body=CREATE, token=token)
+            wrk(f"{api}/me/messages", create, 16, 2)  # warm-up
+            measure(res, s, "create draft, c1", f"{api}/me/messages", create, 1, seconds,
+                    base[1])  # fmt: skip
+            empty = measure(res, s, "create draft, c16", f"{api}/me/messages", create, 16,
+                            seconds, base[16])  # fmt: skip
+            one = http_json("POST", f"{api}/me/messages", token, CREATE)
+            assert isinstance(one, dict)
+            get = lua(work / "get.lua", method="GET", body=None, token=token)
+            measure(res, s, "get message, c16", f"{api}/me/messages/{one['id']}", get, 16,
+                    seconds, base[16])  # fmt: skip
+            measure(res, s, "list $top=10, c16", f"{api}/me/mailFolders/drafts/messages?$top=10",
+                    get, 16, seconds, base[16])  # fmt: skip
+            send_scenarios(res, s, sink, work, token, seconds, quick)
+            inbound(res, s, work, quick)
+            after = s.proc.rss_kb() / 1024
+            res.facts.append(f"graphpost serve RSS after the SQLite scenarios: {after:.0f} MB "
+                             f"(idle {idle:.0f} MB)")  # fmt: skip
+            memory_flat(res, s, work, token, quick)
+        big_mailbox(res, work, base, seconds, empty.rate, quick)
+    finally:
+        sink.stop()
+
+
+def send_scenarios(res: Results, s: Server, sink: Sink, work: Path, token: str, seconds: float,
+                   quick: bool) -> None:  # fmt: skip
+    api = f"{s.base}/v1.0"
+    # sendMail: one external recipient each, until the sink has them all
+    msg = {"message": {**CREATE, "toRecipients": [{"emailAddress": {"address": "x@example.net"}}]}}
+    script = lua(work / "sendmail.lua", method="POST", body=msg, token=token)
+    before = sink.count()
+    s.proc.reset_peak()
+    cpu0, t0 = s.proc.cpu_seconds(), time.monotonic()
+    r = wrk(f"{api}/me/sendMail", script, 16, seconds)
+    accepted = int(r.get("requests", 0) - r.get("non2xx", 0))
+    done = sink.wait(before + accepted)
+    rate = accepted / (done - t0)
+    cpu = 100 * (s.proc.cpu_seconds() - cpu0) / (done - t0)
+    res.add(Row("sendMail → at the sink, c16", rate, r.get("p50"), r.get("p99"), cpu,
+                s.proc.peak_kb / 1024, None, f"{accepted} messages"))  # fmt: skip
+    # send drafts: create them first, then send each once
+    count = 1500 if quick else 4000
+    ids = []
+    for _ in range(count):
+        d = http_json("POST", f"{api}/me/messages", token, msg["message"])
+        assert isinstance(d, dict)
+        ids.append(d["id"])
+    script = lua(work / "send.lua", method="POST", body=None, token=token,
+                 paths=[f"/v1.0/me/messages/{i}/send" for i in ids])  # fmt: skip
+    before = sink.count()
+    cpu0, t0 = s.proc.cpu_seconds(), time.monotonic()
+    r = wrk(f"{api}/me/messages", script, 16, seconds)  # ids repeat when used up: no-op sends
+    sent = int(min(r.get("requests", 0), count))
+    done = sink.wait(before + sent)
+    res.add(Row("send draft → at the sink, c16", sent / (done - t0), r.get("p50"), r.get("p99"),
+                100 * (s.proc.cpu_seconds() - cpu0) / (done - t0), s.proc.peak_kb / 1024, None,
+                f"{sent} drafts"))  # fmt: skip
+
+
+def inbound(res: Results, s: Server, work: Path, quick: bool) -> None:
+    total = 4000 if quick else 12000
+    s.proc.reset_peak()
+    cpu0, t0 = s.proc.cpu_seconds(), time.monotonic()
+    out = subprocess.run([PY, str(HERE / "smtp_load.py"), str(s.smtp_port), ADELE, str(total), "8"],
+                         capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    sent, elapsed = int(out[0]), float(out[1])
+    res.add(Row("inbound SMTP → Inbox, 8 connections", sent / elapsed, None, None,
+                100 * (s.proc.cpu_seconds() - cpu0) / (time.monotonic() - t0),
+                s.proc.peak_kb / 1024, None, f"{sent} messages"))  # fmt: skip
+
+
+def memory_flat(res: Results, s: Server, work: Path, token: str, quick: bool) -> None:
+    """RSS after a first batch of creates, then after many more: it must not grow."""
+    api = f"{s.base}/v1.0"
+    script = lua(work / "create.lua", method="POST", body=CREATE, token=token)
+    wrk(f"{api}/me/messages", script, 16, 5)
+    first = s.proc.rss_kb()
+    seconds = 10 if quick else 35
+    r = wrk(f"{api}/me/messages", script, 16, seconds)
+    last = s.proc.rss_kb()
+    growth = 100 * (last - first) / first
+    more = int(r.get("requests", 0))
+    res.facts.append(f"memory: {first / 1024:.0f} MB after warm-up, {last / 1024:.0f} MB after "
+                     f"{more:,} more creates ({growth:+.1f}%)")  # fmt: skip
+
+
+def big_mailbox(res: Results, work: Path, base: dict[int, float], seconds: float,
+                empty_rate: float, quick: bool) -> None:  # fmt: skip
+    count = 20_000 if quick else 100_000
+    data = work / "big"
+    out = subprocess.run([PY, str(HERE / "seed.py"), str(data), ADELE, str(count)],
+                         capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    res.facts.append(f"big mailbox: {out}")
+    with graphpost(data, args=("--no-smtp",)) as s:
+        token = s.token()
+        api = f"{s.base}/v1.0"
+        get = lua(work / "get.lua", method="GET", body=None, token=token)
+        query = ("/me/mailFolders/inbox/messages?$top=50&$orderby=receivedDateTime%20desc"
+                 "&$filter=receivedDateTime%20ge%202020-01-01T00:00:00Z")  # fmt: skip
+        wrk(f"{api}{query}", get, 16, 2)
+        measure(res, s, f"list $top=50 ordered+filtered, {count:,}-message Inbox, c16",
+                f"{api}{query}", get, 16, seconds, base[16])  # fmt: skip
+        create = lua(work / "create.lua", method="POST", body=CREATE, token=token)
+        wrk(f"{api}/me/messages", create, 16, 2)
+        row = measure(res, s, f"create draft beside a {count:,}-message Inbox, c16",
+                      f"{api}/me/messages", create, 16, seconds, base[16])  # fmt: skip
+        row.note = f"{100 * row.rate / empty_rate:.0f}% of the empty-mailbox rate"
+
+
+def postgres_scenarios(res: Results, work: Path, base: dict[int, float], seconds: float) -> None:
+    import asyncio
+
+    import asyncpg
+
+    name = f"gp_bench_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no PostgreSQL here: say so in the table
+        res.facts.append(f"PostgreSQL scenarios skipped: {exc}")
+        return
+    url = PG_URL.rsplit("/", 1)[0] + "/" + name
+    sink = Sink(work)
+    workers: list[Proc] = []
+    try:
+        with graphpost(work / "pg", relay=f"smtp://127.0.0.1:{sink.port}", database_url=url,
+                       args=("--workers", "2", "--no-worker", "--no-smtp")) as s:  # fmt: skip
+            env = dict(s.env)
+            for _ in range(2):
+                workers.append(Proc([PY, "-m", "graphpost.cli.main", "worker", "--data-dir",
+                                     str(s.data_dir)], env, s.data_dir / "worker.log"))  # fmt: skip
+            token = s.token()
+            api = f"{s.base}/v1.0"
+            create = lua(work / "create.lua", method="POST", body=CREATE, token=token)
+            wrk(f"{api}/me/messages", create, 16, 2)
+            measure(res, s, "PostgreSQL, 2 API processes: create draft, c16", f"{api}/me/messages",
+                    create, 16, seconds, base[16])  # fmt: skip
+            outside = [{"emailAddress": {"address": "x@example.net"}}]
+            msg = {"message": {**CREATE, "toRecipients": outside}}
+            script = lua(work / "sendmail.lua", method="POST", body=msg, token=token)
+            before = sink.count()
+            t0 = time.monotonic()
+            r = wrk(f"{api}/me/sendMail", script, 16, seconds)
+            accepted = int(r.get("requests", 0) - r.get("non2xx", 0))
+            done = sink.wait(before + accepted)
+            time.sleep(1.0)
+            extra = sink.count() - before - accepted
+            name = "PostgreSQL, 2 API + 2 workers: sendMail → at the sink"
+            res.add(Row(name, accepted / (done - t0), r.get("p50"), r.get("p99"), None, None,
+                        None, f"{accepted} sent, {extra} extra at the sink"))  # fmt: skip
+    finally:
+        for w in workers:
+            w.stop()
+        sink.stop()
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    seconds = 3.0 if args.quick else 8.0
+    res = Results()
+    res.facts.append("throttling: off for every scenario (16 connections on one mailbox)")
+    res.facts.append(f"machine: {os.cpu_count()} cores; wrk -t1 shares them with the server")
+    with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+        work = Path(tmp)
+        base = baseline(res, work, seconds)
+        sqlite_scenarios(res, work, base, seconds, args.quick)
+        if not args.no_postgres:
+            postgres_scenarios(res, work, base, seconds)
+    table = res.table()
+    print("\n" + table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
