@@ -37,8 +37,12 @@ pytest: $(VENV)/.dev-stamp
 
 test: lint typecheck pytest
 
+# benchmarks: real processes and wrk (installed from Debian's packages when missing)
 bench: $(VENV)/.dev-stamp
-	$(BIN)/python -m bench
+	@command -v wrk >/dev/null || { apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq wrk; }; } || \
+	  { echo "make bench needs wrk: apt-get install wrk"; exit 2; }
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # re-pin the locks after changing dependencies in pyproject.toml
 lock: $(VENV)/.dev-stamp

@@ -16,10 +16,18 @@ class Counter:
         self.out = out
         self.count = 0
         self.recipients = 0
+        self.seen: set[bytes] = set()
+        self.duplicates = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.count += 1
         self.recipients += len(envelope.rcpt_tos)
+        data = envelope.original_content or envelope.content or b""
+        start = data.find(b"Message-ID:")
+        key = data[start : data.find(b"\r\n", start)] if start >= 0 else data
+        if key in self.seen:
+            self.duplicates += 1
+        self.seen.add(key)
         return "250 2.0.0 OK"
 
 
@@ -29,7 +37,7 @@ async def main(port: int, out: Path) -> None:
     server = await loop.create_server(lambda: SMTP(counter, hostname="sink"), "127.0.0.1", port)
     async with server:
         while True:
-            out.write_text(f"{counter.count} {counter.recipients}")  # noqa: ASYNC240 - tiny
+            out.write_text(f"{counter.count} {counter.recipients} {counter.duplicates}")  # noqa: ASYNC240 - tiny
             await asyncio.sleep(0.05)
 
 

@@ -8,9 +8,9 @@ import time
 
 import aiosmtplib
 
-BODY = "Subject: inbound load\r\nFrom: load@example.org\r\nTo: {to}\r\n\r\n" + (
-    "x" * 70 + "\r\n"
-) * 28
+BODY = (
+    "Subject: inbound load\r\nFrom: load@example.org\r\nTo: {to}\r\n\r\n" + ("x" * 70 + "\r\n") * 28
+)
 
 
 async def worker(port: int, to: str, count: int) -> None:

@@ -8,39 +8,57 @@ inline attachments as multipart/related parts with their Content-ID.
 from __future__ import annotations
 
 import base64
+import binascii
 import mimetypes
+import re
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email import policy
-from email.headerregistry import Address
+from email.header import Header as EmailHeader
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import format_datetime, getaddresses, parsedate_to_datetime
+from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses, parsedate_to_datetime
 
 from graphpost.domain.body import html_to_text
 from graphpost.domain.message import Attachment, EmailAddress, Header, Message, Recipient
 from graphpost.errors import InvalidRecipientsError
 
+_ADDR = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
 THREADING = ("in-reply-to", "references")
 
 
-def _address(r: Recipient) -> Address:
-    addr = r.email_address.address or ""
-    name = r.email_address.name or ""
-    if name == addr:
-        name = ""
-    try:
-        return Address(display_name=name, addr_spec=addr)
-    except (ValueError, IndexError, TypeError) as exc:
+_CRLF = re.compile(r"[\r\n]+")
+
+
+def _clean(value: str) -> str:
+    """A header value on one line: no CR or LF can reach the wire (no header injection)."""
+    return _CRLF.sub(" ", value)
+
+
+def _address(r: Recipient) -> str:
+    addr = _clean(r.email_address.address or "").strip()
+    name = _clean(r.email_address.name or "").strip()
+    if not _ADDR.match(addr):
         raise InvalidRecipientsError(
             f"At least one recipient isn't valid: '{addr}' is not an email address."
-        ) from exc
+        )
+    if not name or name == addr:
+        return addr
+    return formataddr((name, addr), charset="utf-8")
 
 
-def _set_addresses(em: EmailMessage, name: str, recipients: list[Recipient]) -> None:
-    if recipients:
-        em[name] = [_address(r) for r in recipients]
+def _address_list(recipients: list[Recipient]) -> str:
+    return ",\r\n ".join(_address(r) for r in recipients)
+
+
+def _text_header(value: str) -> str:
+    """Unstructured text: as is when short ASCII, else RFC 2047 encoded words, folded."""
+    value = _clean(value)
+    if value.isascii() and len(value) <= 900:
+        return value
+    return EmailHeader(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
 
 
 def _split_type(content_type: str) -> tuple[str, str]:
@@ -50,6 +68,61 @@ def _split_type(content_type: str) -> tuple[str, str]:
     return main.strip().lower(), sub.split(";")[0].strip().lower()
 
 
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends (binascii does the work, in C)."""
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
+
+
+def _b64(data: bytes) -> bytes:
+    raw = base64.b64encode(data)
+    return b"\r\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
+
+
+def _param(name: str, value: str) -> str:
+    """A filename or name parameter; RFC 2231 when it is not plain ASCII."""
+    value = _clean(value)
+    if value.isascii() and '"' not in value and "\\" not in value:
+        return f'{name}="{value}"'
+    return f"{name}*={encode_rfc2231(value, 'utf-8')}"
+
+
+def _boundary() -> str:
+    return f"----=_graphpost_{uuid.uuid4().hex}"
+
+
+def _text_part(subtype: str, content: str) -> bytes:
+    return (
+        f'Content-Type: text/{subtype}; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    ).encode() + _qp(content)
+
+
+def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
+    main, sub = _split_type(a.content_type)
+    if main == "message" and sub == "rfc822":
+        disposition = f"attachment; {_param('filename', a.name)}"
+        head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
+        return head.encode() + a.content
+    disposition = "inline" if inline else "attachment"
+    head = (
+        f"Content-Type: {main}/{sub}; {_param('name', a.name)}\r\n"
+        f"Content-Disposition: {disposition}; {_param('filename', a.name)}\r\n"
+        + (f"Content-ID: <{_clean(a.content_id or '')}>\r\n" if inline else "")
+        + "Content-Transfer-Encoding: base64\r\n\r\n"
+    )
+    return head.encode() + _b64(a.content)
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+    boundary = _boundary()
+    out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()]
+    for part in parts:
+        out += [f"--{boundary}\r\n".encode(), part, b"\r\n"]
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out)
+
+
 def build(
     msg: Message,
     *,
@@ -57,65 +130,54 @@ def build(
     attachments: list[Attachment],
     date: int,
 ) -> bytes:
-    """The message as it goes over SMTP (CRLF line ends)."""
-    em = EmailMessage(policy=policy.SMTP)
+    """The message as it goes over SMTP: CRLF line ends, 7-bit clean (quoted-printable and
+    base64 bodies, RFC 2047 headers), Bcc never written."""
+    lines: list[str] = []
     if msg.from_ is not None:
-        em["From"] = _address(msg.from_)
-    if (
-        msg.sender is not None
-        and msg.from_ is not None
-        and (
+        lines.append(f"From: {_address(msg.from_)}")
+        if msg.sender is not None and (
             (msg.sender.email_address.address or "").lower()
             != (msg.from_.email_address.address or "").lower()
-        )
-    ):
-        em["Sender"] = _address(msg.sender)
-    _set_addresses(em, "To", msg.to_recipients)
-    _set_addresses(em, "Cc", msg.cc_recipients)
-    _set_addresses(em, "Reply-To", msg.reply_to)
-    em["Subject"] = msg.subject or ""
-    em["Date"] = format_datetime(datetime.fromtimestamp(date, UTC))
-    em["Message-ID"] = msg.internet_message_id
+        ):
+            lines.append(f"Sender: {_address(msg.sender)}")
+    if msg.to_recipients:
+        lines.append(f"To: {_address_list(msg.to_recipients)}")
+    if msg.cc_recipients:
+        lines.append(f"Cc: {_address_list(msg.cc_recipients)}")
+    if msg.reply_to:
+        lines.append(f"Reply-To: {_address_list(msg.reply_to)}")
+    lines.append(f"Subject: {_text_header(msg.subject or '')}")
+    lines.append(f"Date: {formatdate(date, usegmt=True)}")
+    lines.append(f"Message-ID: {_clean(msg.internet_message_id)}")
     for h in headers:
         if h.name.lower() in THREADING:
-            em[h.name] = h.value
-    em["Thread-Index"] = msg.conversation_index
+            lines.append(f"{h.name}: {_clean(h.value)}")
+    lines.append(f"Thread-Index: {msg.conversation_index}")
     if msg.importance != "normal":
-        em["Importance"] = msg.importance
+        lines.append(f"Importance: {msg.importance}")
     if msg.is_read_receipt_requested and msg.from_ is not None:
-        em["Disposition-Notification-To"] = _address(msg.from_)
+        lines.append(f"Disposition-Notification-To: {_address(msg.from_)}")
     for h in headers:
         if h.name.lower().startswith("x-"):
-            em[h.name] = h.value
+            lines.append(f"{h.name}: {_text_header(h.value)}")
+    lines.append("MIME-Version: 1.0")
     inline = [a for a in attachments if a.is_inline and a.content_id]
     files = [a for a in attachments if not (a.is_inline and a.content_id)]
     if msg.body.content_type == "html":
-        em.set_content(html_to_text(msg.body.content) + "\r\n", subtype="plain", charset="utf-8")
-        em.add_alternative(msg.body.content, subtype="html", charset="utf-8")
+        html_part = _text_part("html", msg.body.content)
         if inline:
-            html_part = em.get_payload()[1]  # type: ignore[index]
-            assert isinstance(html_part, EmailMessage)
-            for a in inline:
-                main, sub = _split_type(a.content_type)
-                html_part.add_related(
-                    a.content, maintype=main, subtype=sub, cid=f"<{a.content_id}>",
-                    filename=a.name, disposition="inline",
-                )  # fmt: skip
+            html_part = _multipart(
+                "related", [html_part, *(_attachment_part(a, inline=True) for a in inline)]
+            )
+        body = _multipart(
+            "alternative", [_text_part("plain", html_to_text(msg.body.content) + "\r\n"), html_part]
+        )
     else:
-        em.set_content(msg.body.content, subtype="plain", charset="utf-8")
+        body = _text_part("plain", msg.body.content)
         files = list(attachments)
-    for a in files:
-        main, sub = _split_type(a.content_type)
-        if main == "message" and sub == "rfc822":
-            part = EmailMessage(policy=policy.SMTP)
-            part["Content-Type"] = "message/rfc822"
-            part["Content-Disposition"] = f'attachment; filename="{a.name}"'
-            part.set_payload(a.content)
-            em.make_mixed()
-            em.attach(part)
-        else:
-            em.add_attachment(a.content, maintype=main, subtype=sub, filename=a.name)
-    return em.as_bytes(policy=policy.SMTP)
+    if files:
+        body = _multipart("mixed", [body, *(_attachment_part(a, inline=False) for a in files)])
+    return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace") + body
 
 
 # ---------------------------------------------------------------- reading

@@ -4,6 +4,7 @@ from email import policy
 from email.parser import BytesParser
 
 import msgspec
+import pytest
 
 from graphpost.domain import compose, mime
 from graphpost.domain.message import (
@@ -15,6 +16,7 @@ from graphpost.domain.message import (
     MessageInput,
 )
 from graphpost.domain.message import new_draft as make
+from graphpost.errors import InvalidRecipientsError
 
 OWNER = EmailAddress(name="Adele Vance", address="adele@contoso.com")
 
@@ -88,3 +90,24 @@ def test_non_delivery_report() -> None:
     assert parsed.subject == "Undeliverable: hi"
     assert "5.1.1" in parsed.body and "x@y.z" in parsed.body
     assert [a[1] for a in parsed.attachments] == ["message/rfc822"]
+
+
+def test_no_header_injection_and_encoded_names() -> None:
+    msg = draft(
+        subject="Hi\r\nBcc: victim@example.com",
+        toRecipients=[{"emailAddress": {"address": "b@example.net", "name": "Évé\r\nX-Evil: 1"}}],
+    )
+    att = Attachment(id="a", name="résumé.pdf", content_type="application/pdf", size=1,
+                     is_inline=False, content_id=None, last_modified_date_time="",
+                     content=b"x")  # fmt: skip
+    raw = mime.build(msg, headers=[], attachments=[att], date=0)
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head and b"\r\nX-Evil" not in raw
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert raw.isascii()
+    em = BytesParser(policy=policy.default).parsebytes(raw)
+    assert em["To"].addresses[0].display_name.startswith("Évé")
+    assert [p.get_filename() for p in em.iter_attachments()] == ["résumé.pdf"]
+    bad = draft(toRecipients=[{"emailAddress": {"address": "not an address"}}])
+    with pytest.raises(InvalidRecipientsError):
+        mime.build(bad, headers=[], attachments=[], date=0)
