@@ -466,17 +466,30 @@ def postgres_scenarios(res: Results, work: Path, base: dict[int, float], seconds
             api = f"{s.base}/v1.0"
             create = lua(work / "create.lua", method="POST", body=CREATE, token=token)
             wrk(f"{api}/me/messages", create, 16, 2)
-            measure(res, s, "PostgreSQL, 2 API processes: create draft, c16", f"{api}/me/messages",
-                    create, 16, seconds, base[16])  # fmt: skip
+            lsn0, calls0 = asyncio.run(wal_and_calls(url))
+            row = measure(res, s, "PostgreSQL, 2 API processes: create draft, c16",
+                          f"{api}/me/messages", create, 16, seconds, base[16])  # fmt: skip
+            lsn1, calls1 = asyncio.run(wal_and_calls(url))
+            done = max(1, int(row.rate * seconds))
+            wal = (lsn1 - lsn0) / done / 1024
+            res.facts.append(f"PostgreSQL cost of one create: {wal:.1f} KiB of WAL, "
+                             f"{(calls1 - calls0) / done:.1f} transactions")  # fmt: skip
             outside = [{"emailAddress": {"address": "x@example.net"}}]
             msg = {"message": {**CREATE, "toRecipients": outside}}
             script = lua(work / "sendmail.lua", method="POST", body=msg, token=token)
             before = sink.count()
+            lsn0, calls0 = asyncio.run(wal_and_calls(url))
             t0 = time.monotonic()
             r = wrk(f"{api}/me/sendMail", script, 16, seconds)
             accepted = int(r.get("requests", 0) - r.get("non2xx", 0))
             done = sink.wait(before + accepted)
             time.sleep(1.0)
+            lsn1, calls1 = asyncio.run(wal_and_calls(url))
+            sent = max(1, sink.count() - before)
+            wal = (lsn1 - lsn0) / sent / 1024
+            per = (calls1 - calls0) / sent
+            res.facts.append(f"PostgreSQL cost of one sendMail, delivered: {wal:.1f} KiB of WAL, "
+                             f"{per:.1f} transactions (API and worker)")  # fmt: skip
             extra = sink.count() - before - accepted
             name = "PostgreSQL, 2 API + 2 workers: sendMail → at the sink"
             res.add(Row(name, accepted / (done - t0), r.get("p50"), r.get("p99"), None, None,
@@ -487,6 +500,22 @@ def postgres_scenarios(res: Results, work: Path, base: dict[int, float], seconds
             w.stop()
         sink.stop()
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def wal_and_calls(url: str) -> tuple[int, int]:
+    """The WAL position and the committed transactions of the database so far."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        lsn = await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
+        xacts = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+    finally:
+        await conn.close()
+    return int(lsn), int(xacts)
 
 
 def main() -> int:

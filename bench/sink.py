@@ -37,7 +37,9 @@ async def main(port: int, out: Path) -> None:
     server = await loop.create_server(lambda: SMTP(counter, hostname="sink"), "127.0.0.1", port)
     async with server:
         while True:
-            out.write_text(f"{counter.count} {counter.recipients} {counter.duplicates}")  # noqa: ASYNC240 - tiny
+            tmp = out.with_suffix(".tmp")
+            tmp.write_text(f"{counter.count} {counter.recipients} {counter.duplicates}")
+            tmp.replace(out)  # atomic: a reader never sees a half-written file
             await asyncio.sleep(0.05)
 
 

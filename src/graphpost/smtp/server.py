@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -89,7 +90,11 @@ class InboundServer:
                 enable_SMTPUTF8=True,
             )
 
-        self._server = await loop.create_server(factory, host=self.host, port=self.port)
+        # reuse_port: with `serve --workers N` every API process listens on the same SMTP port
+        # and the kernel spreads the connections among them
+        self._server = await loop.create_server(
+            factory, host=self.host, port=self.port, reuse_port=hasattr(socket, "SO_REUSEPORT")
+        )
         sockets: Any = self._server.sockets or ()
         if sockets:
             self.port = int(sockets[0].getsockname()[1])

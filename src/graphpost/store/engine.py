@@ -333,6 +333,11 @@ class PgTx:
 _PG_DOWN = (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError)
 
 
+async def _keep_session(conn: Any) -> None:
+    """graphpost never changes session state (no SET, LISTEN or session locks), so a
+    connection goes back to the pool as it is: no reset query, one round trip less."""
+
+
 def plain_pg_url(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
@@ -347,7 +352,11 @@ class PostgresEngine:
     async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
         try:
             pool = await asyncpg.create_pool(
-                plain_pg_url(url), min_size=1, max_size=pool_size, statement_cache_size=512
+                plain_pg_url(url),
+                min_size=1,
+                max_size=pool_size,
+                statement_cache_size=512,
+                reset=_keep_session,
             )
         except (OSError, asyncpg.PostgresError) as exc:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
