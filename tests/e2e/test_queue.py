@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import RunningServer, free_port, start_server
 from tests.e2e.test_errors import assert_error
-from tests.e2e.test_sending import ADELE, status_of, unique
+from tests.e2e.test_sending import ADELE, send_mail, sent_id_of, status_of, unique
 from tests.sink import Sink, wait_for
 
 
@@ -28,18 +28,8 @@ def test_no_relay_keeps_mail_waiting_then_sends_it(tmp_path: Path) -> None:
     server = start_server(data)
     subject = unique("waits")
     try:
-        with server.client() as c:
-            r = c.post(
-                "/me/sendMail",
-                json={
-                    "message": {
-                        "subject": subject,
-                        "toRecipients": [{"emailAddress": {"address": "x@example.net"}}],
-                    }
-                },
-            )
-            assert r.status_code == 202
-        sent_id = r.headers["location"].split("'")[3]
+        r = send_mail(server, subject, "x@example.net")
+        sent_id = sent_id_of(r)
         wait_for(lambda: status_of(server, sent_id)["recipients"][0]["response"])
         (rcpt,) = status_of(server, sent_id)["recipients"]
         assert rcpt["status"] == "queued" and "GRAPHPOST_SMTP_RELAY" in rcpt["response"]
@@ -62,17 +52,7 @@ def test_relay_down_then_back(tmp_path: Path) -> None:
     server = start_server(tmp_path / "srv", relay=f"smtp://127.0.0.1:{port}")
     subject = unique("down")
     try:
-        with server.client() as c:
-            r = c.post(
-                "/me/sendMail",
-                json={
-                    "message": {
-                        "subject": subject,
-                        "toRecipients": [{"emailAddress": {"address": "y@example.net"}}],
-                    }
-                },
-            )
-        sent_id = r.headers["location"].split("'")[3]
+        sent_id = sent_id_of(send_mail(server, subject, "y@example.net"))
         wait_for(lambda: status_of(server, sent_id)["recipients"][0]["attemptCount"] >= 2)
         (rcpt,) = status_of(server, sent_id)["recipients"]
         assert rcpt["status"] == "deferred" and rcpt["statusCode"] is None

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import free_port, start_server
-from tests.e2e.test_sending import unique
+from tests.e2e.test_sending import send_mail, unique
 from tests.sink import SinkHandler, wait_for
 
 
@@ -76,17 +76,7 @@ def test_starttls_and_auth(tmp_path: Path, starttls_relay: Any) -> None:
     server = start_server(tmp_path / "srv", relay=relay)
     subject = unique("tls")
     try:
-        with server.client() as c:
-            r = c.post(
-                "/me/sendMail",
-                json={
-                    "message": {
-                        "subject": subject,
-                        "toRecipients": [{"emailAddress": {"address": "t@example.net"}}],
-                    }
-                },
-            )
-            assert r.status_code == 202
+        send_mail(server, subject, "t@example.net")
         wait_for(lambda: [m for m in handler.received if m.message["subject"] == subject])
         assert auth.logins == ["relay"]
     finally:
@@ -102,17 +92,7 @@ def test_implicit_tls(tmp_path: Path) -> None:
                           relay=f"smtps://127.0.0.1:{controller.port}?verify=false")  # fmt: skip
     subject = unique("smtps")
     try:
-        with server.client() as c:
-            r = c.post(
-                "/me/sendMail",
-                json={
-                    "message": {
-                        "subject": subject,
-                        "toRecipients": [{"emailAddress": {"address": "s@example.net"}}],
-                    }
-                },
-            )
-            assert r.status_code == 202
+        send_mail(server, subject, "s@example.net")
         wait_for(lambda: [m for m in handler.received if m.message["subject"] == subject])
     finally:
         server.stop()

@@ -32,6 +32,23 @@ def inbox_items(server: RunningServer, user: str, subject: str) -> list[dict[str
         return list(r.json()["value"])
 
 
+def send_mail(server: RunningServer, subject: str, *to: str) -> httpx.Response:
+    """sendMail from Adele to ``to``; the 202."""
+    with server.client() as c:
+        message = {
+            "subject": subject,
+            "toRecipients": [{"emailAddress": {"address": a}} for a in to],
+        }
+        r = c.post("/me/sendMail", json={"message": message})
+    assert r.status_code == 202, r.text
+    return r
+
+
+def sent_id_of(r: httpx.Response) -> str:
+    """The id in the Location header of a send's 202."""
+    return r.headers["location"].split("'")[3]
+
+
 def status_of(server: RunningServer, message_id: str, user: str = ADELE) -> dict[str, Any]:
     with server.client(server.token(user)) as c:
         r = c.get(f"/me/messages/{message_id}/deliveryStatus")
@@ -167,7 +184,7 @@ def test_send_mail_as_the_sdks_send_it(server: RunningServer, sink: Sink) -> Non
     assert parts["application/pdf"].get_content() == pdf
     assert parts["image/png"]["Content-ID"] == "<logo1>"
     assert parts["image/png"].get_content() == logo
-    status = wait_for(lambda: (s := status_of(server, r.headers["location"].split("'")[3]))
+    status = wait_for(lambda: (s := status_of(server, sent_id_of(r)))
                       ["status"] == "delivered" and s)  # fmt: skip
     assert status["savedToSentItems"] is False
 
@@ -201,18 +218,8 @@ def test_permanent_failure_bounces(server: RunningServer, sink: Sink) -> None:
     subject = unique("bounce")
     gone = f"{unique('gone')}@example.net"
     sink.answer(gone, f"550 5.1.1 <{gone}>: user unknown")
-    with server.client() as c:
-        r = c.post(
-            "/me/sendMail",
-            json={
-                "message": {
-                    "subject": subject,
-                    "toRecipients": [{"emailAddress": {"address": gone}}],
-                }
-            },
-        )
-        assert r.status_code == 202
-    sent_id = r.headers["location"].split("'")[3]
+    r = send_mail(server, subject, gone)
+    sent_id = sent_id_of(r)
     (ndr,) = wait_for(lambda: inbox_items(server, ADELE, f"Undeliverable: {subject}"),
                       what="the non-delivery report")  # fmt: skip
     assert ndr["hasAttachments"] is True and ndr["isRead"] is False
@@ -243,7 +250,7 @@ def test_temporary_failures_are_retried(server: RunningServer, sink: Sink) -> No
     wait_for(lambda: len(sink.with_subject(subject)) >= 1 and
              {a for m in sink.with_subject(subject) for a in m.rcpt_tos} == {slow, flaky},
              what="both recipients after retries")  # fmt: skip
-    sent_id = r.headers["location"].split("'")[3]
+    sent_id = sent_id_of(r)
     status = wait_for(lambda: (s := status_of(server, sent_id))["status"] == "delivered" and s)
     by = {x["emailAddress"]["address"]: x for x in status["recipients"]}
     assert by[slow]["attemptCount"] >= 2

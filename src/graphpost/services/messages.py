@@ -85,6 +85,21 @@ def to_row(msg: Message, *, mailbox_id: str, created_at: int, received_at: int, 
     )
 
 
+def new_row(
+    msg: Message, *, mailbox_id: str, stamp: int, headers: list[message.Header]
+) -> MessageRow:
+    """The row of a message made now (created, received, sent and modified at ``stamp``)."""
+    return to_row(
+        msg,
+        mailbox_id=mailbox_id,
+        created_at=stamp,
+        received_at=stamp,
+        sent_at=stamp,
+        modified_at=stamp,
+        headers=_encode(headers) if headers else None,
+    )
+
+
 def decode(row: MessageRow) -> Message:
     return _decode_message(row.doc)
 
@@ -168,6 +183,31 @@ class MessageService:
         attachments = list(copied or []) + [
             message.file_attachment(a, stamp) for a in inp.attachments or []
         ]
+        msg = await self.new_message(
+            mailbox, inp, folder_id=folder_id, stamp=stamp, attachments=attachments,
+            conversation_index=conversation_index,
+        )  # fmt: skip
+        row = new_row(msg, mailbox_id=mailbox.id, stamp=stamp, headers=headers)
+        ext_docs = [(e["extensionName"], _encode(e)) for e in extensions]
+        await self.store.insert_message(
+            row,
+            attachments=[attachment_row(a, stamp) for a in attachments],
+            extensions=ext_docs,
+        )
+        return Created(row, [doc for _, doc in ext_docs])
+
+    async def new_message(
+        self,
+        mailbox: Mailbox,
+        inp: MessageInput,
+        *,
+        folder_id: str,
+        stamp: int,
+        attachments: list[Attachment],
+        conversation_index: str | None = None,
+    ) -> Message:
+        """A new message of ``mailbox`` made from ``inp``: directory names, every server-set
+        property (as a draft; a send turns it into a sent item)."""
         names = await self.display_names(message.addresses_of(inp))
         owner = message.EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
         ctx = DraftContext(
@@ -181,22 +221,7 @@ class MessageService:
         )
         msg = message.new_draft(inp, ctx, names)
         msg.has_attachments = any(not a.is_inline for a in attachments)
-        row = to_row(
-            msg,
-            mailbox_id=mailbox.id,
-            created_at=stamp,
-            received_at=stamp,
-            sent_at=stamp,
-            modified_at=stamp,
-            headers=_encode(headers) if headers else None,
-        )
-        ext_docs = [(e["extensionName"], _encode(e)) for e in extensions]
-        await self.store.insert_message(
-            row,
-            attachments=[attachment_row(a, stamp) for a in attachments],
-            extensions=ext_docs,
-        )
-        return Created(row, [doc for _, doc in ext_docs])
+        return msg
 
     async def get(self, mailbox: Mailbox, message_id: str) -> MessageRow:
         mailbox.principal.require(Access.READ)

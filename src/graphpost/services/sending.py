@@ -19,7 +19,6 @@ import msgspec
 from graphpost.domain import compose, ids, message, mime
 from graphpost.domain.message import (
     Attachment,
-    DraftContext,
     EmailAddress,
     Message,
     MessageInput,
@@ -40,6 +39,7 @@ from graphpost.services.messages import (
     attachment_row,
     decode,
     headers_of,
+    new_row,
     to_row,
 )
 from graphpost.store.ports import MailStore
@@ -187,15 +187,7 @@ class SendService:
             expires_ms=created_ms + int(self.limits.retry_window_seconds * 1000),
             idempotency_key=idempotency_key,
         )
-        row = to_row(
-            sent,
-            mailbox_id=mailbox.id,
-            created_at=stamp,
-            received_at=stamp,
-            sent_at=stamp,
-            modified_at=stamp,
-            headers=_encode(headers) if headers else None,
-        )
+        row = new_row(sent, mailbox_id=mailbox.id, stamp=stamp, headers=headers)
         deliveries = await self._deliveries(recipients, created_ms)
         if replace_key is not None:
             done = await self.store.submit(
@@ -259,18 +251,9 @@ class SendService:
         stamp = now()
         headers = message.check_headers(inp.internet_message_headers or [])
         attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
-        names = await self.messages.display_names(message.addresses_of(inp))
-        owner = EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
-        ctx = DraftContext(
-            message_id=ids.message_id(),
-            folder_id="",
-            owner=owner,
-            now=stamp,
-            web_base=self.web_base,
-            domain=mailbox.user.mail.rsplit("@", 1)[-1],
+        draft = await self.messages.new_message(
+            mailbox, inp, folder_id="", stamp=stamp, attachments=attachments
         )
-        draft = message.new_draft(inp, ctx, names)
-        draft.has_attachments = any(not a.is_inline for a in attachments)
         sent = await self._final(mailbox, draft, stamp)
         return await self._submit(
             mailbox,
