@@ -102,32 +102,23 @@ def run(args: argparse.Namespace) -> int:
                 f"-H 'Content-Type: application/json' -d {shlex.quote(EXAMPLE)}\n",
                 flush=True,
             )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 5,
+    }
     if args.workers > 1:
         # each API process builds its own runtime from the environment
         os.environ.update(settings_env(settings))
         uvicorn.run(
-            "graphpost.runtime:server_from_env",
-            factory=True,
-            workers=args.workers,
-            host=settings.host,
-            port=settings.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
+            "graphpost.runtime:server_from_env", factory=True, workers=args.workers, **options
         )
         return 0
-    config = uvicorn.Config(
-        Server(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-    )
+    config = uvicorn.Config(Server(settings), **options)
     uvicorn.Server(config).run()
     return 0
