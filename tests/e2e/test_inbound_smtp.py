@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import smtplib
+import subprocess
+import sys
 from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, free_port
 from tests.e2e.test_sending import ADELE, ALEX, inbox_items, unique
 from tests.sink import wait_for
 
@@ -55,3 +58,23 @@ def test_not_an_open_relay(server: RunningServer) -> None:
         client.rset()
         with pytest.raises(smtplib.SMTPRecipientsRefused):
             client.sendmail("someone@example.org", ["victim@example.com"], b"Subject: x\r\n\r\nx")
+
+
+def test_smtp_command_alone(server: RunningServer) -> None:
+    """`graphpost smtp` serves inbound SMTP on its own, into the same mailboxes."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphpost.cli.main", "smtp", "--smtp-port", str(port),
+         "--data-dir", str(server.data_dir)],
+        env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        assert f":{port}" in process.stdout.readline().decode()
+        subject = unique("smtp alone")
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.sendmail("a@example.org", [ADELE], f"Subject: {subject}\r\n\r\nhi".encode())
+        wait_for(lambda: inbox_items(server, ADELE, subject))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
