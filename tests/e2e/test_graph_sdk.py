@@ -1,0 +1,82 @@
+"""The official Microsoft Graph SDK for Python (msgraph-sdk), unchanged, against graphpost:
+only its base URL and its credential point here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken
+from msgraph import GraphServiceClient
+from msgraph.generated.models.body_type import BodyType
+from msgraph.generated.models.email_address import EmailAddress
+from msgraph.generated.models.importance import Importance
+from msgraph.generated.models.item_body import ItemBody
+from msgraph.generated.models.message import Message
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
+    SendMailPostRequestBody,
+)
+
+from tests.conftest import RunningServer
+from tests.e2e.test_sending import ALEX, inbox_items, unique
+from tests.sink import wait_for
+
+pytestmark = pytest.mark.anyio
+
+
+class StaticToken:
+    """A TokenCredential handing the SDK a token from `graphpost token`."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, 2**31 - 1)
+
+
+def client_for(server: RunningServer, token: str) -> Any:
+    client = GraphServiceClient(StaticToken(token), scopes=["https://graph.microsoft.com/.default"])
+    client.request_adapter.base_url = f"{server.base}/v1.0"
+    return client
+
+
+def to(address: str) -> Recipient:
+    return Recipient(email_address=EmailAddress(address=address))
+
+
+async def test_the_sdk_creates_reads_and_sends(server: RunningServer) -> None:
+    client = client_for(server, server.token())
+    draft = Message(
+        subject="Did you see last night's game?",
+        importance=Importance.Low,
+        body=ItemBody(content_type=BodyType.Html, content="They were <b>awesome</b>!"),
+        to_recipients=[to("AdeleV@contoso.onmicrosoft.com")],
+    )
+    created = await client.me.messages.post(draft)
+    assert created.is_draft is True and created.importance == Importance.Low
+    assert created.body_preview == "They were awesome!"
+    assert created.to_recipients[0].email_address.name == "Adele Vance"
+    got = await client.me.messages.by_message_id(created.id).get()
+    assert got.change_key == created.change_key
+    page = await client.me.mail_folders.by_mail_folder_id("drafts").messages.get()
+    assert created.id in {m.id for m in page.value}
+
+    await client.me.messages.by_message_id(created.id).send.post()
+    sent = await client.me.messages.by_message_id(created.id).get()
+    assert sent.is_draft is False
+
+    subject = unique("sdk sendMail")
+    body = SendMailPostRequestBody(
+        message=Message(subject=subject, to_recipients=[to(ALEX)]), save_to_sent_items=False
+    )
+    await client.me.send_mail.post(body)
+    wait_for(lambda: inbox_items(server, ALEX, subject))
+
+    folders = await client.me.mail_folders.get()
+    assert "Inbox" in {f.display_name for f in folders.value}
+    with pytest.raises(ODataError) as caught:
+        await client.me.messages.by_message_id("AAMkADhMGAAA=").get()
+    assert caught.value.response_status_code == 404
+    assert caught.value.error.code == "ErrorItemNotFound"
