@@ -58,7 +58,11 @@ Op = Callable[[Tx], Coroutine[Any, Any, T]]
 class Engine(Protocol):
     dialect: str
 
-    async def write(self, op: Op[T]) -> T: ...
+    async def write(self, op: Op[T], *, one_statement: bool = False) -> T:
+        """Run ``op`` in a write transaction. ``one_statement``: the caller vouches that
+        ``op`` issues a single statement, which is atomic on its own (PostgreSQL then skips
+        BEGIN and COMMIT: two round trips)."""
+        ...
 
     async def read(self, op: Op[T]) -> T: ...
 
@@ -167,7 +171,7 @@ class SqliteEngine:
         )
         self._checkpointer.start()
 
-    async def write(self, op: Op[T]) -> T:
+    async def write(self, op: Op[T], *, one_statement: bool = False) -> T:
         loop = self._loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.append((op, fut))
@@ -362,10 +366,13 @@ class PostgresEngine:
             raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
         return cls(pool)
 
-    async def write(self, op: Op[T]) -> T:
+    async def write(self, op: Op[T], *, one_statement: bool = False) -> T:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                return await op(PgTx(conn))
+            async with self._pool.acquire() as conn:
+                if one_statement:
+                    return await op(PgTx(conn))
+                async with conn.transaction():
+                    return await op(PgTx(conn))
         except _PG_DOWN as exc:
             raise StoreError(f"PostgreSQL unavailable: {exc}") from exc
 

@@ -337,7 +337,8 @@ class SqlMailStore(OutboxMixin):
         async def op(tx: Tx) -> int:
             return await insert_message_op(tx, row, attachments, extensions)
 
-        return await self.engine.write(op)
+        # on PostgreSQL a message without attachments or extensions is one statement
+        return await self.engine.write(op, one_statement=not attachments and not extensions)
 
     async def get_message(self, mailbox_id: str, message_id: str) -> MessageRow | None:
         async def op(tx: Tx) -> MessageRow | None:
