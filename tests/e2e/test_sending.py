@@ -281,3 +281,24 @@ def test_unknown_local_recipient_bounces(server: RunningServer) -> None:
 def parse_sink(item: Any) -> EmailMessage:
     message: EmailMessage = item.message
     return message
+
+
+def test_patch_on_a_sent_message(server: RunningServer) -> None:
+    """Once sent, only what Graph allows may change: flags, categories, read state."""
+    with server.client() as c:
+        draft = c.post("/me/messages", json={
+            "subject": unique("frozen"), "toRecipients": [{"emailAddress": {"address": ALEX}}]
+        }).json()  # fmt: skip
+        assert c.post(f"/me/messages/{draft['id']}/send").status_code == 202
+        for prop, value in (("subject", "changed"), ("body", {"content": "x"}),
+                            ("replyTo", []), ("internetMessageId", "<x@y>")):  # fmt: skip
+            assert_error(c.patch(f"/me/messages/{draft['id']}", json={prop: value}), 400,
+                         "ErrorInvalidRequest")  # fmt: skip
+        r = c.patch(f"/me/messages/{draft['id']}", json={
+            "isRead": False, "categories": ["Done"], "flag": {"flagStatus": "complete"},
+            "importance": "high"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        m = r.json()
+        assert (m["isRead"], m["categories"], m["flag"]["flagStatus"], m["importance"]) == (
+            False, ["Done"], "complete", "high")  # fmt: skip
+        assert m["subject"] == draft["subject"] and m["isDraft"] is False
