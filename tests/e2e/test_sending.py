@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -276,11 +275,6 @@ def test_unknown_local_recipient_bounces(server: RunningServer) -> None:
         )
         assert r.status_code == 202
     wait_for(lambda: inbox_items(server, ADELE, f"Undeliverable: {subject}"))
-
-
-def parse_sink(item: Any) -> EmailMessage:
-    message: EmailMessage = item.message
-    return message
 
 
 def test_patch_on_a_sent_message(server: RunningServer) -> None:

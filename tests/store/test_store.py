@@ -39,7 +39,8 @@ def a_row(user: UserRecord, folder: str, *, subject: str = "s", read: bool = Tru
         has_attachments=False, importance="normal", inference="focused",
         flag_status="notFlagged", subject=subject, body_preview="", from_name="A",
         from_address="a@example.com", sender_name="A", sender_address="a@example.com",
-        internet_message_id=f"<{ids.guid()}@example.com>", conversation_id=ids.conversation_id(),
+        internet_message_id=f"<{ids.guid()}@example.com>",
+        conversation_id=ids.conversation_id_for(ids.conversation_index()),
         change_key=ids.change_key(), doc=b'{"subject":"' + subject.encode() + b'"}',
         recipients=[("to", "B", to)], categories=["Red"] if read else [],
     )  # fmt: skip

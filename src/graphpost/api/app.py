@@ -11,7 +11,7 @@ from typing import Any
 from graphpost.api import actions, mail_folders, messages
 from graphpost.api.context import Call, Services
 from graphpost.api.errors import envelope, status_and_code
-from graphpost.asgi import JSON_TYPE, Request, Response, read_body
+from graphpost.asgi import Request, Response, read_body
 from graphpost.auth.principal import Principal
 from graphpost.auth.tokens import TokenService
 from graphpost.errors import (
@@ -289,7 +289,3 @@ class GraphApp:
         if not header or scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("Access token is empty.")
         return self.tokens.verify(token.strip())
-
-
-def json_response(status: int, body: bytes) -> Response:
-    return Response(status, body, content_type=JSON_TYPE)

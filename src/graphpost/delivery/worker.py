@@ -117,7 +117,7 @@ class DeliveryWorker:
                         outcomes.append(outcome)
                 if remote and self.transport is not None:
                     outcomes += await self._remote(submission, remote)
-                await self._record(submission, outcomes)
+                await self._record(submission, outcomes, deliveries)
             except Exception:
                 log.exception("delivery of submission %s failed", submission_id)
                 await self.store.release([d.seq for d in deliveries], owner=self.owner)
@@ -155,24 +155,25 @@ class DeliveryWorker:
                 code, enhanced = code or 550, "4.4.7"
         return Outcome(d.seq, kind, code, enhanced, text.strip(), next_ms)
 
-    async def _record(self, submission: SubmissionRow, outcomes: list[Outcome]) -> None:
+    async def _record(
+        self, submission: SubmissionRow, outcomes: list[Outcome], deliveries: list[DeliveryRow]
+    ) -> None:
         if not outcomes:
             return
         failed = [o for o in outcomes if o.state == "failed"]
-        bounce = await self._bounce(submission, failed) if failed else None
+        bounce = await self._bounce(submission, failed, deliveries) if failed else None
         await self.store.record_outcomes(outcomes, owner=self.owner, now_ms=now_ms(), bounce=bounce)
 
-    async def _bounce(self, submission: SubmissionRow, failed: list[Outcome]) -> NewMessage | None:
+    async def _bounce(
+        self, submission: SubmissionRow, failed: list[Outcome], deliveries: list[DeliveryRow]
+    ) -> NewMessage | None:
         """A non-delivery report for the sender's Inbox, if the sender is a mailbox here."""
         sender = await self.directory.user(submission.mailbox_id)
         if sender is None:
             return None
-        seqs = {o.delivery_seq: o for o in failed}
-        rows, _ = await self.store.deliveries_of(submission.id)
+        recipient = {d.seq: d.recipient for d in deliveries}
         failures = [
-            Failure(d.recipient, seqs[d.seq].code, seqs[d.seq].enhanced, seqs[d.seq].response)
-            for d in rows
-            if d.seq in seqs
+            Failure(recipient[o.delivery_seq], o.code, o.enhanced, o.response) for o in failed
         ]
         raw = non_delivery_report(
             original_mime=submission.mime,

@@ -15,7 +15,7 @@ from email.utils import format_datetime
 import msgspec
 from msgspec import UNSET
 
-from graphpost.domain.body import html_to_text, wrap_html
+from graphpost.domain.body import wrap_html
 from graphpost.domain.message import (
     EmailAddressIn,
     Header,
@@ -221,11 +221,3 @@ def non_delivery_report(
     part.set_payload(original_mime.decode("utf-8", "replace"))
     em.attach(part)
     return em.as_bytes(policy=policy.SMTP)
-
-
-def preview_text(original: Message) -> str:
-    return (
-        html_to_text(original.body.content)
-        if original.body.content_type == "html"
-        else (original.body.content)
-    )

@@ -36,10 +36,6 @@ def attachment_id() -> str:
     return "AAMkAGAT" + _b64url(os.urandom(31))
 
 
-def conversation_id() -> str:
-    return "AAQkAG" + _b64url(os.urandom(22))
-
-
 def conversation_id_for(index: str) -> str:
     """The conversationId of a conversation index: derived from its 22-byte root, as Exchange
     derives ConversationId from Thread-Index, so every reply (and every copy delivered to

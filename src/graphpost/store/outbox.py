@@ -213,13 +213,6 @@ class OutboxMixin:
 
         return await self.engine.read(op)
 
-    async def queue_counts(self) -> dict[str, int]:
-        async def op(tx: Tx) -> dict[str, int]:
-            rows = await tx.fetchall("SELECT state, count(*) FROM deliveries GROUP BY state")
-            return {str(r[0]): int(r[1]) for r in rows}
-
-        return await self.engine.read(op)
-
 
 async def _set_outcome(tx: Tx, o: Outcome, owner: str, now_ms: int) -> int:
     final = o.state in FINAL

@@ -100,15 +100,6 @@ class SqlMailStore(OutboxMixin):
 
         return await self.engine.write(op)
 
-    async def get_tenant(self, tenant_id: str) -> TenantRecord | None:
-        async def op(tx: Tx) -> TenantRecord | None:
-            row = await tx.fetchone(
-                "SELECT id, domain, display_name FROM tenants WHERE id = ?", (tenant_id,)
-            )
-            return TenantRecord(row[0], row[1], row[2]) if row else None
-
-        return await self.engine.read(op)
-
     async def find_tenant(self, domain: str) -> TenantRecord | None:
         async def op(tx: Tx) -> TenantRecord | None:
             row = await tx.fetchone(

@@ -7,7 +7,12 @@ from graphpost.domain.times import iso, parse_iso
 
 
 def test_ids_are_url_safe_and_well_formed() -> None:
-    for make in (ids.message_id, ids.folder_id, ids.attachment_id, ids.conversation_id):
+    for make in (
+        ids.message_id,
+        ids.folder_id,
+        ids.attachment_id,
+        lambda: ids.conversation_id_for(ids.conversation_index()),
+    ):
         value = make()
         assert "/" not in value and "+" not in value and "=" not in value
         assert ids.is_well_formed(value)
