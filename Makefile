@@ -7,8 +7,9 @@ PIPFLAGS := --disable-pip-version-check --quiet
 
 .PHONY: run test lint typecheck pytest bench lock clean
 
-$(BIN)/python:
+$(BIN)/python: requirements-pip.lock
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIPFLAGS) --require-hashes -r requirements-pip.lock
 
 # runtime dependencies only, from the hashed lock
 $(VENV)/.run-stamp: requirements.lock pyproject.toml | $(BIN)/python
