@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from graphpost.api.app import GraphApp
 from graphpost.api.context import Services
@@ -79,6 +80,7 @@ class Runtime:
             retry_max=settings.retry_max_seconds,
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
+            sole=engine.dialect == "sqlite",
         )
         limits = Limits(
             max_recipients=settings.max_recipients,
@@ -153,6 +155,23 @@ def prepare(settings: Settings) -> None:
     migrate(database_url=settings.database_url, sqlite_path=settings.sqlite_path)
 
 
+def sole_worker_lock(settings: Settings) -> IO[bytes]:
+    """Hold the SQLite database's worker lock for the life of the process (the kernel frees it
+    when the process dies, even by kill -9). Holding it is what lets the worker take over
+    every lease at start: no other process can be delivering from this database."""
+    path = settings.sqlite_path.with_name("graphpost.worker.lock")
+    handle = open(path, "ab")  # noqa: SIM115 - held until the process exits
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RuntimeError(
+            f"another graphpost process is delivering mail from {settings.sqlite_path}; "
+            "one SQLite database has one serve process"
+        ) from None
+    return handle
+
+
 class Server:
     """The ASGI app uvicorn runs: opens the runtime at start-up, closes it at shutdown."""
 
@@ -162,6 +181,7 @@ class Server:
         self._app: GraphApp | None = None
         self._worker: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
+        self._worker_lock: IO[bytes] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -183,6 +203,8 @@ class Server:
                     gc.freeze()
                     gc.set_threshold(20_000, 20, 20)
                     if self.settings.worker:
+                        if self.runtime.worker.sole:
+                            self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import ssl
 from dataclasses import dataclass
@@ -17,6 +18,11 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b\s*")
+# what can never go on an SMTP command line: controls, space, DEL, angle brackets (a quoted
+# local part may hold spaces, never controls)
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f<>]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+log = logging.getLogger("graphpost.delivery")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +47,35 @@ def reply(code: int | None, text: str) -> Reply:
     return Reply(code, m.group(1) if m else None, text[m.end() :] if m else text)
 
 
+def refusal(address: str, *, smtputf8: bool) -> Reply | None:
+    """Why ``address`` cannot be given to this relay (a permanent failure), or None.
+
+    Checked here as well as before the 202: mail queued by an older version, or an address
+    that only this relay cannot take (non-ASCII without SMTPUTF8), fails alone and at once
+    instead of failing the whole transaction on every retry.
+    """
+    local, _, domain = address.rpartition("@")
+    quoted = len(local) >= 2 and local[0] == local[-1] == '"'
+    if (
+        not local
+        or not domain
+        or _UNSENDABLE.search(domain)
+        or (_CONTROL.search(local) if quoted else _UNSENDABLE.search(local))
+    ):
+        return Reply(553, "5.1.3", f"invalid address {address!r}: not a valid SMTP mailbox")
+    if not address.isascii() and not smtputf8:
+        return Reply(
+            553,
+            "5.6.7",
+            f"the relay does not offer SMTPUTF8, which the non-ASCII address {address!r} needs",
+        )
+    return None
+
+
 class DeliveryTransport(Protocol):
-    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]: ...
+    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+        """An answer for every recipient; never raises."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -109,16 +142,19 @@ class SmtpTransport:
             start_tls=False,
             tls_context=self._tls() if c.implicit_tls else None,
         )
-        await client.connect()
-        await client.ehlo()
-        if c.starttls != "off" and client.supports_extension("starttls"):
-            await client.starttls(tls_context=self._tls())
+        try:
+            await client.connect()
             await client.ehlo()
-        elif c.starttls == "require":
+            if c.starttls != "off" and client.supports_extension("starttls"):
+                await client.starttls(tls_context=self._tls())
+                await client.ehlo()
+            elif c.starttls == "require":
+                raise aiosmtplib.SMTPException("the relay does not offer STARTTLS")
+            if c.username:
+                await client.login(c.username, c.password or "")
+        except BaseException:
             client.close()
-            raise aiosmtplib.SMTPException("the relay does not offer STARTTLS")
-        if c.username:
-            await client.login(c.username, c.password or "")
+            raise
         return client
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
@@ -130,50 +166,82 @@ class SmtpTransport:
             task.add_done_callback(self._closing.discard)
 
     async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
-        """One SMTP transaction, on a pooled connection when one is idle.
+        """One SMTP transaction, on a pooled connection when one is idle. Never raises: an
+        unexpected error is a temporary failure for every recipient, and the connection it
+        happened on is closed."""
+        try:
+            return await self._send(sender, recipients, mime)
+        except Exception as exc:
+            log.exception("relay transaction failed unexpectedly")
+            text = f"internal error talking to the relay: {type(exc).__name__}: {exc}"
+            return {r: reply(None, text) for r in recipients}
 
-        A pooled connection the relay has closed meanwhile fails before any recipient was
-        answered: then the transaction is tried once more on a fresh connection.
-        """
+    async def _send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+        """A pooled connection the relay has closed meanwhile fails before any recipient was
+        answered: then the transaction is tried once more on a fresh connection."""
         while self._idle:
             client = self._idle.pop()
             if not client.is_connected:
-                continue
-            results, reusable, untouched = await self._transaction(client, sender, recipients, mime)
-            if reusable:
-                self._release(client)
-            else:
                 client.close()
+                continue
+            results, untouched = await self._on(client, sender, recipients, mime)
             if not untouched:
                 return results
             break  # the pooled connection was dead: try a new one
         try:
             client = await self._connect()
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except (aiosmtplib.SMTPException, OSError, TimeoutError, ValueError) as exc:
             c = self.config
             return {
                 r: reply(None, f"relay {c.host}:{c.port} unreachable: {exc}") for r in recipients
             }
-        results, reusable, _ = await self._transaction(client, sender, recipients, mime)
-        if reusable:
-            self._release(client)
-        else:
-            client.close()
+        results, _ = await self._on(client, sender, recipients, mime)
         return results
+
+    async def _on(
+        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: bytes
+    ) -> tuple[dict[str, Reply], bool]:
+        """The transaction on ``client``; afterwards the connection goes back to the pool or
+        is closed, whatever happened."""
+        reusable = False
+        try:
+            results, reusable, untouched = await self._transaction(client, sender, recipients, mime)
+        finally:
+            if reusable:
+                self._release(client)
+            else:
+                client.close()
+        return results, untouched
 
     async def _transaction(
         self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: bytes
     ) -> tuple[dict[str, Reply], bool, bool]:
         """(answers, connection still usable, failed before the relay answered anything)."""
+        utf8 = client.supports_extension("smtputf8")
         results: dict[str, Reply] = {}
+        sendable: list[str] = []
+        for rcpt in recipients:
+            refused = refusal(rcpt, smtputf8=utf8)
+            if refused is None:
+                sendable.append(rcpt)
+            else:
+                results[rcpt] = refused
+        refused_sender = refusal(sender, smtputf8=utf8)
+        if refused_sender is not None:
+            return {r: results.get(r, refused_sender) for r in recipients}, True, False
+        if not sendable:
+            return results, True, False
+        wide = not sender.isascii() or not all(r.isascii() for r in sendable)
+        options = ["SMTPUTF8"] if wide else []
+        encoding = "utf-8" if wide else "ascii"
         answered = False
         try:
-            await client.mail(sender)
+            await client.mail(sender, options=options, encoding=encoding)
             answered = True
             accepted: list[str] = []
-            for rcpt in recipients:
+            for rcpt in sendable:
                 try:
-                    await client.rcpt(rcpt)
+                    await client.rcpt(rcpt, encoding=encoding)
                     accepted.append(rcpt)
                 except aiosmtplib.SMTPRecipientRefused as exc:
                     results[rcpt] = reply(exc.code, exc.message)
@@ -191,7 +259,8 @@ class SmtpTransport:
         except aiosmtplib.SMTPSenderRefused as exc:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
                 await client.rset()
-            return {r: reply(exc.code, exc.message) for r in recipients}, client.is_connected, False
+            refused = reply(exc.code, exc.message)
+            return {r: results.get(r, refused) for r in recipients}, client.is_connected, False
         except aiosmtplib.SMTPResponseException as exc:
             missing = reply(exc.code, exc.message)
             return {r: results.get(r, missing) for r in recipients}, False, False

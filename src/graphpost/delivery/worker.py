@@ -24,6 +24,12 @@ from graphpost.store.ports import MailStore
 from graphpost.store.records import DeliveryRow, NewMessage, Outcome, SubmissionRow
 
 log = logging.getLogger("graphpost.delivery")
+# pauses between attempts to record outcomes when the database does not answer
+_RECORD_PAUSES = (0.5, 2.0, 5.0)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]
 
 
 def now_ms() -> int:
@@ -44,6 +50,7 @@ class DeliveryWorker:
         poll_seconds: float,
         batch: int = 200,
         concurrency: int = 16,
+        sole: bool = False,
     ) -> None:
         self.store = store
         self.directory = directory
@@ -58,6 +65,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._limit = asyncio.Semaphore(concurrency)
+        self.sole = sole  # the only worker of this database (SQLite): no one else holds leases
 
     def wake(self) -> None:
         self._wake.set()
@@ -75,6 +83,10 @@ class DeliveryWorker:
                 await self.transport.close()
 
     async def _run(self) -> None:
+        if self.sole:
+            taken = await self.store.take_over_leases(self.owner)
+            if taken:
+                log.warning("took over %d deliveries left by a process that stopped", taken)
         while not self._stopping:
             try:
                 done = await self.run_once()
@@ -103,66 +115,122 @@ class DeliveryWorker:
         return len(claimed)
 
     async def _submission(self, submission_id: str, deliveries: list[DeliveryRow]) -> None:
+        """Deliver one submission's claimed recipients. Every recipient ends this with its
+        outcome recorded (delivered, deferred with backoff, or failed), whatever goes wrong:
+        nothing is released to be tried again at once."""
         async with self._limit:
-            submission = await self.store.get_submission(submission_id)
-            if submission is None:
-                return
             try:
-                local = [d for d in deliveries if d.transport == "local"]
-                remote = [d for d in deliveries if d.transport == "smtp"]
-                outcomes: list[Outcome] = []
-                for d in local:
+                submission = await self.store.get_submission(submission_id)
+            except Exception as exc:
+                log.exception("could not read submission %s", submission_id)
+                await self._settle(None, deliveries, f"internal error: {_describe(exc)}")
+                return
+            if submission is None:
+                await self._settle(None, deliveries, "the submission no longer exists")
+                return
+            outcomes: list[Outcome] = []
+            for d in deliveries:
+                if d.transport == "local":
                     outcome = await self._local(submission, d)
                     if outcome is not None:
                         outcomes.append(outcome)
-                if remote and self.transport is not None:
-                    outcomes += await self._remote(submission, remote)
-                await self._record(submission, outcomes, deliveries)
-            except Exception:
-                log.exception("delivery of submission %s failed", submission_id)
-                await self.store.release([d.seq for d in deliveries], owner=self.owner)
+            remote = [d for d in deliveries if d.transport == "smtp"]
+            if remote and self.transport is not None:
+                outcomes += await self._remote(submission, remote)
+            await self._record(submission, outcomes, deliveries)
 
     async def _local(self, submission: SubmissionRow, d: DeliveryRow) -> Outcome | None:
-        user = await self.directory.user(d.local_mailbox_id) if d.local_mailbox_id else None
-        if user is None:
-            text = f"<{d.recipient}>: Recipient address rejected: no such mailbox here"
-            return Outcome(d.seq, "failed", 550, "5.1.1", text)
-        copy = await self.ingest.message_from_mime(submission.mime, user)
-        await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
-        return None
+        """Deliver into a mailbox here; None when delivered (recorded in the same transaction
+        as the copy), else the outcome to record."""
+        try:
+            user = await self.directory.user(d.local_mailbox_id) if d.local_mailbox_id else None
+            if user is None:
+                text = f"<{d.recipient}>: Recipient address rejected: no such mailbox here"
+                return Outcome(d.seq, "failed", 550, "5.1.1", text)
+            copy = await self.ingest.message_from_mime(submission.mime, user)
+            await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
+            return None
+        except Exception as exc:
+            log.exception("local delivery %s failed", d.seq)
+            return self._outcome(
+                submission, d, Reply(None, None, f"internal error: {_describe(exc)}")
+            )
 
     async def _remote(self, submission: SubmissionRow, ds: list[DeliveryRow]) -> list[Outcome]:
         assert self.transport is not None
-        replies = await self.transport.send(
-            submission.envelope_from, [d.recipient for d in ds], submission.mime
-        )
+        try:
+            replies = await self.transport.send(
+                submission.envelope_from, [d.recipient for d in ds], submission.mime
+            )
+        except Exception as exc:  # a transport must not raise; if one does, retry later
+            log.exception("relay transport failed")
+            replies = {
+                d.recipient: Reply(None, None, f"internal error: {_describe(exc)}") for d in ds
+            }
         out = []
         for d in ds:
             r = replies.get(d.recipient) or Reply(None, None, "no answer for this recipient")
             out.append(self._outcome(submission, d, r))
         return out
 
-    def _outcome(self, submission: SubmissionRow, d: DeliveryRow, r: Reply) -> Outcome:
+    def _outcome(self, submission: SubmissionRow | None, d: DeliveryRow, r: Reply) -> Outcome:
+        """The reply as an outcome: a temporary failure is retried with exponential backoff
+        until the submission's retry window ends, then it fails for good."""
         code, enhanced, text = r.code, r.enhanced, r.text
         kind = r.kind
         next_ms = 0
         if kind == "deferred":
             delay = min(self.retry_base * (2**d.attempts), self.retry_max)
             next_ms = now_ms() + int(delay * 1000)
-            if next_ms > submission.expires_ms:
+            expires = submission.expires_ms if submission is not None else 0
+            if next_ms > expires:
                 kind = "failed"
                 text = f"retries exhausted; last answer: {code or ''} {enhanced or ''} {text}"
                 code, enhanced = code or 550, "4.4.7"
         return Outcome(d.seq, kind, code, enhanced, text.strip(), next_ms)
 
+    async def _settle(
+        self, submission: SubmissionRow | None, deliveries: list[DeliveryRow], text: str
+    ) -> None:
+        """Record a temporary failure for each delivery (best effort: if even that cannot be
+        written, the leases run out and the deliveries are claimed again later, not now)."""
+        outcomes = [self._outcome(submission, d, Reply(None, None, text)) for d in deliveries]
+        with contextlib.suppress(Exception):
+            await self.store.record_outcomes(
+                outcomes, owner=self.owner, now_ms=now_ms(), bounce=None
+            )
+
     async def _record(
         self, submission: SubmissionRow, outcomes: list[Outcome], deliveries: list[DeliveryRow]
     ) -> None:
+        """Record the outcomes, with the non-delivery report of the failures in the same
+        transaction. A report that cannot be built never holds the outcomes back (the sender
+        still sees the failure in deliveryStatus); a database that does not answer is asked
+        again a few times before the leases are left to run out."""
         if not outcomes:
             return
         failed = [o for o in outcomes if o.state == "failed"]
-        bounce = await self._bounce(submission, failed, deliveries) if failed else None
-        await self.store.record_outcomes(outcomes, owner=self.owner, now_ms=now_ms(), bounce=bounce)
+        bounce = None
+        if failed:
+            try:
+                bounce = await self._bounce(submission, failed, deliveries)
+            except Exception:
+                log.exception("could not build the non-delivery report of %s", submission.id)
+        for tries, pause in enumerate((*_RECORD_PAUSES, None)):
+            try:
+                await self.store.record_outcomes(
+                    outcomes, owner=self.owner, now_ms=now_ms(), bounce=bounce
+                )
+                return
+            except Exception:
+                if pause is None:
+                    log.exception("could not record the outcomes of %s", submission.id)
+                    return
+                log.warning("recording the outcomes of %s failed", submission.id, exc_info=True)
+                if tries >= 1 and bounce is not None:
+                    log.error("recording without the non-delivery report of %s", submission.id)
+                    bounce = None  # the report itself may be what the database refuses
+                await asyncio.sleep(pause)
 
     async def _bounce(
         self, submission: SubmissionRow, failed: list[Outcome], deliveries: list[DeliveryRow]

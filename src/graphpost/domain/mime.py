@@ -22,6 +22,7 @@ from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses, pa
 
 from graphpost.domain.body import html_to_text
 from graphpost.domain.message import Attachment, EmailAddress, Header, Message, Recipient
+from graphpost.domain.text import storable
 from graphpost.errors import InvalidRecipientsError
 
 _ADDR = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
@@ -207,7 +208,8 @@ def _addresses(values: list[str]) -> list[EmailAddress]:
     out = []
     for name, addr in getaddresses(values):
         if addr:
-            out.append(EmailAddress(name=name or addr, address=addr))
+            addr = storable(addr)
+            out.append(EmailAddress(name=storable(name) or addr, address=addr))
     return out
 
 
@@ -227,7 +229,8 @@ def _leaves(part: EmailMessage) -> list[EmailMessage]:
 
 
 def parse(raw: bytes) -> Parsed:
-    """Read a MIME message; tolerant of what real senders produce."""
+    """Read a MIME message; tolerant of what real senders produce. Every text it gives is
+    storable (no NUL, valid UTF-8), whatever bytes arrived."""
     em = BytesParser(policy=policy.default).parsebytes(raw)
     out = Parsed()
     raw_headers: list[tuple[str, str]] = []
@@ -237,6 +240,7 @@ def parse(raw: bytes) -> Parsed:
         except Exception:  # a header the policy cannot decode: keep it as it came
             text = str(value)
         raw_headers.append((name, text))
+    raw_headers = [(storable(n), storable(v)) for n, v in raw_headers]
     out.headers = [Header(name=n, value=" ".join(v.split())) for n, v in raw_headers]
     first = {n.lower(): v for n, v in reversed(raw_headers)}
     out.subject = " ".join(first["subject"].split()) if "subject" in first else None
@@ -275,10 +279,11 @@ def parse(raw: bytes) -> Parsed:
     if body is not None:
         out.body_type = "html" if body.get_content_subtype() == "html" else "text"
         try:
-            out.body = _text(body.get_content())
-        except (LookupError, ValueError):
+            out.body = storable(_text(body.get_content()))
+        except (LookupError, ValueError, AssertionError):
             payload = body.get_payload(decode=True)
-            out.body = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            out.body = storable(text)
     for part in _leaves(em):
         if part is body:
             continue
@@ -300,7 +305,8 @@ def parse(raw: bytes) -> Parsed:
         name = part.get_filename() or (
             "attachment" + (mimetypes.guess_extension(part.get_content_type()) or "")
         )
-        content_id = str(cid).strip().strip("<>") if cid else None
+        content_id = storable(str(cid).strip().strip("<>")) if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
-        out.attachments.append((name, part.get_content_type(), data, inline, content_id))
+        ctype = storable(part.get_content_type())
+        out.attachments.append((storable(name), ctype, data, inline, content_id))
     return out

@@ -183,19 +183,20 @@ class OutboxMixin:
 
         return await self.engine.write(op)
 
-    async def release(self, seqs: list[int], *, owner: str) -> None:
-        if not seqs:
-            return
+    async def take_over_leases(self, owner: str) -> int:
+        """Free every lease not held by ``owner``: for the one worker of a SQLite database,
+        which knows that whoever held them is gone (a crashed process), so its work is
+        claimed at once instead of when the leases run out."""
 
-        async def op(tx: Tx) -> None:
-            marks = ", ".join("?" for _ in seqs)
-            await tx.execute(
+        async def op(tx: Tx) -> int:
+            return await tx.execute(
                 "UPDATE deliveries SET lease_owner = NULL, lease_until_ms = NULL "
-                f"WHERE lease_owner = ? AND seq IN ({marks})",
-                (owner, *seqs),
+                "WHERE lease_owner IS NOT NULL AND lease_owner <> ? "
+                "AND state NOT IN ('delivered', 'failed')",
+                (owner,),
             )
 
-        await self.engine.write(op)
+        return await self.engine.write(op)
 
     async def deliveries_of(self, submission_id: str) -> tuple[list[DeliveryRow], list[AttemptRow]]:
         async def op(tx: Tx) -> tuple[list[DeliveryRow], list[AttemptRow]]:

@@ -1,0 +1,67 @@
+"""A non-delivery report is built whatever the original said (issue: a subject with a line
+break made building the report fail, and the failed submission was sent again and again)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from graphpost.domain import compose, mime
+from graphpost.domain.text import one_line, storable
+
+NASTY = [
+    "\r", "\n", "\r\n", "\u2028", "\u2029", "\x00", "\x0b", "\x0c", "\x1c", "\x85", "\x7f",
+    "\ud800", "\udcff", "é", "漢", "😀", ":", "<", ">", '"', "\\", "=?utf-8?q?x?=", " ", "\t",
+]  # fmt: skip
+
+
+def report(subject: str, *, address: str = "x@example.net", response: str = "no such user",
+           name: str = "Adele", sender: str = "adelev@contoso.com") -> bytes:  # fmt: skip
+    return compose.non_delivery_report(
+        original_mime=b"Subject: hi\r\n\r\nbody\xff\x00",
+        original_subject=subject,
+        sender=sender,
+        sender_name=name,
+        failures=[compose.Failure(address, 550, "5.1.1", response)],
+        now=0,
+    )
+
+
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\u2028", "\u2029", "\x85", "\x0b"])
+def test_report_survives_a_line_break_in_the_subject(breaker: str) -> None:
+    raw = report(f"Quarterly{breaker}Bcc: victim@example.com")
+    parsed = mime.parse(raw)
+    assert parsed.subject == "Undeliverable: Quarterly Bcc: victim@example.com"
+    assert not any(h.name.lower() == "bcc" for h in parsed.headers)
+
+
+def test_report_survives_any_mix_of_nasty_text() -> None:
+    rng = random.Random(7)
+    for _ in range(400):
+        parts = [rng.choice(NASTY) + rng.choice("ab ") for _ in range(rng.randint(0, 40))]
+        text = "".join(parts)
+        raw = report(text, address=text or "x", response=text, name=text)
+        assert raw.isascii() or b"\r\n\r\n" in raw
+        parsed = mime.parse(raw)
+        assert (parsed.subject or "").startswith("Undeliverable:")
+        for value in (parsed.subject or "", parsed.body):
+            value.encode("utf-8")
+            assert "\x00" not in value
+
+
+def test_report_for_a_sender_the_header_parser_refuses_is_plain_ascii() -> None:
+    raw = report("hi", sender="bad local@contoso.com", name="\ud800")
+    assert raw.isascii() and b'charset="us-ascii"' in raw  # the hand-written fallback
+    parsed = mime.parse(raw)
+    assert parsed.subject == "Undeliverable: hi"
+    assert "x@example.net" in parsed.body
+
+
+def test_storable_and_one_line() -> None:
+    assert storable("ok") == "ok"
+    assert storable("a\x00b") == "a\ufffdb"
+    assert storable("a\udcffb") == "a\ufffdb"
+    assert "\ud800" not in storable("a\ud800b")
+    storable("a\ud800b").encode("utf-8")
+    assert one_line("a\r\nb\u2028c\x00d") == "a b c\ufffdd"
