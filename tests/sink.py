@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    at: float = field(default_factory=time.time)  # when the sink said 250
 
     @property
     def message(self) -> EmailMessage:
@@ -37,10 +39,13 @@ class SinkHandler:
     rules: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.0  # seconds each DATA takes, blocking the sink: one message at a time
+    rcpt_delay: float = 0.0  # seconds each RCPT takes, without blocking other sessions
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        if self.rcpt_delay:
+            await asyncio.sleep(self.rcpt_delay)
         with self.lock:
             queue = self.rules.get(address.lower())
             answer = queue.pop(0) if queue else "250 2.1.5 OK"

@@ -111,8 +111,28 @@ class DeliveryWorker:
         by_submission: dict[str, list[DeliveryRow]] = defaultdict(list)
         for d in claimed:
             by_submission[d.submission_id].append(d)
-        await asyncio.gather(*(self._submission(sid, ds) for sid, ds in by_submission.items()))
+        keeper = asyncio.create_task(self._keep_leases([d.seq for d in claimed]))
+        try:
+            await asyncio.gather(*(self._submission(sid, ds) for sid, ds in by_submission.items()))
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         return len(claimed)
+
+    async def _keep_leases(self, seqs: list[int]) -> None:
+        """Renew the leases of this round's deliveries while it lasts: a slow relay or a long
+        queue behind the concurrency limit must not let a lease run out under a live worker
+        (another worker would then send the same recipients again). Only a worker that died
+        stops renewing."""
+        while True:
+            await asyncio.sleep(self.lease_ms / 3000)
+            try:
+                await self.store.renew_leases(
+                    seqs, owner=self.owner, until_ms=now_ms() + self.lease_ms
+                )
+            except Exception:
+                log.warning("could not renew delivery leases", exc_info=True)
 
     async def _submission(self, submission_id: str, deliveries: list[DeliveryRow]) -> None:
         """Deliver one submission's claimed recipients. Every recipient ends this with its

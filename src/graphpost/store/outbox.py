@@ -183,6 +183,21 @@ class OutboxMixin:
 
         return await self.engine.write(op)
 
+    async def renew_leases(self, seqs: list[int], *, owner: str, until_ms: int) -> int:
+        """Extend this worker's leases on deliveries it is still working on."""
+        if not seqs:
+            return 0
+
+        async def op(tx: Tx) -> int:
+            marks = ", ".join("?" for _ in seqs)
+            return await tx.execute(
+                f"UPDATE deliveries SET lease_until_ms = ? WHERE lease_owner = ? "
+                f"AND seq IN ({marks})",
+                (until_ms, owner, *seqs),
+            )
+
+        return await self.engine.write(op, one_statement=True)
+
     async def take_over_leases(self, owner: str) -> int:
         """Free every lease not held by ``owner``: for the one worker of a SQLite database,
         which knows that whoever held them is gone (a crashed process), so its work is
