@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
-from graphpost.errors import AlreadyExistsError, StoreError
+from graphpost.errors import AlreadyExistsError, InvalidInputError, StoreError
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -96,6 +96,8 @@ class SqliteTx:
             raise _integrity(exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
+        except UnicodeEncodeError as exc:
+            raise _unstorable(exc) from exc
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._run(sql, params).rowcount
@@ -107,6 +109,8 @@ class SqliteTx:
             raise _integrity(exc) from exc
         except sqlite3.Error as exc:
             raise StoreError(f"database error: {exc}") from exc
+        except UnicodeEncodeError as exc:
+            raise _unstorable(exc) from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         row: Row | None = self._run(sql, params).fetchone()
@@ -117,6 +121,12 @@ class SqliteTx:
 
     async def insert_returning(self, sql: str, params: Sequence[Any]) -> int:
         return int(self._run(sql, params).lastrowid or 0)
+
+
+def _unstorable(exc: Exception) -> InvalidInputError:
+    """A value no engine can store (NUL for PostgreSQL, text that is not valid UTF-8): the
+    caller's input, refused the same way on both engines, never a 503 to be retried."""
+    return InvalidInputError(f"A value in this request cannot be stored: {exc}")
 
 
 def _integrity(exc: Exception) -> Exception:
@@ -310,6 +320,8 @@ class PgTx:
             return await getattr(self._conn, method)(to_numbered(sql), *args)
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExistsError(str(exc)) from exc
+        except (asyncpg.DataError, UnicodeEncodeError) as exc:  # class 22: the value itself
+            raise _unstorable(exc) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"database error: {exc}") from exc
 
