@@ -11,6 +11,7 @@ from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
 from graphpost.domain.message import MessageInput
+from graphpost.domain.query import check_access
 from graphpost.errors import NotFoundError
 from graphpost.services.folders import NOT_FOUND
 from graphpost.store.records import MessageRow
@@ -97,6 +98,7 @@ async def get(call: Call, message_id: str) -> Response:
 
 async def list_(call: Call, folder_key: str | None) -> Response:
     query = odata.message_query(call.request.query)
+    check_access(query, basic_only=call.mailbox.principal.basic_only)
     rows, count, more = await call.services.messages.list_messages(
         call.mailbox, query, folder_key=folder_key
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from msgspec import UNSET, UnsetType
 
 from graphpost.domain import body as bodies
 from graphpost.domain import ids
+from graphpost.domain.addresses import shown
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
@@ -32,6 +34,20 @@ FLAG_STATUS = ("notflagged", "complete", "flagged")
 _FLAG_CANON = {"notflagged": "notFlagged", "complete": "complete", "flagged": "flagged"}
 MAX_HEADERS = 100
 MAX_HEADER_LINE = 998
+# RFC 5322 field name: printable ASCII (33..126) but ':'
+FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+# a header value: no control but TAB (so no CR, LF or NUL), no Unicode line separator
+_VALUE_BREAK = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# a file name or content id: no control at all
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# RFC 2045 content type: type/subtype, then ; name=token or ; name="quoted string"
+MIME_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED_VALUE = r'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"'
+_CONTENT_TYPE = re.compile(
+    rf"[ \t]*{MIME_TCHARS}/{MIME_TCHARS}"
+    rf"(?:[ \t]*;[ \t]*{MIME_TCHARS}=(?:{MIME_TCHARS}|{_QUOTED_VALUE}))*"
+    r"[ \t]*;?[ \t]*"
+)
 
 
 # ---------------------------------------------------------------- the stored document
@@ -227,19 +243,27 @@ def recipients(
 
 
 def check_headers(items: Iterable[HeaderIn]) -> list[Header]:
-    """internetMessageHeaders (§3.4): custom ``x-`` headers only, no line breaks."""
+    """internetMessageHeaders (§3.4): custom ``x-`` headers only; the name an RFC 5322 field
+    name (printable ASCII but ':'), the value on one line without controls."""
     out: list[Header] = []
     for item in items:
         name = item.name or ""
         if not name.lower().startswith("x-"):
             raise InvalidHeaderError(
-                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+                f"The internet message header name '{shown(name)}' should start with 'x-' or 'X-'.",
+                target="internetMessageHeaders",
+            )
+        if not FIELD_NAME.fullmatch(name):
+            raise InvalidHeaderError(
+                f"The internet message header name '{shown(name)}' may hold only printable "
+                "ASCII characters other than ':' (no space or control character).",
                 target="internetMessageHeaders",
             )
         value = item.value or ""
-        if any(c in name + value for c in "\r\n") or not name.isascii() or ":" in name:
+        if _VALUE_BREAK.search(value):
             raise InvalidHeaderError(
-                f"The internet message header '{name}' contains characters a header cannot hold.",
+                f"The value of internet message header '{name}' contains a line break or a "
+                "control character.",
                 target="internetMessageHeaders",
             )
         if len(name) + len(value) + 2 > MAX_HEADER_LINE:
@@ -353,14 +377,34 @@ def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
         raise PropertyValueError(
             f"The contentBytes of attachment '{name}' is not valid base64.", target="attachments"
         ) from None
+    if _CONTROL.search(name):
+        raise PropertyValueError(
+            f"The name of attachment '{shown(name)}' contains a line break or a control character.",
+            target="attachments",
+        )
     ctype = raw.get("contentType")
-    if not isinstance(ctype, str) or not ctype:
+    if ctype is not None and not isinstance(ctype, str):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentType must be a string.", target="attachments"
+        )
+    if ctype and not _CONTENT_TYPE.fullmatch(ctype):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentType '{shown(ctype)}' is not a MIME type "
+            "(type/subtype, then optional ;name=value parameters, no control characters).",
+            target="attachments",
+        )
+    if not ctype:
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     content_id = raw.get("contentId")
     is_inline = raw.get("isInline", False)
     if not isinstance(is_inline, bool) or not (content_id is None or isinstance(content_id, str)):
         raise PropertyValueError(
             f"Attachment '{name}': isInline must be a boolean and contentId a string.",
+            target="attachments",
+        )
+    if content_id is not None and _CONTROL.search(content_id):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentId contains a line break or a control character.",
             target="attachments",
         )
     return Attachment(
