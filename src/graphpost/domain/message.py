@@ -341,7 +341,9 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
         if k not in ("extensionName", "id") and not k.startswith(("@", "odata."))
     }
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+        ):
             raise PropertyValueError(
                 f"Extension property '{key}' must be a primitive value or an array of them.",
                 target="extensions",
