@@ -24,6 +24,7 @@ from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
     InvalidOperationError,
+    InvalidRecipientsError,
     PropertyValueError,
     UnprocessableTypeError,
 )
@@ -229,7 +230,11 @@ def recipient(item: RecipientIn, names: Mapping[str, str], prop: str) -> Recipie
     if address is not None:
         address = address.strip()
         if "\r" in address or "\n" in address:
-            raise PropertyValueError(f"An address in '{prop}' contains a line break.", target=prop)
+            raise InvalidRecipientsError(
+                f"At least one recipient isn't valid: '{shown(address)}' in '{prop}' contains a "
+                "line break.",
+                target=prop,
+            )
     name = item.email_address.name
     if not name and address:
         name = names.get(address.lower(), address)

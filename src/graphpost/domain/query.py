@@ -151,21 +151,22 @@ def query_properties(query: MessageQuery) -> list[tuple[str, ...]]:
     """Every property path a query names: in $filter (inside any/all and functions too)
     and in $orderby."""
     found: list[tuple[str, ...]] = []
-    stack: list[Node] = [query.filter] if query.filter is not None else []
+    # (node, the lambda variable in scope: paths starting with it name the item, not the message)
+    stack: list[tuple[Node, str | None]] = [(query.filter, None)] if query.filter else []
     while stack:
-        n = stack.pop()
-        if isinstance(n, Compare):
-            found.append(n.left.path)
-        elif isinstance(n, (Call, BoolProp)):
-            found.append(n.prop.path)
+        n, var = stack.pop()
+        if isinstance(n, (Compare, Call, BoolProp)):
+            prop = n.left if isinstance(n, Compare) else n.prop
+            if var is None or not prop.path or prop.path[0] != var:
+                found.append(prop.path)
         elif isinstance(n, Lambda):
             found.append(tuple(n.collection.split("/")))
             if n.body is not None:
-                stack.append(n.body)
+                stack.append((n.body, n.var))
         elif isinstance(n, Not):
-            stack.append(n.operand)
+            stack.append((n.operand, var))
         else:
-            stack += [n.left, n.right]
+            stack += [(n.left, var), (n.right, var)]
     found += [o.prop.path for o in query.orderby]
     return found
 
