@@ -358,3 +358,30 @@ def test_filters_past_the_limits_get_a_clear_400(server: RunningServer) -> None:
         assert_error(c.get("/me/messages", params={"$filter": deep}), 400, "BadRequest")
         long = "subject eq '" + "x" * 40_000 + "'"
         assert_error(c.get("/me/messages", params={"$filter": long}), 400, "BadRequest")
+
+
+def test_values_postgresql_cannot_index_are_refused_alike_on_both_engines(
+    server: RunningServer, draft_id: str
+) -> None:
+    """A long random internetMessageId overflowed PostgreSQL's index row and a long
+    extensionName its varchar(255): 503 there, stored on SQLite. Both now answer 400."""
+    rng = random.Random(5)
+    junk = "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(3000))
+    ascii_junk = "".join(chr(rng.randrange(0x21, 0x7F)) for _ in range(999))
+    before = _counts(server)
+    with server.client() as c:
+        for imid in (junk, ascii_junk, "<a b@c>", "<ø@x>", "<a@b>\t"):
+            assert_error(c.post("/me/messages", json={"internetMessageId": imid}), 400,
+                         "RequestBodyRead")  # fmt: skip
+            r = c.patch(f"/me/messages/{draft_id}", json={"internetMessageId": imid})
+            assert_error(r, 400, "RequestBodyRead")
+        for name in ("e" * 256, junk, "a\tb"):
+            ext = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": name}
+            assert_error(c.post("/me/messages", json={"extensions": [ext]}), 400,
+                         "RequestBodyRead")  # fmt: skip
+        longest = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "e" * 255}
+        ok = {"internetMessageId": ascii_junk[:998], "extensions": [longest]}
+        r = c.post("/me/messages", json=ok)
+        assert r.status_code == 201, r.text
+        assert r.json()["internetMessageId"] == ascii_junk[:998]
+    assert _counts(server)[0] == before[0] + 1

@@ -230,7 +230,12 @@ class _Parser:
         if tok.kind == "datetime":
             return Lit(tok.text, "datetime")
         if tok.kind == "number":
-            return Lit(float(tok.text) if "." in tok.text else int(tok.text), "number")
+            try:
+                return Lit(float(tok.text) if "." in tok.text else int(tok.text), "number")
+            except ValueError:  # more digits than Python converts
+                raise QueryError(
+                    f"Invalid filter clause: the number '{tok.text[:20]}…' is too long."
+                ) from None
         word = tok.text.lower()
         if word in ("true", "false"):
             return Lit(word == "true", "bool")

@@ -35,6 +35,9 @@ FLAG_STATUS = ("notflagged", "complete", "flagged")
 _FLAG_CANON = {"notflagged": "notFlagged", "complete": "complete", "flagged": "flagged"}
 MAX_HEADERS = 100
 MAX_HEADER_LINE = 998
+MAX_EXTENSION_NAME = 255
+# internetMessageId: the Message-ID header's value, RFC 5322 printable ASCII on one line
+_MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,998}")
 # RFC 5322 field name: printable ASCII (33..126) but ':'
 FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 # a header value: no control but TAB (so no CR, LF or NUL), no Unicode line separator
@@ -334,6 +337,12 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise PropertyValueError(
             "An open extension needs a non-empty 'extensionName'.", target="extensions"
         )
+    if len(name) > MAX_EXTENSION_NAME or _CONTROL.search(name):
+        raise PropertyValueError(
+            f"An extensionName has at most {MAX_EXTENSION_NAME} characters and no control "
+            "character.",
+            target="extensions",
+        )
     kind = str(raw.get("@odata.type") or raw.get("odata.type") or "").lstrip("#").lower()
     if kind and kind != "microsoft.graph.opentypeextension":
         raise PropertyValueError(
@@ -453,6 +462,8 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
         recipient(inp.sender, names, "sender") if isinstance(inp.sender, RecipientIn) else from_
     )
     imid = inp.internet_message_id or ids.internet_message_id(ctx.domain)
+    if inp.internet_message_id:
+        _check_message_id(imid)
     change_key = ids.change_key()
     index = ctx.conversation_index or ids.conversation_index(ctx.now)
     return Message(
@@ -486,6 +497,16 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
         reply_to=recipients(_list(inp.reply_to), names, "replyTo"),
         flag=flag(inp.flag or None),
     )
+
+
+def _check_message_id(value: str) -> str:
+    if not _MESSAGE_ID.fullmatch(value):
+        raise PropertyValueError(
+            "internetMessageId must be 1 to 998 printable ASCII characters without spaces "
+            "(an RFC 5322 Message-ID such as <id@example.com>).",
+            target="internetMessageId",
+        )
+    return value
 
 
 def _list(value: list[RecipientIn] | UnsetType | None) -> list[RecipientIn]:
@@ -555,7 +576,7 @@ def apply_patch(msg: Message, inp: MessageInput, names: Mapping[str, str], now: 
             raise PropertyValueError(
                 "internetMessageId cannot be empty.", target="internetMessageId"
             )
-        changes["internet_message_id"] = inp.internet_message_id
+        changes["internet_message_id"] = _check_message_id(inp.internet_message_id)
     changes["change_key"] = ids.change_key()
     changes["last_modified_date_time"] = iso(now)
     return msgspec.structs.replace(msg, **changes)

@@ -127,8 +127,8 @@ def test_writer_cannot_emit_injected_part_headers(junk: str) -> None:
     msg = draft(
         subject=f"s{junk}", body={"contentType": "html", "content": "<img src='cid:c1'>"},
         toRecipients=[{"emailAddress": {"address": "b@example.net", "name": f"B{junk}"}}],
-        internetMessageId=f"<id@x>{junk}",
     )  # fmt: skip
+    msg = msgspec.structs.replace(msg, internet_message_id=f"<id@x>{junk}")
     parts = [
         Attachment(id="a", name=f"a{junk}.txt", content_type=f"text/plain{junk}", size=1,
                    is_inline=False, content_id=None, last_modified_date_time="", content=b"x"),
