@@ -379,6 +379,9 @@ def test_values_postgresql_cannot_index_are_refused_alike_on_both_engines(
             ext = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": name}
             assert_error(c.post("/me/messages", json={"extensions": [ext]}), 400,
                          "RequestBodyRead")  # fmt: skip
+        twice = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "twice"}
+        r = c.post("/me/messages", json={"extensions": [twice, twice]})
+        assert "twice" in str(assert_error(r, 400, "RequestBodyRead")["message"])
         longest = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "e" * 255}
         ok = {"internetMessageId": ascii_junk[:998], "extensions": [longest]}
         r = c.post("/me/messages", json=ok)

@@ -138,3 +138,8 @@ def test_read_basic_may_filter_on_the_rest() -> None:
     check_access(query, basic_only=True)
     assert may_touch("bodyPreview", basic_only=False)
     assert not may_touch(("uniquebody", "content"), basic_only=True)
+
+
+def test_numbers_too_long_for_python_are_a_query_error() -> None:
+    with pytest.raises(QueryError, match="too long"):
+        odata.parse_filter("subject eq " + "1" * 5000)
