@@ -47,11 +47,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # RFC 2045 content type: type/subtype, then ; name=token or ; name="quoted string"
 MIME_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _QUOTED_VALUE = r'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"'
+# possessive (*+, ++): whitespace and tokens are never re-split (no quadratic backtracking)
 _CONTENT_TYPE = re.compile(
-    rf"[ \t]*{MIME_TCHARS}/{MIME_TCHARS}"
-    rf"(?:[ \t]*;[ \t]*{MIME_TCHARS}=(?:{MIME_TCHARS}|{_QUOTED_VALUE}))*"
-    r"[ \t]*;?[ \t]*"
+    rf"[ \t]*+{MIME_TCHARS}/{MIME_TCHARS}"
+    rf"(?:[ \t]*+;[ \t]*+{MIME_TCHARS}=(?:{MIME_TCHARS}|{_QUOTED_VALUE}))*+"
+    r"[ \t]*+;?[ \t]*+"
 )
+MAX_CONTENT_TYPE = 1000
 
 
 # ---------------------------------------------------------------- the stored document
@@ -403,7 +405,7 @@ def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
         raise PropertyValueError(
             f"Attachment '{name}': contentType must be a string.", target="attachments"
         )
-    if ctype and not _CONTENT_TYPE.fullmatch(ctype):
+    if ctype and (len(ctype) > MAX_CONTENT_TYPE or not _CONTENT_TYPE.fullmatch(ctype)):
         raise PropertyValueError(
             f"Attachment '{name}': contentType '{shown(ctype)}' is not a MIME type "
             "(type/subtype, then optional ;name=value parameters, no control characters).",
