@@ -356,6 +356,8 @@ def test_filters_past_the_limits_get_a_clear_400(server: RunningServer) -> None:
         assert "500 conditions" in str(error["message"])
         deep = "not(" * 40 + "isRead" + ")" * 40
         assert_error(c.get("/me/messages", params={"$filter": deep}), 400, "BadRequest")
+        many_sorts = ",".join(["subject"] * 3000)  # SQLite: "too many terms in ORDER BY"
+        assert_error(c.get("/me/messages", params={"$orderby": many_sorts}), 400, "BadRequest")
         long = "subject eq '" + "x" * 40_000 + "'"
         assert_error(c.get("/me/messages", params={"$filter": long}), 400, "BadRequest")
 

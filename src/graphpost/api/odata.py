@@ -30,6 +30,8 @@ FILTER_LIMIT = 32768
 MAX_CONDITIONS = 500
 """Most conditions (comparisons, functions, lambdas, booleans) in one $filter."""
 _MAX_DEPTH = 32
+MAX_ORDERBY = 32
+"""Most properties in one $orderby (SQLite refuses an ORDER BY past 2000 terms)."""
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -263,7 +265,10 @@ def parse_filter(text: str) -> Node:
 
 def parse_orderby(text: str) -> list[OrderBy]:
     out: list[OrderBy] = []
-    for part in text.split(","):
+    parts = text.split(",")
+    if len(parts) > MAX_ORDERBY:
+        raise QueryError(f"$orderby takes at most {MAX_ORDERBY} properties.")
+    for part in parts:
         words = part.split()
         if not words or len(words) > 2:
             raise QueryError(f"Invalid $orderby clause: '{part.strip()}'.")

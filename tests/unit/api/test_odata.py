@@ -143,3 +143,9 @@ def test_read_basic_may_filter_on_the_rest() -> None:
 def test_numbers_too_long_for_python_are_a_query_error() -> None:
     with pytest.raises(QueryError, match="too long"):
         odata.parse_filter("subject eq " + "1" * 5000)
+
+
+def test_orderby_is_bounded() -> None:
+    assert len(odata.parse_orderby(",".join(["subject"] * odata.MAX_ORDERBY))) == 32
+    with pytest.raises(QueryError, match="at most 32"):
+        odata.parse_orderby(",".join(["subject"] * (odata.MAX_ORDERBY + 1)))
