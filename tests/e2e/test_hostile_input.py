@@ -390,3 +390,57 @@ def test_values_postgresql_cannot_index_are_refused_alike_on_both_engines(
         assert r.status_code == 201, r.text
         assert r.json()["internetMessageId"] == ascii_junk[:998]
     assert _counts(server)[0] == before[0] + 1
+
+
+_PIECES = ["a", "Z", " ", "'", '"', "\\", "/", "\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f",
+           "\x85", "\r", "\n", "\t", "\u2028", "\u2029", "\u200b", "\ufeff", "ø", "用",
+           "\U0001f600", "\ufffd", "\\u0000", "%00", "<", ">", "@"]  # fmt: skip
+
+
+def _hostile_text(rng: random.Random) -> str:
+    text = "".join(rng.choice(_PIECES) for _ in range(rng.choice([0, 1, 4, 20, 200])))
+    return text + ("x" * 20_000 if rng.random() < 0.03 else "")
+
+
+def _raw_json(value: Any, rng: random.Random) -> bytes:
+    """JSON text, sometimes with an unpaired surrogate escape spliced into a string."""
+    import json
+
+    raw = json.dumps(value, ensure_ascii=rng.random() < 0.5)
+    if rng.random() < 0.1 and '"' in raw[1:]:
+        at = raw.index('"', raw.index('"') + 1)
+        raw = raw[:at] + rng.choice(["\\ud800", "\\udfff", "\\ud83d"]) + raw[at:]
+    return raw.encode("utf-8", "surrogatepass")
+
+
+def test_random_hostile_strings_are_refused_or_stored_faithfully(server: RunningServer) -> None:
+    """Any string in any field: a 400 (the same on both engines) or a 201 whose read-back is
+    exactly what was sent. Never a 5xx, never a silently changed value."""
+    rng = random.Random(20261202)
+    outcomes: dict[str, int] = {}
+    with server.client() as c:
+        for _ in range(150):
+            sent: dict[str, Any] = {
+                "subject": _hostile_text(rng),
+                "body": {"contentType": "text", "content": _hostile_text(rng)},
+                "categories": [_hostile_text(rng) for _ in range(rng.randint(0, 2))],
+                "toRecipients": [{"emailAddress": {"name": _hostile_text(rng) or "n",
+                                                   "address": _hostile_text(rng) or "a@b.c"}}],
+            }  # fmt: skip
+            r = c.post("/me/messages", content=_raw_json(sent, rng), headers=JSON)
+            outcomes[str(r.status_code)] = outcomes.get(str(r.status_code), 0) + 1
+            assert r.status_code in (201, 400), r.text[:300]
+            if r.status_code == 400:
+                assert r.json()["error"]["code"] in (INVALID, UNREADABLE, "ErrorInvalidRecipients")
+                continue
+            back = c.get(f"/me/messages/{r.json()['id']}").json()
+            assert back["subject"] == sent["subject"]
+            assert back["body"]["content"] == sent["body"]["content"]
+            assert back["categories"] == sent["categories"]
+            given, got = sent["toRecipients"][0]["emailAddress"], back["toRecipients"][0]
+            # a draft's address is trimmed (str.strip), nothing else
+            assert got["emailAddress"] == {**given, "address": given["address"].strip()}
+            for key in ("$filter", "$search", "$select", "$orderby"):
+                q = c.get("/me/messages", params={key: f"subject eq '{sent['subject'][:50]}'"})
+                assert q.status_code in (200, 400, 403), q.text[:300]
+    assert outcomes.get("201") and outcomes.get("400"), outcomes  # both branches were taken
