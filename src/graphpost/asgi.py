@@ -125,6 +125,8 @@ class Request:
                 body = b"{}"
             else:
                 raise BodyNotReadableError("The request body is empty; a JSON object is required.")
+        if body.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (RFC 8259 §8.1)
+            body = body[3:]
         if not body.isascii():  # also in keys and values the typed decode would skip
             try:
                 body.decode("utf-8")

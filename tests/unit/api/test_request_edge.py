@@ -108,3 +108,7 @@ def test_clean_requests_pass_and_utf8_query_is_read_as_utf8() -> None:
                   headers=[(b"client-request-id", b"abc\tdef")])  # fmt: skip
     req.check()
     assert req.query["$filter"] == "subject eq 'grüße'"
+
+
+def test_a_utf8_byte_order_mark_is_ignored() -> None:
+    assert request(b'\xef\xbb\xbf{"subject":"x"}').json(MessageInput).subject == "x"
