@@ -7,11 +7,12 @@ import base64
 import random
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.e2e.test_create_message import drafts_count
 from tests.e2e.test_errors import assert_error
 from tests.e2e.test_sending import ALEX, unique
@@ -209,12 +210,21 @@ def test_unsendable_addresses_are_refused_before_the_202(
     assert sink.with_subject(subject) == []
 
 
-def test_smtputf8_addresses_are_accepted(server: RunningServer) -> None:
-    with server.client() as c:
-        for address in ("bøb@example.com", "用户@例子.广告", '"a..b"@example.com', "a@[192.0.2.1]"):
-            r = c.post("/me/sendMail", json={"message": {"subject": unique("utf8"),
-                       "toRecipients": [{"emailAddress": {"address": address}}]}})  # fmt: skip
-            assert r.status_code == 202, (address, r.text)
+def test_smtputf8_addresses_are_accepted(tmp_path: Path) -> None:
+    """Accepted before the 202 (delivery to a relay without SMTPUTF8 is the transport's to
+    fail cleanly). The address rule is the domain's, the same on both engines: a server
+    without a relay keeps the mail queued, so this test sends nothing anywhere."""
+    server = start_server(tmp_path / "utf8")
+    try:
+        with server.client() as c:
+            for address in ("bøb@example.com", "用户@例子.广告", '"a..b"@example.com',
+                            "a@[192.0.2.1]", "a@[IPv6:2001:db8::1]"):  # fmt: skip
+                message = {"subject": unique("utf8"),
+                           "toRecipients": [{"emailAddress": {"address": address}}]}  # fmt: skip
+                r = c.post("/me/sendMail", json={"message": message})
+                assert r.status_code == 202, (address, r.text)
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(
