@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -10,6 +11,7 @@ import msgspec
 
 from graphpost.errors import (
     BodyNotReadableError,
+    InvalidInputError,
     PropertyValueError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
@@ -20,6 +22,49 @@ JSON_TYPE = (
     b"application/json;odata.metadata=minimal;odata.streaming=true;"
     b"IEEE754Compatible=false;charset=utf-8"
 )
+# Headers the API reads; each must be printable (it is stored, echoed or parsed).
+CHECKED_HEADERS = ("client-request-id", "prefer", "if-match", "idempotency-key")
+
+TOO_DEEP = "The request body nests arrays and objects too deeply to be read."
+# A \u0000 escape: a backslash run of odd length before "u0000" (an escaped backslash
+# followed by the text u0000 is legal and does not match).
+# Possessive (*+): a run of backslashes is never re-split, so the search stays linear.
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*+\\u0000")
+_SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*+\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _find_nul(value: Any, path: str) -> str | None:
+    """The path of the first string (or key) holding U+0000, or None."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if "\x00" in key:
+                    return where
+                stack.append((inner, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+    return None
+
+
+def printable_header(value: str) -> bool:
+    """A header value without control characters (safe to store and to echo)."""
+    return _CONTROL.search(value) is None
+
+
+def check_text(value: str, what: str) -> None:
+    """Refuse U+0000 (PostgreSQL cannot store it, SQLite truncates it in places): both
+    engines answer the same 400."""
+    if "\x00" in value:
+        raise InvalidInputError(
+            f"The {what} contains a NUL character (U+0000), which is not allowed.",
+            target=what,
+        )
 
 
 @dataclass(slots=True)
@@ -40,16 +85,32 @@ class Request:
         query: dict[str, str] = {}
         qs = scope.get("query_string", b"")
         if qs:
-            for key, value in parse_qsl(qs.decode("latin-1"), keep_blank_values=True):
+            # UTF-8 (what a browser sends unescaped); a byte that is not becomes U+FFFD
+            for key, value in parse_qsl(qs.decode("utf-8", "replace"), keep_blank_values=True):
                 # system query options are matched case-insensitively ($Filter, $TOP)
                 query[key.lower() if key.startswith("$") else key] = value
         raw = scope.get("raw_path") or scope["path"].encode()
-        raw_path = raw.decode("latin-1").split("?", 1)[0]
+        raw_path = raw.decode("utf-8", "replace").split("?", 1)[0]
         return cls(scope["method"], raw_path, query, headers)
 
     def segments(self) -> list[str]:
         """Path segments, each percent-decoded on its own (an id may hold an encoded /)."""
         return [unquote(s) for s in self.raw_path.split("/") if s != ""]
+
+    def check(self) -> None:
+        """Refuse what no store keeps faithfully before anything reads it: U+0000 in a path
+        segment or a query option, a control character in a header the API reads."""
+        for segment in self.segments():
+            check_text(segment, "URL path")
+        for key, value in self.query.items():
+            check_text(key, "query string")
+            check_text(value, f"query option {key}" if key.startswith("$") else "query string")
+        for name in CHECKED_HEADERS:
+            header = self.headers.get(name)
+            if header is not None and not printable_header(header):
+                raise InvalidInputError(
+                    f"The {name} header contains a control character.", target=name
+                )
 
     def json(self, kind: type[T], *, allow_empty: bool = False) -> T:
         """The body decoded as ``kind``; Graph's errors for bad content."""
@@ -64,8 +125,35 @@ class Request:
                 body = b"{}"
             else:
                 raise BodyNotReadableError("The request body is empty; a JSON object is required.")
+        if body.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark (RFC 8259 §8.1)
+            body = body[3:]
+        if not body.isascii():  # also in keys and values the typed decode would skip
+            try:
+                body.decode("utf-8")
+            except UnicodeDecodeError:
+                raise BodyNotReadableError(
+                    "The request body could not be read as JSON: it is not valid UTF-8."
+                ) from None
+        # the substring test runs at memory speed; the exact regex only when it hits
+        if b"\\u0000" in body and _NUL_ESCAPE.search(body):
+            try:
+                nul_at = _find_nul(msgspec.json.decode(body), "")
+            except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+                nul_at = None  # the typed decode below reports it
+            if nul_at is not None:
+                raise InvalidInputError(
+                    f"The request body contains a NUL character (\\u0000) in "
+                    f"'{nul_at or '$'}', which is not allowed.",
+                    target=nul_at or None,
+                )
         try:
             return msgspec.json.decode(body, type=kind)
+        except UnicodeDecodeError:
+            raise BodyNotReadableError(
+                "The request body could not be read as JSON: it is not valid UTF-8."
+            ) from None
+        except RecursionError:  # msgspec stops at the interpreter's limit: cheap and clean
+            raise BodyNotReadableError(TOO_DEEP) from None
         except msgspec.ValidationError as exc:
             text = str(exc)
             where = text.rsplit(" - at `$.", 1)
@@ -78,6 +166,11 @@ class Request:
                 target=target,
             ) from None
         except msgspec.DecodeError as exc:
+            if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
+                raise InvalidInputError(
+                    "The request body contains an unpaired UTF-16 surrogate escape "
+                    "(\\ud800-\\udfff without its pair), which is not a character."
+                ) from None
             raise BodyNotReadableError(
                 f"The request body could not be read as JSON: {exc}."
             ) from None

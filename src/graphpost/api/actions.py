@@ -9,7 +9,7 @@ from urllib.parse import quote
 import msgspec
 
 from graphpost.api.context import Call
-from graphpost.asgi import Response
+from graphpost.asgi import TOO_DEEP, Response
 from graphpost.domain.compose import Response as ResponseRequest
 from graphpost.domain.message import MessageInput, RecipientIn
 from graphpost.domain.times import iso
@@ -52,6 +52,8 @@ def _message(params: dict[str, Any], *, required: bool) -> MessageInput | None:
         return msgspec.convert(raw, MessageInput)
     except msgspec.ValidationError as exc:
         raise PropertyValueError(f"Invalid value in 'message': {exc}.", target="message") from None
+    except RecursionError:
+        raise BodyNotReadableError(TOO_DEEP) from None
 
 
 def _recipients(params: dict[str, Any]) -> list[RecipientIn] | None:
@@ -62,6 +64,8 @@ def _recipients(params: dict[str, Any]) -> list[RecipientIn] | None:
         return msgspec.convert(raw, list[RecipientIn])
     except msgspec.ValidationError as exc:
         raise PropertyValueError(f"Invalid 'toRecipients': {exc}.", target="toRecipients") from None
+    except RecursionError:
+        raise BodyNotReadableError(TOO_DEEP) from None
 
 
 def _comment(params: dict[str, Any]) -> str | None:

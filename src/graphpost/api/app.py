@@ -11,7 +11,7 @@ from typing import Any
 from graphpost.api import actions, mail_folders, messages
 from graphpost.api.context import Call, Services
 from graphpost.api.errors import envelope, status_and_code
-from graphpost.asgi import Request, Response, read_body
+from graphpost.asgi import Request, Response, printable_header, read_body
 from graphpost.auth.principal import Principal
 from graphpost.auth.tokens import TokenService
 from graphpost.errors import (
@@ -188,8 +188,11 @@ class GraphApp:
         request = Request.from_scope(scope)
         request_id = _request_id()
         client_request_id = request.headers.get("client-request-id") or request_id
+        if not printable_header(client_request_id):
+            client_request_id = request_id  # never echo a control character (400 below)
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
+            request.check()
             if request.method not in _BODYLESS or "content-length" in request.headers:
                 request.body = await read_body(
                     receive, self.max_request_bytes, request.headers.get("content-length")

@@ -11,7 +11,8 @@ from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
 from graphpost.domain.message import MessageInput
-from graphpost.errors import NotFoundError
+from graphpost.domain.query import check_access
+from graphpost.errors import NotFoundError, PropertyValueError
 from graphpost.services.folders import NOT_FOUND
 from graphpost.store.records import MessageRow
 
@@ -24,6 +25,7 @@ def _collection_path(call: Call, folder_key: str | None) -> str:
 
 async def create(call: Call, folder_key: str | None) -> Response:
     inp = call.request.json(MessageInput, allow_empty=True)
+    _unique_extension_names(inp)
     created = await call.services.messages.create_draft(call.mailbox, inp, folder_key=folder_key)
     render = call.services.render
     path = _collection_path(call, folder_key)
@@ -38,6 +40,19 @@ async def create(call: Call, folder_key: str | None) -> Response:
     )
     location = f"{render.base}/v1.0/{call.user_path}/messages('{row.id}')".encode()
     return Response(201, body, headers=[(b"location", location)])
+
+
+def _unique_extension_names(inp: MessageInput) -> None:
+    """Two open extensions of one name in one create: a 400 here, not the store's 409."""
+    seen: set[str] = set()
+    for ext in inp.extensions or []:
+        name = ext.get("extensionName")
+        if isinstance(name, str):
+            if name in seen:
+                raise PropertyValueError(
+                    f"The extension '{name}' is given twice.", target="extensions"
+                )
+            seen.add(name)
 
 
 async def _render_one(call: Call, row: MessageRow, context: str | None) -> bytes:
@@ -97,6 +112,7 @@ async def get(call: Call, message_id: str) -> Response:
 
 async def list_(call: Call, folder_key: str | None) -> Response:
     query = odata.message_query(call.request.query)
+    check_access(query, basic_only=call.mailbox.principal.basic_only)
     rows, count, more = await call.services.messages.list_messages(
         call.mailbox, query, folder_key=folder_key
     )

@@ -25,8 +25,13 @@ from graphpost.errors import QueryError, UnknownPropertyError
 
 MAX_TOP = 1000
 DEFAULT_TOP = 10
-_FILTER_LIMIT = 4096
-_MAX_DEPTH = 64
+FILTER_LIMIT = 32768
+"""Longest $filter, in characters."""
+MAX_CONDITIONS = 500
+"""Most conditions (comparisons, functions, lambdas, booleans) in one $filter."""
+_MAX_DEPTH = 32
+MAX_ORDERBY = 32
+"""Most properties in one $orderby (SQLite refuses an ORDER BY past 2000 terms)."""
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -69,6 +74,7 @@ class _Parser:
         self.i = 0
         self.vars: list[str] = []
         self.depth = 0
+        self.conditions = 0
 
     def peek(self, offset: int = 0) -> _Tok | None:
         j = self.i + offset
@@ -94,18 +100,18 @@ class _Parser:
         return node
 
     def or_expr(self) -> Node:
-        node = self.and_expr()
+        terms = [self.and_expr()]
         while self.word() == "or":
             self.take()
-            node = Or(node, self.and_expr())
-        return node
+            terms.append(self.and_expr())
+        return _balanced(Or, terms)
 
     def and_expr(self) -> Node:
-        node = self.unary()
+        terms = [self.unary()]
         while self.word() == "and":
             self.take()
-            node = And(node, self.unary())
-        return node
+            terms.append(self.unary())
+        return _balanced(And, terms)
 
     def unary(self) -> Node:
         self.depth += 1
@@ -126,6 +132,13 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise QueryError("Invalid filter clause: the expression ends too early.")
+        if tok.text != "(":
+            self.conditions += 1
+            if self.conditions > MAX_CONDITIONS:
+                raise QueryError(
+                    f"$filter has more than {MAX_CONDITIONS} conditions; split the query "
+                    "into several requests."
+                )
         if tok.text == "(":
             self.take()
             node = self.or_expr()
@@ -219,7 +232,12 @@ class _Parser:
         if tok.kind == "datetime":
             return Lit(tok.text, "datetime")
         if tok.kind == "number":
-            return Lit(float(tok.text) if "." in tok.text else int(tok.text), "number")
+            try:
+                return Lit(float(tok.text) if "." in tok.text else int(tok.text), "number")
+            except ValueError:  # more digits than Python converts
+                raise QueryError(
+                    f"Invalid filter clause: the number '{tok.text[:20]}…' is too long."
+                ) from None
         word = tok.text.lower()
         if word in ("true", "false"):
             return Lit(word == "true", "bool")
@@ -228,9 +246,18 @@ class _Parser:
         raise QueryError(f"Invalid filter clause: expected a value, found '{tok.text}'.")
 
 
+def _balanced(kind: type[And] | type[Or], terms: list[Node]) -> Node:
+    """``a or b or c or d`` as ``(a or b) or (c or d)``: a long chain nests only log2(n)
+    deep, so neither a recursive walk nor a database's SQL parser runs out of stack."""
+    if len(terms) == 1:
+        return terms[0]
+    middle = len(terms) // 2
+    return kind(_balanced(kind, terms[:middle]), _balanced(kind, terms[middle:]))
+
+
 def parse_filter(text: str) -> Node:
-    if len(text) > _FILTER_LIMIT:
-        raise QueryError(f"$filter is longer than {_FILTER_LIMIT} characters.")
+    if len(text) > FILTER_LIMIT:
+        raise QueryError(f"$filter is longer than {FILTER_LIMIT} characters.")
     if not text.strip():
         raise QueryError("Invalid filter clause: $filter is empty.")
     return _Parser(text).parse()
@@ -238,7 +265,10 @@ def parse_filter(text: str) -> Node:
 
 def parse_orderby(text: str) -> list[OrderBy]:
     out: list[OrderBy] = []
-    for part in text.split(","):
+    parts = text.split(",")
+    if len(parts) > MAX_ORDERBY:
+        raise QueryError(f"$orderby takes at most {MAX_ORDERBY} properties.")
+    for part in parts:
         words = part.split()
         if not words or len(words) > 2:
             raise QueryError(f"Invalid $orderby clause: '{part.strip()}'.")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import mimetypes
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,10 +19,12 @@ from msgspec import UNSET, UnsetType
 
 from graphpost.domain import body as bodies
 from graphpost.domain import ids
+from graphpost.domain.addresses import shown
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
     InvalidOperationError,
+    InvalidRecipientsError,
     PropertyValueError,
     UnprocessableTypeError,
 )
@@ -32,6 +35,25 @@ FLAG_STATUS = ("notflagged", "complete", "flagged")
 _FLAG_CANON = {"notflagged": "notFlagged", "complete": "complete", "flagged": "flagged"}
 MAX_HEADERS = 100
 MAX_HEADER_LINE = 998
+MAX_EXTENSION_NAME = 255
+# internetMessageId: the Message-ID header's value, RFC 5322 printable ASCII on one line
+_MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,998}")
+# RFC 5322 field name: printable ASCII (33..126) but ':'
+FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
+# a header value: no control but TAB (so no CR, LF or NUL), no Unicode line separator
+_VALUE_BREAK = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+# a file name or content id: no control at all
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# RFC 2045 content type: type/subtype, then ; name=token or ; name="quoted string"
+MIME_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED_VALUE = r'"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"'
+# possessive (*+, ++): whitespace and tokens are never re-split (no quadratic backtracking)
+_CONTENT_TYPE = re.compile(
+    rf"[ \t]*+{MIME_TCHARS}/{MIME_TCHARS}"
+    rf"(?:[ \t]*+;[ \t]*+{MIME_TCHARS}=(?:{MIME_TCHARS}|{_QUOTED_VALUE}))*+"
+    r"[ \t]*+;?[ \t]*+"
+)
+MAX_CONTENT_TYPE = 1000
 
 
 # ---------------------------------------------------------------- the stored document
@@ -213,7 +235,11 @@ def recipient(item: RecipientIn, names: Mapping[str, str], prop: str) -> Recipie
     if address is not None:
         address = address.strip()
         if "\r" in address or "\n" in address:
-            raise PropertyValueError(f"An address in '{prop}' contains a line break.", target=prop)
+            raise InvalidRecipientsError(
+                f"At least one recipient isn't valid: '{shown(address)}' in '{prop}' contains a "
+                "line break.",
+                target=prop,
+            )
     name = item.email_address.name
     if not name and address:
         name = names.get(address.lower(), address)
@@ -227,19 +253,27 @@ def recipients(
 
 
 def check_headers(items: Iterable[HeaderIn]) -> list[Header]:
-    """internetMessageHeaders (§3.4): custom ``x-`` headers only, no line breaks."""
+    """internetMessageHeaders (§3.4): custom ``x-`` headers only; the name an RFC 5322 field
+    name (printable ASCII but ':'), the value on one line without controls."""
     out: list[Header] = []
     for item in items:
         name = item.name or ""
         if not name.lower().startswith("x-"):
             raise InvalidHeaderError(
-                f"The internet message header name '{name}' should start with 'x-' or 'X-'.",
+                f"The internet message header name '{shown(name)}' should start with 'x-' or 'X-'.",
+                target="internetMessageHeaders",
+            )
+        if not FIELD_NAME.fullmatch(name):
+            raise InvalidHeaderError(
+                f"The internet message header name '{shown(name)}' may hold only printable "
+                "ASCII characters other than ':' (no space or control character).",
                 target="internetMessageHeaders",
             )
         value = item.value or ""
-        if any(c in name + value for c in "\r\n") or not name.isascii() or ":" in name:
+        if _VALUE_BREAK.search(value):
             raise InvalidHeaderError(
-                f"The internet message header '{name}' contains characters a header cannot hold.",
+                f"The value of internet message header '{name}' contains a line break or a "
+                "control character.",
                 target="internetMessageHeaders",
             )
         if len(name) + len(value) + 2 > MAX_HEADER_LINE:
@@ -305,6 +339,12 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
         raise PropertyValueError(
             "An open extension needs a non-empty 'extensionName'.", target="extensions"
         )
+    if len(name) > MAX_EXTENSION_NAME or _CONTROL.search(name):
+        raise PropertyValueError(
+            f"An extensionName has at most {MAX_EXTENSION_NAME} characters and no control "
+            "character.",
+            target="extensions",
+        )
     kind = str(raw.get("@odata.type") or raw.get("odata.type") or "").lstrip("#").lower()
     if kind and kind != "microsoft.graph.opentypeextension":
         raise PropertyValueError(
@@ -317,7 +357,9 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
         if k not in ("extensionName", "id") and not k.startswith(("@", "odata."))
     }
     for key, value in data.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) or (
+            isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
+        ):
             raise PropertyValueError(
                 f"Extension property '{key}' must be a primitive value or an array of them.",
                 target="extensions",
@@ -353,14 +395,34 @@ def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
         raise PropertyValueError(
             f"The contentBytes of attachment '{name}' is not valid base64.", target="attachments"
         ) from None
+    if _CONTROL.search(name):
+        raise PropertyValueError(
+            f"The name of attachment '{shown(name)}' contains a line break or a control character.",
+            target="attachments",
+        )
     ctype = raw.get("contentType")
-    if not isinstance(ctype, str) or not ctype:
+    if ctype is not None and not isinstance(ctype, str):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentType must be a string.", target="attachments"
+        )
+    if ctype and (len(ctype) > MAX_CONTENT_TYPE or not _CONTENT_TYPE.fullmatch(ctype)):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentType '{shown(ctype)}' is not a MIME type "
+            "(type/subtype, then optional ;name=value parameters, no control characters).",
+            target="attachments",
+        )
+    if not ctype:
         ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     content_id = raw.get("contentId")
     is_inline = raw.get("isInline", False)
     if not isinstance(is_inline, bool) or not (content_id is None or isinstance(content_id, str)):
         raise PropertyValueError(
             f"Attachment '{name}': isInline must be a boolean and contentId a string.",
+            target="attachments",
+        )
+    if content_id is not None and _CONTROL.search(content_id):
+        raise PropertyValueError(
+            f"Attachment '{name}': contentId contains a line break or a control character.",
             target="attachments",
         )
     return Attachment(
@@ -402,6 +464,8 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
         recipient(inp.sender, names, "sender") if isinstance(inp.sender, RecipientIn) else from_
     )
     imid = inp.internet_message_id or ids.internet_message_id(ctx.domain)
+    if inp.internet_message_id:
+        _check_message_id(imid)
     change_key = ids.change_key()
     index = ctx.conversation_index or ids.conversation_index(ctx.now)
     return Message(
@@ -435,6 +499,21 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
         reply_to=recipients(_list(inp.reply_to), names, "replyTo"),
         flag=flag(inp.flag or None),
     )
+
+
+def is_message_id(value: str) -> bool:
+    """An RFC 5322 Message-ID value we store: 1 to 998 printable ASCII characters."""
+    return _MESSAGE_ID.fullmatch(value) is not None
+
+
+def _check_message_id(value: str) -> str:
+    if not is_message_id(value):
+        raise PropertyValueError(
+            "internetMessageId must be 1 to 998 printable ASCII characters without spaces "
+            "(an RFC 5322 Message-ID such as <id@example.com>).",
+            target="internetMessageId",
+        )
+    return value
 
 
 def _list(value: list[RecipientIn] | UnsetType | None) -> list[RecipientIn]:
@@ -504,7 +583,7 @@ def apply_patch(msg: Message, inp: MessageInput, names: Mapping[str, str], now: 
             raise PropertyValueError(
                 "internetMessageId cannot be empty.", target="internetMessageId"
             )
-        changes["internet_message_id"] = inp.internet_message_id
+        changes["internet_message_id"] = _check_message_id(inp.internet_message_id)
     changes["change_key"] = ids.change_key()
     changes["last_modified_date_time"] = iso(now)
     return msgspec.structs.replace(msg, **changes)

@@ -20,34 +20,59 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses, parsedate_to_datetime
 
+from graphpost.domain import addresses
 from graphpost.domain.body import html_to_text
-from graphpost.domain.message import Attachment, EmailAddress, Header, Message, Recipient
+from graphpost.domain.message import (
+    FIELD_NAME,
+    MIME_TCHARS,
+    Attachment,
+    EmailAddress,
+    Header,
+    Message,
+    Recipient,
+    is_message_id,
+)
 from graphpost.domain.text import storable
 from graphpost.errors import InvalidRecipientsError
 
-_ADDR = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+$")
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
 THREADING = ("in-reply-to", "references")
 
 
-_CRLF = re.compile(r"[\r\n]+")
+# every line break Python or a mail reader may honour, and every other control but TAB
+_BREAKS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]+")
+_MEDIA_TYPE = re.compile(rf"({MIME_TCHARS})/({MIME_TCHARS})")
 
 
 def _clean(value: str) -> str:
-    """A header value on one line: no CR or LF can reach the wire (no header injection)."""
-    return _CRLF.sub(" ", value)
+    """A header value on one line: no CR, LF or other control can reach the wire (no header
+    injection), and no lone surrogate (which no encoder can write)."""
+    value = _BREAKS.sub(" ", value)
+    if not value.isascii():
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _ascii(value: str) -> str:
+    """A header value that must be ASCII (message ids, Content-ID): cleaned, the rest '?'."""
+    return _clean(value).encode("ascii", "replace").decode("ascii")
 
 
 def _address(r: Recipient) -> str:
-    addr = _clean(r.email_address.address or "").strip()
+    addr = (r.email_address.address or "").strip()
     name = _clean(r.email_address.name or "").strip()
-    if not _ADDR.match(addr):
+    why = addresses.problem(addr)
+    if why is not None:
         raise InvalidRecipientsError(
-            f"At least one recipient isn't valid: '{addr}' is not an email address."
+            f"At least one recipient isn't valid: '{addresses.shown(addr)}' is not an email "
+            f"address ({why})."
         )
     if not name or name == addr:
         return addr
-    return formataddr((name, addr), charset="utf-8")
+    if addr.isascii():
+        return formataddr((name, addr), charset="utf-8")
+    # an SMTPUTF8 address (RFC 6532) goes out as UTF-8; formataddr insists on ASCII
+    return formataddr((name, "x@x"), charset="utf-8")[: -len("<x@x>")] + f"<{addr}>"
 
 
 def _address_list(recipients: list[Recipient]) -> str:
@@ -63,15 +88,16 @@ def _text_header(value: str) -> str:
 
 
 def _split_type(content_type: str) -> tuple[str, str]:
-    main, _, sub = content_type.partition("/")
-    if not main or not sub:
+    """``type/subtype`` of a content type, lower case; anything else is a byte stream."""
+    m = _MEDIA_TYPE.fullmatch(content_type.partition(";")[0].strip())
+    if m is None:
         return "application", "octet-stream"
-    return main.strip().lower(), sub.split(";")[0].strip().lower()
+    return m.group(1).lower(), m.group(2).lower()
 
 
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends (binascii does the work, in C)."""
-    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    data = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8", "replace")
     return binascii.b2a_qp(data, istext=True).replace(b"\n", b"\r\n")
 
 
@@ -109,10 +135,14 @@ def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
     head = (
         f"Content-Type: {main}/{sub}; {_param('name', a.name)}\r\n"
         f"Content-Disposition: {disposition}; {_param('filename', a.name)}\r\n"
-        + (f"Content-ID: <{_clean(a.content_id or '')}>\r\n" if inline else "")
+        + (f"Content-ID: <{_content_id(a.content_id or '')}>\r\n" if inline else "")
         + "Content-Transfer-Encoding: base64\r\n\r\n"
     )
     return head.encode() + _b64(a.content)
+
+
+def _content_id(value: str) -> str:
+    return re.sub(r"[\s<>]", "", _ascii(value))
 
 
 def _multipart(subtype: str, parts: list[bytes]) -> bytes:
@@ -149,17 +179,18 @@ def build(
         lines.append(f"Reply-To: {_address_list(msg.reply_to)}")
     lines.append(f"Subject: {_text_header(msg.subject or '')}")
     lines.append(f"Date: {formatdate(date, usegmt=True)}")
-    lines.append(f"Message-ID: {_clean(msg.internet_message_id)}")
+    lines.append(f"Message-ID: {_ascii(msg.internet_message_id)}")
     for h in headers:
         if h.name.lower() in THREADING:
-            lines.append(f"{h.name}: {_clean(h.value)}")
-    lines.append(f"Thread-Index: {msg.conversation_index}")
+            lines.append(f"{h.name}: {_ascii(h.value)}")
+    lines.append(f"Thread-Index: {_ascii(msg.conversation_index)}")
     if msg.importance != "normal":
         lines.append(f"Importance: {msg.importance}")
     if msg.is_read_receipt_requested and msg.from_ is not None:
         lines.append(f"Disposition-Notification-To: {_address(msg.from_)}")
     for h in headers:
-        if h.name.lower().startswith("x-"):
+        # a name that is not a field name is never written (it would be part of a value)
+        if h.name.lower().startswith("x-") and FIELD_NAME.fullmatch(h.name):
             lines.append(f"{h.name}: {_text_header(h.value)}")
     lines.append("MIME-Version: 1.0")
     inline = [a for a in attachments if a.is_inline and a.content_id]
@@ -178,7 +209,8 @@ def build(
         files = list(attachments)
     if files:
         body = _multipart("mixed", [body, *(_attachment_part(a, inline=False) for a in files)])
-    return ("\r\n".join(lines) + "\r\n").encode("ascii", "replace") + body
+    # ASCII but for SMTPUTF8 addresses (RFC 6532), which only such a relay is given
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace") + body
 
 
 # ---------------------------------------------------------------- reading
@@ -259,7 +291,9 @@ def parse(raw: bytes) -> Parsed:
             out.date = int(when.timestamp())
         except (TypeError, ValueError, IndexError):
             out.date = None
-    out.message_id = first.get("message-id", "").strip() or None
+    # a Message-ID we could not index or send on (too long, not ASCII): the item gets its own
+    message_id = first.get("message-id", "").strip()
+    out.message_id = message_id if is_message_id(message_id) else None
     thread = first.get("thread-index", "").strip()
     if thread:
         try:

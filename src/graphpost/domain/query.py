@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal as TypingLiteral
 
-from graphpost.errors import InefficientFilterError
+from graphpost.errors import AccessDeniedError, InefficientFilterError
 
 LiteralKind = TypingLiteral["string", "number", "bool", "null", "datetime"]
 
@@ -134,3 +134,50 @@ def check_order_rule(query: MessageQuery) -> None:
             "Every $orderby property must also appear in $filter, in the same order, "
             "before any other property."
         )
+
+
+# Properties Mail.ReadBasic does not cover (Graph hides them from such a token).
+BODY_PROPERTIES = frozenset({"body", "bodypreview", "uniquebody"})
+
+
+def may_touch(path: tuple[str, ...] | str, *, basic_only: bool) -> bool:
+    """THE rule for which message properties a caller may read, filter, sort or (later)
+    search on: a Mail.ReadBasic caller none of the body's (``basic_only``)."""
+    first = (path.split("/", 1)[0] if isinstance(path, str) else path[0]) if path else ""
+    return not (basic_only and first.lower() in BODY_PROPERTIES)
+
+
+def query_properties(query: MessageQuery) -> list[tuple[str, ...]]:
+    """Every property path a query names: in $filter (inside any/all and functions too)
+    and in $orderby."""
+    found: list[tuple[str, ...]] = []
+    # (node, the lambda variable in scope: paths starting with it name the item, not the message)
+    stack: list[tuple[Node, str | None]] = [(query.filter, None)] if query.filter else []
+    while stack:
+        n, var = stack.pop()
+        if isinstance(n, (Compare, Call, BoolProp)):
+            prop = n.left if isinstance(n, Compare) else n.prop
+            if var is None or not prop.path or prop.path[0] != var:
+                found.append(prop.path)
+        elif isinstance(n, Lambda):
+            found.append(tuple(n.collection.split("/")))
+            if n.body is not None:
+                stack.append((n.body, n.var))
+        elif isinstance(n, Not):
+            stack.append((n.operand, var))
+        else:
+            stack += [(n.left, var), (n.right, var)]
+    found += [o.prop.path for o in query.orderby]
+    return found
+
+
+def check_access(query: MessageQuery, *, basic_only: bool) -> None:
+    """403 for a query that would read what the caller may not (a $filter on bodyPreview
+    under Mail.ReadBasic answers one character at a time)."""
+    for path in query_properties(query):
+        if not may_touch(path, basic_only=basic_only):
+            raise AccessDeniedError(
+                "Access is denied. Check credentials and try again. "
+                f"Mail.ReadBasic does not grant reading '{'/'.join(path)}', so it cannot be "
+                "used in $filter or $orderby."
+            )

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from graphpost.auth.principal import DENIED, Principal
-from graphpost.domain import ids
+from graphpost.domain import addresses, ids
 from graphpost.domain.folders import ROOT, WELL_KNOWN
 from graphpost.errors import (
     AccessDeniedError,
@@ -70,9 +70,9 @@ def mailbox_folders(user_id: str) -> list[FolderRecord]:
 
 def _check_address(value: str, what: str) -> str:
     value = value.strip()
-    local, _, domain = value.partition("@")
-    if not local or not domain or " " in value or "." not in domain:
-        raise InvalidInputError(f"'{value}' is not a valid {what}.")
+    why = addresses.problem(value)
+    if why is not None:
+        raise InvalidInputError(f"'{addresses.shown(value)}' is not a valid {what}: {why}.")
     return value
 
 

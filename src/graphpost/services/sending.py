@@ -8,7 +8,6 @@ workers take it from there.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from graphpost.domain import compose, ids, message, mime
+from graphpost.domain import addresses, compose, ids, message, mime
 from graphpost.domain.message import (
     Attachment,
     EmailAddress,
@@ -52,7 +51,6 @@ from graphpost.store.records import (
 )
 from graphpost.types import Access
 
-_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _encode = msgspec.json.Encoder().encode
 NO_RECIPIENTS = (
     "At least one recipient isn't valid., A message can't be sent because it contains no "
@@ -117,9 +115,11 @@ class SendService:
         seen: dict[str, str] = {}
         for r in everyone:
             address = (r.email_address.address or "").strip()
-            if not _ADDRESS.match(address):
+            why = addresses.problem(address)
+            if why is not None:
                 raise InvalidRecipientsError(
-                    f"At least one recipient isn't valid: '{address}' is not an email address."
+                    f"At least one recipient isn't valid: '{addresses.shown(address)}' is not "
+                    f"an email address ({why})."
                 )
             seen.setdefault(address.lower(), address)
         return list(seen.values())

@@ -14,9 +14,11 @@ from graphpost.domain.query import (
     Or,
     OrderBy,
     Prop,
+    check_access,
     check_order_rule,
+    may_touch,
 )
-from graphpost.errors import InefficientFilterError, QueryError
+from graphpost.errors import AccessDeniedError, InefficientFilterError, QueryError
 
 
 def test_comparisons_and_literals() -> None:
@@ -80,3 +82,70 @@ def test_select_and_expand() -> None:
     assert odata.select_list({"$select": "Subject, sender"}, known) == ["subject", "sender"]
     e = odata.parse_expand({"$expand": "extensions($filter=id eq 'Com.X'),attachments"})
     assert e.extensions and e.attachments and e.extension_ids == ["Com.X"]
+
+
+def test_long_or_chains_nest_log2_deep() -> None:
+    """200 `or` terms: a balanced tree (a deep left spine overflowed SQLite's parser stack)."""
+    node = odata.parse_filter(" or ".join(f"subject eq 'x{i}'" for i in range(200)))
+
+    def depth(n: object) -> int:
+        if isinstance(n, (And, Or)):
+            return 1 + max(depth(n.left), depth(n.right))
+        return 0
+
+    assert depth(node) == 8  # ceil(log2(200))
+    # in-order traversal keeps the terms in their written order (the InefficientFilter rule)
+    text = "isRead eq true and subject eq 'a' and importance eq 'low' and hasAttachments eq true"
+    q = MessageQuery(filter=odata.parse_filter(text),
+                     orderby=[OrderBy(Prop(("isread",)), False),
+                              OrderBy(Prop(("subject",)), False)])  # fmt: skip
+    check_order_rule(q)
+
+
+def test_condition_and_length_limits_are_clear_400s() -> None:
+    odata.parse_filter(" or ".join(["isRead"] * odata.MAX_CONDITIONS))
+    with pytest.raises(QueryError, match="more than 500 conditions"):
+        odata.parse_filter(" or ".join(["isRead"] * (odata.MAX_CONDITIONS + 1)))
+    with pytest.raises(QueryError, match="longer than"):
+        odata.parse_filter("subject eq '" + "x" * odata.FILTER_LIMIT + "'")
+
+
+@pytest.mark.parametrize(
+    ("filter_", "orderby"),
+    [
+        ("contains(bodyPreview,'password=h')", None), ("bodyPreview eq 'x'", None),
+        ("startswith(body/content,'x')", None), ("uniqueBody/content eq 'x'", None),
+        ("isRead and (subject eq 'a' or not(contains(BODYPREVIEW,'x')))", None),
+        ("toRecipients/any(r: r/emailAddress/address eq 'a' and contains(bodyPreview,'x'))", None),
+        (None, "bodyPreview"), (None, "subject,body/content desc"),
+    ],
+)  # fmt: skip
+def test_read_basic_may_not_touch_body_properties(filter_: str | None, orderby: str | None) -> None:
+    query = MessageQuery(
+        filter=odata.parse_filter(filter_) if filter_ else None,
+        orderby=odata.parse_orderby(orderby) if orderby else [],
+    )
+    with pytest.raises(AccessDeniedError):
+        check_access(query, basic_only=True)
+    check_access(query, basic_only=False)
+
+
+def test_read_basic_may_filter_on_the_rest() -> None:
+    query = MessageQuery(filter=odata.parse_filter(
+        "subject eq 'body' and from/emailAddress/address eq 'bodypreview@x.y' and "
+        "toRecipients/any(body: body/emailAddress/name eq 'x')"
+    ), orderby=odata.parse_orderby("subject"))  # fmt: skip
+    check_access(query, basic_only=True)
+    assert may_touch("bodyPreview", basic_only=False)
+    assert not may_touch(("uniquebody", "content"), basic_only=True)
+
+
+def test_numbers_too_long_for_python_are_a_query_error() -> None:
+    with pytest.raises(QueryError, match="too long"):
+        odata.parse_filter("subject eq " + "1" * 5000)
+
+
+def test_orderby_is_bounded() -> None:
+    assert len(odata.parse_orderby(",".join(["subject"] * odata.MAX_ORDERBY))) == 32
+    with pytest.raises(QueryError, match="at most 32"):
+        odata.parse_orderby(",".join(["subject"] * (odata.MAX_ORDERBY + 1)))

@@ -80,3 +80,62 @@ def test_extension_and_attachment_checks() -> None:
         1,
     )
     assert att.content == b"hi" and att.size == 2 and att.content_type == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    "name", ["x-a b", "x-a\x0bb", "x-a\x00", "x-a:b", "x-ä", "x-a\tb", "x-\x7f", "x-a\r\nb"]
+)
+def test_header_names_must_be_field_names(name: str) -> None:
+    with pytest.raises(InvalidHeaderError):
+        message.check_headers([message.HeaderIn(name, "v")])
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\x00b", "a\x1bb", "a\u2028b", "a\x85b"])
+def test_header_values_have_no_line_break_or_control(value: str) -> None:
+    with pytest.raises(InvalidHeaderError):
+        message.check_headers([message.HeaderIn("x-a", value)])
+    assert message.check_headers([message.HeaderIn("X-Ok~!", "tab\tok ü")])[0].value == "tab\tok ü"
+
+
+def _att(**over: object) -> dict[str, object]:
+    return {"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.txt",
+            "contentBytes": "aGk=", **over}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    ["text/plain", "Text/Plain", ' text/plain ; charset="utf-8" ; format=flowed ;',
+     "application/vnd.ms-excel", 'a/b; c="x\\"y"'],
+)  # fmt: skip
+def test_content_types_that_are_mime_types(ctype: str) -> None:
+    assert message.file_attachment(_att(contentType=ctype), 0).content_type == ctype
+
+
+@pytest.mark.parametrize(
+    "over",
+    [{"contentType": "text"}, {"contentType": "a/b;c"}, {"contentType": "a/b c"},
+     {"contentType": "a/b\r\nX-Evil: 1"}, {"contentType": 'a/b; c="x'}, {"contentType": "a/b;;"},
+     {"contentType": "a/b" + "\t" * 5000 + "x"}, {"contentType": "a/b; c=" + "d" * 1000},
+     {"contentType": ["a/b"]}, {"name": "a\r\nb"}, {"name": "a\x00"}, {"name": "a\u2028"},
+     {"contentId": "c\r\nX: 1", "isInline": True}, {"contentId": "c\x7f"}],
+)  # fmt: skip
+def test_part_header_values_are_checked(over: dict[str, object]) -> None:
+    with pytest.raises(PropertyValueError):
+        message.file_attachment(_att(**over), 0)
+
+
+@pytest.mark.parametrize("imid", ["a b", "<ø@x>", "<a@b>\n", "x" * 999])
+def test_internet_message_id_is_printable_ascii(imid: str) -> None:
+    with pytest.raises(PropertyValueError):
+        message.new_draft(parse({"internetMessageId": imid}), ctx(), {})
+    ok = message.new_draft(parse({"internetMessageId": "<" + "x" * 996 + ">"}), ctx(), {})
+    assert len(ok.internet_message_id) == 998
+
+
+def test_extension_values_are_primitives_or_arrays_of_them() -> None:
+    assert message.extension({"extensionName": "e", "v": [1, "a", None]})["v"] == [1, "a", None]
+    for bad in ({"a": 1}, [[1]], [{"a": 1}]):
+        with pytest.raises(PropertyValueError):
+            message.extension({"extensionName": "e", "v": bad})
+    with pytest.raises(PropertyValueError):
+        message.extension({"extensionName": "e" * 256})

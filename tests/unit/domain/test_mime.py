@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from email import policy
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 
 import msgspec
 import pytest
@@ -109,5 +109,62 @@ def test_no_header_injection_and_encoded_names() -> None:
     assert em["To"].addresses[0].display_name.startswith("Évé")
     assert [p.get_filename() for p in em.iter_attachments()] == ["résumé.pdf"]
     bad = draft(toRecipients=[{"emailAddress": {"address": "not an address"}}])
+    with pytest.raises(InvalidRecipientsError):
+        mime.build(bad, headers=[], attachments=[], date=0)
+
+
+HOSTILE = ["\r\nX-Evil: 1", "\rX-Evil: 1", "\nX-Evil: 1", "\x00X-Evil: 1", "\u2028X-Evil: 1",
+           "\x85X-Evil: 1", "\x0bX-Evil: 1", "\ud800X-Evil: 1"]  # fmt: skip
+
+
+def _lines_starting_evil(raw: bytes) -> list[bytes]:
+    return [line for line in raw.split(b"\r\n") if line.lower().startswith(b"x-evil")]
+
+
+@pytest.mark.parametrize("junk", HOSTILE)
+def test_writer_cannot_emit_injected_part_headers(junk: str) -> None:
+    """Defence in depth: whatever reached the writer, no value starts a header or a body."""
+    msg = draft(
+        subject=f"s{junk}", body={"contentType": "html", "content": "<img src='cid:c1'>"},
+        toRecipients=[{"emailAddress": {"address": "b@example.net", "name": f"B{junk}"}}],
+    )  # fmt: skip
+    msg = msgspec.structs.replace(msg, internet_message_id=f"<id@x>{junk}")
+    parts = [
+        Attachment(id="a", name=f"a{junk}.txt", content_type=f"text/plain{junk}", size=1,
+                   is_inline=False, content_id=None, last_modified_date_time="", content=b"x"),
+        Attachment(id="b", name="i.png", content_type=f"image/png; x=1{junk}", size=1,
+                   is_inline=True, content_id=f"c1>{junk}", last_modified_date_time="",
+                   content=b"x"),
+        Attachment(id="c", name="m.eml", content_type=f"message/rfc822{junk}", size=1,
+                   is_inline=False, content_id=None, last_modified_date_time="", content=b"x"),
+    ]  # fmt: skip
+    headers = [Header("X-Ok", f"v{junk}"), Header(f"X-Bad{junk}", "v"), Header("X-Sp ace", "v"),
+               Header("References", f"<r@x>{junk}")]  # fmt: skip
+    raw = mime.build(msg, headers=headers, attachments=parts, date=0)
+    assert _lines_starting_evil(raw) == []
+    assert b"X-Bad" not in raw and b"X-Sp ace" not in raw
+    assert raw.isascii()
+    em = BytesParser(policy=policy.default).parsebytes(raw)
+    types = [p.get_content_type() for p in em.walk() if not p.is_multipart()]
+    # a content type that is not type/subtype goes out as a byte stream, never as written
+    assert types == ["text/plain", "text/html", "image/png", "application/octet-stream",
+                     "application/octet-stream"]  # fmt: skip
+    assert em["X-Ok"].startswith("v")
+
+
+def test_smtputf8_addresses_are_written_as_utf8() -> None:
+    msg = draft(toRecipients=[{"emailAddress": {"address": "bøb@exämple.com", "name": "Bøb"}}])
+    raw = mime.build(msg, headers=[], attachments=[], date=0)
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8")
+    assert "<bøb@exämple.com>" in head
+    em = Parser(policy=policy.default).parsestr(raw.decode("utf-8"))
+    assert em["To"].addresses[0].addr_spec == "bøb@exämple.com"
+
+
+@pytest.mark.parametrize(
+    "address", ["a\x00b@example.com", "bad <x@y>", "a b@example.com", "a\u2028@example.com"]
+)
+def test_writer_refuses_addresses_the_validator_refuses(address: str) -> None:
+    bad = draft(toRecipients=[{"emailAddress": {"address": address}}])
     with pytest.raises(InvalidRecipientsError):
         mime.build(bad, headers=[], attachments=[], date=0)
