@@ -289,10 +289,9 @@ def _run(server: RunningServer, sink: Sink, engine: str, started: float) -> None
         problems = _problems(server, sink, accepted, statuses, pending)
         fds_now = fds.settled()
         if fds_now > fds.baseline + fds.slack:
-            problems.append(f"open file descriptors grew from {fds.baseline} to {fds_now}")
-        storm = log.tracebacks()
-        if storm > attempts_allowed() * max(1, len(accepted)):
-            problems.append(f"{storm} tracebacks in the server log for {len(accepted)} sends")
+            problems.insert(0, f"open file descriptors grew from {fds.baseline} to {fds_now}")
+        if storm := log.storm(most=attempts_allowed() * max(1, len(accepted))):
+            problems.insert(0, storm)
         print(
             f"\nproperty test [{engine}]: seed {SEED}, {sum(answered.values())} sendMail "
             f"({dict(sorted(answered.items()))}), {len(accepted)} accepted, "
