@@ -144,7 +144,7 @@ class FdWatch:
 
     pid: int
     baseline: int = 0
-    slack: int = 24
+    slack: int = 40  # up to 16 pooled relay connections and 10 database connections
 
     def __post_init__(self) -> None:
         self.baseline = open_fds(self.pid)
