@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
@@ -17,13 +18,23 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
+
 
 @dataclass
 class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+    smtputf8: bool = False  # the client sent MAIL FROM with SMTPUTF8
     at: float = field(default_factory=time.time)  # when the sink said 250
+
+    @property
+    def message_id(self) -> str:
+        """The Message-ID header, read from the raw header block (no parser: any bytes)."""
+        head = self.data.split(b"\r\n\r\n", 1)[0]
+        m = _MESSAGE_ID.search(head)
+        return m.group(1).strip().decode("ascii", "replace") if m else ""
 
     @property
     def message(self) -> EmailMessage:
@@ -63,18 +74,29 @@ class SinkHandler:
         if self.delay:
             time.sleep(self.delay)  # noqa: ASYNC251 - blocking on purpose: one at a time
         with self.lock:
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data))
+            self.received.append(
+                Received(
+                    str(envelope.mail_from),
+                    list(envelope.rcpt_tos),
+                    data,
+                    smtputf8=bool(envelope.smtp_utf8),
+                )
+            )
         return "250 2.0.0 OK queued"
 
 
 class Sink:
-    def __init__(self, port: int | None = None) -> None:
+    """``smtputf8=False`` makes a relay that does not offer SMTPUTF8 (RFC 6531) in its EHLO."""
+
+    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
         self.handler = SinkHandler()
         if port is None:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 port = int(probe.getsockname()[1])
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=port)
+        self.controller = Controller(
+            self.handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8
+        )
 
     def start(self) -> Sink:
         self.controller.start()
@@ -99,6 +121,12 @@ class Sink:
         with self.handler.lock:
             return [r for r in self.handler.received
                     if address.lower() in (a.lower() for a in r.rcpt_tos)]  # fmt: skip
+
+    def copies(self) -> Counter[tuple[str, str]]:
+        """How many times each (Message-ID, recipient in lower case) arrived."""
+        with self.handler.lock:
+            items = list(self.handler.received)
+        return Counter((r.message_id, a.lower()) for r in items for a in r.rcpt_tos)
 
     def with_subject(self, subject: str) -> list[Received]:
         with self.handler.lock:
