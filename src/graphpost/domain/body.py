@@ -16,9 +16,12 @@ _HTML_HEAD = (
 )
 _HTML_TAIL = "\r\n</body>\r\n</html>\r\n"
 
-_INVISIBLE = re.compile(r"<(head|style|script|title)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
-_BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6]|p|div|li|tr|h[1-6])\b[^>]*>", re.I)
-_TAG = re.compile(r"<[^>]*>|<!--.*?-->", re.DOTALL)
+# Every pattern here is linear in the input: a hostile body (thousands of "<" or "<style"
+# without an end) must not hold the event loop for seconds. So no pattern scans to the end of
+# the text from each of many starting points: tags stop at the next "<", and what needs a
+# closing part (comments, invisible elements) is found with str.find, once.
+_INVISIBLE_OPEN = re.compile(r"<(head|style|script|title)\b", re.IGNORECASE)
+_BREAKS = re.compile(r"<\s*(br|/p|/div|/li|/tr|/h[1-6]|p|div|li|tr|h[1-6])\b[^<>]*>", re.I)
 
 
 def content_type(value: str) -> str:
@@ -56,11 +59,60 @@ def html_to_text(content: str, *, window: int | None = None) -> str:
         source = source[body_at:]
     if window is not None:
         source = source[:window]
-    source = _INVISIBLE.sub(" ", source)
+    source = _drop_invisible(source)
     source = _BREAKS.sub("\x00", source)
-    source = html.unescape(_TAG.sub("", source))
+    source = html.unescape(_strip_tags(source))
     lines = [" ".join(line.split()) for line in source.split("\x00")]
     return "\r\n".join(lines).strip()
+
+
+def _drop_invisible(source: str) -> str:
+    """Remove <head>, <style>, <script> and <title> elements with their content (an element
+    without its end tag is left as it is, as before)."""
+    lower = source.lower()
+    out: list[str] = []
+    at = 0
+    unclosed: set[str] = set()
+    search_from = 0
+    while True:
+        m = _INVISIBLE_OPEN.search(lower, search_from)
+        if m is None:
+            break
+        name = m.group(1).lower()
+        end = -1 if name in unclosed else lower.find(f"</{name}", m.end())
+        close = lower.find(">", end) if end >= 0 else -1
+        if close < 0:
+            unclosed.add(name)  # no later element of this name can end either
+            search_from = m.end()
+            continue
+        out.append(source[at : m.start()])
+        out.append(" ")
+        at = search_from = close + 1
+    out.append(source[at:])
+    return "".join(out)
+
+
+def _strip_tags(source: str) -> str:
+    """Remove tags and comments; a "<" with no ">" after it is text."""
+    out: list[str] = []
+    at = 0
+    while True:
+        start = source.find("<", at)
+        if start < 0:
+            break
+        end = -1
+        if source.startswith("<!--", start):
+            end = source.find("-->", start + 4)
+            end = end + 3 if end >= 0 else -1
+        if end < 0:
+            close = source.find(">", start + 1)
+            if close < 0:
+                break  # no tag can end anywhere after this point
+            end = close + 1
+        out.append(source[at:start])
+        at = end
+    out.append(source[at:])
+    return "".join(out)
 
 
 def preview(kind: str, content: str) -> str:

@@ -29,7 +29,7 @@ from graphpost.domain.message import (
 from graphpost.domain.text import one_line, storable
 from graphpost.errors import InvalidOperationError
 
-_BODY = re.compile(r"<body[^>]*>(.*)</body>", re.IGNORECASE | re.DOTALL)
+_BODY_OPEN = re.compile(r"<body\b[^<>]*>", re.IGNORECASE)
 _HOSTNAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _PREFIX = {"reply": "RE: ", "replyall": "RE: ", "forward": "FW: "}
 
@@ -59,8 +59,10 @@ def _inner_html(original: Message) -> str:
     content = original.body.content
     if original.body.content_type != "html":
         return "<div>" + html.escape(content).replace("\n", "<br>\r\n") + "</div>"
-    m = _BODY.search(content)
-    return m.group(1) if m else content
+    # the first <body ...> to the last </body> (linear: no pattern scans from many starts)
+    m = _BODY_OPEN.search(content)
+    end = content.lower().rfind("</body>")
+    return content[m.end() : end] if m and end >= m.end() else content
 
 
 def quoted_body(original: Message, comment: str | None) -> str:

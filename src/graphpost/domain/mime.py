@@ -236,12 +236,51 @@ class Parsed:
     importance: str = "normal"
 
 
-def _addresses(values: list[str]) -> list[EmailAddress]:
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+
+
+def _decoded(value: str) -> str:
+    """A header value with its RFC 2047 encoded words decoded, in one linear pass. Neither of
+    the standard library's decoders: the header registry's parser takes about 10 µs a byte on
+    address lists (a size a sender controls), and the legacy one mangles raw 8-bit text mixed
+    with encoded words. White space between two encoded words is dropped (RFC 2047 §6.2)."""
+    if "=?" not in value:
+        return value
+    out: list[str] = []
+    at = 0
+    for m in _ENCODED_WORD.finditer(value):
+        gap = value[at : m.start()]
+        if not out or gap.strip():  # out holds a word already: the gap follows one
+            out.append(gap)
+        out.append(_word(m.group(1), m.group(2), m.group(3)))
+        at = m.end()
+    out.append(value[at:])
+    return "".join(out)
+
+
+def _word(charset: str, encoding: str, text: str) -> str:
+    """One encoded word's text; undecodable bytes become U+FFFD, an unknown charset UTF-8."""
+    try:
+        if encoding in "bB":
+            data = base64.b64decode(text + "=" * (-len(text) % 4))
+        else:
+            data = binascii.a2b_qp(text.replace("_", " ").encode("ascii", "replace"))
+    except (ValueError, binascii.Error):
+        return text
+    try:
+        return data.decode(charset.split("*", 1)[0], "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
+
+
+def _addresses(raw_values: list[str]) -> list[EmailAddress]:
+    """Addresses of raw (undecoded) header values: split first, so that a comma inside an
+    encoded display name cannot split an address; then each name is decoded."""
     out = []
-    for name, addr in getaddresses(values):
+    for name, addr in getaddresses(raw_values):
         if addr:
             addr = storable(addr)
-            out.append(EmailAddress(name=storable(name) or addr, address=addr))
+            out.append(EmailAddress(name=storable(_decoded(name)) or addr, address=addr))
     return out
 
 
@@ -265,24 +304,22 @@ def parse(raw: bytes) -> Parsed:
     storable (no NUL, valid UTF-8), whatever bytes arrived."""
     em = BytesParser(policy=policy.default).parsebytes(raw)
     out = Parsed()
-    raw_headers: list[tuple[str, str]] = []
-    for name, value in em.raw_items():
-        try:  # decoded (encoded words and all), as items() would give it
-            text = str(em.policy.header_fetch_parse(name, value))
-        except Exception:  # a header the policy cannot decode: keep it as it came
-            text = str(value)
-        raw_headers.append((name, text))
-    raw_headers = [(storable(n), storable(v)) for n, v in raw_headers]
+    undecoded = [(name, str(value)) for name, value in em.raw_items()]
+    raw_headers = [(storable(n), storable(_decoded(v))) for n, v in undecoded]
     out.headers = [Header(name=n, value=" ".join(v.split())) for n, v in raw_headers]
     first = {n.lower(): v for n, v in reversed(raw_headers)}
     out.subject = " ".join(first["subject"].split()) if "subject" in first else None
-    froms = _addresses([first.get("from", "")])
+
+    def address_values(field: str) -> list[str]:
+        return [v for n, v in undecoded if n.lower() == field]
+
+    froms = _addresses(address_values("from")[:1])
     out.from_ = froms[0] if froms else None
-    senders = _addresses([first.get("sender", "")])
+    senders = _addresses(address_values("sender")[:1])
     out.sender = senders[0] if senders else out.from_
-    out.to = _addresses([v for n, v in raw_headers if n.lower() == "to"])
-    out.cc = _addresses([v for n, v in raw_headers if n.lower() == "cc"])
-    out.reply_to = _addresses([v for n, v in raw_headers if n.lower() == "reply-to"])
+    out.to = _addresses(address_values("to"))
+    out.cc = _addresses(address_values("cc"))
+    out.reply_to = _addresses(address_values("reply-to"))
     if "date" in first:
         try:
             when = parsedate_to_datetime(first["date"])

@@ -65,3 +65,24 @@ def test_storable_and_one_line() -> None:
     assert "\ud800" not in storable("a\ud800b")
     storable("a\ud800b").encode("utf-8")
     assert one_line("a\r\nb\u2028c\x00d") == "a b c\ufffdd"
+
+
+def test_received_headers_are_decoded_in_one_pass() -> None:
+    """Encoded words, raw UTF-8 and a comma inside an encoded display name; and a header block
+    of hundreds of long names (the header registry's parser took ~1 s on 170 KB of them)."""
+    raw = (
+        "From: Bø <bøb@example.com>\r\n"
+        'To: =?utf-8?q?Vance=2C_Adele?= <adele@x.com>, "Smith, J" <j@x.com>, zoë@contoso.com\r\n'
+        "Subject: =?utf-8?q?h=C3=A9llo?= =?utf-8?b?IHfDtnJsZA==?= and w\u00f6rld "
+        "=?x-unknown?q?a?=\r\n\r\nhi\r\n"
+    ).encode()
+    parsed = mime.parse(raw)
+    assert parsed.from_ is not None and parsed.from_.address == "bøb@example.com"
+    assert [(a.name, a.address) for a in parsed.to] == [
+        ("Vance, Adele", "adele@x.com"), ("Smith, J", "j@x.com"),
+        ("zoë@contoso.com", "zoë@contoso.com"),
+    ]  # fmt: skip
+    assert parsed.subject == "héllo wörld and wörld a"
+    names = ", ".join(f'"Name {i}, {"Ab " * 60}" <x{i}@example.com>' for i in range(500))
+    many = mime.parse(f"To: {names}\r\nSubject: x\r\n\r\nbody".encode())
+    assert len(many.to) == 500 and many.to[499].address == "x499@example.com"
