@@ -10,6 +10,7 @@ from typing import Any
 from graphpost.api.app import GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
+from graphpost.asgi import body_deadline
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
@@ -168,7 +169,9 @@ class Server:
             await self._lifespan(receive, send)
             return
         assert self._app is not None, "lifespan start-up has not run"
-        await self._app(scope, receive, send)
+        await self._app(
+            scope, body_deadline(receive, self.settings.http_body_timeout_seconds), send
+        )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
