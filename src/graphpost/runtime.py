@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from graphpost.api.app import GraphApp
@@ -29,7 +31,7 @@ from graphpost.services.throttling import (
 )
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
-from graphpost.store.engine import Engine, open_engine
+from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.migrate import migrate
 from graphpost.store.sql import SqlMailStore
 from graphpost.store.throttle import PgThrottleCounters
@@ -148,9 +150,17 @@ class Runtime:
         return Throttle(counters, limits)
 
 
+def private_directory(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 def prepare(settings: Settings) -> None:
-    """Create the data directory and bring the schema up to date (before any event loop)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Create the data directory (private: 0700, its files 0600) and bring the schema up to
+    date (before any event loop)."""
+    private_directory(settings.data_dir)
+    if not settings.database_url:
+        make_private(settings.sqlite_path)
     migrate(database_url=settings.database_url, sqlite_path=settings.sqlite_path)
 
 
