@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     )
     throttle_requests: int = Field(default=10_000, ge=1, description="Requests per window.")
     throttle_window_seconds: int = Field(
-        default=600, ge=60, description="The rate window (a whole number of minutes)."
+        default=600, ge=10, description="The rate window in seconds (counted in tenths)."
     )
     throttle_concurrency: int = Field(default=4, ge=1, description="Requests at once.")
     http_header_timeout_seconds: float = Field(
