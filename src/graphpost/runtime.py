@@ -22,6 +22,7 @@ from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
+from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import (
     MemoryCounters,
@@ -51,6 +52,7 @@ class Runtime:
     ingest: IngestService
     sending: SendService
     worker: DeliveryWorker
+    parser: MimeParser
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -64,7 +66,8 @@ class Runtime:
         folders = FolderService(store)
         directory = DirectoryService(store)
         messages = MessageService(store, folders, web_base=settings.base_url)
-        ingest = IngestService(store, web_base=settings.base_url)
+        parser = MimeParser()
+        ingest = IngestService(store, web_base=settings.base_url, parse=parser.parse)
         key = load_or_create(settings.data_dir)
         transport = None
         if settings.smtp_relay:
@@ -105,19 +108,26 @@ class Runtime:
             ingest=ingest,
             sending=sending,
             worker=worker,
+            parser=parser,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
-        handler = InboundHandler(self.store, self.directory, self.ingest)
+        s = self.settings
+        handler = InboundHandler(
+            self.store, self.directory, self.ingest, trusted_networks=s.trusted_networks
+        )
         return InboundServer(
             handler,
-            host=self.settings.smtp_host,
-            port=self.settings.smtp_port if port is None else port,
-            hostname=self.settings.hostname,
-            max_bytes=self.settings.max_message_bytes,
+            host=s.smtp_host,
+            port=s.smtp_port if port is None else port,
+            hostname=s.hostname,
+            max_bytes=s.max_message_bytes,
+            idle_timeout=s.smtp_idle_timeout_seconds,
+            max_sessions=s.smtp_max_sessions,
         )
 
     async def close(self) -> None:
+        self.parser.close()
         await self.engine.close()
 
     def app(self) -> GraphApp:

@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(
         default=1000, ge=1, description="Open HTTP connections per process; more are refused."
     )
-    smtp_timeout_idle_seconds: float = Field(
+    smtp_idle_timeout_seconds: float = Field(
         default=60.0, gt=0, description="Inbound SMTP: a session silent this long is closed."
     )
     smtp_max_sessions: int = Field(

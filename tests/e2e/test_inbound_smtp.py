@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, free_port, start_server
 from tests.e2e.test_sending import ADELE, ALEX, inbox_items, unique
 from tests.sink import wait_for
 
@@ -78,3 +81,131 @@ def test_smtp_command_alone(server: RunningServer) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Inbound SMTP that does not trust loopback, with few sessions and a short idle time."""
+    running = start_server(
+        tmp_path_factory.mktemp("guarded-smtp"),
+        GRAPHPOST_SMTP_TRUSTED_NETWORKS="10.0.0.0/8, fd00::/8",
+        GRAPHPOST_SMTP_MAX_SESSIONS="3",
+        GRAPHPOST_SMTP_IDLE_TIMEOUT_SECONDS="2",
+    )
+    yield running
+    running.stop()
+
+
+def data_answer(server: RunningServer, mail_from: str, message: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+        client.ehlo("outside.example.org")
+        code, text = client.mail(mail_from)
+        assert code == 250, text
+        code, text = client.rcpt(ADELE)
+        assert code == 250, text
+        return client.data(message)
+
+
+def test_spoofed_mail_from_refused_for_untrusted_clients(guarded: RunningServer) -> None:
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("outside.example.org")
+        for spoofed in (ADELE, "nobody@contoso.onmicrosoft.com", "X@CONTOSO.ONMICROSOFT.COM"):
+            code, text = client.mail(spoofed)
+            assert code == 550 and text.startswith(b"5.7.1"), (spoofed, code, text)
+        code, _ = client.mail("someone@example.org")
+        assert code == 250
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"From: Adele Vance <{ADELE}>",
+        f"From: someone@example.org, {ALEX}",
+        f"Sender: {ALEX}\r\nFrom: someone@example.org",
+        "From: =?utf-8?b?" + base64.b64encode(ADELE.encode()).decode() + "?=",
+    ],
+)
+def test_spoofed_header_from_refused_for_untrusted_clients(
+    guarded: RunningServer, header: str
+) -> None:
+    subject = unique("spoof")
+    message = f"{header}\r\nTo: {ADELE}\r\nSubject: {subject}\r\n\r\nIt is me, really.\r\n"
+    code, text = data_answer(guarded, "someone@example.org", message.encode())
+    assert code == 550 and text.startswith(b"5.7.1"), (code, text)
+    assert inbox_items(guarded, ADELE, subject) == []
+
+
+def test_outside_sender_still_delivered_when_untrusted(guarded: RunningServer) -> None:
+    subject = unique("honest")
+    message = (
+        f'From: "{ADELE}" <someone@example.org>\r\nTo: {ADELE}\r\nSubject: {subject}\r\n\r\n'
+        "hello\r\n"
+    )
+    code, _ = data_answer(guarded, "someone@example.org", message.encode())
+    assert code == 250
+    wait_for(lambda: inbox_items(guarded, ADELE, subject))
+
+
+def test_trusted_network_may_send_as_own_domain(server: RunningServer) -> None:
+    """Loopback is trusted by default: local submission as one of our users still works."""
+    subject = unique("internal")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+        refused = client.sendmail(
+            ADELE, [ALEX], f"From: {ADELE}\r\nTo: {ALEX}\r\nSubject: {subject}\r\n\r\nhi"
+        )
+    assert refused == {}
+    wait_for(lambda: inbox_items(server, ALEX, subject))
+
+
+def test_too_many_sessions_get_421(guarded: RunningServer) -> None:
+    held = [smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) for _ in range(3)]
+    try:
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30)
+        assert refused.value.smtp_code == 421 and b"4.7.0" in refused.value.smtp_error
+    finally:
+        for client in held:
+            client.quit()
+    # the sessions are counted down again
+    wait_for(lambda: smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30).quit())
+
+
+def test_idle_session_is_closed(guarded: RunningServer) -> None:
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        sock.sendall(b"EHLO slow.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<")
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith(b"220 ")
+    assert b"421 4.4.2" in received  # said why, then closed
+
+
+def test_slow_data_is_cut_off(guarded: RunningServer) -> None:
+    """A DATA that stops mid-way is closed; nothing half-stored."""
+    subject = unique("stalled")
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        sock.sendall(
+            f"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<{ADELE}>\r\nDATA\r\n"
+            f"Subject: {subject}\r\n\r\nhalf a message".encode()
+        )
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert b"354 " in received and b"421 4.4.2" in received
+    assert inbox_items(guarded, ADELE, subject) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Subject: nul \x00 in the subject\r\n\r\nand \x00 in the body\r\n",
+        b"Subject: broken \xff\xfe utf-8\r\nFrom: \xc3(x) <a@example.org>\r\n\r\n\xff\r\n",
+        b"Subject: deep\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + b"--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" * 2000,
+    ],
+    ids=["nul", "bad-utf8", "nested"],
+)
+def test_inbound_never_4xx_for_mail_it_will_never_take(server: RunningServer, body: bytes) -> None:
+    """Stored (250) or refused for good (5xx): a 4xx would make the sender retry forever."""
+    code, text = data_answer(server, "someone@example.org", body)
+    assert code == 250 or 500 <= code < 600, (code, text)

@@ -6,6 +6,8 @@ local send are the same thing in the store.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 
 from graphpost.domain import body as bodies
@@ -32,9 +34,16 @@ def _r(address: EmailAddress | None) -> Recipient | None:
 
 
 class IngestService:
-    def __init__(self, store: MailStore, *, web_base: str) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        *,
+        web_base: str,
+        parse: Callable[[bytes], Awaitable[mime.Parsed]] | None = None,
+    ) -> None:
         self.store = store
         self.web_base = web_base
+        self._parse = parse  # e.g. services.parsing.MimeParser: large mail off the loop
         self._inbox: dict[str, str] = {}
 
     async def inbox_id(self, user: UserRecord) -> str:
@@ -50,7 +59,7 @@ class IngestService:
         self, raw: bytes, user: UserRecord, *, folder_id: str | None = None
     ) -> NewMessage:
         """A received message for ``user``'s Inbox (or ``folder_id``), read from its MIME."""
-        parsed = mime.parse(raw)
+        parsed = await self._parse(raw) if self._parse is not None else mime.parse(raw)
         folder = folder_id or await self.inbox_id(user)
         stamp = now()
         index = parsed.thread_index

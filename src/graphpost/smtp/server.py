@@ -2,17 +2,34 @@
 
 Not an open relay: recipients must be users here. Unknown users of our domains get
 550 5.1.1, other domains 550 5.7.1. aiosmtpd enforces the size limit with 552.
+
+Limits, as a hostile client would try them:
+
+* a session silent for ``idle_timeout`` seconds gets ``421 4.4.2`` and is closed, and no
+  session lasts longer than ``SESSION_SECONDS`` (a trickle of bytes cannot hold one forever);
+* at most ``max_sessions`` at once; one more is greeted ``421 4.7.0`` and closed;
+* only a store that is unavailable answers ``451`` (try again later); a message that can never
+  be accepted gets a 5xx, so that the sending server stops retrying it;
+* anti-spoofing, as Exchange's anonymous connector: a client outside ``trusted_networks`` may
+  not use one of our own domains in ``MAIL FROM`` (refused at MAIL) or in the header ``From:``
+  or ``Sender:`` (refused at the end of DATA): ``550 5.7.1``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
-from typing import Any
+import sqlite3
+from email import policy
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from graphpost.errors import StoreError
 from graphpost.services.directory import DirectoryService
 from graphpost.services.ingest import IngestService
 from graphpost.store.ports import MailStore
@@ -20,32 +37,122 @@ from graphpost.store.records import UserRecord
 
 log = logging.getLogger("graphpost.smtp")
 
+SESSION_SECONDS = 600.0  # RFC 5321 §4.5.3.2: ten minutes for the whole of a DATA transfer
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _bad_address(address: str) -> bool:
+    """Control characters, spaces or no ``@``: not an address this server will take."""
+    return "@" not in address or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in address)
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip().rstrip(".").lower()
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether storing failed for good (a 5xx: never retry) rather than for now (451). Only a
+    database that cannot be reached or is busy is "for now"; a value it refuses is for good."""
+    if not isinstance(exc, StoreError):
+        return True  # the message itself could not be read or stored
+    cause = exc.__cause__
+    if isinstance(cause, sqlite3.DataError | sqlite3.IntegrityError):
+        return True
+    # PostgreSQL: class 22 data exception, 23 integrity violation, 54 program limit exceeded
+    return str(getattr(cause, "sqlstate", "") or "")[:2] in ("22", "23", "54")
+
+
+def _header_addresses(data: bytes) -> list[str]:
+    """The addresses of every From: and Sender: header, raw and decoded (encoded words), as
+    the stored message would show them."""
+    end = min((i for i in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if i >= 0), default=-1)
+    head = data[:end] if end >= 0 else data
+    msg = BytesHeaderParser(policy=policy.default).parsebytes(head)
+    values: list[str] = []
+    for name, value in msg.raw_items():
+        if name.lower() not in ("from", "sender"):
+            continue
+        values.append(str(value))
+        try:
+            values.append(str(msg.policy.header_fetch_parse(name, value)))
+        except Exception:  # noqa: S112 - undecodable: the raw value is checked
+            continue
+    return [addr for _, addr in getaddresses(values) if "@" in addr]
+
 
 class InboundHandler:
     def __init__(
-        self, store: MailStore, directory: DirectoryService, ingest: IngestService
+        self,
+        store: MailStore,
+        directory: DirectoryService,
+        ingest: IngestService,
+        *,
+        trusted_networks: list[Network] | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
         self.ingest = ingest
+        self.trusted_networks = (
+            trusted_networks
+            if trusted_networks is not None
+            else [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+        )
+
+    def trusted(self, session: Session) -> bool:
+        peer: Any = session.peer  # typed str by aiosmtpd; really the socket's peername tuple
+        if not isinstance(peer, tuple) or not peer:
+            return False
+        try:
+            ip = ipaddress.ip_address(str(peer[0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.trusted_networks)
+
+    async def _ours(self, address: str) -> bool:
+        return await self.store.find_tenant(_domain(address)) is not None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        mail_options: list[str],
+    ) -> str:  # fmt: skip
+        if address and _bad_address(address):
+            return "553 5.1.7 Bad sender address syntax"
+        if address and not self.trusted(session) and await self._ours(address):
+            return (
+                f"550 5.7.1 <{address}>: Client not authorized to send as this sender "
+                "(anonymous mail from one of our own domains)"
+            )
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],
     ) -> str:  # fmt: skip
         address = address.strip()
-        if "@" not in address:
+        if _bad_address(address):
             return "501 5.1.3 Bad recipient address syntax"
         user = await self.directory.user(address)
         if user is not None:
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
-        domain = address.rsplit("@", 1)[1]
-        if await self.store.find_tenant(domain) is not None:
+        if await self._ours(address):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         return f"550 5.7.1 <{address}>: Relay access denied"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or envelope.content
+        data = raw if isinstance(raw, bytes) else str(raw).encode()
+        if not self.trusted(session):
+            for address in _header_addresses(data):
+                if await self._ours(address):
+                    return (
+                        f"550 5.7.1 Client not authorized to send as <{address}> "
+                        "(anonymous mail from one of our own domains)"
+                    )
         users: list[UserRecord] = []
         seen: set[str] = set()
         for rcpt in envelope.rcpt_tos:
@@ -53,36 +160,115 @@ class InboundHandler:
             if user is not None and user.id not in seen:
                 seen.add(user.id)
                 users.append(user)
-        raw = envelope.original_content or envelope.content
-        data = raw if isinstance(raw, bytes) else str(raw).encode()
         try:
             copies = await self.ingest.deliver(data, users)
-        except Exception:
+        except Exception as exc:
+            if _permanent(exc):
+                log.exception("an inbound message cannot be stored; refused for good")
+                return "554 5.6.0 The message could not be read or stored; not accepted"
             log.exception("could not store an inbound message")
             return "451 4.3.0 Temporary failure storing the message; try again later"
         ids = ",".join(c.row.id[-12:] for c in copies)
         return f"250 2.0.0 OK: stored as {ids}"
 
 
+class GuardedSMTP(SMTP):
+    """aiosmtpd's SMTP with a cap on sessions, an idle timeout (any byte from the client
+    counts; the time our own handlers take does not) and a ceiling on a session's life."""
+
+    def __init__(
+        self, handler: Any, *, sessions: set[GuardedSMTP], max_sessions: int,
+        idle_timeout: float, **options: Any,
+    ) -> None:  # fmt: skip
+        super().__init__(handler, timeout=idle_timeout, **options)
+        self._sessions = sessions
+        self._max_sessions = max_sessions
+        self._refused = False
+        self._life: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None and len(self._sessions) >= self._max_sessions:
+            self._refused = True
+            # uvloop's transports do not subclass asyncio's: typed by a cast, not isinstance
+            writer = cast(asyncio.Transport, transport)
+            writer.write(b"421 4.7.0 Too many connections, try again later\r\n")
+            writer.close()
+            return
+        if self.transport is None:
+            self._sessions.add(self)
+            self._life = asyncio.get_running_loop().call_later(SESSION_SECONDS, self._timeout_cb)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        self._sessions.discard(self)
+        if self._life is not None:
+            self._life.cancel()
+        super().connection_lost(error)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self.transport is not None and not self.transport.is_closing():
+            self._reset_timeout()
+
+    def eof_received(self) -> bool | None:
+        if self._refused:
+            return False
+        return super().eof_received()
+
+    def _timeout_cb(self) -> None:
+        transport = cast(asyncio.Transport | None, self.transport)
+        if transport is not None and not transport.is_closing():
+            transport.write(b"421 4.4.2 Timeout, closing the connection\r\n")
+        super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        # storing a large message is our time, not the client's: no idle timeout meanwhile
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            if self.transport is not None and not self.transport.is_closing():
+                self._reset_timeout()
+
+
 class InboundServer:
     """aiosmtpd on this event loop (no thread)."""
 
     def __init__(
-        self, handler: InboundHandler, *, host: str, port: int, hostname: str, max_bytes: int
+        self,
+        handler: InboundHandler,
+        *,
+        host: str,
+        port: int,
+        hostname: str,
+        max_bytes: int,
+        idle_timeout: float = 60.0,
+        max_sessions: int = 100,
     ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
         self.hostname = hostname
         self.max_bytes = max_bytes
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+        self.sessions: set[GuardedSMTP] = set()
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
 
         def factory() -> Any:
-            return SMTP(
+            return GuardedSMTP(
                 self.handler,
+                sessions=self.sessions,
+                max_sessions=self.max_sessions,
+                idle_timeout=self.idle_timeout,
                 data_size_limit=self.max_bytes,
                 hostname=self.hostname,
                 ident="graphpost ESMTP",
