@@ -66,7 +66,7 @@ class Runtime:
         folders = FolderService(store)
         directory = DirectoryService(store)
         messages = MessageService(store, folders, web_base=settings.base_url)
-        parser = MimeParser()
+        parser = MimeParser(offload_bytes=settings.mime_offload_bytes)
         ingest = IngestService(store, web_base=settings.base_url, parse=parser.parse)
         key = load_or_create(settings.data_dir)
         transport = None

@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default="127.0.0.0/8,::1/128",
         description="CIDRs whose unauthenticated SMTP clients may send as our own domains.",
     )
+    mime_offload_bytes: int = Field(
+        default=256 * 1024,
+        ge=0,
+        description="Received mail this large is parsed in worker processes (0: on the loop).",
+    )
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
 

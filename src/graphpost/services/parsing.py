@@ -4,7 +4,7 @@ The standard library's parser is pure Python and holds the GIL (about 40 ms per 
 inbound message parsed on the loop stalls every HTTP request and SMTP session of the process,
 and a thread would not help (it competes for the same GIL). Messages above ``offload_bytes``
 are parsed in a small pool of worker processes; small ones, the common case, stay on the loop
-where they cost less than the hop.
+where they cost less than the hop. ``offload_bytes`` 0 parses everything on the loop.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class MimeParser:
         return self._pool
 
     async def parse(self, raw: bytes) -> mime.Parsed:
-        if len(raw) < self.offload_bytes:
+        if not self.offload_bytes or len(raw) < self.offload_bytes:
             return mime.parse(raw)
         pool = self._started()
         try:
