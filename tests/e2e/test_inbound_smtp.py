@@ -91,6 +91,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
         GRAPHPOST_SMTP_TRUSTED_NETWORKS="10.0.0.0/8, fd00::/8",
         GRAPHPOST_SMTP_MAX_SESSIONS="3",
         GRAPHPOST_SMTP_IDLE_TIMEOUT_SECONDS="2",
+        GRAPHPOST_MAX_MESSAGE_BYTES="600000",
     )
     yield running
     running.stop()
@@ -209,3 +210,40 @@ def test_inbound_never_4xx_for_mail_it_will_never_take(server: RunningServer, bo
     """Stored (250) or refused for good (5xx): a 4xx would make the sender retry forever."""
     code, text = data_answer(server, "someone@example.org", body)
     assert code == 250 or 500 <= code < 600, (code, text)
+
+
+def test_data_dots_sizes_and_pipelining(guarded: RunningServer) -> None:
+    """The block-wise DATA reader: dot-stuffed lines come back whole, a terminator split across
+    reads is found, an over-size message is refused (552) and the session goes on."""
+    subject = unique("dots")
+    lines = [".leading dot", "..two dots", ".", "x" * 5000, "end."]
+    body = "\r\n".join(lines)
+    big = "y" * 70 + "\r\n"
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("x")
+        client.sendmail("a@example.org", [ADELE], f"Subject: {subject}\r\n\r\n{body}\r\n")
+        client.mail("a@example.org")  # no SIZE: the limit is found while reading DATA
+        client.rcpt(ADELE)
+        code, _ = client.data(("Subject: big\r\n\r\n" + big * 9000).encode())
+        assert code == 552
+        assert client.noop()[0] == 250  # the session is usable after the refusal
+        # a message just under the limit (600,000 bytes) is taken, arriving in many reads
+        near = f"Subject: {subject} near\r\n\r\n" + big * 8000
+        assert client.sendmail("a@example.org", [ADELE], near) == {}
+    (got,) = wait_for(lambda: inbox_items(guarded, ADELE, subject))
+    assert got["body"]["content"].rstrip("\r\n").split("\r\n") == lines
+    wait_for(lambda: inbox_items(guarded, ADELE, f"{subject} near"))
+    # the next command arriving in the same packet as the end of DATA is not lost
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        piped = unique("piped")
+        sock.sendall(
+            f"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<{ADELE}>\r\nDATA\r\n".encode()
+        )
+        seen = b""
+        while b"354" not in seen:
+            seen += sock.recv(4096)
+        sock.sendall(f"Subject: {piped}\r\n\r\nhi\r\n.\r\nQUIT\r\n".encode())
+        while chunk := sock.recv(4096):
+            seen += chunk
+    assert b"250 2.0.0 OK" in seen and b"221 " in seen
+    wait_for(lambda: inbox_items(guarded, ADELE, piped))

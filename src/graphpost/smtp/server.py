@@ -174,7 +174,15 @@ class InboundHandler:
 
 class GuardedSMTP(SMTP):
     """aiosmtpd's SMTP with a cap on sessions, an idle timeout (any byte from the client
-    counts; the time our own handlers take does not) and a ceiling on a session's life."""
+    counts; the time our own handlers take does not), a ceiling on a session's life, and a
+    DATA reader that works in 64 KiB blocks rather than line by line.
+
+    aiosmtpd reads DATA one line at a time through a stream buffer of 2 KB: about 0.4 s of
+    the event loop per 10 MB message (measured), as much as parsing it. Here the terminator
+    is found and the dots are unstuffed by bytes methods (C), a block at a time."""
+
+    # the stream reader's limit: its buffer holds up to twice this before pausing the socket
+    line_length_limit = 1 << 16
 
     def __init__(
         self, handler: Any, *, sessions: set[GuardedSMTP], max_sessions: int,
@@ -224,6 +232,52 @@ class GuardedSMTP(SMTP):
         if transport is not None and not transport.is_closing():
             transport.write(b"421 4.4.2 Timeout, closing the connection\r\n")
         super()._timeout_cb()  # type: ignore[no-untyped-call]
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        limit = self.data_size_limit or 0
+        buf = bytearray(b"\r\n")  # a line break before the first line: one terminator rule
+        dropped = 0  # bytes read past the size limit and thrown away
+        while True:
+            chunk = await self._reader.read(1 << 16)
+            if not chunk:  # the client went away mid-DATA
+                self.envelope = self._create_envelope()
+                return
+            start = max(0, len(buf) - 4)
+            buf += chunk
+            end = buf.find(b"\r\n.\r\n", start)
+            if end >= 0:
+                rest = bytes(buf[end + 5 :])
+                del buf[end + 2 :]
+                if rest:  # a pipelined command: back to the reader for the command loop
+                    self._reader._buffer[:0] = rest  # type: ignore[attr-defined]
+                break
+            if limit and len(buf) - 2 > limit:
+                dropped += len(buf) - 4  # over the limit: keep reading, keep nothing
+                del buf[:-4]
+        if dropped:
+            self.envelope = self._create_envelope()
+            await self.push("552 Error: Too much mail data")
+            return
+        content = bytes(buf).replace(b"\r\n.", b"\r\n")[2:]  # RFC 5321 §4.5.2
+        if limit and len(content) > limit:
+            self.envelope = self._create_envelope()
+            await self.push("552 Error: Too much mail data")
+            return
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self.envelope = self._create_envelope()
+        await self.push(status)
 
     async def _call_handler_hook(self, command: str, *args: Any) -> Any:
         # storing a large message is our time, not the client's: no idle timeout meanwhile
