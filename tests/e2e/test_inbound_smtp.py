@@ -247,3 +247,22 @@ def test_data_dots_sizes_and_pipelining(guarded: RunningServer) -> None:
             seen += chunk
     assert b"250 2.0.0 OK" in seen and b"221 " in seen
     wait_for(lambda: inbox_items(guarded, ADELE, piped))
+
+
+def test_large_mail_parsed_in_the_worker_pool(server: RunningServer) -> None:
+    """A message over the offload size (256 KiB) is parsed in a worker process and stored the
+    same as a small one: every byte of its attachment, on both engines."""
+    subject = unique("large")
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    msg = EmailMessage()
+    msg["From"] = "big@example.org"
+    msg["To"] = ADELE
+    msg["Subject"] = subject
+    msg.set_content("see the attachment")
+    msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="b.bin")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as client:
+        assert client.send_message(msg) == {}
+    (got,) = wait_for(lambda: inbox_items(server, ADELE, subject))
+    with server.client() as c:
+        (att,) = c.get(f"/me/messages/{got['id']}/attachments").json()["value"]
+    assert att["name"] == "b.bin" and base64.b64decode(att["contentBytes"]) == payload
