@@ -124,7 +124,11 @@ def test_spoofed_mail_from_refused_for_untrusted_clients(guarded: RunningServer)
         f"From: someone@example.org, {ALEX}",
         f"Sender: {ALEX}\r\nFrom: someone@example.org",
         "From: =?utf-8?b?" + base64.b64encode(ADELE.encode()).decode() + "?=",
+        "From: x <=?utf-8?q?adelev=40contoso.onmicrosoft.com?=>",
+        "From: AdeleV@contoso.onmicrosoft.com\x00",
+        "From: Group: AdeleV@Contoso.OnMicrosoft.com;",
     ],
+    ids=["plain", "second-of-two", "sender", "encoded-word", "encoded-in-brackets", "nul", "group"],
 )
 def test_spoofed_header_from_refused_for_untrusted_clients(
     guarded: RunningServer, header: str

@@ -47,7 +47,11 @@ def _bad_address(address: str) -> bool:
 
 
 def _domain(address: str) -> str:
-    return address.rsplit("@", 1)[-1].strip().rstrip(".").lower()
+    """The domain as a reader would see it: what is not a letter, digit, dot or hyphen (quotes,
+    controls, NUL, U+FFFD, spaces) is dropped, so ``contoso.com\x00`` or ``contoso.com"`` is
+    contoso.com."""
+    tail = address.rsplit("@", 1)[-1].lower()
+    return "".join(c for c in tail if c.isalnum() or c in ".-").strip(".")
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -147,8 +151,9 @@ class InboundHandler:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode()
         if not self.trusted(session):
+            ours = {t.domain.lower() for t in await self.store.list_tenants()}
             for address in _header_addresses(data):
-                if await self._ours(address):
+                if _domain(address) in ours:
                     return (
                         f"550 5.7.1 Client not authorized to send as <{address}> "
                         "(anonymous mail from one of our own domains)"
