@@ -95,6 +95,23 @@ def test_headers_trickled_byte_by_byte_are_cut_off(strict_server: RunningServer)
             assert read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
 
 
+def test_oversized_headers_get_431(strict_server: RunningServer) -> None:
+    """Megabytes of headers sent fast (within the deadline) are not all kept: 431 at 64 KB."""
+    before = open_fds(strict_server)
+    with connect(strict_server) as sock:
+        sock.sendall(b"GET /v1.0/me HTTP/1.1\r\nHost: x\r\n")
+        with contextlib.suppress(OSError):  # the server closes while we still send
+            for i in range(500):
+                sock.sendall(b"X-%d: %s\r\n" % (i, b"a" * 20_000))
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert open_fds(strict_server) <= before + 1
+    # a request with a large but reasonable head (a long token, many headers) still works
+    with strict_server.client() as c:
+        extra = {f"x-h{i}": "v" * 500 for i in range(60)}
+        assert c.get("/me/mailFolders/inbox", headers=extra).status_code == 200
+
+
 def test_stalled_body_gets_408(strict_server: RunningServer) -> None:
     token = strict_server.token()
     head = (

@@ -12,6 +12,8 @@ forever. Here every phase of a request has a deadline:
   ``body_timeout`` seconds after it began reading (``asgi.body_deadline``); the connection is
   closed a moment later if the body is still incomplete (the client gets the 408 first);
 * writing: a client that stops reading the response for ``idle_timeout`` seconds is closed;
+* a request head (line and headers) over ``MAX_HEAD_BYTES`` is answered ``431`` and closed:
+  the parser would otherwise keep every header in memory until the deadline;
 * a connection beyond ``max_connections`` is answered ``503`` and closed at once, so that
   held-open sockets can never exhaust the process's file descriptors.
 """
@@ -29,6 +31,7 @@ from uvicorn.server import ServerState
 
 # the application answers 408 for a stalled body; the connection closes this much later
 BODY_GRACE_SECONDS = 1.0
+MAX_HEAD_BYTES = 64 * 1024  # request line and headers (IIS, in front of Graph: 16 KB a header)
 _TIMEOUT_BODY = (
     b'{"error":{"code":"RequestTimeout","message":"The request was not received in time."}}'
 )
@@ -36,6 +39,15 @@ REQUEST_TIMEOUT = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
     b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
     + _TIMEOUT_BODY
+)  # fmt: skip
+_HEAD_BODY = (
+    b'{"error":{"code":"RequestHeaderFieldsTooLarge",'
+    b'"message":"The request line and headers are over 64 KB."}}'
+)
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: " + str(len(_HEAD_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
+    + _HEAD_BODY
 )  # fmt: skip
 _BUSY_BODY = (
     b'{"error":{"code":"ServiceUnavailable","message":"Too many open connections; retry."}}'
@@ -81,6 +93,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._write_deadline: asyncio.TimerHandle | None = None
         self._begun = False  # part of a request head has arrived
+        self._head_bytes: int | None = 0  # bytes received while a head is incomplete
 
     # -- deadlines
 
@@ -118,6 +131,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._write_deadline = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if self._head_bytes is not None:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if (
+            self._head_bytes is not None
+            and self._head_bytes > MAX_HEAD_BYTES
+            and not self.transport.is_closing()
+        ):
+            self.transport.write(HEAD_TOO_LARGE)
+            self.transport.close()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._begun = True
@@ -126,11 +151,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._begun = False
+        self._head_bytes = None
         self._arm(self.limits.body_timeout + BODY_GRACE_SECONDS)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._head_bytes = 0
         super().on_message_complete()
 
     def pause_writing(self) -> None:
