@@ -66,7 +66,10 @@ class Runtime:
         folders = FolderService(store)
         directory = DirectoryService(store)
         messages = MessageService(store, folders, web_base=settings.base_url)
-        parser = MimeParser(offload_bytes=settings.mime_offload_bytes)
+        parser = MimeParser(
+            offload_bytes=settings.mime_offload_bytes,
+            timeout=settings.mime_parse_timeout_seconds,
+        )
         ingest = IngestService(store, web_base=settings.base_url, parse=parser.parse)
         key = load_or_create(settings.data_dir)
         transport = None

@@ -100,10 +100,13 @@ class Settings(BaseSettings):
         default="127.0.0.0/8,::1/128",
         description="CIDRs whose unauthenticated SMTP clients may send as our own domains.",
     )
+    mime_parse_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A received message's parse is abandoned after this."
+    )
     mime_offload_bytes: int = Field(
-        default=256 * 1024,
+        default=0,
         ge=0,
-        description="Received mail this large is parsed in worker processes (0: on the loop).",
+        description="Received mail smaller than this is parsed on the event loop (0: none is).",
     )
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
