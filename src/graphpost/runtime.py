@@ -117,8 +117,9 @@ class Runtime:
     def inbound(self, *, port: int | None = None) -> InboundServer:
         s = self.settings
         handler = InboundHandler(
-            self.store, self.directory, self.ingest, trusted_networks=s.trusted_networks
-        )
+            self.store, self.directory, self.ingest, trusted_networks=s.trusted_networks,
+            max_recipients=s.max_recipients,
+        )  # fmt: skip
         return InboundServer(
             handler,
             host=s.smtp_host,

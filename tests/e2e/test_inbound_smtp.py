@@ -93,6 +93,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
         GRAPHPOST_SMTP_IDLE_TIMEOUT_SECONDS="2",
         GRAPHPOST_MAX_MESSAGE_BYTES="600000",
         GRAPHPOST_MIME_PARSE_TIMEOUT_SECONDS="2",
+        GRAPHPOST_MAX_RECIPIENTS="3",
     )
     yield running
     running.stop()
@@ -298,3 +299,11 @@ def test_pathological_mail_is_refused_not_parsed_forever(guarded: RunningServer)
     code, _ = data_answer(guarded, "someone@example.org", f"Subject: {subject}\r\n\r\nok".encode())
     assert code == 250
     wait_for(lambda: inbox_items(guarded, ADELE, subject))
+
+
+def test_too_many_recipients_get_452(guarded: RunningServer) -> None:
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("x")
+        client.mail("a@example.org")
+        codes = [client.rcpt(ADELE)[0] for _ in range(5)]
+    assert codes == [250, 250, 250, 452, 452]

@@ -97,7 +97,9 @@ class InboundHandler:
         ingest: IngestService,
         *,
         trusted_networks: list[Network] | None = None,
+        max_recipients: int = 500,
     ) -> None:
+        self.max_recipients = max_recipients
         self.store = store
         self.directory = directory
         self.ingest = ingest
@@ -144,6 +146,8 @@ class InboundHandler:
         address = address.strip()
         if _bad_address(address):
             return "501 5.1.3 Bad recipient address syntax"
+        if len(envelope.rcpt_tos) >= self.max_recipients:
+            return "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10: the rest later
         user = await self.directory.user(address)
         if user is not None:
             envelope.rcpt_tos.append(address)
