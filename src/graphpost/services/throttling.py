@@ -55,9 +55,10 @@ class ThrottleCounters(Protocol):
     async def begin(
         self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
         now_ms: int,
-    ) -> Admission:  # fmt: skip
+    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
         """If fewer than ``limit`` requests are counted in buckets ≥ ``oldest``: count this one
-        in ``bucket`` and register ``token`` as in flight. Atomic per key."""
+        in ``bucket``, register ``token`` as in flight and return (True, requests in flight,
+        []). Else (False, 0, the window's (bucket, count), oldest first). Atomic per key."""
         ...
 
     async def leave(self, key: str, token: str) -> None: ...
@@ -73,16 +74,16 @@ class MemoryCounters:
     async def begin(
         self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
         now_ms: int,
-    ) -> Admission:  # fmt: skip
+    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
         buckets = self._buckets[key]
         for old in [b for b in buckets if b < oldest]:
             del buckets[old]
         if sum(buckets.values()) >= limit:
-            return Admission(False, buckets=sorted(buckets.items()))
+            return False, 0, sorted(buckets.items())
         buckets[bucket] = buckets.get(bucket, 0) + 1
         inflight = self._inflight[key]
         inflight.add(token)
-        return Admission(True, len(inflight))
+        return True, len(inflight), []
 
     async def leave(self, key: str, token: str) -> None:
         inflight = self._inflight.get(key)
@@ -120,10 +121,10 @@ class Throttle:
         oldest = bucket - BUCKETS + 1
         token = uuid.uuid4().hex
         now_ms = int(now * 1000)
-        admission = await self.counters.begin(
+        admission = Admission(*await self.counters.begin(
             key, bucket=bucket, oldest=oldest, limit=limits.requests, token=token,
             expires_ms=now_ms + LEASE_MS, now_ms=now_ms,
-        )  # fmt: skip
+        ))  # fmt: skip
         if not admission.admitted:
             wait = retry_after(
                 admission.buckets, limit=limits.requests, window=BUCKETS,
