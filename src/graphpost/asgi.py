@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -13,6 +15,7 @@ from graphpost.errors import (
     BodyNotReadableError,
     InvalidInputError,
     PropertyValueError,
+    RequestTimeoutError,
     RequestTooLargeError,
     UnsupportedMediaTypeError,
 )
@@ -182,6 +185,29 @@ class Response:
     body: bytes = b""
     content_type: bytes | None = JSON_TYPE
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+def body_deadline(
+    receive: Callable[[], Awaitable[dict[str, Any]]], seconds: float
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """``receive`` for ``read_body``: the whole body must arrive within ``seconds`` of the first
+    read, else ``RequestTimeoutError`` (408): a stalled or trickling body never holds a request."""
+    deadline: float | None = None
+
+    async def timed() -> dict[str, Any]:
+        nonlocal deadline
+        loop = asyncio.get_running_loop()
+        if deadline is None:
+            deadline = loop.time() + seconds
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await receive()
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"The request body did not arrive within {seconds:g} seconds."
+            ) from None
+
+    return timed
 
 
 async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:

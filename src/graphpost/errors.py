@@ -28,6 +28,7 @@ GraphpostError
 │   ├── ConcurrencyThrottledError  more than 4 requests at once
 │   └── RateThrottledError       more than 10,000 requests in 10 minutes
 ├── RequestTooLargeError         over the request size cap
+├── RequestTimeoutError          the request body did not arrive in time
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
 └── StoreError                   the database failed (not the caller's fault)
@@ -152,6 +153,10 @@ class RateThrottledError(ThrottledError):
 
 class RequestTooLargeError(GraphpostError):
     """The request is over the size cap."""
+
+
+class RequestTimeoutError(GraphpostError):
+    """The client did not send the request body in time."""
 
 
 class UnsupportedMediaTypeError(GraphpostError):

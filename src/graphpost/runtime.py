@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import gc
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from graphpost.api.app import GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
+from graphpost.asgi import body_deadline
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
@@ -20,6 +23,7 @@ from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
+from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import (
     MemoryCounters,
@@ -29,7 +33,7 @@ from graphpost.services.throttling import (
 )
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
-from graphpost.store.engine import Engine, open_engine
+from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.migrate import migrate
 from graphpost.store.sql import SqlMailStore
 from graphpost.store.throttle import PgThrottleCounters
@@ -49,6 +53,7 @@ class Runtime:
     ingest: IngestService
     sending: SendService
     worker: DeliveryWorker
+    parser: MimeParser
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -62,7 +67,11 @@ class Runtime:
         folders = FolderService(store)
         directory = DirectoryService(store)
         messages = MessageService(store, folders, web_base=settings.base_url)
-        ingest = IngestService(store, web_base=settings.base_url)
+        parser = MimeParser(
+            offload_bytes=settings.mime_offload_bytes,
+            timeout=settings.mime_parse_timeout_seconds,
+        )
+        ingest = IngestService(store, web_base=settings.base_url, parse=parser.parse)
         key = load_or_create(settings.data_dir)
         transport = None
         if settings.smtp_relay:
@@ -104,19 +113,27 @@ class Runtime:
             ingest=ingest,
             sending=sending,
             worker=worker,
+            parser=parser,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
-        handler = InboundHandler(self.store, self.directory, self.ingest)
+        s = self.settings
+        handler = InboundHandler(
+            self.store, self.directory, self.ingest, trusted_networks=s.trusted_networks,
+            max_recipients=s.max_recipients,
+        )  # fmt: skip
         return InboundServer(
             handler,
-            host=self.settings.smtp_host,
-            port=self.settings.smtp_port if port is None else port,
-            hostname=self.settings.hostname,
-            max_bytes=self.settings.max_message_bytes,
+            host=s.smtp_host,
+            port=s.smtp_port if port is None else port,
+            hostname=s.hostname,
+            max_bytes=s.max_message_bytes,
+            idle_timeout=s.smtp_idle_timeout_seconds,
+            max_sessions=s.smtp_max_sessions,
         )
 
     async def close(self) -> None:
+        self.parser.close()
         await self.engine.close()
 
     def app(self) -> GraphApp:
@@ -149,9 +166,17 @@ class Runtime:
         return Throttle(counters, limits)
 
 
+def private_directory(path: Path) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
 def prepare(settings: Settings) -> None:
-    """Create the data directory and bring the schema up to date (before any event loop)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Create the data directory (private: 0700, its files 0600) and bring the schema up to
+    date (before any event loop)."""
+    private_directory(settings.data_dir)
+    if not settings.database_url:
+        make_private(settings.sqlite_path)
     migrate(database_url=settings.database_url, sqlite_path=settings.sqlite_path)
 
 
@@ -188,7 +213,9 @@ class Server:
             await self._lifespan(receive, send)
             return
         assert self._app is not None, "lifespan start-up has not run"
-        await self._app(scope, receive, send)
+        await self._app(
+            scope, body_deadline(receive, self.settings.http_body_timeout_seconds), send
+        )
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

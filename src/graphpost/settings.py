@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -74,11 +75,51 @@ class Settings(BaseSettings):
     )
     throttle_requests: int = Field(default=10_000, ge=1, description="Requests per window.")
     throttle_window_seconds: int = Field(
-        default=600, ge=60, description="The rate window (a whole number of minutes)."
+        default=600, ge=10, description="The rate window in seconds (counted in tenths)."
     )
     throttle_concurrency: int = Field(default=4, ge=1, description="Requests at once.")
+    http_header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time a client has to send a request's line and headers."
+    )
+    http_body_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Time a client has to send a request's body (408)."
+    )
+    http_idle_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="How long an idle keep-alive connection stays open."
+    )
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="Open HTTP connections per process; more are refused."
+    )
+    smtp_idle_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Inbound SMTP: a session silent this long is closed."
+    )
+    smtp_max_sessions: int = Field(
+        default=100, ge=1, description="Inbound SMTP sessions at once (over it: 421 4.7.0)."
+    )
+    smtp_trusted_networks: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="CIDRs whose unauthenticated SMTP clients may send as our own domains.",
+    )
+    mime_parse_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A received message's parse is abandoned after this."
+    )
+    mime_offload_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Received mail smaller than this is parsed on the event loop (0: none is).",
+    )
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+
+    @field_validator("smtp_trusted_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # a bad CIDR stops the start, with pydantic's message
+        return value
+
+    @property
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return parse_networks(self.smtp_trusted_networks)
 
     @property
     def sqlite_path(self) -> Path:
@@ -95,3 +136,12 @@ class Settings(BaseSettings):
         if self.public_url:
             return self.public_url.rstrip("/")
         return f"http://{self.host}:{self.port}"
+
+
+def parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """``"127.0.0.0/8, ::1/128"`` → networks (a bare address is a /32 or /128)."""
+    return [
+        ipaddress.ip_network(part.strip(), strict=False)
+        for part in value.split(",")
+        if part.strip()
+    ]

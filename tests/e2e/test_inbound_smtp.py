@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, free_port, start_server
 from tests.e2e.test_sending import ADELE, ALEX, inbox_items, unique
 from tests.sink import wait_for
 
@@ -78,3 +81,230 @@ def test_smtp_command_alone(server: RunningServer) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(15) == 0
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """Inbound SMTP that does not trust loopback, with few sessions and a short idle time."""
+    running = start_server(
+        tmp_path_factory.mktemp("guarded-smtp"),
+        GRAPHPOST_SMTP_TRUSTED_NETWORKS="10.0.0.0/8, fd00::/8",
+        GRAPHPOST_SMTP_MAX_SESSIONS="3",
+        GRAPHPOST_SMTP_IDLE_TIMEOUT_SECONDS="2",
+        GRAPHPOST_MAX_MESSAGE_BYTES="600000",
+        GRAPHPOST_MIME_PARSE_TIMEOUT_SECONDS="2",
+        GRAPHPOST_MAX_RECIPIENTS="3",
+    )
+    yield running
+    running.stop()
+
+
+def data_answer(server: RunningServer, mail_from: str, message: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+        client.ehlo("outside.example.org")
+        code, text = client.mail(mail_from)
+        assert code == 250, text
+        code, text = client.rcpt(ADELE)
+        assert code == 250, text
+        return client.data(message)
+
+
+def test_spoofed_mail_from_refused_for_untrusted_clients(guarded: RunningServer) -> None:
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("outside.example.org")
+        for spoofed in (ADELE, "nobody@contoso.onmicrosoft.com", "X@CONTOSO.ONMICROSOFT.COM"):
+            code, text = client.mail(spoofed)
+            assert code == 550 and text.startswith(b"5.7.1"), (spoofed, code, text)
+        code, _ = client.mail("someone@example.org")
+        assert code == 250
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        f"From: Adele Vance <{ADELE}>",
+        f"From: someone@example.org, {ALEX}",
+        f"Sender: {ALEX}\r\nFrom: someone@example.org",
+        "From: =?utf-8?b?" + base64.b64encode(ADELE.encode()).decode() + "?=",
+        "From: x <=?utf-8?q?adelev=40contoso.onmicrosoft.com?=>",
+        "From: AdeleV@contoso.onmicrosoft.com\x00",
+        "From: Group: AdeleV@Contoso.OnMicrosoft.com;",
+        f'From: "{ADELE}" <someone@example.org>',
+        "From: " + "(" * 5000 + ADELE,
+        "From: " + '"' * 20000 + ADELE,
+    ],
+    ids=[
+        "plain",
+        "second-of-two",
+        "sender",
+        "encoded-word",
+        "encoded-in-brackets",
+        "nul",
+        "group",
+        "as-display-name",
+        "nested-comments",
+        "quotes",
+    ],
+)
+def test_spoofed_header_from_refused_for_untrusted_clients(
+    guarded: RunningServer, header: str
+) -> None:
+    subject = unique("spoof")
+    message = f"{header}\r\nTo: {ADELE}\r\nSubject: {subject}\r\n\r\nIt is me, really.\r\n"
+    code, text = data_answer(guarded, "someone@example.org", message.encode())
+    assert code == 550 and text.startswith(b"5.7.1"), (code, text)
+    assert inbox_items(guarded, ADELE, subject) == []
+
+
+def test_outside_sender_still_delivered_when_untrusted(guarded: RunningServer) -> None:
+    subject = unique("honest")
+    message = (
+        f'From: "Adele Vance" <someone@example.org>\r\nTo: {ADELE}\r\nSubject: {subject}\r\n'
+        "\r\nhello\r\n"
+    )
+    code, _ = data_answer(guarded, "someone@example.org", message.encode())
+    assert code == 250
+    wait_for(lambda: inbox_items(guarded, ADELE, subject))
+
+
+def test_trusted_network_may_send_as_own_domain(server: RunningServer) -> None:
+    """Loopback is trusted by default: local submission as one of our users still works."""
+    subject = unique("internal")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=30) as client:
+        refused = client.sendmail(
+            ADELE, [ALEX], f"From: {ADELE}\r\nTo: {ALEX}\r\nSubject: {subject}\r\n\r\nhi"
+        )
+    assert refused == {}
+    wait_for(lambda: inbox_items(server, ALEX, subject))
+
+
+def test_too_many_sessions_get_421(guarded: RunningServer) -> None:
+    held = [smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) for _ in range(3)]
+    try:
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30)
+        assert refused.value.smtp_code == 421 and b"4.7.0" in refused.value.smtp_error
+    finally:
+        for client in held:
+            client.quit()
+    # the sessions are counted down again
+    wait_for(lambda: smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30).quit())
+
+
+def test_idle_session_is_closed(guarded: RunningServer) -> None:
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        sock.sendall(b"EHLO slow.example.org\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<")
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith(b"220 ")
+    assert b"421 4.4.2" in received  # said why, then closed
+
+
+def test_slow_data_is_cut_off(guarded: RunningServer) -> None:
+    """A DATA that stops mid-way is closed; nothing half-stored."""
+    subject = unique("stalled")
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        sock.sendall(
+            f"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<{ADELE}>\r\nDATA\r\n"
+            f"Subject: {subject}\r\n\r\nhalf a message".encode()
+        )
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert b"354 " in received and b"421 4.4.2" in received
+    assert inbox_items(guarded, ADELE, subject) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"Subject: nul \x00 in the subject\r\n\r\nand \x00 in the body\r\n",
+        b"Subject: broken \xff\xfe utf-8\r\nFrom: \xc3(x) <a@example.org>\r\n\r\n\xff\r\n",
+        b"Subject: deep\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + b"--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" * 2000,
+    ],
+    ids=["nul", "bad-utf8", "nested"],
+)
+def test_inbound_never_4xx_for_mail_it_will_never_take(server: RunningServer, body: bytes) -> None:
+    """Stored (250) or refused for good (5xx): a 4xx would make the sender retry forever."""
+    code, text = data_answer(server, "someone@example.org", body)
+    assert code == 250 or 500 <= code < 600, (code, text)
+
+
+def test_data_dots_sizes_and_pipelining(guarded: RunningServer) -> None:
+    """The block-wise DATA reader: dot-stuffed lines come back whole, a terminator split across
+    reads is found, an over-size message is refused (552) and the session goes on."""
+    subject = unique("dots")
+    lines = [".leading dot", "..two dots", ".", "x" * 5000, "end."]
+    body = "\r\n".join(lines)
+    big = "y" * 70 + "\r\n"
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("x")
+        client.sendmail("a@example.org", [ADELE], f"Subject: {subject}\r\n\r\n{body}\r\n")
+        client.mail("a@example.org")  # no SIZE: the limit is found while reading DATA
+        client.rcpt(ADELE)
+        code, _ = client.data(("Subject: big\r\n\r\n" + big * 9000).encode())
+        assert code == 552
+        assert client.noop()[0] == 250  # the session is usable after the refusal
+        # a message just under the limit (600,000 bytes) is taken, arriving in many reads
+        near = f"Subject: {subject} near\r\n\r\n" + big * 8000
+        assert client.sendmail("a@example.org", [ADELE], near) == {}
+    (got,) = wait_for(lambda: inbox_items(guarded, ADELE, subject))
+    assert got["body"]["content"].rstrip("\r\n").split("\r\n") == lines
+    wait_for(lambda: inbox_items(guarded, ADELE, f"{subject} near"))
+    # the next command arriving in the same packet as the end of DATA is not lost
+    with socket.create_connection(("127.0.0.1", guarded.smtp_port), timeout=30) as sock:
+        piped = unique("piped")
+        sock.sendall(
+            f"EHLO x\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<{ADELE}>\r\nDATA\r\n".encode()
+        )
+        seen = b""
+        while b"354" not in seen:
+            seen += sock.recv(4096)
+        sock.sendall(f"Subject: {piped}\r\n\r\nhi\r\n.\r\nQUIT\r\n".encode())
+        while chunk := sock.recv(4096):
+            seen += chunk
+    assert b"250 2.0.0 OK" in seen and b"221 " in seen
+    wait_for(lambda: inbox_items(guarded, ADELE, piped))
+
+
+def test_large_mail_parsed_in_the_worker_pool(server: RunningServer) -> None:
+    """A message over the offload size (256 KiB) is parsed in a worker process and stored the
+    same as a small one: every byte of its attachment, on both engines."""
+    subject = unique("large")
+    payload = bytes(range(256)) * 8192  # 2 MiB
+    msg = EmailMessage()
+    msg["From"] = "big@example.org"
+    msg["To"] = ADELE
+    msg["Subject"] = subject
+    msg.set_content("see the attachment")
+    msg.add_attachment(payload, maintype="application", subtype="octet-stream", filename="b.bin")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as client:
+        assert client.send_message(msg) == {}
+    (got,) = wait_for(lambda: inbox_items(server, ADELE, subject))
+    with server.client() as c:
+        (att,) = c.get(f"/me/messages/{got['id']}/attachments").json()["value"]
+    assert att["name"] == "b.bin" and base64.b64decode(att["contentBytes"]) == payload
+
+
+def test_pathological_mail_is_refused_not_parsed_forever(guarded: RunningServer) -> None:
+    """A Content-Type of 20,000 parameters takes the standard library's parser about 10 s
+    (quadratic; 60 KB of unclosed quoted parameters take a minute). It is parsed in a worker
+    process, given up after the parse timeout (2 s here) with a 554, and the next message is
+    stored as usual."""
+    hostile = b"Subject: slow\r\nContent-Type: text/plain; " + b"a=b; " * 20_000 + b"\r\n\r\nx\r\n"
+    code, text = data_answer(guarded, "someone@example.org", hostile)
+    assert code == 554 and text.startswith(b"5.6.0"), (code, text)
+    subject = unique("after")
+    code, _ = data_answer(guarded, "someone@example.org", f"Subject: {subject}\r\n\r\nok".encode())
+    assert code == 250
+    wait_for(lambda: inbox_items(guarded, ADELE, subject))
+
+
+def test_too_many_recipients_get_452(guarded: RunningServer) -> None:
+    with smtplib.SMTP("127.0.0.1", guarded.smtp_port, timeout=30) as client:
+        client.ehlo("x")
+        client.mail("a@example.org")
+        codes = [client.rcpt(ADELE)[0] for _ in range(5)]
+    assert codes == [250, 250, 250, 452, 452]

@@ -37,6 +37,7 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.RateThrottledError, 429, "TooManyRequests"),
     (e.ThrottledError, 429, "TooManyRequests"),
     (e.RequestTooLargeError, 413, "RequestEntityTooLarge"),
+    (e.RequestTimeoutError, 408, "RequestTimeout"),
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
     (e.StoreError, 503, "ServiceUnavailable"),

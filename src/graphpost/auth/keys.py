@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -52,11 +53,13 @@ def load_or_create(data_dir: Path) -> SigningKey:
     """The key in ``data_dir``; a new one (mode 0600) if there is none yet."""
     path = data_dir / KEY_FILE
     if path.exists():
+        with contextlib.suppress(OSError):  # one written by an older version: make it private
+            os.chmod(path, 0o600)
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(loaded, rsa.RSAPrivateKey):
             raise ValueError(f"{path} does not hold an RSA private key")
         return SigningKey(loaded, _kid(loaded))
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 from graphpost.cli.common import add_storage_options, settings_from
+from graphpost.runtime import private_directory
+from graphpost.store.engine import make_private
 from graphpost.store.migrate import migrate
 
 
@@ -23,7 +25,9 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(settings.data_dir)
+    if not settings.database_url:
+        make_private(settings.sqlite_path)
     migrate(
         database_url=settings.database_url,
         sqlite_path=settings.sqlite_path,

@@ -9,8 +9,10 @@ import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
+from graphpost.cli.http import GraphpostConfig, HttpLimits
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
 from graphpost.settings import Settings
@@ -102,11 +104,16 @@ def run(args: argparse.Namespace) -> int:
                 f"-H 'Content-Type: application/json' -d {shlex.quote(EXAMPLE)}\n",
                 flush=True,
             )
+    limits = HttpLimits(
+        header_timeout=settings.http_header_timeout_seconds,
+        body_timeout=settings.http_body_timeout_seconds,
+        idle_timeout=settings.http_idle_timeout_seconds,
+        max_connections=settings.http_max_connections,
+    )
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
         "lifespan": "on",
         "access_log": False,
         "log_level": "warning",
@@ -115,10 +122,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers > 1:
         # each API process builds its own runtime from the environment
         os.environ.update(settings_env(settings))
-        uvicorn.run(
-            "graphpost.runtime:server_from_env", factory=True, workers=args.workers, **options
-        )
+        # what uvicorn.run does for workers, with our Config (it carries the protocol limits)
+        config = GraphpostConfig(
+            "graphpost.runtime:server_from_env", factory=True, workers=args.workers,
+            limits=limits, **options,
+        )  # fmt: skip
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
-    config = uvicorn.Config(Server(settings), **options)
+    config = GraphpostConfig(Server(settings), limits=limits, **options)
     uvicorn.Server(config).run()
     return 0

@@ -6,6 +6,9 @@ local send are the same thing in the store.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import Protocol
+
 import msgspec
 
 from graphpost.domain import body as bodies
@@ -27,14 +30,27 @@ from graphpost.store.records import NewMessage, UserRecord
 _encode = msgspec.json.Encoder().encode
 
 
+class Parse(Protocol):
+    """Reads received MIME (``services.parsing.MimeParser.parse``: off the loop, timed)."""
+
+    def __call__(self, raw: bytes, *, trusted: bool = False) -> Awaitable[mime.Parsed]: ...
+
+
 def _r(address: EmailAddress | None) -> Recipient | None:
     return Recipient(address) if address is not None else None
 
 
 class IngestService:
-    def __init__(self, store: MailStore, *, web_base: str) -> None:
+    def __init__(
+        self,
+        store: MailStore,
+        *,
+        web_base: str,
+        parse: Parse | None = None,
+    ) -> None:
         self.store = store
         self.web_base = web_base
+        self._parse = parse  # e.g. services.parsing.MimeParser: large mail off the loop
         self._inbox: dict[str, str] = {}
 
     async def inbox_id(self, user: UserRecord) -> str:
@@ -47,10 +63,14 @@ class IngestService:
         return found
 
     async def message_from_mime(
-        self, raw: bytes, user: UserRecord, *, folder_id: str | None = None
+        self, raw: bytes, user: UserRecord, *, folder_id: str | None = None, trusted: bool = False
     ) -> NewMessage:
-        """A received message for ``user``'s Inbox (or ``folder_id``), read from its MIME."""
-        parsed = mime.parse(raw)
+        """A received message for ``user``'s Inbox (or ``folder_id``), read from its MIME.
+        ``trusted``: MIME this server wrote (a local copy of a send, a report)."""
+        if self._parse is None:
+            parsed = mime.parse(raw)
+        else:
+            parsed = await self._parse(raw, trusted=trusted)
         folder = folder_id or await self.inbox_id(user)
         stamp = now()
         index = parsed.thread_index

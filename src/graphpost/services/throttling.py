@@ -3,22 +3,31 @@ requests at once. Over the limit: 429 with Retry-After, as Graph answers.
 
 Counters live behind a port: in memory for the single SQLite process, in PostgreSQL tables when
 several API processes share the limits.
+
+The rate window is counted in ten buckets (a minute each for Graph's ten minutes). A request
+refused for the rate is not counted, and its ``Retry-After`` is the time until enough counted
+requests have left the window for one more to fit: a client that waits that long (and not a
+second more) is served. Concurrency is counted the same way on both engines: a request holds
+its slot across at least one turn of the event loop, so requests that arrive together see each
+other even when, as on SQLite, the work itself never has to wait.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from graphpost.errors import ConcurrencyThrottledError, RateThrottledError
 
-BUCKET_SECONDS = 60  # the rate window is counted in one-minute buckets
+BUCKETS = 10  # the rate window is counted in tenths
+LEASE_MS = 120_000  # a slot whose request never left (a crashed process) expires
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,13 +36,29 @@ class ThrottleLimits:
     window_seconds: int = 600
     concurrency: int = 4
 
+    @property
+    def bucket_seconds(self) -> float:
+        return self.window_seconds / BUCKETS
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """``admitted``: counted and in flight (``inflight`` includes it). Else refused for the
+    rate, not counted; ``buckets`` are the window's (bucket, count), oldest first."""
+
+    admitted: bool
+    inflight: int = 0
+    buckets: list[tuple[int, int]] = field(default_factory=list)
+
 
 class ThrottleCounters(Protocol):
     async def begin(
-        self, key: str, *, bucket: int, oldest: int, token: str, expires_ms: int, now_ms: int
-    ) -> tuple[int, int]:
-        """Count one request in ``bucket`` and register it as in flight. Returns the requests in
-        buckets ≥ ``oldest`` and the requests in flight, this one included in both."""
+        self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
+        now_ms: int,
+    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
+        """If fewer than ``limit`` requests are counted in buckets ≥ ``oldest``: count this one
+        in ``bucket``, register ``token`` as in flight and return (True, requests in flight,
+        []). Else (False, 0, the window's (bucket, count), oldest first). Atomic per key."""
         ...
 
     async def leave(self, key: str, token: str) -> None: ...
@@ -47,15 +72,18 @@ class MemoryCounters:
         self._inflight: dict[str, set[str]] = defaultdict(set)
 
     async def begin(
-        self, key: str, *, bucket: int, oldest: int, token: str, expires_ms: int, now_ms: int
-    ) -> tuple[int, int]:
+        self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
+        now_ms: int,
+    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
         buckets = self._buckets[key]
-        buckets[bucket] = buckets.get(bucket, 0) + 1
         for old in [b for b in buckets if b < oldest]:
             del buckets[old]
+        if sum(buckets.values()) >= limit:
+            return False, 0, sorted(buckets.items())
+        buckets[bucket] = buckets.get(bucket, 0) + 1
         inflight = self._inflight[key]
         inflight.add(token)
-        return sum(buckets.values()), len(inflight)
+        return True, len(inflight), []
 
     async def leave(self, key: str, token: str) -> None:
         inflight = self._inflight.get(key)
@@ -63,6 +91,19 @@ class MemoryCounters:
             inflight.discard(token)
             if not inflight:
                 del self._inflight[key]
+
+
+def retry_after(
+    buckets: list[tuple[int, int]], *, limit: int, window: int, bucket_seconds: float, now: float
+) -> int:
+    """Seconds until the oldest counted requests have left the window and one more fits."""
+    total = sum(count for _, count in buckets)
+    for bucket, count in buckets:
+        total -= count
+        if total < limit:
+            # ``bucket`` leaves the window when bucket + window becomes the current one
+            return max(1, math.ceil((bucket + window) * bucket_seconds - now))
+    return max(1, math.ceil(window * bucket_seconds))  # not reached: buckets hold ≥ limit
 
 
 class Throttle:
@@ -74,31 +115,34 @@ class Throttle:
     async def slot(self, app_id: str, mailbox_id: str) -> AsyncIterator[None]:
         """Hold one of the mailbox's request slots for this app, or raise ThrottledError."""
         key = f"{app_id}:{mailbox_id}"
+        limits = self.limits
         now = time.time()
-        bucket = int(now // BUCKET_SECONDS)
-        buckets = max(1, self.limits.window_seconds // BUCKET_SECONDS)
-        oldest = bucket - buckets + 1
+        bucket = int(now // limits.bucket_seconds)
+        oldest = bucket - BUCKETS + 1
         token = uuid.uuid4().hex
         now_ms = int(now * 1000)
-        total, inside = await self.counters.begin(
-            key, bucket=bucket, oldest=oldest, token=token, expires_ms=now_ms + 120_000,
-            now_ms=now_ms,
-        )  # fmt: skip
+        admission = Admission(*await self.counters.begin(
+            key, bucket=bucket, oldest=oldest, limit=limits.requests, token=token,
+            expires_ms=now_ms + LEASE_MS, now_ms=now_ms,
+        ))  # fmt: skip
+        if not admission.admitted:
+            wait = retry_after(
+                admission.buckets, limit=limits.requests, window=BUCKETS,
+                bucket_seconds=limits.bucket_seconds, now=now,
+            )  # fmt: skip
+            raise RateThrottledError(
+                "Please retry again later.", retry_after=wait, limit=limits.requests
+            )
         try:
-            if total > self.limits.requests:
-                # the oldest counted bucket leaves the window at its end
-                retry = (oldest + buckets) * BUCKET_SECONDS - now
-                raise RateThrottledError(
-                    "Please retry again later.",
-                    retry_after=max(1, math.ceil(retry)),
-                    limit=self.limits.requests,
-                )
-            if inside > self.limits.concurrency:
+            if admission.inflight > limits.concurrency:
                 raise ConcurrencyThrottledError(
                     "Application is over its MailboxConcurrency limit.",
                     retry_after=1,
-                    limit=self.limits.concurrency,
+                    limit=limits.concurrency,
                 )
+            # hold the slot across a turn of the loop: requests that arrived together are in
+            # flight together, on SQLite (where a read never waits) as on PostgreSQL
+            await asyncio.sleep(0)
             yield
         finally:
             await self.counters.leave(key, token)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -144,6 +145,17 @@ def _lower(value: str | bytes | int | float | None) -> str | bytes | int | float
     return value.lower() if isinstance(value, str) else value
 
 
+def make_private(path: Path) -> None:
+    """The SQLite file readable by this user only: its directory 0700, the file created 0600
+    (or tightened to 0600 if it exists). SQLite gives -wal and -shm the database's mode; any
+    left by an older version are tightened too."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path.with_name(name), 0o600)
+
+
 def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     # SQLite's own lower() folds ASCII only; PostgreSQL's folds all of Unicode. Match it.
@@ -164,6 +176,7 @@ class SqliteEngine:
 
     def __init__(self, path: Path, *, synchronous: str = "NORMAL") -> None:
         self.path = path
+        make_private(path)
         self._writer = _connect(path, synchronous)
         self._writer.execute("PRAGMA wal_autocheckpoint=0")
         self._reader = _connect(path, synchronous)
@@ -407,4 +420,4 @@ async def open_engine(
     return SqliteEngine(sqlite_path, synchronous=synchronous)
 
 
-__all__ = ["Engine", "Op", "Row", "Tx", "open_engine"]
+__all__ = ["Engine", "Op", "Row", "Tx", "make_private", "open_engine"]

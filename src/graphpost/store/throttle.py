@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from graphpost.store.engine import Engine, Tx
 
+# (admitted, requests in flight, the window's (bucket, count) when refused): the throttling
+# service's Admission, as a tuple (the store does not import services)
+Admission = tuple[bool, int, list[tuple[int, int]]]
+
 
 class PgThrottleCounters:
     def __init__(self, engine: Engine) -> None:
@@ -11,32 +15,45 @@ class PgThrottleCounters:
         self._swept = 0
 
     async def begin(
-        self, key: str, *, bucket: int, oldest: int, token: str, expires_ms: int, now_ms: int
-    ) -> tuple[int, int]:
+        self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
+        now_ms: int,
+    ) -> Admission:  # fmt: skip
         sweep = bucket != self._swept
         self._swept = bucket
 
-        async def op(tx: Tx) -> tuple[int, int]:
+        async def op(tx: Tx) -> Admission:
+            # count first: the upsert locks this key's current bucket row until COMMIT, so the
+            # processes sharing the key check the window one at a time (exactly `limit` pass)
             await tx.execute(
                 "INSERT INTO throttle_counts (key, bucket, count) VALUES (?, ?, 1) "
                 "ON CONFLICT (key, bucket) DO UPDATE SET count = throttle_counts.count + 1",
                 (key, bucket),
             )
+            rows = await tx.fetchall(
+                "SELECT bucket, count FROM throttle_counts WHERE key = ? AND bucket >= ? "
+                "ORDER BY bucket",
+                (key, oldest),
+            )
+            if sum(int(r[1]) for r in rows) > limit:  # refused: not counted after all
+                await tx.execute(
+                    "UPDATE throttle_counts SET count = count - 1 WHERE key = ? AND bucket = ?",
+                    (key, bucket),
+                )
+                window = [(int(b), int(c) - (1 if int(b) == bucket else 0)) for b, c in rows]
+                return False, 0, [(b, c) for b, c in window if c > 0]
             await tx.execute(
                 "INSERT INTO throttle_inflight (key, token, expires_ms) VALUES (?, ?, ?)",
                 (key, token, expires_ms),
             )
             row = await tx.fetchone(
-                "SELECT (SELECT coalesce(sum(count), 0) FROM throttle_counts "
-                "WHERE key = ? AND bucket >= ?), "
-                "(SELECT count(*) FROM throttle_inflight WHERE key = ? AND expires_ms > ?)",
-                (key, oldest, key, now_ms),
+                "SELECT count(*) FROM throttle_inflight WHERE key = ? AND expires_ms > ?",
+                (key, now_ms),
             )
-            if sweep:  # once a minute per process: forget old buckets and lost tokens
+            if sweep:  # once a bucket per process: forget old buckets and lost tokens
                 await tx.execute("DELETE FROM throttle_counts WHERE bucket < ?", (oldest,))
                 await tx.execute("DELETE FROM throttle_inflight WHERE expires_ms < ?", (now_ms,))
             assert row is not None
-            return int(row[0]), int(row[1])
+            return True, int(row[0]), []
 
         return await self.engine.write(op)
 
@@ -46,4 +63,4 @@ class PgThrottleCounters:
                 "DELETE FROM throttle_inflight WHERE key = ? AND token = ?", (key, token)
             )
 
-        await self.engine.write(op)
+        await self.engine.write(op, one_statement=True)
