@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
+from graphpost.domain.text import one_line
+
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b\s*")
 # what can never go on an SMTP command line: controls, space, DEL, angle brackets (a quoted
 # local part may hold spaces, never controls)
@@ -42,7 +44,9 @@ class Reply:
 
 
 def reply(code: int | None, text: str) -> Reply:
-    text = " ".join(str(text).split())
+    # the relay's text as it is stored and shown: one line, storable (a relay may answer in
+    # bytes that are not UTF-8, which the client hands over as surrogate escapes)
+    text = one_line(str(text))[:2000]
     m = _ENHANCED.match(text)
     return Reply(code, m.group(1) if m else None, text[m.end() :] if m else text)
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from graphpost.delivery.transport import DeliveryTransport, Reply
 from graphpost.domain.compose import Failure, non_delivery_report
+from graphpost.domain.text import one_line
 from graphpost.domain.times import now
 from graphpost.services.directory import DirectoryService
 from graphpost.services.ingest import IngestService
@@ -30,7 +31,7 @@ _RECORD_PAUSES = (0.5, 2.0, 5.0)
 
 
 def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:500]
+    return one_line(f"{type(exc).__name__}: {exc}")[:500]
 
 
 def now_ms() -> int:
