@@ -276,6 +276,8 @@ def parse_orderby(text: str) -> list[OrderBy]:
         if direction not in ("asc", "desc"):
             raise QueryError(f"Invalid $orderby direction '{words[1]}': use asc or desc.")
         path = tuple(p.lower() for p in words[0].split("/"))
+        if any(o.prop.path == path for o in out):
+            continue  # sorting again by the same property changes nothing but the cost
         out.append(OrderBy(Prop(path), direction == "desc"))
     return out
 

@@ -35,12 +35,13 @@ class Reply:
 
     @property
     def kind(self) -> str:
-        """delivered (2xx), deferred (4xx or no answer) or failed (5xx)."""
-        if self.code is None or 400 <= self.code < 500:
-            return "deferred"
-        if 200 <= self.code < 300:
+        """delivered (2xx), failed (5xx), else deferred: 4xx, no answer, or an answer that is
+        not an SMTP reply (aiosmtplib's -1), which refused nothing."""
+        if self.code is not None and 200 <= self.code < 300:
             return "delivered"
-        return "failed"
+        if self.code is not None and 500 <= self.code < 600:
+            return "failed"
+        return "deferred"
 
 
 def reply(code: int | None, text: str) -> Reply:
@@ -74,6 +75,15 @@ def refusal(address: str, *, smtputf8: bool) -> Reply | None:
             f"the relay does not offer SMTPUTF8, which the non-ASCII address {address!r} needs",
         )
     return None
+
+
+def _unread(client: aiosmtplib.SMTP) -> bool:
+    """Bytes the relay sent that no command asked for (replies beyond the last one read): a
+    connection in that state would pair the next command with a stale answer, and could
+    record a recipient delivered that the relay never took. aiosmtplib keeps them in its
+    protocol's buffer; it has no public way to ask."""
+    protocol = getattr(client, "protocol", None)
+    return bool(getattr(protocol, "_buffer", b""))
 
 
 class DeliveryTransport(Protocol):
@@ -162,7 +172,9 @@ class SmtpTransport:
         return client
 
     def _release(self, client: aiosmtplib.SMTP) -> None:
-        if client.is_connected and len(self._idle) < self.pool_size:
+        if _unread(client):
+            client.close()  # out of step with the relay: its next answer is not ours
+        elif client.is_connected and len(self._idle) < self.pool_size:
             self._idle.append(client)
         elif client.is_connected:
             task = asyncio.create_task(self._quit(client))
@@ -185,7 +197,7 @@ class SmtpTransport:
         answered: then the transaction is tried once more on a fresh connection."""
         while self._idle:
             client = self._idle.pop()
-            if not client.is_connected:
+            if not client.is_connected or _unread(client):
                 client.close()
                 continue
             results, untouched = await self._on(client, sender, recipients, mime)

@@ -39,6 +39,8 @@ def now_ms() -> int:
 
 
 class DeliveryWorker:
+    STOP_GRACE_SECONDS = 5.0
+
     def __init__(
         self,
         store: MailStore,
@@ -67,6 +69,8 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._stopping = False
         self._limit = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self._tasks: dict[asyncio.Task[None], list[int]] = {}  # submissions in hand → seqs
         self.sole = sole  # the only worker of this database (SQLite): no one else holds leases
 
     def wake(self) -> None:
@@ -85,22 +89,36 @@ class DeliveryWorker:
                 await self.transport.close()
 
     async def _run(self) -> None:
+        """Claim due work whenever fewer than ``concurrency`` submissions are in hand, and
+        deliver each on its own: a submission stuck on a relay that does not answer holds
+        one slot until the relay timeout, never the rest of the queue."""
         if self.sole:
             taken = await self.store.take_over_leases(self.owner)
             if taken:
                 log.warning("took over %d deliveries left by a process that stopped", taken)
-        while not self._stopping:
-            try:
-                done = await self.run_once()
-            except Exception:
-                log.exception("delivery round failed")
-                done = 0
-            if done == 0 and not self._stopping:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        keeper = asyncio.create_task(self._keep_leases())
+        try:
+            while not self._stopping:
+                if len(self._tasks) >= self.concurrency:
+                    await asyncio.wait(list(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    started = await self.run_once()
+                except Exception:
+                    log.exception("claiming deliveries failed")
+                    started = 0
+                if started == 0 and not self._stopping:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        finally:
+            await self._finish_running()
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
 
     async def run_once(self) -> int:
+        """Claim due deliveries and start a task per submission; the number claimed."""
         claimed = await self.store.claim_deliveries(
             owner=self.owner,
             now_ms=now_ms(),
@@ -108,27 +126,31 @@ class DeliveryWorker:
             limit=self.batch,
             remote=self.transport is not None,
         )
-        if not claimed:
-            return 0
         by_submission: dict[str, list[DeliveryRow]] = defaultdict(list)
         for d in claimed:
             by_submission[d.submission_id].append(d)
-        keeper = asyncio.create_task(self._keep_leases([d.seq for d in claimed]))
-        try:
-            await asyncio.gather(*(self._submission(sid, ds) for sid, ds in by_submission.items()))
-        finally:
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+        for sid, ds in by_submission.items():
+            task = asyncio.create_task(self._submission(sid, ds))
+            self._tasks[task] = [d.seq for d in ds]
+            task.add_done_callback(self._tasks.pop)
         return len(claimed)
 
-    async def _keep_leases(self, seqs: list[int]) -> None:
-        """Renew the leases of this round's deliveries while it lasts: a slow relay or a long
-        queue behind the concurrency limit must not let a lease run out under a live worker
-        (another worker would then send the same recipients again). Only a worker that died
-        stops renewing."""
+    async def _finish_running(self) -> None:
+        """On stop: let the submissions in hand end for a while, then cancel the rest (their
+        leases run out, or the next start on SQLite takes them over)."""
+        if self._tasks:
+            _, pending = await asyncio.wait(list(self._tasks), timeout=self.STOP_GRACE_SECONDS)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the deliveries in hand: a slow relay or a long wait behind the
+        concurrency limit must not let a lease run out under a live worker (another worker
+        would then send the same recipients again). Only a worker that died stops renewing."""
         while True:
             await asyncio.sleep(self.lease_ms / 3000)
+            seqs = [seq for group in self._tasks.values() for seq in group]
             try:
                 await self.store.renew_leases(
                     seqs, owner=self.owner, until_ms=now_ms() + self.lease_ms

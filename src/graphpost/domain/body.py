@@ -66,23 +66,35 @@ def html_to_text(content: str, *, window: int | None = None) -> str:
     return "\r\n".join(lines).strip()
 
 
+_INVISIBLE: tuple[str, ...] = ("head", "style", "script", "title")
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TAG = re.compile(r"<[^<>]*>")
+
+
+def _openers(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(rf"<({'|'.join(names)})\b", re.IGNORECASE)
+
+
 def _drop_invisible(source: str) -> str:
     """Remove <head>, <style>, <script> and <title> elements with their content (an element
-    without its end tag is left as it is, as before)."""
+    without its end tag is left as it is, as before). An element name found without an end
+    tag is not looked for again: no later element of that name can end either."""
     lower = source.lower()
     out: list[str] = []
     at = 0
-    unclosed: set[str] = set()
+    names = _INVISIBLE
+    openers = _INVISIBLE_OPEN
     search_from = 0
-    while True:
-        m = _INVISIBLE_OPEN.search(lower, search_from)
+    while names:
+        m = openers.search(lower, search_from)
         if m is None:
             break
         name = m.group(1).lower()
-        end = -1 if name in unclosed else lower.find(f"</{name}", m.end())
+        end = lower.find(f"</{name}", m.end())
         close = lower.find(">", end) if end >= 0 else -1
         if close < 0:
-            unclosed.add(name)  # no later element of this name can end either
+            names = tuple(n for n in names if n != name)
+            openers = _openers(names) if names else openers
             search_from = m.end()
             continue
         out.append(source[at : m.start()])
@@ -93,26 +105,13 @@ def _drop_invisible(source: str) -> str:
 
 
 def _strip_tags(source: str) -> str:
-    """Remove tags and comments; a "<" with no ">" after it is text."""
-    out: list[str] = []
-    at = 0
-    while True:
-        start = source.find("<", at)
-        if start < 0:
-            break
-        end = -1
-        if source.startswith("<!--", start):
-            end = source.find("-->", start + 4)
-            end = end + 3 if end >= 0 else -1
-        if end < 0:
-            close = source.find(">", start + 1)
-            if close < 0:
-                break  # no tag can end anywhere after this point
-            end = close + 1
-        out.append(source[at:start])
-        at = end
-    out.append(source[at:])
-    return "".join(out)
+    """Remove comments and tags, in C and in one pass each: comments only up to the last
+    "-->" (so every "<!--" searched for has an end to find), tags as "<" ... ">" without
+    another "<" inside (so no search runs past the next "<"). A "<" with no ">" is text."""
+    last = source.rfind("-->")
+    if last >= 0:
+        source = _COMMENT.sub("", source[: last + 3]) + source[last + 3 :]
+    return _TAG.sub("", source)
 
 
 def preview(kind: str, content: str) -> str:

@@ -36,6 +36,7 @@ _FLAG_CANON = {"notflagged": "notFlagged", "complete": "complete", "flagged": "f
 MAX_HEADERS = 100
 MAX_HEADER_LINE = 998
 MAX_EXTENSION_NAME = 255
+MAX_CONTENT_ID = 900
 # internetMessageId: the Message-ID header's value, RFC 5322 printable ASCII on one line
 _MESSAGE_ID = re.compile(r"[\x21-\x7e]{1,998}")
 # RFC 5322 field name: printable ASCII (33..126) but ':'
@@ -423,6 +424,12 @@ def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
     if content_id is not None and _CONTROL.search(content_id):
         raise PropertyValueError(
             f"Attachment '{name}': contentId contains a line break or a control character.",
+            target="attachments",
+        )
+    if content_id is not None and len(content_id) > MAX_CONTENT_ID:
+        # a Content-ID cannot be folded over lines, and a line holds at most 998 characters
+        raise PropertyValueError(
+            f"Attachment '{name}': contentId is longer than {MAX_CONTENT_ID} characters.",
             target="attachments",
         )
     return Attachment(

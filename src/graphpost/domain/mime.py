@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import mimetypes
 import re
 import uuid
@@ -69,6 +70,10 @@ def _address(r: Recipient) -> str:
         )
     if not name or name == addr:
         return addr
+    if len(name) > _SHORT_NAME:
+        # a long name goes out as encoded words folded over several lines: a header line
+        # never passes RFC 5322's 998 characters, however long the name
+        return f"{EmailHeader(name, 'utf-8', maxlinelen=76).encode(linesep=_FOLD)}\r\n <{addr}>"
     if addr.isascii():
         return formataddr((name, addr), charset="utf-8")
     # an SMTPUTF8 address (RFC 6532) goes out as UTF-8; formataddr insists on ASCII
@@ -107,11 +112,28 @@ def _b64(data: bytes) -> bytes:
 
 
 def _param(name: str, value: str) -> str:
-    """A filename or name parameter; RFC 2231 when it is not plain ASCII."""
+    """A filename or name parameter: quoted when short plain ASCII, else RFC 2231 (percent
+    encoded), in numbered continuations of at most 60 characters on lines of their own."""
     value = _clean(value)
-    if value.isascii() and '"' not in value and "\\" not in value:
+    if value.isascii() and '"' not in value and "\\" not in value and len(value) <= _SHORT_NAME:
         return f'{name}="{value}"'
-    return f"{name}*={encode_rfc2231(value, 'utf-8')}"
+    encoded = encode_rfc2231(value, "utf-8")
+    if len(encoded) <= _SHORT_NAME:
+        return f"{name}*={encoded}"
+    chunks: list[str] = []
+    at = 0
+    while at < len(encoded):
+        end = min(at + 60, len(encoded))
+        percent = encoded.rfind("%", max(at, end - 2), end)
+        if percent >= 0 and end < len(encoded):
+            end = percent  # never split a %XX escape
+        chunks.append(encoded[at:end])
+        at = end
+    return f";{_FOLD}".join(f"{name}*{n}*={chunk}" for n, chunk in enumerate(chunks))
+
+
+_SHORT_NAME = 200  # longer names and file names are encoded and folded
+_FOLD = "\r\n "
 
 
 def _boundary() -> str:
@@ -301,7 +323,44 @@ def _leaves(part: EmailMessage) -> list[EmailMessage]:
 
 def parse(raw: bytes) -> Parsed:
     """Read a MIME message; tolerant of what real senders produce. Every text it gives is
-    storable (no NUL, valid UTF-8), whatever bytes arrived."""
+    storable (no NUL, valid UTF-8), whatever bytes arrived. Never raises: a message the
+    standard library cannot read (structure nested thousands deep, a header it recurses on)
+    is read as its headers and a plain text body."""
+    try:
+        return _parse(raw)
+    except Exception:  # RecursionError, OverflowError, a parser bug: read it plainly
+        return _parse_plainly(raw)
+
+
+_FOLDED = re.compile(rb"\r?\n(?=[ \t])")
+_HEADER_LINE = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]*:(.*)$", re.DOTALL)
+
+
+def _parse_plainly(raw: bytes) -> Parsed:
+    """The headers (unfolded, encoded words decoded) and the rest as plain text."""
+    head, _, body = raw.replace(b"\r\n", b"\n").partition(b"\n\n")
+    out = Parsed()
+    for line in _FOLDED.sub(b"", head).split(b"\n"):
+        m = _HEADER_LINE.match(line)
+        if m is not None:
+            name = m.group(1).decode("ascii")
+            value = storable(_decoded(m.group(2).decode("utf-8", "surrogateescape")))
+            out.headers.append(Header(name=name, value=" ".join(value.split())))
+    first = {h.name.lower(): h.value for h in reversed(out.headers)}
+    out.subject = first.get("subject")
+    for field_name, target in (("to", out.to), ("cc", out.cc), ("reply-to", out.reply_to)):
+        with contextlib.suppress(Exception):
+            target.extend(_addresses([first[field_name]] if field_name in first else []))
+    with contextlib.suppress(Exception):
+        froms = _addresses([first["from"]] if "from" in first else [])
+        out.from_ = out.sender = froms[0] if froms else None
+    message_id = first.get("message-id", "").strip()
+    out.message_id = message_id if is_message_id(message_id) else None
+    out.body = storable(body.decode("utf-8", "replace").replace("\n", "\r\n"))
+    return out
+
+
+def _parse(raw: bytes) -> Parsed:
     em = BytesParser(policy=policy.default).parsebytes(raw)
     out = Parsed()
     undecoded = [(name, str(value)) for name, value in em.raw_items()]
@@ -326,7 +385,7 @@ def parse(raw: bytes) -> Parsed:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
             out.date = int(when.timestamp())
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             out.date = None
     # a Message-ID we could not index or send on (too long, not ASCII): the item gets its own
     message_id = first.get("message-id", "").strip()

@@ -95,7 +95,10 @@ class MimeParser:
     async def parse(self, raw: bytes, *, trusted: bool = False) -> mime.Parsed:
         """``trusted``: MIME written by this server (``mime.build``, reports), whose headers
         and structure no client controls beyond validated values."""
-        if len(raw) < (TRUSTED_INLINE_BYTES if trusted else self.offload_bytes):
+        # an attached message (message/rfc822, e.g. a report's original) is a client's MIME
+        # inside ours: its structure is parsed too, so it goes to a worker like received mail
+        inline = trusted and len(raw) < TRUSTED_INLINE_BYTES and b"message/rfc822" not in raw
+        if inline or len(raw) < self.offload_bytes:
             return mime.parse(raw)
         # a safety net only: the worker interrupts itself after `timeout` of parsing; a
         # message may first wait for the ones queued before it

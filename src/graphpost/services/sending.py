@@ -25,6 +25,7 @@ from graphpost.domain.message import (
 )
 from graphpost.domain.times import iso, now
 from graphpost.errors import (
+    ConflictError,
     InvalidOperationError,
     InvalidRecipientsError,
     MessageTooLargeError,
@@ -227,16 +228,24 @@ class SendService:
             raise InvalidOperationError("Only draft messages can be sent.")
         stamp = now()
         sent = await self._final(mailbox, decode(row), stamp)
-        return await self._submit(
-            mailbox,
-            sent,
-            headers=headers_of(row),
-            attachments=await self.messages.attachment_items(row),
-            save=save,
-            idempotency_key=None,
-            replace_key=row.change_key,
-            stamp=stamp,
-        )
+        try:
+            return await self._submit(
+                mailbox,
+                sent,
+                headers=headers_of(row),
+                attachments=await self.messages.attachment_items(row),
+                save=save,
+                idempotency_key=None,
+                replace_key=row.change_key,
+                stamp=stamp,
+            )
+        except ConflictError:
+            # sent by a concurrent call meanwhile: the same no-op as a send after it
+            # (SQLite serialises the two calls and answers so; PostgreSQL would see a conflict)
+            earlier = await self.store.find_submission(mailbox.id, message_id)
+            if earlier is None:
+                raise
+            return Sent(mailbox.id, message_id, earlier.saved, earlier.id)
 
     async def send_mail(
         self,

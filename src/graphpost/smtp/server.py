@@ -29,6 +29,7 @@ from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from graphpost.domain import addresses
 from graphpost.errors import StoreError
 from graphpost.services.directory import DirectoryService
 from graphpost.services.ingest import IngestService
@@ -42,8 +43,9 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def _bad_address(address: str) -> bool:
-    """Control characters, spaces or no ``@``: not an address this server will take."""
-    return "@" not in address or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in address)
+    """Not an address this server will take (the one validator of the API's sends: controls,
+    spaces, bytes that were not UTF-8, no ``@`` ...)."""
+    return addresses.problem(address) is not None
 
 
 def _domain(address: str) -> str:
