@@ -48,6 +48,9 @@ def reply(code: int | None, text: str) -> Reply:
     # the relay's text as it is stored and shown: one line, storable (a relay may answer in
     # bytes that are not UTF-8, which the client hands over as surrogate escapes)
     text = one_line(str(text))[:2000]
+    if code is not None and not 200 <= code < 600:
+        # aiosmtplib's -1: a line that is not an SMTP reply (no code), a temporary failure
+        code, text = None, f"the relay's answer is not an SMTP reply: {text}"
     m = _ENHANCED.match(text)
     return Reply(code, m.group(1) if m else None, text[m.end() :] if m else text)
 
