@@ -297,6 +297,51 @@ def test_inbound_mail_the_parser_cannot_read_is_not_deferred_forever(
     assert not 400 <= code < 500, (code, text)
 
 
+def smtp_dialogue(server: RunningServer, commands: list[bytes]) -> list[bytes]:
+    """Raw bytes to inbound SMTP (smtplib will not send what is not ASCII): the last reply
+    line to each command."""
+    answers: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", server.smtp_port), timeout=30) as s:
+        reader = s.makefile("rb")
+        reader.readline()  # the greeting
+        for command in [*commands, b"QUIT"]:
+            s.sendall(command + b"\r\n")
+            while (line := reader.readline())[3:4] == b"-":
+                pass
+            answers.append(line.strip())
+    return answers
+
+
+UNSTORABLE_RECIPIENTS = {
+    "nul-local": b"Adele\x00V@contoso.onmicrosoft.com",
+    "nul-domain": b"x@contoso\x00.example",
+    "not-utf8": b"\xff\xfe@contoso.onmicrosoft.com",
+    "utf8-surrogate": b"\xed\xa0\x80@contoso.onmicrosoft.com",
+}
+
+
+@pytest.mark.parametrize("kind", list(UNSTORABLE_RECIPIENTS))
+def test_inbound_recipient_with_unstorable_bytes_is_refused_alike_on_both_engines(
+    server: RunningServer, kind: str
+) -> None:
+    """RCPT TO with a NUL or bytes that are not UTF-8. Found: the directory lookup raises
+    (InvalidInputError: the value cannot be stored) and aiosmtpd answers with the exception
+    itself, ``500 Error: (InvalidInputError) A value in this request cannot be stored…``,
+    with a traceback in the log; for a NUL SQLite answers ``550 5.1.1`` / ``550 5.7.1`` and
+    PostgreSQL the 500. Such a recipient is refused by our own rule, the same on both."""
+    answers = smtp_dialogue(
+        server,
+        [
+            b"EHLO attacker.example",
+            b"MAIL FROM:<a@example.org>",
+            b"RCPT TO:<" + UNSTORABLE_RECIPIENTS[kind] + b">",
+        ],
+    )
+    rcpt = answers[2]
+    assert rcpt[:1] == b"5" and rcpt[:3] != b"500", rcpt
+    assert b"Error: (" not in rcpt, rcpt
+
+
 @contextmanager
 def worst_cheap_get(server: RunningServer) -> Iterator[Callable[[], float]]:
     """Poll `/.well-known/jwks.json` on another thread while the block runs; yields a function
