@@ -40,6 +40,7 @@ from tests.delivery_checks import (
     location_id,
     wait_final,
 )
+from tests.sink import wait_for
 
 ENGINES = ["sqlite", "postgresql"]
 STALL_LIMIT = 0.5  # seconds one cheap GET may take while hostile work runs
@@ -66,7 +67,8 @@ class WeirdRelay:
       (``\\xff\\xfe``) and a NUL, as a relay quoting a remote server's text may;
     - ``rcpt-8bit``: refuses that recipient with ``550`` and Latin-1 text, accepts the others;
     - ``data-extra``: answers the end of DATA with ``250`` and then two stray replies;
-    - ``rcpt-garbage-once``: the first time, answers the RCPT with a line that is not a reply.
+    - ``rcpt-garbage-once``: the first time, answers the RCPT with a line that is not a reply;
+    - ``data-hang``: takes the message and never answers the end of DATA.
     """
 
     def __init__(self) -> None:
@@ -85,8 +87,17 @@ class WeirdRelay:
         return self
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        """End every session (a hung one too), so that none is destroyed while pending."""
+        me = asyncio.current_task()
+        tasks = [t for t in asyncio.all_tasks() if t is not me]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def url(self) -> str:
@@ -128,6 +139,8 @@ class WeirdRelay:
                         if not body:
                             return
                     self.received[mode or ""] += 1
+                    if mode == "data-hang":
+                        await asyncio.sleep(3600)  # never answers the end of DATA
                     if mode == "data-8bit":
                         w.write(b"250 2.0.0 queued as \xff\xfe\x00 ok\r\n")
                     elif mode == "data-extra":
@@ -143,7 +156,7 @@ class WeirdRelay:
                 else:
                     w.write(b"502 5.5.2 not implemented\r\n")
                 await w.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             w.close()
@@ -245,6 +258,26 @@ def test_one_malformed_relay_reply_is_a_temporary_failure(
         recipients = statuses[mid]["recipients"]
         assert not pending and set(states(statuses[mid]).values()) == {"delivered"}, recipients
         assert -1 not in codes, codes
+
+
+def test_a_hung_relay_transaction_does_not_hold_up_other_deliveries(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest, weird_relay: WeirdRelay
+) -> None:
+    """The relay takes one message and never answers its end of DATA (relay timeout 20 s
+    here, 30 s by default, and per command: a relay answering each RCPT just in time holds a
+    500-recipient message for hours). Found: the worker waits for every submission of a
+    round before it claims again, so a message to a local mailbox sent one second later
+    waited ~19 s, on both engines: one stuck session holds up all delivery."""
+    with engine_server(
+        engine, tmp_path / "srv", request, relay=weird_relay.url,
+        GRAPHPOST_SMTP_TIMEOUT_SECONDS="20",
+    ) as server:  # fmt: skip
+        send_mail(server, {"subject": tag("hang"), "toRecipients": to(
+            "mode-data-hang@example.net")})  # fmt: skip
+        wait_for(lambda: weird_relay.received["data-hang"], what="the relay to take the message")
+        local = send_mail(server, {"subject": tag("local"), "toRecipients": to(ALEX)})
+        statuses, pending = wait_final(server, [local], timeout=8)
+        assert not pending, f"a local delivery waited behind the hung relay: {statuses[local]}"
 
 
 # ------------------------------------------------------------------ inbound SMTP
