@@ -35,7 +35,7 @@ UNREADABLE = {
     "date-year-overflow": HEAD + b"Subject: s\r\nDate: 1 Jan 9999999999 00:00:00 +0000\r\n\r\nx",
     # the header registry's address parser recurses per comment level
     "from-nested-comments": b"From: " + b"(" * 3000 + b"a@b.example\r\nSubject: s\r\n\r\nx",
-    "content-type-nested-comments": HEAD + b"Content-Type: text/plain" + b"(" * 3000
+    "content-type-nested-comments": HEAD + b"Subject: s\r\nContent-Type: text/plain" + b"(" * 3000
     + b"\r\n\r\nx",
     "multipart-1500-deep": HEAD + b"Subject: s\r\n" + _nested_multipart(1500),
     "message-rfc822-2000-deep": _nested_message(2000),
