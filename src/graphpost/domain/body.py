@@ -6,6 +6,7 @@ import html
 import re
 
 PREVIEW_LIMIT = 255
+PREVIEW_SCAN_LIMIT = 1 << 20
 
 # Exactly what Exchange wraps an HTML fragment in (the "Create Message" page, example 1).
 _HTML_HEAD = (
@@ -121,9 +122,11 @@ def preview(kind: str, content: str) -> str:
     if kind == "html":
         # most previews need only the start of the document: look further only if needed
         text = ""
-        for window in (640, 4096, 32768, None):
+        # and never more than the first MiB: a body of megabytes of markup before its first
+        # words previews as what that MiB holds
+        for window in (640, 4096, 32768, PREVIEW_SCAN_LIMIT):
             text = html_to_text(content, window=window)
-            if window is None or len(content) <= window or len(text) > PREVIEW_LIMIT:
+            if len(content) <= window or len(text) > PREVIEW_LIMIT:
                 break
     else:
         text = content[: PREVIEW_LIMIT * 4].replace("\r\n", "\n").replace("\r", "\n")
