@@ -7,18 +7,22 @@ PIPFLAGS := --disable-pip-version-check --quiet
 
 .PHONY: run test lint typecheck pytest bench lock clean
 
-$(BIN)/python: requirements-pip.lock
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+
+# the locked pip first: Python 3.11's own (23.2) refuses the dev lock under --require-hashes
+$(VENV)/.pip-stamp: requirements-pip.lock | $(BIN)/python
 	$(BIN)/python -m pip install $(PIPFLAGS) --require-hashes -r requirements-pip.lock
+	touch $@
 
 # runtime dependencies only, from the hashed lock
-$(VENV)/.run-stamp: requirements.lock pyproject.toml | $(BIN)/python
+$(VENV)/.run-stamp: requirements.lock pyproject.toml | $(VENV)/.pip-stamp
 	$(BIN)/pip install $(PIPFLAGS) --require-hashes -r requirements.lock
 	$(BIN)/pip install $(PIPFLAGS) --no-deps --no-build-isolation -e .
 	touch $@
 
 # runtime + development tools (a superset of the runtime lock)
-$(VENV)/.dev-stamp: requirements-dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.dev-stamp: requirements-dev.lock pyproject.toml | $(VENV)/.pip-stamp
 	$(BIN)/pip install $(PIPFLAGS) --require-hashes -r requirements-dev.lock
 	$(BIN)/pip install $(PIPFLAGS) --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.run-stamp
