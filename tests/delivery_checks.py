@@ -188,3 +188,15 @@ class LogWatch:
         last = text.find("\n2", at)  # the next log record starts with the date
         first = text[at : last if last > 0 else at + 2000][-1200:]
         return f"{count} tracebacks in the server log (at most {most}); the first ends:\n{first}"
+
+
+def nested_multipart(depth: int) -> bytes:
+    """A text part inside ``depth`` nested multiparts (deeper than the stdlib can recurse)."""
+    part = b"Content-Type: text/plain\r\n\r\nthe innermost text"
+    for i in range(depth):
+        b = b"b%d" % i
+        part = (
+            b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n"
+            + part + b"\r\n--" + b + b"--\r\n"
+        )  # fmt: skip
+    return part

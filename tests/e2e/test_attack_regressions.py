@@ -38,6 +38,7 @@ from tests.delivery_checks import (
     engine_server,
     inbox_subjects,
     location_id,
+    nested_multipart,
     wait_final,
 )
 from tests.sink import wait_for
@@ -283,17 +284,6 @@ def test_a_hung_relay_transaction_does_not_hold_up_other_deliveries(
 # ------------------------------------------------------------------ inbound SMTP
 
 
-def _nested_multipart(depth: int) -> bytes:
-    part = b"Content-Type: text/plain\r\n\r\nthe innermost text"
-    for i in range(depth):
-        b = b"b%d" % i
-        part = (
-            b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n"
-            + part + b"\r\n--" + b + b"--\r\n"
-        )  # fmt: skip
-    return part
-
-
 UNPARSEABLE = {
     # parsedate_to_datetime raises OverflowError, which mime.parse does not catch
     "date-year-overflow": HEAD + b"Subject: date\r\nDate: 1 Jan 9999999999 00:00:00 +0000\r\n"
@@ -304,7 +294,7 @@ UNPARSEABLE = {
     "content-type-nested-comments": HEAD + b"Subject: ctype\r\nContent-Type: text/plain"
     + b"\r\n ((((((((((((((((((((" * 100 + b"\r\n\r\nbody\r\n",
     # the parser and get_body recurse per level: RecursionError
-    "multipart-1500-deep": HEAD + b"Subject: deep\r\n" + _nested_multipart(1500),
+    "multipart-1500-deep": HEAD + b"Subject: deep\r\n" + nested_multipart(1500),
 }  # fmt: skip
 
 
@@ -463,7 +453,7 @@ def test_local_recipient_gets_a_deeply_nested_attached_message_like_a_remote_one
     goes out to the relay unchanged, but found: local delivery raises RecursionError in
     mime.parse on every attempt, stalls the event loop ~2 s each time, and ends in a
     non-delivery report. The local recipient must get it as a remote one does."""
-    inner = b"From: a@example.org\r\nSubject: deep\r\n" + _nested_multipart(1500)
+    inner = b"From: a@example.org\r\nSubject: deep\r\n" + nested_multipart(1500)
     subject = tag("attached-deep")
     with engine_server(engine, tmp_path / "srv", request, relay=None) as server:
         mid = _attached_message_send(server, inner, subject)

@@ -8,19 +8,9 @@ import pytest
 
 from graphpost.delivery.transport import reply
 from graphpost.domain import mime
+from tests.delivery_checks import nested_multipart
 
 HEAD = b"From: someone@example.org\r\nTo: adele@example.com\r\n"
-
-
-def _nested_multipart(depth: int) -> bytes:
-    part = b"Content-Type: text/plain\r\n\r\nthe innermost text"
-    for i in range(depth):
-        b = b"b%d" % i
-        part = (
-            b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n"
-            + part + b"\r\n--" + b + b"--\r\n"
-        )  # fmt: skip
-    return part
 
 
 def _nested_message(depth: int) -> bytes:
@@ -37,7 +27,7 @@ UNREADABLE = {
     "from-nested-comments": b"From: " + b"(" * 3000 + b"a@b.example\r\nSubject: s\r\n\r\nx",
     "content-type-nested-comments": HEAD + b"Subject: s\r\nContent-Type: text/plain" + b"(" * 3000
     + b"\r\n\r\nx",
-    "multipart-1500-deep": HEAD + b"Subject: s\r\n" + _nested_multipart(1500),
+    "multipart-1500-deep": HEAD + b"Subject: s\r\n" + nested_multipart(1500),
     "message-rfc822-2000-deep": _nested_message(2000),
 }  # fmt: skip
 

@@ -32,31 +32,31 @@ from uvicorn.server import ServerState
 # the application answers 408 for a stalled body; the connection closes this much later
 BODY_GRACE_SECONDS = 1.0
 MAX_HEAD_BYTES = 64 * 1024  # request line and headers (IIS, in front of Graph: 16 KB a header)
-_TIMEOUT_BODY = (
-    b'{"error":{"code":"RequestTimeout","message":"The request was not received in time."}}'
+
+
+def _canned(status: str, code: str, message: str, *extra: str) -> bytes:
+    """A whole HTTP/1.1 answer with a Graph error body, written before the app sees a request
+    (the connection closes after it)."""
+    body = f'{{"error":{{"code":"{code}","message":"{message}"}}}}'.encode()
+    head = [f"HTTP/1.1 {status}", "content-type: application/json", *extra,
+            f"content-length: {len(body)}", "connection: close"]  # fmt: skip
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+REQUEST_TIMEOUT = _canned(
+    "408 Request Timeout", "RequestTimeout", "The request was not received in time."
 )
-REQUEST_TIMEOUT = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: " + str(len(_TIMEOUT_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
-    + _TIMEOUT_BODY
-)  # fmt: skip
-_HEAD_BODY = (
-    b'{"error":{"code":"RequestHeaderFieldsTooLarge",'
-    b'"message":"The request line and headers are over 64 KB."}}'
+HEAD_TOO_LARGE = _canned(
+    "431 Request Header Fields Too Large",
+    "RequestHeaderFieldsTooLarge",
+    "The request line and headers are over 64 KB.",
 )
-HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-    b"content-length: " + str(len(_HEAD_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
-    + _HEAD_BODY
-)  # fmt: skip
-_BUSY_BODY = (
-    b'{"error":{"code":"ServiceUnavailable","message":"Too many open connections; retry."}}'
+TOO_MANY_CONNECTIONS = _canned(
+    "503 Service Unavailable",
+    "ServiceUnavailable",
+    "Too many open connections; retry.",
+    "retry-after: 1",
 )
-TOO_MANY_CONNECTIONS = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
-    b"content-length: " + str(len(_BUSY_BODY)).encode() + b"\r\nconnection: close\r\n\r\n"
-    + _BUSY_BODY
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
