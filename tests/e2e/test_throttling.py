@@ -73,27 +73,40 @@ def test_concurrency_limit(throttled_server: RunningServer) -> None:
 
 def test_concurrency_counted_alike_on_both_engines(throttled_server: RunningServer) -> None:
     """40 clients reading one mailbox at once: on SQLite too (where a read never waits on the
-    database) some are over the limit of 4, as on PostgreSQL."""
+    database) some are over the limit of 4, as on PostgreSQL. Whether requests overlap
+    depends on when their bytes arrive, so a burst is tried up to three times; without the
+    slot held across a turn of the loop, SQLite answered every request of every burst 200."""
     token = throttled_server.token("MeganB@contoso.onmicrosoft.com")
-    codes: Counter[int] = Counter()
-    lock = threading.Lock()
-    start = threading.Barrier(40)
 
-    def client() -> None:
-        with throttled_server.client(token) as c:
-            c.get("/me/mailFolders/inbox")  # connected before the start
-            start.wait()
-            for _ in range(5):
-                r = c.get("/me/mailFolders/inbox/messages", params={"$top": "5"})
-                with lock:
-                    codes[r.status_code] += 1
+    def burst() -> Counter[int]:
+        codes: Counter[int] = Counter()
+        lock = threading.Lock()
+        start = threading.Barrier(40)
 
-    workers = [threading.Thread(target=client) for _ in range(40)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(120)
-    assert set(codes) == {200, 429} and sum(codes.values()) == 200, codes
+        def client() -> None:
+            with throttled_server.client(token) as c:
+                c.get("/me/mailFolders/inbox")  # connected before the start
+                start.wait()
+                for _ in range(5):
+                    r = c.get("/me/mailFolders/inbox/messages", params={"$top": "5"})
+                    with lock:
+                        codes[r.status_code] += 1
+
+        workers = [threading.Thread(target=client) for _ in range(40)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(120)
+        return codes
+
+    seen = []
+    for _ in range(3):
+        codes = burst()
+        seen.append(codes)
+        assert set(codes) <= {200, 429} and sum(codes.values()) == 200, codes
+        if codes[429]:
+            break
+    assert seen[-1][429] > 0, seen
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
