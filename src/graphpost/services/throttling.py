@@ -7,9 +7,10 @@ several API processes share the limits.
 The rate window is counted in ten buckets (a minute each for Graph's ten minutes). A request
 refused for the rate is not counted, and its ``Retry-After`` is the time until enough counted
 requests have left the window for one more to fit: a client that waits that long (and not a
-second more) is served. Concurrency is counted the same way on both engines: a request holds
-its slot across at least one turn of the event loop, so requests that arrive together see each
-other even when, as on SQLite, the work itself never has to wait.
+second more) is served. A request holds its slot across at least one turn of the event loop,
+so that requests that arrive together can see each other; on SQLite, where a read never has
+to wait, reads are still mostly served one after another and seldom meet the limit (writes,
+which wait on the group commit, do).
 """
 
 from __future__ import annotations
