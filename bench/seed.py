@@ -31,10 +31,10 @@ async def seed(data_dir: Path, user: str, count: int) -> None:
             batch.append(runtime.ingest.message_from_mime(raw, owner))
             if len(batch) == 500:
                 copies = await asyncio.gather(*batch)
-                await runtime.store.insert_messages(list(copies))
+                await runtime.message_store.insert_messages(list(copies))
                 batch = []
         if batch:
-            await runtime.store.insert_messages(list(await asyncio.gather(*batch)))
+            await runtime.message_store.insert_messages(list(await asyncio.gather(*batch)))
     finally:
         await runtime.close()
 

@@ -19,23 +19,22 @@ from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
 from graphpost.identity.keys import KeysEndpoint
+from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
-from graphpost.services.throttling import (
-    MemoryCounters,
-    Throttle,
-    ThrottleCounters,
-    ThrottleLimits,
-)
+from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
+from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
+from graphpost.store.folders import SqlFolders
+from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
-from graphpost.store.sql import SqlMailStore
+from graphpost.store.outbox import SqlOutbox
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
@@ -44,7 +43,7 @@ from graphpost.web.viewer import Viewer
 class Runtime:
     settings: Settings
     engine: Engine
-    store: SqlMailStore
+    message_store: SqlMessages
     directory: DirectoryService
     folders: FolderService
     messages: MessageService
@@ -63,15 +62,18 @@ class Runtime:
             synchronous=settings.sqlite_synchronous,
             pool_size=settings.pg_pool_size,
         )
-        store = SqlMailStore(engine)
-        folders = FolderService(store)
-        directory = DirectoryService(store)
-        messages = MessageService(store, folders, web_base=settings.base_url)
+        message_store = SqlMessages(engine)
+        outbox = SqlOutbox(engine)
+        folders = FolderService(SqlFolders(engine))
+        directory = DirectoryService(SqlDirectory(engine))
+        messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
             timeout=settings.mime_parse_timeout_seconds,
         )
-        ingest = IngestService(store, web_base=settings.base_url, parse=parser.parse)
+        ingest = IngestService(
+            message_store, folders, web_base=settings.base_url, parse=parser.parse
+        )
         key = load_or_create(settings.data_dir)
         transport = None
         if settings.smtp_relay:
@@ -81,7 +83,7 @@ class Runtime:
                 timeout=settings.smtp_timeout_seconds,
             )
         worker = DeliveryWorker(
-            store,
+            outbox,
             directory,
             ingest,
             transport,
@@ -98,13 +100,13 @@ class Runtime:
             relay_configured=transport is not None,
         )
         sending = SendService(
-            store, directory, folders, messages, limits=limits, web_base=settings.base_url,
+            outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake,
         )  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
-            store=store,
+            message_store=message_store,
             directory=directory,
             folders=folders,
             messages=messages,
@@ -119,7 +121,7 @@ class Runtime:
     def inbound(self, *, port: int | None = None) -> InboundServer:
         s = self.settings
         handler = InboundHandler(
-            self.store, self.directory, self.ingest, trusted_networks=s.trusted_networks,
+            self.directory, self.ingest, trusted_networks=s.trusted_networks,
             max_recipients=s.max_recipients,
         )  # fmt: skip
         return InboundServer(
@@ -139,7 +141,7 @@ class Runtime:
     def app(self) -> GraphApp:
         extras: list[Any] = [KeysEndpoint(self.key, self.settings.base_url)]
         if self.settings.web_ui:
-            extras.append(Viewer(self.store))
+            extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
             self.messages, self.folders, self.sending, Renderer(self.settings.base_url)
         )
@@ -171,13 +173,18 @@ def private_directory(path: Path) -> None:
     os.chmod(path, 0o700)
 
 
-def prepare(settings: Settings) -> None:
+def prepare(settings: Settings, *, action: str = "upgrade", revision: str = "head") -> None:
     """Create the data directory (private: 0700, its files 0600) and bring the schema up to
-    date (before any event loop)."""
+    date, or to ``revision`` (before any event loop)."""
     private_directory(settings.data_dir)
     if not settings.database_url:
         make_private(settings.sqlite_path)
-    migrate(database_url=settings.database_url, sqlite_path=settings.sqlite_path)
+    migrate(
+        database_url=settings.database_url,
+        sqlite_path=settings.sqlite_path,
+        action=action,
+        revision=revision,
+    )
 
 
 def sole_worker_lock(settings: Settings) -> IO[bytes]:

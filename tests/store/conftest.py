@@ -7,13 +7,27 @@ from pathlib import Path
 
 import pytest
 
-from graphpost.store.engine import open_engine
+from graphpost.store.directory import SqlDirectory
+from graphpost.store.engine import Engine, open_engine
+from graphpost.store.folders import SqlFolders
+from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
-from graphpost.store.sql import SqlMailStore
+from graphpost.store.outbox import SqlOutbox
 from tests.conftest import drop_pg_database, in_thread, make_pg_database
 
 TABLES = "message_extensions, attachments, message_categories, message_recipients, messages, " \
          "folders, apps, users, tenants"  # fmt: skip
+
+
+class Stores:
+    """Every store port on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.directory = SqlDirectory(engine)
+        self.folders = SqlFolders(engine)
+        self.messages = SqlMessages(engine)
+        self.outbox = SqlOutbox(engine)
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +39,7 @@ def store_pg_url(pg_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlMailStore]:
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
     if request.param == "sqlite":
         path = tmp_path / "store.sqlite3"
         migrate(database_url=None, sqlite_path=path)
@@ -39,5 +53,5 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             await tx.execute(f"TRUNCATE {TABLES} CASCADE")
 
         await engine.write(wipe)
-    yield SqlMailStore(engine)
+    yield Stores(engine)
     await engine.close()

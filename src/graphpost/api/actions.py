@@ -116,12 +116,12 @@ def _response_request(call: Call, kind: str) -> ResponseRequest:
 
 
 async def create_response(call: Call, message_id: str, kind: str) -> Response:
-    row = await call.services.sending.create_response(
+    draft = await call.services.sending.create_response(
         call.mailbox, message_id, _response_request(call, kind)
     )
     render = call.services.render
     context = render.context(f"{call.user_path}/messages/$entity")
-    return Response(201, render.message(row, context=context))
+    return Response(201, render.message(draft, context=context))
 
 
 async def respond(call: Call, message_id: str, kind: str) -> Response:
@@ -140,15 +140,15 @@ def _destination(call: Call) -> str:
 
 
 async def move(call: Call, message_id: str) -> Response:
-    row = await call.services.sending.move(call.mailbox, message_id, _destination(call))
+    moved = await call.services.messages.move(call.mailbox, message_id, _destination(call))
     render = call.services.render
-    return Response(201, render.message(row, context=render.context("message")))
+    return Response(201, render.message(moved, context=render.context("message")))
 
 
 async def copy(call: Call, message_id: str) -> Response:
-    row = await call.services.sending.copy(call.mailbox, message_id, _destination(call))
+    copied = await call.services.messages.copy(call.mailbox, message_id, _destination(call))
     render = call.services.render
-    return Response(201, render.message(row, context=render.context("message")))
+    return Response(201, render.message(copied, context=render.context("message")))
 
 
 async def delivery_status(call: Call, message_id: str) -> Response:
@@ -172,13 +172,11 @@ async def delivery_status(call: Call, message_id: str) -> Response:
         recipients.append(
             {
                 "emailAddress": {"address": d.recipient},
-                "transport": d.transport,
+                "transport": d.route,
                 "status": d.state,
                 "attemptCount": d.attempts,
                 "lastAttemptDateTime": tries[-1]["dateTime"] if tries else None,
-                "nextAttemptDateTime": (
-                    _ms(d.next_attempt_ms) if d.state in ("queued", "deferred") else None
-                ),
+                "nextAttemptDateTime": (None if d.state.final else _ms(d.next_attempt_ms)),
                 "statusCode": d.last_code,
                 "enhancedStatusCode": d.last_enhanced,
                 "response": d.last_response,
@@ -189,7 +187,7 @@ async def delivery_status(call: Call, message_id: str) -> Response:
     overall = (
         states.pop()
         if len(states) == 1
-        else ("pending" if states & {"queued", "deferred"} else "partiallyFailed")
+        else ("pending" if any(not s.final for s in states) else "partiallyFailed")
     )
     render = call.services.render
     body = {

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import quote
-
-import msgspec
 
 from graphpost.api import odata
 from graphpost.api.context import Call
@@ -13,8 +12,8 @@ from graphpost.asgi import Response
 from graphpost.domain.message import MessageInput
 from graphpost.domain.query import check_access
 from graphpost.errors import NotFoundError, PropertyValueError
+from graphpost.ports.messages import StoredMessage
 from graphpost.services.folders import NOT_FOUND
-from graphpost.store.records import MessageRow
 
 
 def _collection_path(call: Call, folder_key: str | None) -> str:
@@ -29,16 +28,16 @@ async def create(call: Call, folder_key: str | None) -> Response:
     created = await call.services.messages.create_draft(call.mailbox, inp, folder_key=folder_key)
     render = call.services.render
     path = _collection_path(call, folder_key)
-    row = created.row
+    stored = created.message
     body = render.message(
-        row,
+        stored,
         context=render.context(f"{path}/$entity"),
         extensions=created.extensions if created.extensions else None,
         extensions_context=render.context(
-            f"{call.user_path}/messages('{quote(row.id, safe='')}')/extensions"
+            f"{call.user_path}/messages('{quote(stored.id, safe='')}')/extensions"
         ),
     )
-    location = f"{render.base}/v1.0/{call.user_path}/messages('{row.id}')".encode()
+    location = f"{render.base}/v1.0/{call.user_path}/messages('{stored.id}')".encode()
     return Response(201, body, headers=[(b"location", location)])
 
 
@@ -55,26 +54,25 @@ def _unique_extension_names(inp: MessageInput) -> None:
             seen.add(name)
 
 
-async def _render_one(call: Call, row: MessageRow, context: str | None) -> bytes:
+async def _render_one(call: Call, stored: StoredMessage, context: str | None) -> bytes:
     q = call.request.query
     select = odata.select_list(q, MESSAGE_PROPS)
     expand = odata.parse_expand(q)
     svc = call.services.messages
     basic = call.mailbox.principal.basic_only
-    extensions: list[bytes] | None = None
+    extensions: list[dict[str, Any]] | None = None
     if expand.extensions:
-        extensions = await svc.extensions(row)
+        extensions = await svc.extensions(stored)
         if expand.extension_ids:
             wanted = {_ext_key(i) for i in expand.extension_ids}
             extensions = [e for e in extensions if _ext_key_of(e) & wanted]
-    attachments = await svc.attachments(row) if expand.attachments else None
+    attachments = await svc.attachments(stored) if expand.attachments else None
     return call.services.render.message(
-        row,
+        stored,
         context=context,
         select=select,
         basic_only=basic,
         text_body=call.text_body(),
-        headers=row.headers,
         extensions=extensions,
         extensions_context=None,
         attachments=attachments,
@@ -92,9 +90,8 @@ def _ext_key(value: str) -> str:
     return lowered
 
 
-def _ext_key_of(doc: bytes) -> set[str]:
-    data = msgspec.json.decode(doc)
-    return {_ext_key(str(data.get("extensionName", ""))), _ext_key(str(data.get("id", "")))}
+def _ext_key_of(doc: dict[str, Any]) -> set[str]:
+    return {_ext_key(str(doc.get("extensionName", ""))), _ext_key(str(doc.get("id", "")))}
 
 
 def _select_suffix(call: Call) -> str:
@@ -103,20 +100,20 @@ def _select_suffix(call: Call) -> str:
 
 
 async def get(call: Call, message_id: str) -> Response:
-    row = await call.services.messages.get(call.mailbox, message_id)
+    stored = await call.services.messages.get(call.mailbox, message_id)
     context = call.services.render.context(
         f"{call.user_path}/messages{_select_suffix(call)}/$entity"
     )
-    return Response(200, await _render_one(call, row, context))
+    return Response(200, await _render_one(call, stored, context))
 
 
 async def list_(call: Call, folder_key: str | None) -> Response:
     query = odata.message_query(call.request.query)
     check_access(query, basic_only=call.mailbox.principal.basic_only)
-    rows, count, more = await call.services.messages.list_messages(
+    found, count, more = await call.services.messages.list_messages(
         call.mailbox, query, folder_key=folder_key
     )
-    items = [await _render_one(call, row, None) for row in rows]
+    items = [await _render_one(call, stored, None) for stored in found]
     render = call.services.render
     context = render.context(_collection_path(call, folder_key) + _select_suffix(call))
     next_link = call.next_link(query.skip + query.top) if more else None
@@ -127,11 +124,11 @@ async def list_(call: Call, folder_key: str | None) -> Response:
 
 async def update(call: Call, message_id: str) -> Response:
     inp = call.request.json(MessageInput)
-    row = await call.services.messages.update(
+    stored = await call.services.messages.update(
         call.mailbox, message_id, inp, if_match=call.request.headers.get("if-match")
     )
     context = call.services.render.context(f"{call.user_path}/messages/$entity")
-    return Response(200, call.services.render.message(row, context=context))
+    return Response(200, call.services.render.message(stored, context=context))
 
 
 async def delete(call: Call, message_id: str) -> Response:
@@ -148,24 +145,26 @@ async def permanent_delete(call: Call, message_id: str) -> Response:
 
 async def list_attachments(call: Call, message_id: str) -> Response:
     svc = call.services.messages
-    row = await svc.get(call.mailbox, message_id)
+    stored = await svc.get(call.mailbox, message_id)
     render = call.services.render
-    rows = [] if call.mailbox.principal.basic_only else await svc.attachments(row)
+    found = [] if call.mailbox.principal.basic_only else await svc.attachments(stored)
     select = call.request.query.get("$select", "")
     with_bytes = not select or "contentbytes" in select.lower()
-    items = [render.attachment(a, with_bytes=with_bytes) for a in rows]
-    context = render.context(f"{call.user_path}/messages('{quote(row.id, safe='')}')/attachments")
+    items = [render.attachment(a, with_bytes=with_bytes) for a in found]
+    context = render.context(
+        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments"
+    )
     return Response(200, render.collection(context=context, items=[encode(i) for i in items]))
 
 
 async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
     svc = call.services.messages
-    row = await svc.get(call.mailbox, message_id)
-    for a in [] if call.mailbox.principal.basic_only else await svc.attachments(row):
+    stored = await svc.get(call.mailbox, message_id)
+    for a in [] if call.mailbox.principal.basic_only else await svc.attachments(stored):
         if a.id == attachment_id:
             render = call.services.render
             context = render.context(
-                f"{call.user_path}/messages('{quote(row.id, safe='')}')/attachments/$entity"
+                f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments/$entity"
             )
             return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
     raise NotFoundError(NOT_FOUND)
@@ -173,13 +172,13 @@ async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Res
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:
     svc = call.services.messages
-    row = await svc.get(call.mailbox, message_id)
+    stored = await svc.get(call.mailbox, message_id)
     if call.mailbox.principal.basic_only:
-        docs: list[bytes] = []
+        docs: list[dict[str, Any]] = []
     else:
-        docs = await svc.extensions(row)
+        docs = await svc.extensions(stored)
     render = call.services.render
-    base = f"{call.user_path}/messages('{quote(row.id, safe='')}')/extensions"
+    base = f"{call.user_path}/messages('{quote(stored.id, safe='')}')/extensions"
     if name is None:
         items = [encode(render.extension(d)) for d in docs]
         return Response(200, render.collection(context=render.context(base), items=items))

@@ -13,8 +13,9 @@ from urllib.parse import quote
 import msgspec
 
 from graphpost.domain.body import html_to_text
-from graphpost.domain.message import Message
-from graphpost.store.records import AttachmentRow, FolderRecord, MessageRow
+from graphpost.domain.message import Attachment, Message
+from graphpost.ports.folders import Folder
+from graphpost.ports.messages import StoredMessage
 
 encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -42,18 +43,17 @@ class Renderer:
 
     def message(
         self,
-        row: MessageRow,
+        stored: StoredMessage,
         *,
         context: str | None,
         select: list[str] | None = None,
         basic_only: bool = False,
         text_body: bool = False,
-        headers: bytes | None = None,
-        extensions: list[bytes] | None = None,
+        extensions: list[dict[str, Any]] | None = None,
         extensions_context: str | None = None,
-        attachments: list[AttachmentRow] | None = None,
+        attachments: list[Attachment] | None = None,
     ) -> bytes:
-        etag = b'"@odata.etag":' + encode(f'W/"{row.change_key}"')
+        etag = b'"@odata.etag":' + encode(f'W/"{stored.change_key}"')
         head = b"{" + (b'"@odata.context":' + encode(context) + b"," if context else b"") + etag
         simple = (
             select is None
@@ -63,8 +63,8 @@ class Renderer:
             and attachments is None
         )
         if simple:
-            return head + b"," + row.doc[1:]
-        doc: dict[str, Any] = _decode(row.doc)
+            return head + b"," + stored.document[1:]
+        doc: dict[str, Any] = _decode(stored.document)
         out: dict[str, Any] = {}
         if select is None:
             out = doc
@@ -72,6 +72,7 @@ class Renderer:
             out["id"] = doc["id"]
             for name in select:
                 if name == "internetMessageHeaders":
+                    headers = stored.headers_document
                     out[name] = _decode(headers) if headers else []
                 elif name == "uniqueBody":
                     out[name] = doc["body"]
@@ -87,7 +88,7 @@ class Renderer:
                     out[name] = {"contentType": "text", "content": html_to_text(body["content"])}
         if attachments is not None and not basic_only:
             out["attachments@odata.context"] = self.context(
-                f"users('{row.mailbox_id}')/messages('{quote(row.id)}')/attachments"
+                f"users('{stored.mailbox_id}')/messages('{quote(stored.id)}')/attachments"
             )
             out["attachments"] = [self.attachment(a) for a in attachments]
         if extensions is not None and not basic_only:
@@ -97,17 +98,15 @@ class Renderer:
         body_bytes = encode(out)
         return head + (b"," + body_bytes[1:] if len(body_bytes) > 2 else b"}")
 
-    def extension(self, doc: bytes) -> dict[str, Any]:
-        return {"@odata.type": OPEN_EXTENSION, **_decode(doc)}
+    def extension(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {"@odata.type": OPEN_EXTENSION, **doc}
 
-    def attachment(self, a: AttachmentRow, *, with_bytes: bool = True) -> dict[str, Any]:
-        from graphpost.domain.times import iso
-
+    def attachment(self, a: Attachment, *, with_bytes: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
             "@odata.type": FILE_ATTACHMENT,
             "@odata.mediaContentType": a.content_type,
             "id": a.id,
-            "lastModifiedDateTime": iso(a.modified_at),
+            "lastModifiedDateTime": a.last_modified_date_time,
             "name": a.name,
             "contentType": a.content_type,
             "size": a.size,
@@ -122,7 +121,7 @@ class Renderer:
     # ------------------------------------------------------------ folders
 
     @staticmethod
-    def folder_dict(f: FolderRecord) -> dict[str, Any]:
+    def folder_dict(f: Folder) -> dict[str, Any]:
         return {
             "id": f.id,
             "displayName": f.display_name,
@@ -133,7 +132,7 @@ class Renderer:
             "isHidden": f.is_hidden,
         }
 
-    def folder(self, f: FolderRecord, *, context: str) -> bytes:
+    def folder(self, f: Folder, *, context: str) -> bytes:
         return encode({"@odata.context": context, **self.folder_dict(f)})
 
     # ------------------------------------------------------------ collections

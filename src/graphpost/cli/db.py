@@ -6,9 +6,7 @@ import argparse
 from typing import Any
 
 from graphpost.cli.common import add_storage_options, settings_from
-from graphpost.runtime import private_directory
-from graphpost.store.engine import make_private
-from graphpost.store.migrate import migrate
+from graphpost.runtime import prepare
 
 
 def register(sub: Any) -> None:
@@ -24,15 +22,6 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    private_directory(settings.data_dir)
-    if not settings.database_url:
-        make_private(settings.sqlite_path)
-    migrate(
-        database_url=settings.database_url,
-        sqlite_path=settings.sqlite_path,
-        action=args.action,
-        revision=args.revision,
-    )
+    prepare(settings_from(args), action=args.action, revision=args.revision)
     print(f"database at {args.revision} ({args.action})")
     return 0

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **extra)
 
     async def first_start(rt: Runtime) -> str | None:
-        if settings.demo and not await rt.store.list_tenants():
+        if settings.demo and not await rt.directory.tenants():
             await rt.directory.seed_demo()
         user = await rt.directory.user(DEMO_USER)
         if user is None:

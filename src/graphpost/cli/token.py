@@ -6,7 +6,6 @@ import argparse
 from typing import Any
 
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
-from graphpost.domain import ids
 from graphpost.errors import InvalidInputError, UnknownUserError
 from graphpost.runtime import Runtime
 from graphpost.services.directory import DEMO_DOMAIN
@@ -39,10 +38,10 @@ async def make_token(rt: Runtime, args: argparse.Namespace) -> str:
             scopes=args.scopes.split(),
             lifetime=lifetime,
         )
-    tenant = await rt.store.find_tenant(args.tenant)
+    tenant = await rt.directory.tenant(args.tenant)
     if tenant is None:
         raise InvalidInputError(f"No tenant '{args.tenant}'.")
-    app = await rt.store.ensure_app(tenant_id=tenant.id, name=args.app, app_id=ids.guid())
+    app = await rt.directory.ensure_app(tenant, args.app)
     return rt.tokens.issue_application(
         tenant_id=tenant.id, app_id=app.id, roles=args.roles.split(), lifetime=lifetime
     )

@@ -40,7 +40,7 @@ def add_user(args: argparse.Namespace) -> int:
 
 def list_users(args: argparse.Namespace) -> int:
     async def work(rt: Runtime) -> None:
-        for user in await rt.store.list_users():
+        for user in await rt.directory.users():
             print(f"{user.id}\t{user.upn}\t{user.mail}\t{user.display_name}")
 
     with_runtime(settings_from(args), work)
@@ -59,7 +59,7 @@ def remove_user(args: argparse.Namespace) -> int:
 def seed_demo(args: argparse.Namespace) -> int:
     async def work(rt: Runtime) -> None:
         tenant = await rt.directory.seed_demo()
-        users = await rt.store.list_users(tenant.id)
+        users = await rt.directory.users(tenant.id)
         print(f"demo tenant {tenant.domain} ({tenant.id}) with {len(users)} users")
 
     with_runtime(settings_from(args), work)

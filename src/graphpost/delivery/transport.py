@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import aiosmtplib
 
 from graphpost.domain.text import one_line
+from graphpost.ports.outbox import DeliveryState
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b\s*")
 # what can never go on an SMTP command line: controls, space, DEL, angle brackets (a quoted
@@ -34,14 +35,14 @@ class Reply:
     text: str
 
     @property
-    def kind(self) -> str:
+    def kind(self) -> DeliveryState:
         """delivered (2xx), failed (5xx), else deferred: 4xx, no answer, or an answer that is
         not an SMTP reply (aiosmtplib's -1), which refused nothing."""
         if self.code is not None and 200 <= self.code < 300:
-            return "delivered"
+            return DeliveryState.DELIVERED
         if self.code is not None and 500 <= self.code < 600:
-            return "failed"
-        return "deferred"
+            return DeliveryState.FAILED
+        return DeliveryState.DEFERRED
 
 
 def reply(code: int | None, text: str) -> Reply:

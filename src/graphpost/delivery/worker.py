@@ -11,19 +11,18 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 import uuid
 from collections import defaultdict
 
+from graphpost.delivery.reports import Failure, non_delivery_report
 from graphpost.delivery.transport import DeliveryTransport, Reply
-from graphpost.domain.compose import Failure, non_delivery_report
 from graphpost.domain.text import one_line
-from graphpost.domain.times import now
+from graphpost.domain.times import now, now_ms
+from graphpost.ports.messages import NewMessage
+from graphpost.ports.outbox import Delivery, DeliveryState, OutboxStore, Outcome, Route, Submission
 from graphpost.services.directory import DirectoryService
 from graphpost.services.ingest import IngestService
 from graphpost.services.parsing import ParseTimeoutError
-from graphpost.store.ports import MailStore
-from graphpost.store.records import DeliveryRow, NewMessage, Outcome, SubmissionRow
 
 log = logging.getLogger("graphpost.delivery")
 # pauses between attempts to record outcomes when the database does not answer
@@ -34,8 +33,9 @@ def _describe(exc: BaseException) -> str:
     return one_line(f"{type(exc).__name__}: {exc}")[:500]
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
+def _internal(exc: BaseException) -> Reply:
+    """An error of ours, as a temporary failure: retried later, never lost."""
+    return Reply(None, None, f"internal error: {_describe(exc)}")
 
 
 class DeliveryWorker:
@@ -43,7 +43,7 @@ class DeliveryWorker:
 
     def __init__(
         self,
-        store: MailStore,
+        store: OutboxStore,
         directory: DirectoryService,
         ingest: IngestService,
         transport: DeliveryTransport | None,
@@ -126,7 +126,7 @@ class DeliveryWorker:
             limit=self.batch,
             remote=self.transport is not None,
         )
-        by_submission: dict[str, list[DeliveryRow]] = defaultdict(list)
+        by_submission: dict[str, list[Delivery]] = defaultdict(list)
         for d in claimed:
             by_submission[d.submission_id].append(d)
         for sid, ds in by_submission.items():
@@ -158,7 +158,7 @@ class DeliveryWorker:
             except Exception:
                 log.warning("could not renew delivery leases", exc_info=True)
 
-    async def _submission(self, submission_id: str, deliveries: list[DeliveryRow]) -> None:
+    async def _submission(self, submission_id: str, deliveries: list[Delivery]) -> None:
         """Deliver one submission's claimed recipients. Every recipient ends this with its
         outcome recorded (delivered, deferred with backoff, or failed), whatever goes wrong:
         nothing is released to be tried again at once."""
@@ -167,42 +167,42 @@ class DeliveryWorker:
                 submission = await self.store.get_submission(submission_id)
             except Exception as exc:
                 log.exception("could not read submission %s", submission_id)
-                await self._settle(None, deliveries, f"internal error: {_describe(exc)}")
+                await self._settle(None, deliveries, _internal(exc).text)
                 return
             if submission is None:
                 await self._settle(None, deliveries, "the submission no longer exists")
                 return
             outcomes: list[Outcome] = []
             for d in deliveries:
-                if d.transport == "local":
+                if d.route is Route.LOCAL:
                     outcome = await self._local(submission, d)
                     if outcome is not None:
                         outcomes.append(outcome)
-            remote = [d for d in deliveries if d.transport == "smtp"]
+            remote = [d for d in deliveries if d.route is Route.SMTP]
             if remote and self.transport is not None:
                 outcomes += await self._remote(submission, remote)
             await self._record(submission, outcomes, deliveries)
 
-    async def _local(self, submission: SubmissionRow, d: DeliveryRow) -> Outcome | None:
+    async def _local(self, submission: Submission, d: Delivery) -> Outcome | None:
         """Deliver into a mailbox here; None when delivered (recorded in the same transaction
         as the copy), else the outcome to record."""
         try:
             user = await self.directory.user(d.local_mailbox_id) if d.local_mailbox_id else None
             if user is None:
                 text = f"<{d.recipient}>: Recipient address rejected: no such mailbox here"
-                return Outcome(d.seq, "failed", 550, "5.1.1", text)
+                return Outcome(d.seq, DeliveryState.FAILED, 550, "5.1.1", text)
             copy = await self.ingest.message_from_mime(submission.mime, user, trusted=True)
             await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
             return None
         except ParseTimeoutError as exc:  # the same message would time out again: for good
-            return Outcome(d.seq, "failed", 554, "5.6.0", f"the message cannot be read: {exc}")
+            return Outcome(
+                d.seq, DeliveryState.FAILED, 554, "5.6.0", f"the message cannot be read: {exc}"
+            )
         except Exception as exc:
             log.exception("local delivery %s failed", d.seq)
-            return self._outcome(
-                submission, d, Reply(None, None, f"internal error: {_describe(exc)}")
-            )
+            return self._outcome(submission, d, _internal(exc))
 
-    async def _remote(self, submission: SubmissionRow, ds: list[DeliveryRow]) -> list[Outcome]:
+    async def _remote(self, submission: Submission, ds: list[Delivery]) -> list[Outcome]:
         assert self.transport is not None
         try:
             replies = await self.transport.send(
@@ -210,33 +210,31 @@ class DeliveryWorker:
             )
         except Exception as exc:  # a transport must not raise; if one does, retry later
             log.exception("relay transport failed")
-            replies = {
-                d.recipient: Reply(None, None, f"internal error: {_describe(exc)}") for d in ds
-            }
+            replies = {d.recipient: _internal(exc) for d in ds}
         out = []
         for d in ds:
             r = replies.get(d.recipient) or Reply(None, None, "no answer for this recipient")
             out.append(self._outcome(submission, d, r))
         return out
 
-    def _outcome(self, submission: SubmissionRow | None, d: DeliveryRow, r: Reply) -> Outcome:
+    def _outcome(self, submission: Submission | None, d: Delivery, r: Reply) -> Outcome:
         """The reply as an outcome: a temporary failure is retried with exponential backoff
         until the submission's retry window ends, then it fails for good."""
         code, enhanced, text = r.code, r.enhanced, r.text
         kind = r.kind
         next_ms = 0
-        if kind == "deferred":
+        if kind is DeliveryState.DEFERRED:
             delay = min(self.retry_base * (2**d.attempts), self.retry_max)
             next_ms = now_ms() + int(delay * 1000)
             expires = submission.expires_ms if submission is not None else 0
             if next_ms > expires:
-                kind = "failed"
+                kind = DeliveryState.FAILED
                 text = f"retries exhausted; last answer: {code or ''} {enhanced or ''} {text}"
                 code, enhanced = code or 550, "4.4.7"
         return Outcome(d.seq, kind, code, enhanced, text.strip(), next_ms)
 
     async def _settle(
-        self, submission: SubmissionRow | None, deliveries: list[DeliveryRow], text: str
+        self, submission: Submission | None, deliveries: list[Delivery], text: str
     ) -> None:
         """Record a temporary failure for each delivery (best effort: if even that cannot be
         written, the leases run out and the deliveries are claimed again later, not now)."""
@@ -247,7 +245,7 @@ class DeliveryWorker:
             )
 
     async def _record(
-        self, submission: SubmissionRow, outcomes: list[Outcome], deliveries: list[DeliveryRow]
+        self, submission: Submission, outcomes: list[Outcome], deliveries: list[Delivery]
     ) -> None:
         """Record the outcomes, with the non-delivery report of the failures in the same
         transaction. A report that cannot be built never holds the outcomes back (the sender
@@ -255,7 +253,7 @@ class DeliveryWorker:
         again a few times before the leases are left to run out."""
         if not outcomes:
             return
-        failed = [o for o in outcomes if o.state == "failed"]
+        failed = [o for o in outcomes if o.state is DeliveryState.FAILED]
         bounce = None
         if failed:
             try:
@@ -279,7 +277,7 @@ class DeliveryWorker:
                 await asyncio.sleep(pause)
 
     async def _bounce(
-        self, submission: SubmissionRow, failed: list[Outcome], deliveries: list[DeliveryRow]
+        self, submission: Submission, failed: list[Outcome], deliveries: list[Delivery]
     ) -> NewMessage | None:
         """A non-delivery report for the sender's Inbox, if the sender is a mailbox here."""
         sender = await self.directory.user(submission.mailbox_id)

@@ -106,3 +106,11 @@ def shown(value: str, limit: int = 320) -> str:
             code = ord(ch)
             out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
     return "".join(out) + ("…" if len(value) > limit else "")
+
+
+def domain_of(address: str) -> str:
+    """The domain as a reader would see it: what is not a letter, digit, dot or hyphen (quotes,
+    controls, NUL, U+FFFD, spaces) is dropped, so ``contoso.com\\x00`` or ``contoso.com"`` is
+    contoso.com."""
+    tail = address.rsplit("@", 1)[-1].lower()
+    return "".join(c for c in tail if c.isalnum() or c in ".-").strip(".")

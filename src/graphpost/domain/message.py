@@ -11,7 +11,7 @@ import base64
 import binascii
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -432,10 +432,18 @@ def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
             f"Attachment '{name}': contentId is longer than {MAX_CONTENT_ID} characters.",
             target="attachments",
         )
+    return attachment(name, ctype, content, is_inline=is_inline, content_id=content_id, now=now)
+
+
+def attachment(
+    name: str, content_type: str, content: bytes, *, is_inline: bool, content_id: str | None,
+    now: int,
+) -> Attachment:  # fmt: skip
+    """Every new file attachment starts here (given in a request, or read off MIME)."""
     return Attachment(
         id=ids.attachment_id(),
         name=name,
-        content_type=ctype,
+        content_type=content_type,
         size=len(content),
         is_inline=is_inline,
         content_id=content_id,
@@ -456,9 +464,76 @@ class DraftContext(msgspec.Struct, kw_only=True):
     conversation_index: str | None = None  # a reply continues its original's conversation
 
 
-def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) -> Message:
-    """The stored document of a new draft made from ``inp`` (§2.2, §14 item 5)."""
-    stamp = iso(ctx.now)
+def item(
+    *,
+    message_id: str,
+    folder_id: str,
+    now: int,
+    web_base: str,
+    conversation_index: str,
+    attachments: Sequence[Attachment],
+    internet_message_id: str,
+    subject: str | None,
+    body: ItemBody,
+    sender: Recipient | None,
+    from_: Recipient | None,
+    to: list[Recipient],
+    cc: list[Recipient],
+    bcc: list[Recipient],
+    reply_to: list[Recipient],
+    is_read: bool,
+    is_draft: bool,
+    importance: str = "normal",
+    inference: str = "focused",
+    categories: list[str] | None = None,
+    flag: FollowupFlag | None = None,
+    delivery_receipt: bool | None = False,
+    read_receipt: bool = False,
+    sent_at: int | None = None,
+) -> Message:
+    """Every new message starts here (a draft, a received copy, a report): the content given,
+    and what the server sets: times, change key, conversation, preview, link."""
+    stamp = iso(now)
+    return Message(
+        id=message_id,
+        created_date_time=stamp,
+        last_modified_date_time=stamp,
+        change_key=ids.change_key(),
+        categories=categories or [],
+        received_date_time=stamp,
+        sent_date_time=stamp if sent_at is None else iso(sent_at),
+        has_attachments=any(not a.is_inline for a in attachments),
+        internet_message_id=internet_message_id,
+        subject=subject,
+        body_preview=bodies.preview(body.content_type, body.content),
+        importance=importance,
+        parent_folder_id=folder_id,
+        conversation_id=ids.conversation_id_for(conversation_index),
+        conversation_index=conversation_index,
+        is_delivery_receipt_requested=delivery_receipt,
+        is_read_receipt_requested=read_receipt,
+        is_read=is_read,
+        is_draft=is_draft,
+        web_link=web_link(web_base, message_id),
+        inference_classification=inference,
+        body=body,
+        sender=sender,
+        from_=from_,
+        to_recipients=to,
+        cc_recipients=cc,
+        bcc_recipients=bcc,
+        reply_to=reply_to,
+        flag=flag or FollowupFlag("notFlagged"),
+    )
+
+
+def new_draft(
+    inp: MessageInput,
+    ctx: DraftContext,
+    names: Mapping[str, str],
+    attachments: Sequence[Attachment] = (),
+) -> Message:
+    """The stored document of a new draft made from ``inp``."""
     body = item_body(inp.body or None)
     importance = _enum(inp.importance or None, IMPORTANCE, "importance") or "normal"
     inference = (
@@ -473,38 +548,30 @@ def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) ->
     imid = inp.internet_message_id or ids.internet_message_id(ctx.domain)
     if inp.internet_message_id:
         _check_message_id(imid)
-    change_key = ids.change_key()
-    index = ctx.conversation_index or ids.conversation_index(ctx.now)
-    return Message(
-        id=ctx.message_id,
-        created_date_time=stamp,
-        last_modified_date_time=stamp,
-        change_key=change_key,
-        categories=list(inp.categories or []),
-        received_date_time=stamp,
-        sent_date_time=stamp,
-        has_attachments=False,
+    return item(
+        message_id=ctx.message_id,
+        folder_id=ctx.folder_id,
+        now=ctx.now,
+        web_base=ctx.web_base,
+        conversation_index=ctx.conversation_index or ids.conversation_index(ctx.now),
+        attachments=attachments,
         internet_message_id=imid,
         subject=inp.subject if isinstance(inp.subject, str) else None,
-        body_preview=bodies.preview(body.content_type, body.content),
-        importance=importance,
-        parent_folder_id=ctx.folder_id,
-        conversation_id=ids.conversation_id_for(index),
-        conversation_index=index,
-        is_delivery_receipt_requested=bool(inp.is_delivery_receipt_requested),
-        is_read_receipt_requested=bool(inp.is_read_receipt_requested),
-        is_read=True if inp.is_read is UNSET or inp.is_read is None else inp.is_read,
-        is_draft=True,
-        web_link=web_link(ctx.web_base, ctx.message_id),
-        inference_classification=inference,
         body=body,
         sender=sender,
         from_=from_,
-        to_recipients=recipients(_list(inp.to_recipients), names, "toRecipients"),
-        cc_recipients=recipients(_list(inp.cc_recipients), names, "ccRecipients"),
-        bcc_recipients=recipients(_list(inp.bcc_recipients), names, "bccRecipients"),
+        to=recipients(_list(inp.to_recipients), names, "toRecipients"),
+        cc=recipients(_list(inp.cc_recipients), names, "ccRecipients"),
+        bcc=recipients(_list(inp.bcc_recipients), names, "bccRecipients"),
         reply_to=recipients(_list(inp.reply_to), names, "replyTo"),
+        is_read=True if inp.is_read is UNSET or inp.is_read is None else inp.is_read,
+        is_draft=True,
+        importance=importance,
+        inference=inference,
+        categories=list(inp.categories or []),
         flag=flag(inp.flag or None),
+        delivery_receipt=bool(inp.is_delivery_receipt_requested),
+        read_receipt=bool(inp.is_read_receipt_requested),
     )
 
 

@@ -38,3 +38,8 @@ def parse_iso(text: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp())
+
+
+def now_ms() -> int:
+    """The current time in milliseconds since the epoch (the delivery queue's clock)."""
+    return int(time.time() * 1000)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
+from enum import Enum
 
 from graphpost.auth.principal import DENIED, Principal
 from graphpost.domain import addresses, ids
@@ -16,8 +16,9 @@ from graphpost.errors import (
     InvalidInputError,
     UnknownUserError,
 )
-from graphpost.store.ports import MailStore
-from graphpost.store.records import FolderRecord, TenantRecord, UserRecord
+from graphpost.ports.directory import App, DirectoryStore, Tenant, User
+from graphpost.ports.folders import Folder
+from graphpost.services.cache import ExpiringCache
 
 DEMO_DOMAIN = "contoso.onmicrosoft.com"
 # The people the Graph docs' examples write to, so that those examples run as written.
@@ -43,27 +44,55 @@ DEMO_USERS = (
     ("Christie Cline", "ChristieC"),
     ("Enrico Cattaneo", "EnricoC"),
 )
-_CACHE_SECONDS = 5.0
+VIEWER_APP = "graphpost-mailbox-viewer"
+_CACHE_SECONDS = 5.0  # a user removed (or renamed) is seen by every process within this
+
+
+class Reach(Enum):
+    """Where mail to an address goes."""
+
+    MAILBOX = "mailbox"  # a user here
+    NO_SUCH_USER = "no such user"  # one of our domains, but nobody by that name: bounce it
+    REMOTE = "remote"  # elsewhere: the relay
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    reach: Reach
+    user: User | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Mailbox:
     """An opened mailbox: its owner, and the caller who opened it."""
 
-    user: UserRecord
+    user: User
     principal: Principal
 
     @property
     def id(self) -> str:
         return self.user.id
 
+    @classmethod
+    def reader(cls, user: User) -> Mailbox:
+        """The mailbox opened for the local mailbox viewer: reading it, as its owner would
+        with Mail.Read, and nothing more."""
+        principal = Principal(
+            tenant_id=user.tenant_id,
+            app_id=VIEWER_APP,
+            user_id=user.id,
+            permissions=frozenset({"Mail.Read"}),
+            expires=0,
+        )
+        return cls(user, principal)
 
-def mailbox_folders(user_id: str) -> list[FolderRecord]:
+
+def mailbox_folders(user_id: str) -> list[Folder]:
     """The well-known folders of a new mailbox, root first."""
     root_id = ids.folder_id()
-    out = [FolderRecord(root_id, user_id, None, WELL_KNOWN[0].display_name, ROOT, False)]
+    out = [Folder(root_id, user_id, None, WELL_KNOWN[0].display_name, ROOT, False)]
     for wk in WELL_KNOWN[1:]:
-        out.append(FolderRecord(ids.folder_id(), user_id, root_id, wk.display_name, wk.name,
+        out.append(Folder(ids.folder_id(), user_id, root_id, wk.display_name, wk.name,
                                 wk.hidden))  # fmt: skip
     return out
 
@@ -77,13 +106,15 @@ def _check_address(value: str, what: str) -> str:
 
 
 class DirectoryService:
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: DirectoryStore) -> None:
         self.store = store
-        self._users: dict[str, tuple[float, UserRecord | None]] = {}
+        self._users: ExpiringCache[User | None] = ExpiringCache(seconds=_CACHE_SECONDS, size=10_000)
+        # address (lower case) → display name, or None for an address not in the directory
+        self._names: ExpiringCache[str | None] = ExpiringCache(seconds=_CACHE_SECONDS, size=50_000)
 
     async def add_user(
         self, *, display_name: str, mail: str, upn: str | None = None, user_id: str | None = None
-    ) -> UserRecord:
+    ) -> User:
         mail = _check_address(mail, "mail address")
         upn = _check_address(upn or mail, "userPrincipalName")
         if not display_name.strip():
@@ -92,13 +123,13 @@ class DirectoryService:
         tenant = await self.store.find_tenant(domain)
         if tenant is None:
             tenant = await self.store.ensure_tenant(domain=domain, display_name=domain)
-        user = UserRecord(user_id or ids.guid(), tenant.id, display_name.strip(), mail, upn)
+        user = User(user_id or ids.guid(), tenant.id, display_name.strip(), mail, upn)
         try:
             return await self.store.add_user(user, mailbox_folders(user.id))
         except AlreadyExistsError:
             raise AlreadyExistsError(f"A user with address '{mail}' already exists.") from None
 
-    async def remove_user(self, key: str) -> UserRecord:
+    async def remove_user(self, key: str) -> User:
         user = await self.store.find_user(key)
         if user is None:
             raise UnknownUserError(f"The requested user '{key}' is invalid.")
@@ -106,7 +137,7 @@ class DirectoryService:
         self._users.clear()
         return user
 
-    async def seed_demo(self) -> TenantRecord:
+    async def seed_demo(self) -> Tenant:
         """The demo tenant and its users; users that exist already are left as they are."""
         tenant = await self.store.ensure_tenant(domain=DEMO_DOMAIN, display_name="Contoso")
         for name, alias in DEMO_USERS:
@@ -117,18 +148,63 @@ class DirectoryService:
                     await self.add_user(display_name=name, mail=address)
         return tenant
 
-    async def user(self, key: str) -> UserRecord | None:
+    async def user(self, key: str) -> User | None:
         """A user by object id, userPrincipalName or mail (cached for a few seconds)."""
         lowered = key.lower()
-        hit = self._users.get(lowered)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        known, cached = self._users.get(lowered)
+        if known:
+            return cached
         found = await self.store.find_user(lowered)
-        if len(self._users) > 10_000:
-            self._users.clear()
-        self._users[lowered] = (now + _CACHE_SECONDS, found)
+        self._users.put(lowered, found)
         return found
+
+    async def display_names(self, addresses: list[str]) -> dict[str, str]:
+        """Directory display names for addresses (lower case keys; cached a few seconds)."""
+        out: dict[str, str] = {}
+        missing: list[str] = []
+        for address in addresses:
+            key = address.lower()
+            known, name = self._names.get(key)
+            if not known:
+                missing.append(key)
+            elif name is not None:
+                out[key] = name
+        if missing:
+            found = await self.store.display_names(missing)
+            for key in missing:
+                name = found.get(key)
+                self._names.put(key, name)
+                if name is not None:
+                    out[key] = name
+        return out
+
+    async def locate(self, address: str) -> Destination:
+        """Where mail to ``address`` goes: the one place inbound SMTP and sending decide
+        "a mailbox here, one of our domains, or elsewhere"."""
+        user = await self.user(address)
+        if user is not None:
+            return Destination(Reach.MAILBOX, user)
+        if await self.is_ours(address):
+            return Destination(Reach.NO_SUCH_USER)
+        return Destination(Reach.REMOTE)
+
+    async def is_ours(self, address: str) -> bool:
+        """Whether the address's domain is one of our tenants' domains."""
+        return await self.store.find_tenant(addresses.domain_of(address)) is not None
+
+    async def tenant(self, key: str) -> Tenant | None:
+        """A tenant by domain or id."""
+        return await self.store.find_tenant(key)
+
+    async def tenants(self) -> list[Tenant]:
+        return await self.store.list_tenants()
+
+    async def users(self, tenant_id: str | None = None) -> list[User]:
+        return await self.store.list_users(tenant_id)
+
+    async def ensure_app(self, tenant: Tenant, name: str) -> App:
+        """The application of that name in the tenant, registered on first use."""
+        return await self.store.ensure_app(tenant_id=tenant.id, name=name, app_id=ids.guid())
 
     async def open_mailbox(self, principal: Principal, key: str | None) -> Mailbox:
         """The mailbox ``/me`` (key None) or ``/users/{key}`` means for this caller."""

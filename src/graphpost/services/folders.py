@@ -11,9 +11,8 @@ from graphpost.errors import (
     MalformedIdError,
     NotFoundError,
 )
+from graphpost.ports.folders import Folder, FolderStore
 from graphpost.services.directory import Mailbox
-from graphpost.store.ports import MailStore
-from graphpost.store.records import FolderRecord
 from graphpost.types import Access
 
 NOT_FOUND = "The specified object was not found in the store."
@@ -33,12 +32,12 @@ def check_name(name: object) -> str:
 
 
 class FolderService:
-    def __init__(self, store: MailStore) -> None:
+    def __init__(self, store: FolderStore) -> None:
         self.store = store
         # (mailbox, well-known name) → folder id: folder ids never change
         self._well_known: dict[tuple[str, str], str] = {}
 
-    async def resolve(self, mailbox: Mailbox, key: str) -> FolderRecord:
+    async def resolve(self, mailbox: Mailbox, key: str) -> Folder:
         """A folder by id or well-known name (any case)."""
         name = well_known_name(key)
         if name is not None:
@@ -54,16 +53,25 @@ class FolderService:
         return folder
 
     async def well_known_id(self, mailbox: Mailbox, name: str) -> str:
-        cached = self._well_known.get((mailbox.id, name))
+        return await self.well_known_of(mailbox.id, name)
+
+    async def well_known_of(self, mailbox_id: str, name: str) -> str:
+        """The id of a well-known folder of a mailbox (remembered: folder ids never change)."""
+        cached = self._well_known.get((mailbox_id, name))
         if cached is not None:
             return cached
-        folder = await self.resolve(mailbox, name)
+        folder = await self.store.well_known_folder(mailbox_id, name)
+        if folder is None:
+            raise NotFoundError(NOT_FOUND)
         if len(self._well_known) > 100_000:
             self._well_known.clear()
-        self._well_known[(mailbox.id, name)] = folder.id
+        self._well_known[(mailbox_id, name)] = folder.id
         return folder.id
 
-    async def get(self, mailbox: Mailbox, key: str) -> FolderRecord:
+    async def is_within(self, mailbox: Mailbox, folder_id: str, ancestor_id: str) -> bool:
+        return await self.store.is_within(mailbox.id, folder_id, ancestor_id)
+
+    async def get(self, mailbox: Mailbox, key: str) -> Folder:
         mailbox.principal.require(Access.READ)
         return await self.resolve(mailbox, key)
 
@@ -75,7 +83,7 @@ class FolderService:
         include_hidden: bool,
         top: int,
         skip: int,
-    ) -> tuple[list[FolderRecord], int]:
+    ) -> tuple[list[Folder], int]:
         """Folders under ``parent_key`` (None: the top level, under msgfolderroot)."""
         mailbox.principal.require(Access.READ)
         parent = await self.resolve(mailbox, parent_key or ROOT)
@@ -85,15 +93,13 @@ class FolderService:
 
     async def create(
         self, mailbox: Mailbox, parent_key: str | None, *, name: object, hidden: object
-    ) -> FolderRecord:
+    ) -> Folder:
         mailbox.principal.require(Access.WRITE)
         display_name = check_name(name)
         if hidden is not None and not isinstance(hidden, bool):
             raise InvalidInputError("'isHidden' must be true or false.", target="isHidden")
         parent = await self.resolve(mailbox, parent_key or ROOT)
-        folder = FolderRecord(
-            ids.folder_id(), mailbox.id, parent.id, display_name, None, bool(hidden)
-        )
+        folder = Folder(ids.folder_id(), mailbox.id, parent.id, display_name, None, bool(hidden))
         try:
             return await self.store.create_folder(folder)
         except AlreadyExistsError:
@@ -101,7 +107,7 @@ class FolderService:
                 "A folder with the specified name already exists.", target="displayName"
             ) from None
 
-    async def rename(self, mailbox: Mailbox, key: str, *, name: object) -> FolderRecord:
+    async def rename(self, mailbox: Mailbox, key: str, *, name: object) -> Folder:
         mailbox.principal.require(Access.WRITE)
         display_name = check_name(name)
         folder = await self.resolve(mailbox, key)

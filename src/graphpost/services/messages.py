@@ -1,9 +1,10 @@
-"""Messages: create a draft, read, list, update, delete. Shared by every edge."""
+"""Messages: create a draft, read, list, update, move, copy, delete. Shared by every edge."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -12,20 +13,16 @@ from graphpost.domain.message import Attachment, DraftContext, Message, MessageI
 from graphpost.domain.query import MessageQuery, check_order_rule
 from graphpost.domain.times import iso, now
 from graphpost.errors import ConflictError, MalformedIdError, NotFoundError
-from graphpost.services.directory import Mailbox
+from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
+from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
-from graphpost.store.ports import MailStore
-from graphpost.store.records import AttachmentRow, MessageRow
 from graphpost.types import Access
 
-NAMES_SECONDS = 5.0
 CONFLICT = (
     "The send or update operation could not be performed because the change key passed in the "
     "request does not match the current change key for the item."
 )
-_encode = msgspec.json.Encoder().encode
-_decode_message = msgspec.json.Decoder(Message).decode
-_headers_codec = msgspec.json.Decoder(list[message.Header])
+REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
 
 
 def etag_matches(if_match: str | None, change_key: str) -> bool:
@@ -42,121 +39,48 @@ def etag_matches(if_match: str | None, change_key: str) -> bool:
     return False
 
 
-def to_row(msg: Message, *, mailbox_id: str, created_at: int, received_at: int, sent_at: int,
-           modified_at: int, headers: bytes | None) -> MessageRow:  # fmt: skip
-    """The stored row of a message document: indexed columns plus the encoded document."""
-    rows: list[tuple[str, str | None, str | None]] = []
-    for kind, group in (
-        ("to", msg.to_recipients),
-        ("cc", msg.cc_recipients),
-        ("bcc", msg.bcc_recipients),
-        ("rt", msg.reply_to),
-    ):
-        rows.extend((kind, r.email_address.name, r.email_address.address) for r in group)
-    frm = msg.from_.email_address if msg.from_ else None
-    snd = msg.sender.email_address if msg.sender else None
-    return MessageRow(
-        id=msg.id,
-        mailbox_id=mailbox_id,
-        folder_id=msg.parent_folder_id,
-        created_at=created_at,
-        modified_at=modified_at,
-        received_at=received_at,
-        sent_at=sent_at,
-        is_read=msg.is_read,
-        is_draft=msg.is_draft,
-        has_attachments=msg.has_attachments,
-        importance=msg.importance,
-        inference=msg.inference_classification,
-        flag_status=msg.flag.flag_status,
-        subject=msg.subject,
-        body_preview=msg.body_preview,
-        from_name=frm.name if frm else None,
-        from_address=frm.address if frm else None,
-        sender_name=snd.name if snd else None,
-        sender_address=snd.address if snd else None,
-        internet_message_id=msg.internet_message_id,
-        conversation_id=msg.conversation_id,
-        change_key=msg.change_key,
-        doc=_encode(msg),
-        headers=headers,
-        recipients=rows,
-        categories=list(msg.categories),
-    )
-
-
-def new_row(
-    msg: Message, *, mailbox_id: str, stamp: int, headers: list[message.Header]
-) -> MessageRow:
-    """The row of a message made now (created, received, sent and modified at ``stamp``)."""
-    return to_row(
-        msg,
-        mailbox_id=mailbox_id,
-        created_at=stamp,
-        received_at=stamp,
-        sent_at=stamp,
-        modified_at=stamp,
-        headers=_encode(headers) if headers else None,
-    )
-
-
-def decode(row: MessageRow) -> Message:
-    return _decode_message(row.doc)
-
-
-def headers_of(row: MessageRow) -> list[message.Header]:
-    return _headers_codec.decode(row.headers) if row.headers else []
+def fresh_copies(attachments: list[Attachment], stamp: int) -> list[Attachment]:
+    """Attachments carried into a new item (a copy, a forward): new ids, modified now."""
+    return [
+        msgspec.structs.replace(a, id=ids.attachment_id(), last_modified_date_time=iso(stamp))
+        for a in attachments
+    ]
 
 
 @dataclass(slots=True)
 class Created:
-    row: MessageRow
-    extensions: list[bytes] = field(default_factory=list)
-
-
-def attachment_row(a: Attachment, at: int) -> AttachmentRow:
-    return AttachmentRow(a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, at,
-                         a.content)  # fmt: skip
+    message: StoredMessage
+    extensions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MessageService:
-    def __init__(self, store: MailStore, folders: FolderService, *, web_base: str) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        folders: FolderService,
+        directory: DirectoryService,
+        *,
+        web_base: str,
+    ) -> None:
         self.store = store
         self.folders = folders
+        self.directory = directory
         self.web_base = web_base
-        # address (lower case) → (expiry, display name or None): directory names change rarely
-        self._names: dict[str, tuple[float, str | None]] = {}
 
-    async def display_names(self, addresses: list[str]) -> dict[str, str]:
-        """Directory display names for addresses (cached for a few seconds)."""
-        now_ = time.monotonic()
-        out: dict[str, str] = {}
-        missing: list[str] = []
-        for address in addresses:
-            key = address.lower()
-            hit = self._names.get(key)
-            if hit is None or hit[0] < now_:
-                missing.append(key)
-            elif hit[1] is not None:
-                out[key] = hit[1]
-        if missing:
-            found = await self.store.display_names(missing)
-            if len(self._names) > 50_000:
-                self._names.clear()
-            for key in missing:
-                name = found.get(key)
-                self._names[key] = (now_ + NAMES_SECONDS, name)
-                if name is not None:
-                    out[key] = name
-        return out
-
-    async def _find(self, mailbox: Mailbox, message_id: str) -> MessageRow:
+    async def get(
+        self, mailbox: Mailbox, message_id: str, *, access: Access = Access.READ
+    ) -> StoredMessage:
+        """The message, if the caller has ``access`` (read, or what the calling action needs)."""
+        mailbox.principal.require(access)
         if not ids.is_well_formed(message_id):
             raise MalformedIdError("Id is malformed.")
-        row = await self.store.get_message(mailbox.id, message_id)
-        if row is None:
+        found = await self.store.get_message(mailbox.id, message_id)
+        if found is None:
             raise NotFoundError(NOT_FOUND)
-        return row
+        return found
+
+    async def exists(self, mailbox: Mailbox, message_id: str) -> bool:
+        return await self.store.get_message(mailbox.id, message_id) is not None
 
     async def create_draft(
         self,
@@ -187,14 +111,10 @@ class MessageService:
             mailbox, inp, folder_id=folder_id, stamp=stamp, attachments=attachments,
             conversation_index=conversation_index,
         )  # fmt: skip
-        row = new_row(msg, mailbox_id=mailbox.id, stamp=stamp, headers=headers)
-        ext_docs = [(e["extensionName"], _encode(e)) for e in extensions]
-        await self.store.insert_message(
-            row,
-            attachments=[attachment_row(a, stamp) for a in attachments],
-            extensions=ext_docs,
+        stored = await self.store.insert_message(
+            NewMessage(mailbox.id, msg, headers, attachments, extensions)
         )
-        return Created(row, [doc for _, doc in ext_docs])
+        return Created(stored, extensions)
 
     async def new_message(
         self,
@@ -208,7 +128,7 @@ class MessageService:
     ) -> Message:
         """A new message of ``mailbox`` made from ``inp``: directory names, every server-set
         property (as a draft; a send turns it into a sent item)."""
-        names = await self.display_names(message.addresses_of(inp))
+        names = await self.directory.display_names(message.addresses_of(inp))
         owner = message.EmailAddress(name=mailbox.user.display_name, address=mailbox.user.mail)
         ctx = DraftContext(
             message_id=ids.message_id(),
@@ -219,21 +139,11 @@ class MessageService:
             domain=mailbox.user.mail.rsplit("@", 1)[-1],
             conversation_index=conversation_index,
         )
-        msg = message.new_draft(inp, ctx, names)
-        msg.has_attachments = any(not a.is_inline for a in attachments)
-        return msg
-
-    async def get(self, mailbox: Mailbox, message_id: str) -> MessageRow:
-        mailbox.principal.require(Access.READ)
-        return await self._find(mailbox, message_id)
-
-    async def get_for(self, mailbox: Mailbox, message_id: str) -> MessageRow:
-        """The message, for a caller whose own permission check has been done."""
-        return await self._find(mailbox, message_id)
+        return message.new_draft(inp, ctx, names, attachments)
 
     async def list_messages(
         self, mailbox: Mailbox, query: MessageQuery, *, folder_key: str | None = None
-    ) -> tuple[list[MessageRow], int | None, bool]:
+    ) -> tuple[list[StoredMessage], int | None, bool]:
         mailbox.principal.require(Access.READ)
         check_order_rule(query)
         folder_id = None
@@ -241,95 +151,105 @@ class MessageService:
             folder_id = (await self.folders.resolve(mailbox, folder_key)).id
         return await self.store.list_messages(mailbox.id, folder_id, query)
 
-    async def update(
-        self, mailbox: Mailbox, message_id: str, inp: MessageInput, *, if_match: str | None
-    ) -> MessageRow:
-        """PATCH: last writer wins unless the client sent If-Match (then 412 on a mismatch)."""
-        mailbox.principal.require(Access.WRITE)
-        names = await self.display_names(message.addresses_of(inp))
-        for _ in range(5):
-            row = await self._find(mailbox, message_id)
-            if not etag_matches(if_match, row.change_key):
+    async def _rewrite(
+        self,
+        mailbox: Mailbox,
+        message_id: str,
+        change: Callable[[Message, int], Message],
+        *,
+        if_match: str | None,
+    ) -> StoredMessage:
+        """Apply ``change`` to the stored document and write it back if nobody wrote it
+        meanwhile (else read it again and retry). With ``If-Match``, a mismatch is a 412."""
+        for _ in range(REWRITE_TRIES):
+            stored = await self.get(mailbox, message_id, access=Access.WRITE)
+            if not etag_matches(if_match, stored.change_key):
                 raise ConflictError(CONFLICT)
-            stamp = now()
-            msg = message.apply_patch(decode(row), inp, names, stamp)
-            new = to_row(
-                msg,
-                mailbox_id=mailbox.id,
-                created_at=row.created_at,
-                received_at=row.received_at,
-                sent_at=row.sent_at,
-                modified_at=stamp,
-                headers=row.headers,
+            new = change(stored.message(), now())
+            written = await self.store.replace_message(
+                mailbox.id, new, expected_change_key=stored.change_key
             )
-            if await self.store.replace_message(new, expected_change_key=row.change_key):
-                return new
+            if written is not None:
+                return written
         raise ConflictError(CONFLICT)
 
+    async def update(
+        self, mailbox: Mailbox, message_id: str, inp: MessageInput, *, if_match: str | None
+    ) -> StoredMessage:
+        """PATCH: last writer wins unless the client sent If-Match (then 412 on a mismatch)."""
+        mailbox.principal.require(Access.WRITE)
+        names = await self.directory.display_names(message.addresses_of(inp))
+        return await self._rewrite(
+            mailbox,
+            message_id,
+            lambda msg, stamp: message.apply_patch(msg, inp, names, stamp),
+            if_match=if_match,
+        )
+
     async def move(
-        self, mailbox: Mailbox, message_id: str, folder_id: str, *, if_match: str | None = None
-    ) -> MessageRow:
-        """Move to another folder. The id stays the same (Graph's ids change: ours don't)."""
-        for _ in range(5):
-            row = await self._find(mailbox, message_id)
-            if not etag_matches(if_match, row.change_key):
-                raise ConflictError(CONFLICT)
-            stamp = now()
-            msg = msgspec.structs.replace(
-                decode(row),
+        self, mailbox: Mailbox, message_id: str, destination: str, *, if_match: str | None = None
+    ) -> StoredMessage:
+        """Move to another folder (by id or well-known name). The id stays the same (Graph's
+        ids change: ours don't)."""
+        mailbox.principal.require(Access.WRITE)
+        folder_id = (await self.folders.resolve(mailbox, destination)).id
+        return await self._move_to(mailbox, message_id, folder_id, if_match=if_match)
+
+    async def _move_to(
+        self, mailbox: Mailbox, message_id: str, folder_id: str, *, if_match: str | None
+    ) -> StoredMessage:
+        return await self._rewrite(
+            mailbox,
+            message_id,
+            lambda msg, stamp: msgspec.structs.replace(
+                msg,
                 parent_folder_id=folder_id,
                 change_key=ids.change_key(),
                 last_modified_date_time=iso(stamp),
-            )
-            new = to_row(
-                msg,
-                mailbox_id=mailbox.id,
-                created_at=row.created_at,
-                received_at=row.received_at,
-                sent_at=row.sent_at,
-                modified_at=stamp,
-                headers=row.headers,
-            )
-            if await self.store.move_message(new, folder_id, expected_change_key=row.change_key):
-                return new
-        raise ConflictError(CONFLICT)
+            ),
+            if_match=if_match,
+        )
+
+    async def copy(self, mailbox: Mailbox, message_id: str, destination: str) -> StoredMessage:
+        """A new item (new id) in ``destination``, with the original's attachments."""
+        mailbox.principal.require(Access.WRITE)
+        folder = await self.folders.resolve(mailbox, destination)
+        original = await self.get(mailbox, message_id, access=Access.WRITE)
+        stamp = now()
+        new_id = ids.message_id()
+        msg = msgspec.structs.replace(
+            original.message(),
+            id=new_id,
+            parent_folder_id=folder.id,
+            change_key=ids.change_key(),
+            created_date_time=iso(stamp),
+            last_modified_date_time=iso(stamp),
+            web_link=message.web_link(self.web_base, new_id),
+        )
+        attachments = fresh_copies(await self.store.attachments(original), stamp)
+        return await self.store.insert_message(
+            NewMessage(mailbox.id, msg, original.headers(), attachments)
+        )
 
     async def delete(self, mailbox: Mailbox, message_id: str, *, if_match: str | None) -> None:
         """DELETE: into Deleted Items; an item already there (or below) is gone for good."""
         mailbox.principal.require(Access.WRITE)
-        row = await self._find(mailbox, message_id)
-        if not etag_matches(if_match, row.change_key):
+        stored = await self.get(mailbox, message_id, access=Access.WRITE)
+        if not etag_matches(if_match, stored.change_key):
             raise ConflictError(CONFLICT)
         trash = await self.folders.well_known_id(mailbox, "deleteditems")
-        if await self.store.is_within(mailbox.id, row.folder_id, trash):
+        if await self.folders.is_within(mailbox, stored.folder_id, trash):
             await self.store.delete_message(mailbox.id, message_id)
         else:
-            await self.move(mailbox, message_id, trash, if_match=if_match)
+            await self._move_to(mailbox, message_id, trash, if_match=if_match)
 
     async def permanent_delete(self, mailbox: Mailbox, message_id: str) -> None:
-        mailbox.principal.require(Access.WRITE)
-        await self._find(mailbox, message_id)
+        await self.get(mailbox, message_id, access=Access.WRITE)
         if not await self.store.delete_message(mailbox.id, message_id):
             raise NotFoundError(NOT_FOUND)
 
-    async def attachment_items(self, row: MessageRow) -> list[Attachment]:
-        """The message's attachments as domain values (for MIME and copies)."""
-        return [
-            Attachment(
-                id=a.id,
-                name=a.name,
-                content_type=a.content_type,
-                size=a.size,
-                is_inline=a.is_inline,
-                content_id=a.content_id,
-                last_modified_date_time=iso(a.modified_at),
-                content=a.content,
-            )
-            for a in await self.store.list_attachments(row.seq)
-        ]
+    async def attachments(self, stored: StoredMessage) -> list[Attachment]:
+        return await self.store.attachments(stored)
 
-    async def attachments(self, row: MessageRow) -> list[AttachmentRow]:
-        return await self.store.list_attachments(row.seq)
-
-    async def extensions(self, row: MessageRow) -> list[bytes]:
-        return await self.store.list_extensions(row.seq)
+    async def extensions(self, stored: StoredMessage) -> list[dict[str, Any]]:
+        return await self.store.extensions(stored)

@@ -1,5 +1,5 @@
-"""Sending: a draft, a new message (sendMail), replies and forwards; move and copy; and the
-delivery status of what was sent.
+"""Sending: a draft, a new message (sendMail), replies and forwards, and the delivery status
+of what was sent.
 
 A send writes, in one transaction, the Sent Items copy (the draft itself, moved: its id
 stays), the frozen MIME and one delivery per recipient (a transactional outbox). Delivery
@@ -8,7 +8,6 @@ workers take it from there.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from graphpost.domain.message import (
     MessageInput,
     Recipient,
 )
-from graphpost.domain.times import iso, now
+from graphpost.domain.times import iso, now, now_ms
 from graphpost.errors import (
     ConflictError,
     InvalidOperationError,
@@ -32,27 +31,20 @@ from graphpost.errors import (
     NotFoundError,
     SendAsDeniedError,
 )
-from graphpost.services.directory import DirectoryService, Mailbox
+from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.ports.outbox import (
+    Attempt,
+    Delivery,
+    DeliveryState,
+    OutboxStore,
+    Route,
+    Submission,
+)
+from graphpost.services.directory import DirectoryService, Mailbox, Reach
 from graphpost.services.folders import NOT_FOUND, FolderService
-from graphpost.services.messages import (
-    MessageService,
-    attachment_row,
-    decode,
-    headers_of,
-    new_row,
-    to_row,
-)
-from graphpost.store.ports import MailStore
-from graphpost.store.records import (
-    AttemptRow,
-    DeliveryRow,
-    MessageRow,
-    NewMessage,
-    SubmissionRow,
-)
+from graphpost.services.messages import MessageService, fresh_copies
 from graphpost.types import Access
 
-_encode = msgspec.json.Encoder().encode
 NO_RECIPIENTS = (
     "At least one recipient isn't valid., A message can't be sent because it contains no "
     "recipients."
@@ -85,7 +77,7 @@ class Sent:
 class SendService:
     def __init__(
         self,
-        store: MailStore,
+        store: OutboxStore,
         directory: DirectoryService,
         folders: FolderService,
         messages: MessageService,
@@ -137,21 +129,29 @@ class SendService:
 
     # ------------------------------------------------------------ submitting
 
-    async def _deliveries(self, recipients: list[str], created_ms: int) -> list[DeliveryRow]:
+    async def _deliveries(self, recipients: list[str], created_ms: int) -> list[Delivery]:
         out = []
         for address in recipients:
-            user = await self.directory.user(address)
-            domain = address.rsplit("@", 1)[-1]
-            if user is not None:
-                out.append(DeliveryRow(0, "", address, "local", user.id, "queued", 0, created_ms))
-            elif await self.store.find_tenant(domain) is not None:
-                # one of our domains, but nobody by that name: bounce it (no relay loop)
-                out.append(DeliveryRow(0, "", address, "local", None, "queued", 0, created_ms))
-            else:
+            where = await self.directory.locate(address)
+            if where.reach is Reach.REMOTE:
                 waiting = None if self.limits.relay_configured else NO_RELAY
-                row = DeliveryRow(0, "", address, "smtp", None, "queued", 0, created_ms)
-                row.last_response = waiting
-                out.append(row)
+                route, mailbox_id = Route.SMTP, None
+            else:  # a mailbox here; or nobody by that name on our domain: bounced (no loop)
+                waiting, route = None, Route.LOCAL
+                mailbox_id = where.user.id if where.user is not None else None
+            out.append(
+                Delivery(
+                    0,
+                    "",
+                    address,
+                    route,
+                    mailbox_id,
+                    DeliveryState.QUEUED,
+                    0,
+                    created_ms,
+                    last_response=waiting,
+                )
+            )
         return out
 
     async def _submit(
@@ -173,8 +173,8 @@ class SendService:
                 f"The message exceeds the maximum supported size: {len(raw)} bytes against a "
                 f"limit of {self.limits.max_message_bytes} bytes."
             )
-        created_ms = int(time.time() * 1000)
-        submission = SubmissionRow(
+        created_ms = now_ms()
+        submission = Submission(
             id=uuid.uuid4().hex,
             mailbox_id=mailbox.id,
             message_id=sent.id,
@@ -188,17 +188,16 @@ class SendService:
             expires_ms=created_ms + int(self.limits.retry_window_seconds * 1000),
             idempotency_key=idempotency_key,
         )
-        row = new_row(sent, mailbox_id=mailbox.id, stamp=stamp, headers=headers)
         deliveries = await self._deliveries(recipients, created_ms)
         if replace_key is not None:
             done = await self.store.submit(
                 submission,
                 deliveries,
-                replace=(row, replace_key) if save else None,
+                replace=(sent, replace_key) if save else None,
                 delete_id=None if save else sent.id,
             )
         else:
-            new = NewMessage(row, [attachment_row(a, stamp) for a in attachments])
+            new = NewMessage(mailbox.id, sent, headers, attachments)
             done = await self.store.submit(submission, deliveries, insert=new if save else None)
         self.wake()
         return Sent(mailbox.id, done.message_id, done.saved, done.id)
@@ -220,23 +219,23 @@ class SendService:
     async def send_draft(self, mailbox: Mailbox, message_id: str, *, save: bool = True) -> Sent:
         """POST /messages/{id}/send. Sending a message this server already sent is a no-op."""
         mailbox.principal.require(Access.SEND)
-        row = await self.messages.get_for(mailbox, message_id)
-        if not row.is_draft:
+        draft = await self.messages.get(mailbox, message_id, access=Access.SEND)
+        if not draft.is_draft:
             earlier = await self.store.find_submission(mailbox.id, message_id)
             if earlier is not None:
                 return Sent(mailbox.id, message_id, earlier.saved, earlier.id)
             raise InvalidOperationError("Only draft messages can be sent.")
         stamp = now()
-        sent = await self._final(mailbox, decode(row), stamp)
+        sent = await self._final(mailbox, draft.message(), stamp)
         try:
             return await self._submit(
                 mailbox,
                 sent,
-                headers=headers_of(row),
-                attachments=await self.messages.attachment_items(row),
+                headers=draft.headers(),
+                attachments=await self.messages.attachments(draft),
                 save=save,
                 idempotency_key=None,
-                replace_key=row.change_key,
+                replace_key=draft.change_key,
                 stamp=stamp,
             )
         except ConflictError:
@@ -279,26 +278,23 @@ class SendService:
 
     async def create_response(
         self, mailbox: Mailbox, message_id: str, req: compose.Response
-    ) -> MessageRow:
+    ) -> StoredMessage:
         """createReply / createReplyAll / createForward: a new draft in Drafts."""
         mailbox.principal.require(Access.WRITE)
-        row = await self.messages.get_for(mailbox, message_id)
-        original = decode(row)
+        stored = await self.messages.get(mailbox, message_id, access=Access.WRITE)
+        original = stored.message()
         inp = compose.response_input(original, req, owner=mailbox.user.mail)
         copied = []
         if req.kind == "forward":
-            copied = [
-                msgspec.structs.replace(a, id=ids.attachment_id())
-                for a in await self.messages.attachment_items(row)
-            ]
+            copied = fresh_copies(await self.messages.attachments(stored), now())
         created = await self.messages.create_draft(
             mailbox,
             inp,
-            threading=compose.threading_headers(original, headers_of(row)),
+            threading=compose.threading_headers(original, stored.headers()),
             conversation_index=ids.child_conversation_index(original.conversation_index),
             copied=copied,
         )
-        return created.row
+        return created.message
 
     async def respond(self, mailbox: Mailbox, message_id: str, req: compose.Response) -> Sent:
         """reply / replyAll / forward: the response draft, sent at once."""
@@ -306,56 +302,17 @@ class SendService:
         draft = await self.create_response(mailbox, message_id, req)
         return await self.send_draft(mailbox, draft.id)
 
-    # ------------------------------------------------------------ move and copy
-
-    async def move(self, mailbox: Mailbox, message_id: str, destination: str) -> MessageRow:
-        mailbox.principal.require(Access.WRITE)
-        folder = await self.folders.resolve(mailbox, destination)
-        return await self.messages.move(mailbox, message_id, folder.id)
-
-    async def copy(self, mailbox: Mailbox, message_id: str, destination: str) -> MessageRow:
-        """A new item (new id) in ``destination``, with the original's attachments."""
-        mailbox.principal.require(Access.WRITE)
-        folder = await self.folders.resolve(mailbox, destination)
-        row = await self.messages.get_for(mailbox, message_id)
-        stamp = now()
-        new_id = ids.message_id()
-        msg = msgspec.structs.replace(
-            decode(row),
-            id=new_id,
-            parent_folder_id=folder.id,
-            change_key=ids.change_key(),
-            created_date_time=iso(stamp),
-            last_modified_date_time=iso(stamp),
-            web_link=message.web_link(self.web_base, new_id),
-        )
-        copy = to_row(
-            msg,
-            mailbox_id=mailbox.id,
-            created_at=stamp,
-            received_at=row.received_at,
-            sent_at=row.sent_at,
-            modified_at=stamp,
-            headers=row.headers,
-        )
-        attachments = [
-            attachment_row(msgspec.structs.replace(a, id=ids.attachment_id()), stamp)
-            for a in await self.messages.attachment_items(row)
-        ]
-        await self.store.insert_message(copy, attachments=attachments, extensions=[])
-        return copy
-
     # ------------------------------------------------------------ delivery status
 
     async def delivery_status(
         self, mailbox: Mailbox, message_id: str
-    ) -> tuple[SubmissionRow, list[DeliveryRow], list[AttemptRow]]:
+    ) -> tuple[Submission, list[Delivery], list[Attempt]]:
         mailbox.principal.require(Access.READ)
         submission = await self.store.find_submission(mailbox.id, message_id)
         if submission is None:
             raise NotFoundError(
                 "This message has not been sent from this mailbox, so it has no delivery status."
-                if await self.store.get_message(mailbox.id, message_id)
+                if await self.messages.exists(mailbox, message_id)
                 else NOT_FOUND
             )
         deliveries, attempts = await self.store.deliveries_of(submission.id)

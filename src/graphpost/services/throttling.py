@@ -22,10 +22,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass
 
 from graphpost.errors import ConcurrencyThrottledError, RateThrottledError
+from graphpost.ports.throttling import Admission, ThrottleCounters
 
 BUCKETS = 10  # the rate window is counted in tenths
 LEASE_MS = 120_000  # a slot whose request never left (a crashed process) expires
@@ -42,29 +42,6 @@ class ThrottleLimits:
         return self.window_seconds / BUCKETS
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """``admitted``: counted and in flight (``inflight`` includes it). Else refused for the
-    rate, not counted; ``buckets`` are the window's (bucket, count), oldest first."""
-
-    admitted: bool
-    inflight: int = 0
-    buckets: list[tuple[int, int]] = field(default_factory=list)
-
-
-class ThrottleCounters(Protocol):
-    async def begin(
-        self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
-        now_ms: int,
-    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
-        """If fewer than ``limit`` requests are counted in buckets ≥ ``oldest``: count this one
-        in ``bucket``, register ``token`` as in flight and return (True, requests in flight,
-        []). Else (False, 0, the window's (bucket, count), oldest first). Atomic per key."""
-        ...
-
-    async def leave(self, key: str, token: str) -> None: ...
-
-
 class MemoryCounters:
     """For one process (SQLite): plain dictionaries on the event loop."""
 
@@ -75,16 +52,16 @@ class MemoryCounters:
     async def begin(
         self, key: str, *, bucket: int, oldest: int, limit: int, token: str, expires_ms: int,
         now_ms: int,
-    ) -> tuple[bool, int, list[tuple[int, int]]]:  # fmt: skip
+    ) -> Admission:  # fmt: skip
         buckets = self._buckets[key]
         for old in [b for b in buckets if b < oldest]:
             del buckets[old]
         if sum(buckets.values()) >= limit:
-            return False, 0, sorted(buckets.items())
+            return Admission(False, 0, sorted(buckets.items()))
         buckets[bucket] = buckets.get(bucket, 0) + 1
         inflight = self._inflight[key]
         inflight.add(token)
-        return True, len(inflight), []
+        return Admission(True, len(inflight))
 
     async def leave(self, key: str, token: str) -> None:
         inflight = self._inflight.get(key)
@@ -122,10 +99,10 @@ class Throttle:
         oldest = bucket - BUCKETS + 1
         token = uuid.uuid4().hex
         now_ms = int(now * 1000)
-        admission = Admission(*await self.counters.begin(
+        admission = await self.counters.begin(
             key, bucket=bucket, oldest=oldest, limit=limits.requests, token=token,
             expires_ms=now_ms + LEASE_MS, now_ms=now_ms,
-        ))  # fmt: skip
+        )  # fmt: skip
         if not admission.admitted:
             wait = retry_after(
                 admission.buckets, limit=limits.requests, window=BUCKETS,

@@ -31,10 +31,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from graphpost.domain import addresses
 from graphpost.errors import StoreError
-from graphpost.services.directory import DirectoryService
+from graphpost.ports.directory import User
+from graphpost.services.directory import DirectoryService, Reach
 from graphpost.services.ingest import IngestService
-from graphpost.store.ports import MailStore
-from graphpost.store.records import UserRecord
 
 log = logging.getLogger("graphpost.smtp")
 
@@ -46,14 +45,6 @@ def _bad_address(address: str) -> bool:
     """Not an address this server will take (the one validator of the API's sends: controls,
     spaces, bytes that were not UTF-8, no ``@`` ...)."""
     return addresses.problem(address) is not None
-
-
-def _domain(address: str) -> str:
-    """The domain as a reader would see it: what is not a letter, digit, dot or hyphen (quotes,
-    controls, NUL, U+FFFD, spaces) is dropped, so ``contoso.com\x00`` or ``contoso.com"`` is
-    contoso.com."""
-    tail = address.rsplit("@", 1)[-1].lower()
-    return "".join(c for c in tail if c.isalnum() or c in ".-").strip(".")
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -87,14 +78,13 @@ def _header_domains(data: bytes) -> set[str]:
             with contextlib.suppress(Exception):  # undecodable: the raw text is checked
                 texts.append(str(make_header(decode_header(raw))))
         for text in texts:
-            found.update(_domain("@" + d) for d in _AT_DOMAIN.findall(text))
+            found.update(addresses.domain_of("@" + d) for d in _AT_DOMAIN.findall(text))
     return found
 
 
 class InboundHandler:
     def __init__(
         self,
-        store: MailStore,
         directory: DirectoryService,
         ingest: IngestService,
         *,
@@ -102,7 +92,6 @@ class InboundHandler:
         max_recipients: int = 500,
     ) -> None:
         self.max_recipients = max_recipients
-        self.store = store
         self.directory = directory
         self.ingest = ingest
         self.trusted_networks = (
@@ -123,16 +112,13 @@ class InboundHandler:
             ip = ip.ipv4_mapped
         return any(ip in net for net in self.trusted_networks)
 
-    async def _ours(self, address: str) -> bool:
-        return await self.store.find_tenant(_domain(address)) is not None
-
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         mail_options: list[str],
     ) -> str:  # fmt: skip
         if address and _bad_address(address):
             return "553 5.1.7 Bad sender address syntax"
-        if address and not self.trusted(session) and await self._ours(address):
+        if address and not self.trusted(session) and await self.directory.is_ours(address):
             return (
                 f"550 5.7.1 <{address}>: Client not authorized to send as this sender "
                 "(anonymous mail from one of our own domains)"
@@ -150,11 +136,11 @@ class InboundHandler:
             return "501 5.1.3 Bad recipient address syntax"
         if len(envelope.rcpt_tos) >= self.max_recipients:
             return "452 4.5.3 Too many recipients"  # RFC 5321 §4.5.3.1.10: the rest later
-        user = await self.directory.user(address)
-        if user is not None:
+        reach = (await self.directory.locate(address)).reach
+        if reach is Reach.MAILBOX:
             envelope.rcpt_tos.append(address)
             return "250 2.1.5 OK"
-        if await self._ours(address):
+        if reach is Reach.NO_SUCH_USER:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         return f"550 5.7.1 <{address}>: Relay access denied"
 
@@ -162,14 +148,14 @@ class InboundHandler:
         raw = envelope.original_content or envelope.content
         data = raw if isinstance(raw, bytes) else str(raw).encode()
         if not self.trusted(session):
-            ours = {t.domain.lower() for t in await self.store.list_tenants()}
+            ours = {t.domain.lower() for t in await self.directory.tenants()}
             spoofed = sorted(_header_domains(data) & ours)
             if spoofed:
                 return (
                     f"550 5.7.1 Client not authorized to send as {spoofed[0]} "
                     "(anonymous mail from one of our own domains)"
                 )
-        users: list[UserRecord] = []
+        users: list[User] = []
         seen: set[str] = set()
         for rcpt in envelope.rcpt_tos:
             user = await self.directory.user(rcpt)
@@ -184,7 +170,7 @@ class InboundHandler:
                 return "554 5.6.0 The message could not be read or stored; not accepted"
             log.exception("could not store an inbound message")
             return "451 4.3.0 Temporary failure storing the message; try again later"
-        ids = ",".join(c.row.id[-12:] for c in copies)
+        ids = ",".join(c.message.id[-12:] for c in copies)
         return f"250 2.0.0 OK: stored as {ids}"
 
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from graphpost.ports.throttling import Admission
 from graphpost.store.engine import Engine, Tx
-
-# (admitted, requests in flight, the window's (bucket, count) when refused): the throttling
-# service's Admission, as a tuple (the store does not import services)
-Admission = tuple[bool, int, list[tuple[int, int]]]
 
 
 class PgThrottleCounters:
@@ -40,7 +37,7 @@ class PgThrottleCounters:
                     (key, bucket),
                 )
                 window = [(int(b), int(c) - (1 if int(b) == bucket else 0)) for b, c in rows]
-                return False, 0, [(b, c) for b, c in window if c > 0]
+                return Admission(False, 0, [(b, c) for b, c in window if c > 0])
             await tx.execute(
                 "INSERT INTO throttle_inflight (key, token, expires_ms) VALUES (?, ?, ?)",
                 (key, token, expires_ms),
@@ -53,7 +50,7 @@ class PgThrottleCounters:
                 await tx.execute("DELETE FROM throttle_counts WHERE bucket < ?", (oldest,))
                 await tx.execute("DELETE FROM throttle_inflight WHERE expires_ms < ?", (now_ms,))
             assert row is not None
-            return True, int(row[0]), []
+            return Admission(True, int(row[0]))
 
         return await self.engine.write(op)
 

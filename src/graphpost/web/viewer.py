@@ -13,7 +13,10 @@ import msgspec
 
 from graphpost.asgi import Request, Response
 from graphpost.domain.query import MessageQuery
-from graphpost.store.ports import MailStore
+from graphpost.errors import MalformedIdError, NotFoundError
+from graphpost.services.directory import DirectoryService, Mailbox
+from graphpost.services.folders import FolderService
+from graphpost.services.messages import MessageService
 
 HTML = b"text/html; charset=utf-8"
 _STYLE = """<style>
@@ -42,8 +45,14 @@ def _who(value: Any) -> str:
 
 
 class Viewer:
-    def __init__(self, store: MailStore) -> None:
-        self.store = store
+    """Reads every mailbox through the services, as their owner would with Mail.Read."""
+
+    def __init__(
+        self, directory: DirectoryService, folders: FolderService, messages: MessageService
+    ) -> None:
+        self.directory = directory
+        self.folders = folders
+        self.messages = messages
 
     async def __call__(self, request: Request) -> Response | None:
         if request.method != "GET":
@@ -59,9 +68,12 @@ class Viewer:
 
     async def index(self) -> Response:
         rows = []
-        for user in await self.store.list_users():
-            inbox = await self.store.well_known_folder(user.id, "inbox")
-            unread = inbox.unread_count if inbox else 0
+        for user in await self.directory.users():
+            try:
+                inbox = await self.folders.get(Mailbox.reader(user), "inbox")
+                unread = inbox.unread_count
+            except NotFoundError:
+                unread = 0
             rows.append(
                 f"<tr><td><a href='/mailbox/{escape(user.id)}'>{escape(user.display_name)}</a>"
                 f"</td><td>{escape(user.mail)}</td><td>{unread}</td></tr>"
@@ -70,15 +82,16 @@ class Viewer:
         return _page("Mailboxes", table + "".join(rows) + "</table>")
 
     async def mailbox(self, user_id: str, folder_id: str | None) -> Response | None:
-        user = await self.store.find_user(user_id)
+        user = await self.directory.user(user_id)
         if user is None:
             return None
-        root = await self.store.well_known_folder(user.id, "msgfolderroot")
-        if root is None:
+        mailbox = Mailbox.reader(user)
+        try:
+            folders, _ = await self.folders.children(
+                mailbox, None, include_hidden=False, top=100, skip=0
+            )
+        except NotFoundError:
             return None
-        folders, _ = await self.store.list_folders(
-            user.id, root.id, include_hidden=False, top=100, skip=0
-        )
         current = next((f for f in folders if f.id == folder_id), None) or next(
             (f for f in folders if f.well_known == "inbox"), folders[0]
         )
@@ -89,10 +102,12 @@ class Viewer:
             "</a>"
             for f in folders
         )
-        rows, _, _ = await self.store.list_messages(user.id, current.id, MessageQuery(top=200))
+        found, _, _ = await self.messages.list_messages(
+            mailbox, MessageQuery(top=200), folder_key=current.id
+        )
         lines = []
-        for row in rows:
-            doc = msgspec.json.decode(row.doc)
+        for stored in found:
+            doc = msgspec.json.decode(stored.document)
             lines.append(
                 f"<tr><td>{escape(_who(doc.get('from')))}</td>"
                 f"<td><a href='{escape(doc['webLink'])}'>"
@@ -104,11 +119,12 @@ class Viewer:
         return _page(f"{user.display_name} — {current.display_name}", body)
 
     async def message(self, message_id: str) -> Response | None:
-        for user in await self.store.list_users():
-            row = await self.store.get_message(user.id, message_id)
-            if row is None:
+        for user in await self.directory.users():
+            try:
+                stored = await self.messages.get(Mailbox.reader(user), message_id)
+            except (NotFoundError, MalformedIdError):
                 continue
-            doc = msgspec.json.decode(row.doc)
+            doc = msgspec.json.decode(stored.document)
             to = ", ".join(_who(r) for r in doc.get("toRecipients", []))
             body = doc.get("body") or {}
             content = body.get("content") or ""

@@ -6,6 +6,7 @@ from email.parser import BytesParser, Parser
 import msgspec
 import pytest
 
+from graphpost.delivery import reports
 from graphpost.domain import compose, mime
 from graphpost.domain.message import (
     Attachment,
@@ -82,9 +83,9 @@ def test_reply_composition() -> None:
 
 
 def test_non_delivery_report() -> None:
-    raw = compose.non_delivery_report(
+    raw = reports.non_delivery_report(
         original_mime=b"Subject: hi\r\n\r\nbody", original_subject="hi", sender="a@contoso.com",
-        sender_name="A", failures=[compose.Failure("x@y.z", 550, "5.1.1", "no such user")], now=0,
+        sender_name="A", failures=[reports.Failure("x@y.z", 550, "5.1.1", "no such user")], now=0,
     )  # fmt: skip
     parsed = mime.parse(raw)
     assert parsed.subject == "Undeliverable: hi"
@@ -168,3 +169,13 @@ def test_writer_refuses_addresses_the_validator_refuses(address: str) -> None:
     bad = draft(toRecipients=[{"emailAddress": {"address": address}}])
     with pytest.raises(InvalidRecipientsError):
         mime.build(bad, headers=[], attachments=[], date=0)
+
+
+def test_an_oversized_structure_header_keeps_its_first_parameters() -> None:
+    params = b"".join(b";\r\n p%d=v" % i for i in range(20000))
+    raw = b"From: a@example.org\r\nSubject: s\r\nContent-Type: text/plain; charset=utf-8" + params
+    parsed = mime.parse(raw + b"\r\n\r\nbody\r\n")
+    assert parsed.subject == "s" and parsed.body.strip() == "body"
+    assert parsed.body_type == "text"
+    content_type = next(h.value for h in parsed.headers if h.name == "Content-Type")
+    assert content_type.startswith("text/plain; charset=utf-8; p0=v") and len(content_type) < 4096

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from graphpost.domain import compose, mime
+from graphpost.delivery import reports
+from graphpost.domain import mime
 from graphpost.domain.text import one_line, storable
 
 NASTY = [
@@ -18,12 +19,12 @@ NASTY = [
 
 def report(subject: str, *, address: str = "x@example.net", response: str = "no such user",
            name: str = "Adele", sender: str = "adelev@contoso.com") -> bytes:  # fmt: skip
-    return compose.non_delivery_report(
+    return reports.non_delivery_report(
         original_mime=b"Subject: hi\r\n\r\nbody\xff\x00",
         original_subject=subject,
         sender=sender,
         sender_name=name,
-        failures=[compose.Failure(address, 550, "5.1.1", response)],
+        failures=[reports.Failure(address, 550, "5.1.1", response)],
         now=0,
     )
 

@@ -1,0 +1,83 @@
+"""The messages port: a mailbox's items, their attachments and open extensions.
+
+Services hand the store domain values (a ``Message`` document, its headers, attachments and
+extensions) and get back ``StoredMessage``: the document as stored, with what the store knows
+beside it. The store derives its indexed columns from the document itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+
+from graphpost.domain.message import Attachment, Header, Message
+from graphpost.domain.query import MessageQuery
+
+_decode_message = msgspec.json.Decoder(Message).decode
+_decode_headers = msgspec.json.Decoder(list[Header]).decode
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to write into ``mailbox_id`` (a draft, a received copy, a report)."""
+
+    mailbox_id: str
+    message: Message
+    headers: list[Header] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    extensions: list[dict[str, Any]] = field(default_factory=list)  # open type extensions
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as the mailbox holds it. ``document`` is its Graph JSON (default properties),
+    encoded once when written: answers splice it without decoding it."""
+
+    id: str
+    mailbox_id: str
+    folder_id: str
+    change_key: str
+    is_draft: bool
+    document: bytes
+    headers_document: bytes | None  # the internetMessageHeaders, as JSON
+    seq: int  # the store's handle of this message, for its attachments and extensions
+
+    def message(self) -> Message:
+        return _decode_message(self.document)
+
+    def headers(self) -> list[Header]:
+        return _decode_headers(self.headers_document) if self.headers_document else []
+
+
+class MessageStore(Protocol):
+    async def insert_message(self, new: NewMessage) -> StoredMessage:
+        """The message with its attachments and extensions (folder counts follow)."""
+        ...
+
+    async def insert_messages(self, messages: list[NewMessage]) -> None:
+        """Several messages in one transaction (one inbound mail to several mailboxes)."""
+        ...
+
+    async def get_message(self, mailbox_id: str, message_id: str) -> StoredMessage | None: ...
+    async def list_messages(
+        self, mailbox_id: str, folder_id: str | None, query: MessageQuery
+    ) -> tuple[list[StoredMessage], int | None, bool]:
+        """One page (of the folder, or the whole mailbox), the count if asked, and whether
+        there are more."""
+        ...
+
+    async def replace_message(
+        self, mailbox_id: str, message: Message, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        """Store a changed document (its folder is ``message.parent_folder_id``: a move) if the
+        stored change key still is ``expected_change_key``; None if it is not (or gone)."""
+        ...
+
+    async def delete_message(self, mailbox_id: str, message_id: str) -> bool: ...
+    async def find_by_internet_message_id(
+        self, mailbox_id: str, internet_message_id: str
+    ) -> StoredMessage | None: ...
+    async def attachments(self, message: StoredMessage) -> list[Attachment]: ...
+    async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]: ...

@@ -1,0 +1,137 @@
+"""The outbox port: what was sent (submissions), one delivery per recipient with its lease
+and state, and every attempt. The delivery queue of the server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from graphpost.domain.message import Message
+from graphpost.ports.messages import NewMessage
+
+
+class DeliveryState(StrEnum):
+    """Where one recipient's delivery stands: queued → (deferred →)* delivered | failed."""
+
+    QUEUED = "queued"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self in (DeliveryState.DELIVERED, DeliveryState.FAILED)
+
+
+class Route(StrEnum):
+    """How a recipient is reached: a mailbox here, or the SMTP relay."""
+
+    LOCAL = "local"
+    SMTP = "smtp"
+
+
+@dataclass(slots=True)
+class Submission:
+    id: str
+    mailbox_id: str
+    message_id: str
+    internet_message_id: str
+    subject: str | None
+    envelope_from: str
+    sender_name: str | None
+    mime: bytes
+    saved: bool
+    created_ms: int
+    expires_ms: int
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One recipient of one submission, and where its delivery stands."""
+
+    seq: int
+    submission_id: str
+    recipient: str
+    route: Route
+    local_mailbox_id: str | None
+    state: DeliveryState
+    attempts: int
+    next_attempt_ms: int
+    last_code: int | None = None
+    last_enhanced: str | None = None
+    last_response: str | None = None
+    created_ms: int = 0
+    updated_ms: int = 0
+    done_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    delivery_seq: int
+    at_ms: int
+    outcome: DeliveryState
+    code: int | None
+    enhanced: str | None
+    response: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt came to, to be recorded (never ``queued``)."""
+
+    delivery_seq: int
+    state: DeliveryState
+    code: int | None
+    enhanced: str | None
+    response: str
+    next_attempt_ms: int = 0
+
+
+class OutboxStore(Protocol):
+    async def submit(
+        self,
+        submission: Submission,
+        deliveries: list[Delivery],
+        *,
+        replace: tuple[Message, str] | None = None,
+        insert: NewMessage | None = None,
+        delete_id: str | None = None,
+    ) -> Submission:
+        """Record a send in one transaction: the Sent Items copy (``replace``: the draft's
+        new document and the change key it must still have; ``insert``: a new item;
+        ``delete_id``: the draft, not kept), the submission and its deliveries.
+
+        With an idempotency key this mailbox used already, nothing is written and the earlier
+        submission is returned. A draft that changed or was sent meanwhile: ConflictError.
+        """
+        ...
+
+    async def find_submission(self, mailbox_id: str, message_id: str) -> Submission | None: ...
+    async def get_submission(self, submission_id: str) -> Submission | None: ...
+    async def claim_deliveries(
+        self, *, owner: str, now_ms: int, lease_ms: int, limit: int, remote: bool
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries (local always; SMTP ones when ``remote``)."""
+        ...
+
+    async def deliver_local(
+        self, delivery: Delivery, *, owner: str, message: NewMessage, now_ms: int
+    ) -> bool:
+        """The copy into the recipient's mailbox and the delivery marked delivered, in one
+        transaction, if ``owner`` still holds the lease: a local delivery happens once."""
+        ...
+
+    async def record_outcomes(
+        self, outcomes: list[Outcome], *, owner: str, now_ms: int, bounce: NewMessage | None
+    ) -> int:
+        """Record attempts (and the non-delivery report, in the same transaction)."""
+        ...
+
+    async def renew_leases(self, seqs: list[int], *, owner: str, until_ms: int) -> int: ...
+    async def take_over_leases(self, owner: str) -> int:
+        """Free every lease not held by ``owner`` (the one worker of a SQLite database)."""
+        ...
+
+    async def deliveries_of(self, submission_id: str) -> tuple[list[Delivery], list[Attempt]]: ...

@@ -1,0 +1,141 @@
+"""The directory port on either engine: tenants, users and applications."""
+
+from __future__ import annotations
+
+from graphpost.domain import ids
+from graphpost.domain.times import now
+from graphpost.ports.directory import App, Tenant, User
+from graphpost.ports.folders import Folder
+from graphpost.store.engine import Engine, Row, Tx
+from graphpost.store.folders import insert_folder
+
+_USER_COLS = "id, tenant_id, display_name, mail, upn"
+
+
+def _user(row: Row) -> User:
+    return User(row[0], row[1], row[2], row[3], row[4])
+
+
+class SqlDirectory:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def ensure_tenant(self, *, domain: str, display_name: str) -> Tenant:
+        async def op(tx: Tx) -> Tenant:
+            row = await tx.fetchone(
+                "SELECT id, domain, display_name FROM tenants WHERE domain = ?", (domain.lower(),)
+            )
+            if row is not None:
+                return Tenant(row[0], row[1], row[2])
+            tenant = Tenant(ids.guid(), domain.lower(), display_name)
+            await tx.execute(
+                "INSERT INTO tenants (id, domain, display_name, created_at) VALUES (?, ?, ?, ?)",
+                (tenant.id, tenant.domain, tenant.display_name, now()),
+            )
+            return tenant
+
+        return await self.engine.write(op)
+
+    async def find_tenant(self, domain: str) -> Tenant | None:
+        async def op(tx: Tx) -> Tenant | None:
+            row = await tx.fetchone(
+                "SELECT id, domain, display_name FROM tenants WHERE domain = ? OR id = ?",
+                (domain.lower(), domain),
+            )
+            return Tenant(row[0], row[1], row[2]) if row else None
+
+        return await self.engine.read(op)
+
+    async def list_tenants(self) -> list[Tenant]:
+        async def op(tx: Tx) -> list[Tenant]:
+            rows = await tx.fetchall("SELECT id, domain, display_name FROM tenants ORDER BY domain")
+            return [Tenant(r[0], r[1], r[2]) for r in rows]
+
+        return await self.engine.read(op)
+
+    async def add_user(self, user: User, folders: list[Folder]) -> User:
+        async def op(tx: Tx) -> User:
+            await tx.execute(
+                "INSERT INTO users (id, tenant_id, display_name, mail, mail_lower, upn, "
+                "upn_lower, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    user.id, user.tenant_id, user.display_name, user.mail, user.mail.lower(),
+                    user.upn, user.upn.lower(), now(),
+                ),
+            )  # fmt: skip
+            for folder in folders:
+                await insert_folder(tx, folder)
+            return user
+
+        return await self.engine.write(op)
+
+    async def find_user(self, key: str) -> User | None:
+        lowered = key.lower()
+
+        async def op(tx: Tx) -> User | None:
+            row = await tx.fetchone(
+                f"SELECT {_USER_COLS} FROM users WHERE id = ? OR upn_lower = ? OR mail_lower = ?",
+                (lowered, lowered, lowered),
+            )
+            return _user(row) if row else None
+
+        return await self.engine.read(op)
+
+    async def list_users(self, tenant_id: str | None = None) -> list[User]:
+        async def op(tx: Tx) -> list[User]:
+            if tenant_id is None:
+                rows = await tx.fetchall(f"SELECT {_USER_COLS} FROM users ORDER BY upn_lower")
+            else:
+                rows = await tx.fetchall(
+                    f"SELECT {_USER_COLS} FROM users WHERE tenant_id = ? ORDER BY upn_lower",
+                    (tenant_id,),
+                )
+            return [_user(r) for r in rows]
+
+        return await self.engine.read(op)
+
+    async def remove_user(self, user_id: str) -> bool:
+        async def op(tx: Tx) -> bool:
+            # children first: folders reference each other and messages reference folders
+            await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
+            await tx.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
+            await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
+            return await tx.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
+
+        return await self.engine.write(op)
+
+    async def display_names(self, addresses: list[str]) -> dict[str, str]:
+        wanted = sorted({a.lower() for a in addresses if a})
+        if not wanted:
+            return {}
+
+        async def op(tx: Tx) -> dict[str, str]:
+            marks = ", ".join("?" for _ in wanted)
+            rows = await tx.fetchall(
+                f"SELECT mail_lower, upn_lower, display_name FROM users "
+                f"WHERE mail_lower IN ({marks}) OR upn_lower IN ({marks})",
+                (*wanted, *wanted),
+            )
+            names: dict[str, str] = {}
+            for mail, upn, name in rows:
+                names[mail] = name
+                names[upn] = name
+            return names
+
+        return await self.engine.read(op)
+
+    async def ensure_app(self, *, tenant_id: str, name: str, app_id: str) -> App:
+        async def op(tx: Tx) -> App:
+            row = await tx.fetchone(
+                "SELECT id, tenant_id, name FROM apps WHERE tenant_id = ? AND name = ?",
+                (tenant_id, name),
+            )
+            if row is not None:
+                return App(row[0], row[1], row[2])
+            await tx.execute(
+                "INSERT INTO apps (id, tenant_id, name, created_at) VALUES (?, ?, ?, ?)",
+                (app_id, tenant_id, name, now()),
+            )
+            return App(app_id, tenant_id, name)
+
+        return await self.engine.write(op)

@@ -1,0 +1,335 @@
+"""Messages on either engine: the row of a message is derived here from its document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from graphpost.domain.message import Attachment, Message
+from graphpost.domain.query import MessageQuery
+from graphpost.domain.times import iso, parse_iso
+from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.store.engine import Engine, Row, Tx
+from graphpost.store.filters import compile_filter, compile_order
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.decode
+
+_COLUMNS = (
+    "created_at, modified_at, received_at, sent_at, is_read, is_draft, has_attachments, "
+    "importance, inference, flag_status, subject, body_preview, from_name, from_address, "
+    "sender_name, sender_address, internet_message_id, conversation_id, change_key, doc, "
+    "folder_id"
+)
+INSERT_MSG = (
+    f"INSERT INTO messages (id, mailbox_id, headers, {_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+UPDATE_MSG = (
+    "UPDATE messages SET "
+    + ", ".join(f"{c.strip()} = ?" for c in _COLUMNS.split(","))
+    + " WHERE seq = ?"
+)
+_STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc, m.headers, m.seq"
+
+
+def _seconds(text: str) -> int:
+    try:
+        return parse_iso(text)
+    except (ValueError, OverflowError):
+        return 0
+
+
+class Columns:
+    """The indexed columns of a message, read off its document (and the encoded document)."""
+
+    __slots__ = ("categories", "doc", "folder_id", "is_read", "recipients", "values")
+
+    def __init__(self, msg: Message) -> None:
+        frm = msg.from_.email_address if msg.from_ else None
+        snd = msg.sender.email_address if msg.sender else None
+        self.doc = _encode(msg)
+        self.folder_id = msg.parent_folder_id
+        self.is_read = msg.is_read
+        self.values: list[Any] = [
+            _seconds(msg.created_date_time), _seconds(msg.last_modified_date_time),
+            _seconds(msg.received_date_time), _seconds(msg.sent_date_time), msg.is_read,
+            msg.is_draft, msg.has_attachments, msg.importance, msg.inference_classification,
+            msg.flag.flag_status, msg.subject, msg.body_preview,
+            frm.name if frm else None, frm.address if frm else None,
+            snd.name if snd else None, snd.address if snd else None,
+            msg.internet_message_id, msg.conversation_id, msg.change_key, self.doc,
+            msg.parent_folder_id,
+        ]  # fmt: skip
+        # (kind, name, address) with kind in to, cc, bcc, rt
+        self.recipients: list[tuple[str, str | None, str | None]] = []
+        for kind, group in (
+            ("to", msg.to_recipients),
+            ("cc", msg.cc_recipients),
+            ("bcc", msg.bcc_recipients),
+            ("rt", msg.reply_to),
+        ):
+            self.recipients.extend(
+                (kind, r.email_address.name, r.email_address.address) for r in group
+            )
+        self.categories = list(msg.categories)
+
+
+def stored(row: Row) -> StoredMessage:
+    return StoredMessage(
+        id=row[0],
+        mailbox_id=row[1],
+        folder_id=row[2],
+        change_key=row[3],
+        is_draft=bool(row[4]),
+        document=bytes(row[5]),
+        headers_document=bytes(row[6]) if row[6] is not None else None,
+        seq=row[7],
+    )
+
+
+async def _bump_counts(tx: Tx, folder_id: str, total: int, unread: int) -> None:
+    if total or unread:
+        await tx.execute(
+            "UPDATE folders SET total_count = total_count + ?, unread_count = unread_count + ? "
+            "WHERE id = ?",
+            (total, unread, folder_id),
+        )
+
+
+async def _write_children(tx: Tx, seq: int, cols: Columns) -> None:
+    await tx.executemany(
+        "INSERT INTO message_recipients (message_seq, kind, name, address) VALUES (?, ?, ?, ?)",
+        [(seq, kind, name, address) for kind, name, address in cols.recipients],
+    )
+    await tx.executemany(
+        "INSERT INTO message_categories (message_seq, name) VALUES (?, ?)",
+        [(seq, name) for name in cols.categories],
+    )
+
+
+# PostgreSQL: the message, its recipients and categories and the folder counts in one
+# statement (one round trip instead of four).
+_PG_INSERT = (
+    "WITH m AS (" + INSERT_MSG + " RETURNING seq), "
+    "r AS (INSERT INTO message_recipients (message_seq, kind, name, address) "
+    "SELECT m.seq, t.k, t.n, t.a FROM m, unnest(?::text[], ?::text[], ?::text[]) AS t(k, n, a)), "
+    "c AS (INSERT INTO message_categories (message_seq, name) "
+    "SELECT m.seq, x FROM m, unnest(?::text[]) AS x), "
+    "f AS (UPDATE folders SET total_count = total_count + 1, "
+    "unread_count = unread_count + ? WHERE id = ?) "
+    "SELECT seq FROM m"
+)
+
+
+async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
+    """Write ``new`` inside the caller's transaction (shared with the outbox)."""
+    msg = new.message
+    cols = Columns(msg)
+    headers = _encode(new.headers) if new.headers else None
+    params = [msg.id, new.mailbox_id, headers, *cols.values]
+    if tx.dialect == "postgresql":
+        found = await tx.fetchone(
+            _PG_INSERT,
+            (
+                *params,
+                [k for k, _, _ in cols.recipients],
+                [n for _, n, _ in cols.recipients],
+                [a for _, _, a in cols.recipients],
+                cols.categories,
+                0 if cols.is_read else 1,
+                cols.folder_id,
+            ),
+        )
+        assert found is not None
+        seq = int(found[0])
+    else:
+        seq = await tx.insert_returning(INSERT_MSG, params)
+        await _write_children(tx, seq, cols)
+    await tx.executemany(
+        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
+        "is_inline, content_id, modified_at, content) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (a.id, seq, n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
+             _seconds(a.last_modified_date_time), a.content)
+            for n, a in enumerate(new.attachments)
+        ],
+    )  # fmt: skip
+    await tx.executemany(
+        "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
+        [(seq, e["extensionName"], _encode(e)) for e in new.extensions],
+    )
+    if tx.dialect != "postgresql":
+        await _bump_counts(tx, cols.folder_id, 1, 0 if cols.is_read else 1)
+    return StoredMessage(
+        msg.id, new.mailbox_id, msg.parent_folder_id, msg.change_key, msg.is_draft, cols.doc,
+        headers, seq,
+    )  # fmt: skip
+
+
+async def replace_message_op(
+    tx: Tx, mailbox_id: str, msg: Message, expected_change_key: str, *, drafts_only: bool = False
+) -> StoredMessage | None:
+    """Write a changed document (and its folder) if the key still matches."""
+    old = await tx.fetchone(
+        f"SELECT is_read, folder_id, seq, headers, is_draft FROM messages WHERE id = ? "
+        f"AND mailbox_id = ? AND change_key = ?{tx.for_update}",
+        (msg.id, mailbox_id, expected_change_key),
+    )
+    if old is None or (drafts_only and not old[4]):
+        return None
+    seq = old[2]
+    cols = Columns(msg)
+    await tx.execute(UPDATE_MSG, (*cols.values, seq))
+    await tx.execute("DELETE FROM message_recipients WHERE message_seq = ?", (seq,))
+    await tx.execute("DELETE FROM message_categories WHERE message_seq = ?", (seq,))
+    await _write_children(tx, seq, cols)
+    was_unread = 0 if old[0] else 1
+    now_unread = 0 if cols.is_read else 1
+    if cols.folder_id == old[1]:
+        await _bump_counts(tx, cols.folder_id, 0, now_unread - was_unread)
+    else:
+        await _bump_counts(tx, old[1], -1, -was_unread)
+        await _bump_counts(tx, cols.folder_id, 1, now_unread)
+    headers = bytes(old[3]) if old[3] is not None else None
+    return StoredMessage(
+        msg.id, mailbox_id, cols.folder_id, msg.change_key, msg.is_draft, cols.doc, headers, seq
+    )
+
+
+async def delete_message_op(
+    tx: Tx, mailbox_id: str, message_id: str, *, drafts_only: bool = False
+) -> bool:
+    old = await tx.fetchone(
+        f"SELECT folder_id, is_read, is_draft FROM messages WHERE id = ? AND mailbox_id = ?"
+        f"{tx.for_update}",
+        (message_id, mailbox_id),
+    )
+    if old is None or (drafts_only and not old[2]):
+        return False
+    await tx.execute(
+        "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
+    )
+    await _bump_counts(tx, old[0], -1, 0 if old[1] else -1)
+    return True
+
+
+class SqlMessages:
+    """The messages port on SQLite or PostgreSQL (the difference lives in the Engine)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def insert_message(self, new: NewMessage) -> StoredMessage:
+        async def op(tx: Tx) -> StoredMessage:
+            return await insert_message_op(tx, new)
+
+        # on PostgreSQL a message without attachments or extensions is one statement
+        return await self.engine.write(op, one_statement=not new.attachments and not new.extensions)
+
+    async def insert_messages(self, messages: list[NewMessage]) -> None:
+        async def op(tx: Tx) -> None:
+            for new in messages:
+                await insert_message_op(tx, new)
+
+        await self.engine.write(op)
+
+    async def get_message(self, mailbox_id: str, message_id: str) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            row = await tx.fetchone(
+                f"SELECT {_STORED_COLS} FROM messages m WHERE m.id = ? AND m.mailbox_id = ?",
+                (message_id, mailbox_id),
+            )
+            return stored(row) if row else None
+
+        return await self.engine.read(op)
+
+    async def list_messages(
+        self, mailbox_id: str, folder_id: str | None, query: MessageQuery
+    ) -> tuple[list[StoredMessage], int | None, bool]:
+        params: list[Any] = []
+        if folder_id is None:
+            where = "m.mailbox_id = ?"
+            params.append(mailbox_id)
+        else:
+            where = "m.folder_id = ?"
+            params.append(folder_id)
+        if query.filter is not None:
+            where += " AND " + compile_filter(query.filter, params)
+        order = compile_order(query.orderby)
+        sql = (
+            f"SELECT {_STORED_COLS} FROM messages m WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+
+        async def op(tx: Tx) -> tuple[list[StoredMessage], int | None, bool]:
+            rows = await tx.fetchall(sql, (*params, query.top + 1, query.skip))
+            more = len(rows) > query.top
+            count = None
+            if query.count:
+                got = await tx.fetchone(f"SELECT count(*) FROM messages m WHERE {where}", params)
+                count = int(got[0]) if got else 0
+            return [stored(r) for r in rows[: query.top]], count, more
+
+        return await self.engine.read(op)
+
+    async def replace_message(
+        self, mailbox_id: str, message: Message, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            return await replace_message_op(tx, mailbox_id, message, expected_change_key)
+
+        return await self.engine.write(op)
+
+    async def delete_message(self, mailbox_id: str, message_id: str) -> bool:
+        async def op(tx: Tx) -> bool:
+            return await delete_message_op(tx, mailbox_id, message_id)
+
+        return await self.engine.write(op)
+
+    async def find_by_internet_message_id(
+        self, mailbox_id: str, internet_message_id: str
+    ) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            row = await tx.fetchone(
+                f"SELECT {_STORED_COLS} FROM messages m WHERE m.mailbox_id = ? "
+                "AND m.internet_message_id = ? ORDER BY m.seq LIMIT 1",
+                (mailbox_id, internet_message_id),
+            )
+            return stored(row) if row else None
+
+        return await self.engine.read(op)
+
+    async def attachments(self, message: StoredMessage) -> list[Attachment]:
+        async def op(tx: Tx) -> list[Attachment]:
+            rows = await tx.fetchall(
+                "SELECT id, name, content_type, size, is_inline, content_id, modified_at, content "
+                "FROM attachments WHERE message_seq = ? ORDER BY position",
+                (message.seq,),
+            )
+            return [
+                Attachment(
+                    id=r[0],
+                    name=r[1],
+                    content_type=r[2],
+                    size=r[3],
+                    is_inline=bool(r[4]),
+                    content_id=r[5],
+                    last_modified_date_time=iso(r[6]),
+                    content=bytes(r[7]),
+                )
+                for r in rows
+            ]
+
+        return await self.engine.read(op)
+
+    async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
+        async def op(tx: Tx) -> list[bytes]:
+            rows = await tx.fetchall(
+                "SELECT doc FROM message_extensions WHERE message_seq = ? ORDER BY name",
+                (message.seq,),
+            )
+            return [bytes(r[0]) for r in rows]
+
+        return [_decode(doc) for doc in await self.engine.read(op)]
