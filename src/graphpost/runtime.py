@@ -13,7 +13,7 @@ from typing import IO, Any
 from graphpost.api.app import GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
-from graphpost.asgi import body_deadline
+from graphpost.asgi import Receive, Scope, Send, body_deadline
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
@@ -208,7 +208,7 @@ class Server:
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -217,7 +217,7 @@ class Server:
             scope, body_deadline(receive, self.settings.http_body_timeout_seconds), send
         )
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

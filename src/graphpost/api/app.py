@@ -6,12 +6,12 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Protocol
 
 from graphpost.api import actions, mail_folders, messages
 from graphpost.api.context import Call, Services
 from graphpost.api.errors import envelope, status_and_code
-from graphpost.asgi import Request, Response, printable_header, read_body
+from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
 from graphpost.auth.principal import Principal
 from graphpost.auth.tokens import TokenService
 from graphpost.errors import (
@@ -29,7 +29,13 @@ _KEYED = re.compile(r"^([A-Za-z.]+)\((?:'((?:[^']|'')*)'|([^)]*))\)$")
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
 Handler = Callable[[Call], Awaitable[Response]]
-Extra = Callable[[Request], Awaitable[Response | None]]
+
+
+class Extra(Protocol):
+    """A route outside /v1.0 (identity's keys and discovery, the web viewer): its answer, or
+    None to let the next one try."""
+
+    async def __call__(self, request: Request, /) -> Response | None: ...
 
 
 def _request_id() -> str:
@@ -180,11 +186,11 @@ class GraphApp:
         self.extras = extras or []
         self.throttle = throttle
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
 
-    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request.from_scope(scope)
         request_id = _request_id()
         client_request_id = request.headers.get("client-request-id") or request_id
