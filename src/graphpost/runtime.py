@@ -18,7 +18,7 @@ from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
-from graphpost.identity.keys import KeysEndpoint
+from graphpost.identity.discovery import KeysEndpoint
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
