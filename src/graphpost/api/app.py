@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from graphpost.api import actions, mail_folders, messages
-from graphpost.api.context import Call, Services
+from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
 from graphpost.auth.principal import Principal
@@ -69,12 +69,13 @@ class Route:
 
     ``pattern``'s segments are literals, matched case-insensitively, or ``{name}``, which
     takes any one segment; the handler is called with the call and the taken segments, in
-    order.
+    order. ``text_body``: the endpoint honours ``Prefer: outlook.body-content-type="text"``.
     """
 
     method: str
     pattern: str
     handler: Callable[..., Awaitable[Response]]
+    text_body: bool = False
     # per segment: the literal in lower case, or None for a {name}
     parts: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
 
@@ -115,11 +116,11 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
     Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
     Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
-    Route("GET", "mailFolders/{folder}/messages", messages.list_),
+    Route("GET", "mailFolders/{folder}/messages", messages.list_, text_body=True),
     Route("POST", "mailFolders/{folder}/messages", messages.create),
-    Route("GET", "messages", lambda call: messages.list_(call, None)),
+    Route("GET", "messages", lambda call: messages.list_(call, None), text_body=True),
     Route("POST", "messages", lambda call: messages.create(call, None)),
-    Route("GET", "messages/{id}", messages.get),
+    Route("GET", "messages/{id}", messages.get, text_body=True),
     Route("PATCH", "messages/{id}", messages.update),
     Route("DELETE", "messages/{id}", messages.delete),
     Route("POST", "messages/{id}/permanentDelete", messages.permanent_delete),
@@ -211,6 +212,8 @@ def resolve(method: str, path: list[str]) -> tuple[Route, list[str]]:
 
 async def _route(call: Call, path: list[str]) -> Response:
     route, taken = resolve(call.request.method, path)
+    if route.text_body and call.text_body:
+        call.preference_applied.append(TEXT_BODY)
     return await route.handler(call, *taken)
 
 

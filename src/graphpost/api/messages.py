@@ -73,7 +73,7 @@ async def _render_one(call: Call, row: MessageRow, context: str | None) -> bytes
         context=context,
         select=select,
         basic_only=basic,
-        text_body=call.text_body(),
+        text_body=call.text_body,
         headers=row.headers,
         extensions=extensions,
         extensions_context=None,
