@@ -78,22 +78,16 @@ class Route:
     text_body: bool = False
     # per segment: the literal in lower case, or None for a {name}
     parts: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
+    # (position, lower-case literal) of each literal segment; the positions of the {name}s
+    literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    names: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         parts = tuple(None if p.startswith("{") else p.lower() for p in self.pattern.split("/"))
         object.__setattr__(self, "parts", parts)
-
-    def captures(self, path: list[str]) -> list[str] | None:
-        """The segments the pattern's ``{name}``s take from ``path``, or None: no match."""
-        if len(path) != len(self.parts):
-            return None
-        taken: list[str] = []
-        for part, segment in zip(self.parts, path, strict=True):
-            if part is None:
-                taken.append(segment)
-            elif part != segment.lower():
-                return None
-        return taken
+        literals = tuple((i, p) for i, p in enumerate(parts) if p is not None)
+        object.__setattr__(self, "literals", literals)
+        object.__setattr__(self, "names", tuple(i for i, p in enumerate(parts) if p is None))
 
 
 def _create_response(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
@@ -191,15 +185,17 @@ def resolve(method: str, path: list[str]) -> tuple[Route, list[str]]:
     """The route for ``method`` on ``path`` (after ``/me`` or ``/users/{id}``) and what its
     ``{name}``s take; 400 for a path no route has, 405 for a method its routes do not have."""
     path = _canonical(path)
-    first = path[0].lower() if path else None
+    lowered = [s.lower() for s in path]
+    shape = (len(path), lowered[0] if path else None)
     allowed: list[str] = []
-    for r in _BY_SHAPE.get((len(path), first), []) + _BY_SHAPE.get((len(path), None), []):
-        taken = r.captures(path)
-        if taken is None:
-            continue
-        if r.method == method:
-            return r, taken
-        allowed.append(r.method)
+    for r in _BY_SHAPE.get(shape, []) + _BY_SHAPE.get((len(path), None), []):
+        for i, literal in r.literals:
+            if lowered[i] != literal:
+                break
+        else:
+            if r.method == method:
+                return r, [path[i] for i in r.names]
+            allowed.append(r.method)
     if allowed:
         allowed.sort()
         raise MethodNotAllowedError(
