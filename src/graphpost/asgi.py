@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -21,6 +21,14 @@ from graphpost.errors import (
 )
 
 T = TypeVar("T")
+
+# The ASGI interface, typed as Starlette types it (``starlette.types``).
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
 JSON_TYPE = (
     b"application/json;odata.metadata=minimal;odata.streaming=true;"
     b"IEEE754Compatible=false;charset=utf-8"
@@ -79,7 +87,7 @@ class Request:
     body: bytes = b""
 
     @classmethod
-    def from_scope(cls, scope: dict[str, Any]) -> Request:
+    def from_scope(cls, scope: Scope) -> Request:
         headers: dict[str, str] = {}
         for key, value in scope["headers"]:
             name = key.decode("latin-1").lower()
@@ -187,14 +195,12 @@ class Response:
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
-def body_deadline(
-    receive: Callable[[], Awaitable[dict[str, Any]]], seconds: float
-) -> Callable[[], Awaitable[dict[str, Any]]]:
+def body_deadline(receive: Receive, seconds: float) -> Receive:
     """``receive`` for ``read_body``: the whole body must arrive within ``seconds`` of the first
     read, else ``RequestTimeoutError`` (408): a stalled or trickling body never holds a request."""
     deadline: float | None = None
 
-    async def timed() -> dict[str, Any]:
+    async def timed() -> Message:
         nonlocal deadline
         loop = asyncio.get_running_loop()
         if deadline is None:
@@ -210,7 +216,7 @@ def body_deadline(
     return timed
 
 
-async def read_body(receive: Any, limit: int, declared: str | None) -> bytes:
+async def read_body(receive: Receive, limit: int, declared: str | None) -> bytes:
     if declared is not None:
         try:
             if int(declared) > limit:

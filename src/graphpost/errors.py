@@ -164,7 +164,11 @@ class UnsupportedMediaTypeError(GraphpostError):
 
 
 class MethodNotAllowedError(GraphpostError):
-    """The resource exists but does not support this HTTP method."""
+    """The resource exists but does not support this HTTP method; ``allowed``: those it does."""
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.allowed = allowed
 
 
 class StoreError(GraphpostError):

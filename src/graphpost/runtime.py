@@ -8,17 +8,17 @@ import gc
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from graphpost.api.app import GraphApp
+from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
-from graphpost.asgi import body_deadline
+from graphpost.asgi import Receive, Scope, Send, body_deadline
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
-from graphpost.identity.keys import KeysEndpoint
+from graphpost.identity.discovery import KeysEndpoint
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
@@ -139,7 +139,7 @@ class Runtime:
         await self.engine.close()
 
     def app(self) -> GraphApp:
-        extras: list[Any] = [KeysEndpoint(self.key, self.settings.base_url)]
+        extras: list[Extra] = [KeysEndpoint(self.key, self.settings.base_url)]
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
@@ -215,7 +215,7 @@ class Server:
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -224,7 +224,7 @@ class Server:
             scope, body_deadline(receive, self.settings.http_body_timeout_seconds), send
         )
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":

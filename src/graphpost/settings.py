@@ -126,12 +126,6 @@ class Settings(BaseSettings):
         return self.data_dir / "graphpost.sqlite3"
 
     @property
-    def is_postgres(self) -> bool:
-        return bool(self.database_url) and str(self.database_url).startswith(
-            ("postgresql://", "postgres://", "postgresql+asyncpg://")
-        )
-
-    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")

@@ -1,14 +1,8 @@
-"""Small shared vocabulary: permission names and id aliases. A leaf module."""
+"""Small shared vocabulary: permission names. A leaf module."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import NewType
-
-TenantId = NewType("TenantId", str)
-UserId = NewType("UserId", str)
-FolderId = NewType("FolderId", str)
-MessageId = NewType("MessageId", str)
 
 
 class Access(StrEnum):

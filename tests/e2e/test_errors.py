@@ -107,6 +107,30 @@ def test_ids_and_routes(server: RunningServer) -> None:
     assert_error(r, 400, "BadRequest")
 
 
+def test_wrong_method_names_the_allowed_ones(server: RunningServer) -> None:
+    with server.client() as c:
+        draft = c.post("/me/messages", json={"subject": "methods"}).json()["id"]
+        for method, path, allowed in [
+            ("PUT", "/me/messages", "GET, POST"),
+            ("GET", "/me/sendMail", "POST"),
+            ("POST", f"/me/messages/{draft}", "DELETE, GET, PATCH"),
+            ("PUT", f"/me/messages('{draft}')", "DELETE, GET, PATCH"),
+            ("GET", f"/me/MailFolders('inbox')/messages/{draft}/send", "POST"),
+            ("DELETE", f"/me/messages/{draft}/attachments", "GET"),
+            ("POST", f"/me/messages/{draft}/DeliveryStatus/", "GET"),
+            ("PATCH", "/me/mailFolders/inbox/childFolders", "GET, POST"),
+        ]:
+            r = c.request(method, path, json={})
+            error = assert_error(r, 405, "MethodNotAllowed")
+            assert r.headers["allow"] == allowed, (method, path)
+            assert f"allowed: {allowed}." in str(error["message"])
+        # the draft was neither sent nor changed by any of them
+        got = c.get(f"/me/messages/{draft}").json()
+        assert got["isDraft"] is True and got["subject"] == "methods"
+        # a right method has no Allow header
+        assert "allow" not in c.get("/me/messages").headers
+
+
 def test_request_ids(server: RunningServer) -> None:
     mine = str(uuid.uuid4())
     with server.client() as c:

@@ -203,3 +203,19 @@ def test_prefer_text_body(server: RunningServer) -> None:
         assert r.headers["preference-applied"] == 'outlook.body-content-type="text"'
         assert r.json()["body"]["contentType"] == "text"
         assert "Hi there" in r.json()["body"]["content"]
+
+
+def test_prefer_text_body_applied_once_where_honoured(server: RunningServer) -> None:
+    prefer = {"Prefer": 'outlook.body-content-type=text, IdType="ImmutableId"'}
+    with server.client() as c:
+        for _ in range(2):
+            c.post("/me/messages", json={"body": {"contentType": "html", "content": "<p>x</p>"}})
+        r = c.get("/me/messages?$top=2", headers=prefer)
+        assert [m["body"]["contentType"] for m in r.json()["value"]] == ["text", "text"]
+        applied = 'IdType="ImmutableId", outlook.body-content-type="text"'
+        assert r.headers["preference-applied"] == applied
+        r = c.get("/me/mailFolders('drafts')/messages?$top=2", headers=prefer)
+        assert r.headers["preference-applied"] == applied
+        # folders have no bodies: only the id preference is applied there
+        r = c.get("/me/mailFolders", headers=prefer)
+        assert r.headers["preference-applied"] == 'IdType="ImmutableId"'

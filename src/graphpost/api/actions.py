@@ -10,7 +10,7 @@ import msgspec
 
 from graphpost.api.context import Call
 from graphpost.asgi import TOO_DEEP, Response
-from graphpost.domain.compose import Response as ResponseRequest
+from graphpost.domain.compose import ReplyRequest
 from graphpost.domain.message import MessageInput, RecipientIn
 from graphpost.domain.times import iso
 from graphpost.errors import BodyNotReadableError, PropertyValueError
@@ -105,9 +105,9 @@ async def send_mail(call: Call) -> Response:
     return accepted(call, sent)
 
 
-def _response_request(call: Call, kind: str) -> ResponseRequest:
+def _reply_request(call: Call, kind: str) -> ReplyRequest:
     params = parameters(call, optional=True)
-    return ResponseRequest(
+    return ReplyRequest(
         kind=kind,
         comment=_comment(params),
         message=_message(params, required=False),
@@ -117,7 +117,7 @@ def _response_request(call: Call, kind: str) -> ResponseRequest:
 
 async def create_response(call: Call, message_id: str, kind: str) -> Response:
     draft = await call.services.sending.create_response(
-        call.mailbox, message_id, _response_request(call, kind)
+        call.mailbox, message_id, _reply_request(call, kind)
     )
     render = call.services.render
     context = render.context(f"{call.user_path}/messages/$entity")
@@ -125,9 +125,7 @@ async def create_response(call: Call, message_id: str, kind: str) -> Response:
 
 
 async def respond(call: Call, message_id: str, kind: str) -> Response:
-    sent = await call.services.sending.respond(
-        call.mailbox, message_id, _response_request(call, kind)
-    )
+    sent = await call.services.sending.respond(call.mailbox, message_id, _reply_request(call, kind))
     return accepted(call, sent)
 
 

@@ -6,12 +6,13 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from graphpost.api import actions, mail_folders, messages
-from graphpost.api.context import Call, Services
+from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
-from graphpost.asgi import Request, Response, printable_header, read_body
+from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
 from graphpost.auth.principal import Principal
 from graphpost.auth.tokens import TokenService
 from graphpost.errors import (
@@ -28,8 +29,12 @@ log = logging.getLogger("graphpost.api")
 _KEYED = re.compile(r"^([A-Za-z.]+)\((?:'((?:[^']|'')*)'|([^)]*))\)$")
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 
-Handler = Callable[[Call], Awaitable[Response]]
-Extra = Callable[[Request], Awaitable[Response | None]]
+
+class Extra(Protocol):
+    """A route outside /v1.0 (identity's keys and discovery, the web viewer): its answer, or
+    None to let the next one try."""
+
+    async def __call__(self, request: Request, /) -> Response | None: ...
 
 
 def _request_id() -> str:
@@ -55,109 +60,157 @@ def _not_found(segment: str) -> UnknownSegmentError:
     return UnknownSegmentError(f"Resource not found for the segment '{segment}'.")
 
 
-def _methods(call: Call, table: dict[str, Handler]) -> Awaitable[Response]:
-    handler = table.get(call.request.method)
-    if handler is None:
+# ------------------------------------------------------------------------------ the routes
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One Graph endpoint below ``/me`` or ``/users/{id}``.
+
+    ``pattern``'s segments are literals, matched case-insensitively, or ``{name}``, which
+    takes any one segment; the handler is called with the call and the taken segments, in
+    order. ``text_body``: the endpoint honours ``Prefer: outlook.body-content-type="text"``.
+    """
+
+    method: str
+    pattern: str
+    handler: Callable[..., Awaitable[Response]]
+    text_body: bool = False
+    # per segment: the literal in lower case, or None for a {name}
+    parts: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
+    # (position, lower-case literal) of each literal segment; the positions of the {name}s
+    literals: tuple[tuple[int, str], ...] = field(init=False, repr=False, compare=False)
+    names: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parts = tuple(None if p.startswith("{") else p.lower() for p in self.pattern.split("/"))
+        object.__setattr__(self, "parts", parts)
+        literals = tuple((i, p) for i, p in enumerate(parts) if p is not None)
+        object.__setattr__(self, "literals", literals)
+        object.__setattr__(self, "names", tuple(i for i, p in enumerate(parts) if p is None))
+
+
+def _create_response(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
+    return lambda call, message_id: actions.create_response(call, message_id, kind)
+
+
+def _respond(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
+    return lambda call, message_id: actions.respond(call, message_id, kind)
+
+
+# Every Graph endpoint. A message below a folder (mailFolders/{folder}/messages/{id}/...) is
+# the message itself, and a folder below another (mailFolders/{a}/childFolders/{b}/...) is
+# that folder itself: _canonical rewrites those paths before they meet this table.
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "sendMail", actions.send_mail),
+    Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
+    Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
+    Route("GET", "mailFolders/{folder}", mail_folders.get),
+    Route("PATCH", "mailFolders/{folder}", mail_folders.update),
+    Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
+    Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
+    Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
+    Route("GET", "mailFolders/{folder}/messages", messages.list_, text_body=True),
+    Route("POST", "mailFolders/{folder}/messages", messages.create),
+    Route("GET", "messages", lambda call: messages.list_(call, None), text_body=True),
+    Route("POST", "messages", lambda call: messages.create(call, None)),
+    Route("GET", "messages/{id}", messages.get, text_body=True),
+    Route("PATCH", "messages/{id}", messages.update),
+    Route("DELETE", "messages/{id}", messages.delete),
+    Route("POST", "messages/{id}/permanentDelete", messages.permanent_delete),
+    Route("POST", "messages/{id}/send", actions.send),
+    Route("POST", "messages/{id}/move", actions.move),
+    Route("POST", "messages/{id}/copy", actions.copy),
+    Route("POST", "messages/{id}/createReply", _create_response("reply")),
+    Route("POST", "messages/{id}/createReplyAll", _create_response("replyall")),
+    Route("POST", "messages/{id}/createForward", _create_response("forward")),
+    Route("POST", "messages/{id}/reply", _respond("reply")),
+    Route("POST", "messages/{id}/replyAll", _respond("replyall")),
+    Route("POST", "messages/{id}/forward", _respond("forward")),
+    Route("GET", "messages/{id}/deliveryStatus", actions.delivery_status),
+    Route("GET", "messages/{id}/attachments", messages.list_attachments),
+    Route("GET", "messages/{id}/attachments/{attachment}", messages.get_attachment),
+    Route("GET", "messages/{id}/extensions", lambda c, m: messages.list_extensions(c, m, None)),
+    Route("GET", "messages/{id}/extensions/{name}", messages.list_extensions),
+)
+
+
+def _index(routes: tuple[Route, ...]) -> dict[tuple[int, str | None], list[Route]]:
+    """Routes by (segment count, first segment): a request compares a handful, not all."""
+    index: dict[tuple[int, str | None], list[Route]] = {}
+    for r in routes:
+        index.setdefault((len(r.parts), r.parts[0]), []).append(r)
+    return index
+
+
+_BY_SHAPE = _index(ROUTES)
+
+
+def _canonical(path: list[str]) -> list[str]:
+    """mailFolders/{a}/childFolders/{b}/... is mailFolders/{b}/...; mailFolders/{a}/messages/
+    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is)."""
+    while len(path) > 3 and path[0].lower() == "mailfolders":
+        below = path[2].lower()
+        if below == "childfolders":
+            path = ["mailFolders", *path[3:]]
+        elif below == "messages":
+            path = ["messages", *path[3:]]
+        else:
+            break
+    return path
+
+
+def _unknown_segment(path: list[str]) -> str:
+    """The segment Graph's 'Resource not found for the segment' names for a path no route
+    matches: where the routes part from it, or, past the end of every route that fits it so
+    far, that route's last literal segment."""
+    depth, reached = 0, list(ROUTES)
+    for i, segment in enumerate(path):
+        fitting = [
+            r for r in reached
+            if len(r.parts) > i and r.parts[i] in (None, segment.lower())
+        ]  # fmt: skip
+        if not fitting:
+            break
+        depth, reached = i + 1, fitting
+    if depth == len(path):  # a beginning of routes, not one
+        return path[-1] if path else ""
+    if any(len(r.parts) > depth for r in reached):
+        return path[depth]
+    last = max(i for i, part in enumerate(reached[0].parts) if part is not None)
+    return path[last]
+
+
+def resolve(method: str, path: list[str]) -> tuple[Route, list[str]]:
+    """The route for ``method`` on ``path`` (after ``/me`` or ``/users/{id}``) and what its
+    ``{name}``s take; 400 for a path no route has, 405 for a method its routes do not have."""
+    path = _canonical(path)
+    lowered = [s.lower() for s in path]
+    shape = (len(path), lowered[0] if path else None)
+    allowed: list[str] = []
+    for r in _BY_SHAPE.get(shape, []) + _BY_SHAPE.get((len(path), None), []):
+        for i, literal in r.literals:
+            if lowered[i] != literal:
+                break
+        else:
+            if r.method == method:
+                return r, [path[i] for i in r.names]
+            allowed.append(r.method)
+    if allowed:
+        allowed.sort()
         raise MethodNotAllowedError(
-            f"The HTTP method '{call.request.method}' is not allowed on this resource; "
-            f"allowed: {', '.join(sorted(table))}."
+            f"The HTTP method '{method}' is not allowed on this resource; "
+            f"allowed: {', '.join(allowed)}.",
+            allowed=tuple(allowed),
         )
-    return handler(call)
+    raise _not_found(_unknown_segment(path))
 
 
-def route(call: Call, rest: list[str]) -> Awaitable[Response]:
-    """Dispatch the part of a Graph path after ``/me`` or ``/users/{id}``."""
-    if not rest:
-        raise _not_found("")
-    head = rest[0].lower()
-    # /mailFolders/{a}/childFolders/{b}/... is /mailFolders/{b}/...
-    while head == "mailfolders" and len(rest) > 3 and rest[2].lower() == "childfolders":
-        rest = ["mailFolders", *rest[3:]]
-    if head == "messages":
-        return _message_routes(call, rest[1:], None)
-    if head == "sendmail" and len(rest) == 1:
-        return _methods(call, {"POST": actions.send_mail})
-    if head == "mailfolders":
-        if len(rest) == 1:
-            return _methods(
-                call, {"GET": lambda c: mail_folders.list_(c, None),
-                       "POST": lambda c: mail_folders.create(c, None)}
-            )  # fmt: skip
-        key = rest[1]
-        if len(rest) == 2:
-            return _methods(
-                call,
-                {
-                    "GET": lambda c: mail_folders.get(c, key),
-                    "PATCH": lambda c: mail_folders.update(c, key),
-                    "DELETE": lambda c: mail_folders.delete(c, key),
-                },
-            )
-        sub = rest[2].lower()
-        if sub == "childfolders" and len(rest) == 3:
-            return _methods(
-                call, {"GET": lambda c: mail_folders.list_(c, key),
-                       "POST": lambda c: mail_folders.create(c, key)}
-            )  # fmt: skip
-        if sub == "messages":
-            return _message_routes(call, rest[3:], key)
-        raise _not_found(rest[2])
-    raise _not_found(rest[0])
-
-
-_ACTIONS: dict[str, Callable[[Call, str], Awaitable[Response]]] = {
-    "permanentdelete": messages.permanent_delete,
-    "send": actions.send,
-    "move": actions.move,
-    "copy": actions.copy,
-}
-_RESPONSES = {
-    "createreply": ("reply", True),
-    "createreplyall": ("replyall", True),
-    "createforward": ("forward", True),
-    "reply": ("reply", False),
-    "replyall": ("replyall", False),
-    "forward": ("forward", False),
-}
-
-
-def _message_routes(call: Call, rest: list[str], folder: str | None) -> Awaitable[Response]:
-    if not rest:
-        return _methods(
-            call, {"GET": lambda c: messages.list_(c, folder),
-                   "POST": lambda c: messages.create(c, folder)}
-        )  # fmt: skip
-    mid = rest[0]
-    if len(rest) == 1:
-        return _methods(
-            call,
-            {
-                "GET": lambda c: messages.get(c, mid),
-                "PATCH": lambda c: messages.update(c, mid),
-                "DELETE": lambda c: messages.delete(c, mid),
-            },
-        )
-    action = rest[1].lower()
-    if len(rest) == 2:
-        simple = _ACTIONS.get(action)
-        if simple is not None:
-            return _methods(call, {"POST": lambda c: simple(c, mid)})
-        if action in _RESPONSES:
-            kind, create = _RESPONSES[action]
-            if create:
-                return _methods(call, {"POST": lambda c: actions.create_response(c, mid, kind)})
-            return _methods(call, {"POST": lambda c: actions.respond(c, mid, kind)})
-        if action == "deliverystatus":
-            return _methods(call, {"GET": lambda c: actions.delivery_status(c, mid)})
-    if action == "attachments" and len(rest) <= 3:
-        if len(rest) == 2:
-            return _methods(call, {"GET": lambda c: messages.list_attachments(c, mid)})
-        aid = rest[2]
-        return _methods(call, {"GET": lambda c: messages.get_attachment(c, mid, aid)})
-    if action == "extensions" and len(rest) <= 3:
-        name = rest[2] if len(rest) == 3 else None
-        return _methods(call, {"GET": lambda c: messages.list_extensions(c, mid, name)})
-    raise _not_found(rest[1])
+async def _route(call: Call, path: list[str]) -> Response:
+    route, taken = resolve(call.request.method, path)
+    if route.text_body and call.text_body:
+        call.preference_applied.append(TEXT_BODY)
+    return await route.handler(call, *taken)
 
 
 class GraphApp:
@@ -180,11 +233,11 @@ class GraphApp:
         self.extras = extras or []
         self.throttle = throttle
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
 
-    async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request.from_scope(scope)
         request_id = _request_id()
         client_request_id = request.headers.get("client-request-id") or request_id
@@ -209,6 +262,8 @@ class GraphApp:
                     (b"ratelimit-remaining", b"0"),
                     (b"ratelimit-reset", str(exc.retry_after).encode()),
                 ]
+            if isinstance(exc, MethodNotAllowedError) and exc.allowed:
+                extra_headers.append((b"allow", ", ".join(exc.allowed).encode()))
             if status == 401:
                 detail = exc.message.replace('"', "'")
                 extra_headers.append(
@@ -278,10 +333,10 @@ class GraphApp:
             applied.append('IdType="ImmutableId"')  # our ids never change anyway
         call = Call(request, mailbox, self.services, applied)
         if self.throttle is None:
-            response = await route(call, rest)
+            response = await _route(call, rest)
         else:
             async with self.throttle.slot(principal.app_id, mailbox.id):
-                response = await route(call, rest)
+                response = await _route(call, rest)
         if applied:
             extra.append((b"preference-applied", ", ".join(applied).encode()))
         return response

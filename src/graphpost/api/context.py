@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from graphpost.api.render import Renderer
@@ -21,26 +21,26 @@ class Services:
     render: Renderer
 
 
+TEXT_BODY = 'outlook.body-content-type="text"'
+
+
 @dataclass(slots=True)
 class Call:
     request: Request
     mailbox: Mailbox
     services: Services
     preference_applied: list[str]
+    # the client prefers message bodies as text (Prefer: outlook.body-content-type="text")
+    text_body: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        prefer = self.request.headers.get("prefer", "").lower()
+        self.text_body = TEXT_BODY.replace('"', "") in prefer.replace('"', "")
 
     @property
     def user_path(self) -> str:
         """``users('<object id>')``: contexts name the user by id even for /me."""
         return f"users('{self.mailbox.id}')"
-
-    def text_body(self) -> bool:
-        prefer = self.request.headers.get("prefer", "").lower()
-        if 'outlook.body-content-type="text"' in prefer or "outlook.body-content-type=text" in (
-            prefer.replace('"', "")
-        ):
-            self.preference_applied.append('outlook.body-content-type="text"')
-            return True
-        return False
 
     def next_link(self, skip: int) -> str:
         params = dict(self.request.query)

@@ -9,22 +9,15 @@ import msgspec
 from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.asgi import Response
-from graphpost.errors import BodyNotReadableError
-
-MAX_TOP = 1000
-DEFAULT_TOP = 10
 
 
 def _body(call: Call) -> dict[str, Any]:
-    data = call.request.json(dict[str, Any])
-    if not isinstance(data, dict):
-        raise BodyNotReadableError("The request body must be a JSON object.")
-    return data
+    return call.request.json(dict[str, Any])
 
 
 async def list_(call: Call, parent_key: str | None) -> Response:
     q = call.request.query
-    top = odata.parse_int(q, "$top", DEFAULT_TOP, 1, MAX_TOP)
+    top = odata.parse_int(q, "$top", odata.DEFAULT_TOP, 1, odata.MAX_TOP)
     skip = odata.parse_int(q, "$skip", 0, 0, 2**31 - 1)
     hidden = odata.parse_bool(q, "includehiddenfolders") or odata.parse_bool(
         q, "includeHiddenFolders"

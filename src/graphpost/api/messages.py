@@ -72,7 +72,7 @@ async def _render_one(call: Call, stored: StoredMessage, context: str | None) ->
         context=context,
         select=select,
         basic_only=basic,
-        text_body=call.text_body(),
+        text_body=call.text_body,
         extensions=extensions,
         extensions_context=None,
         attachments=attachments,

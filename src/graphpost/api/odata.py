@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from graphpost.domain.query import (
     And,
     BoolProp,
-    Call,
     Compare,
+    FunctionCall,
     Lambda,
     Lit,
     MessageQuery,
@@ -168,7 +168,7 @@ class _Parser:
         self.take(",")
         arg = self.literal()
         self.take(")")
-        node: Node = Call(name, prop, arg)
+        node: Node = FunctionCall(name, prop, arg)
         if self.word() in ("eq", "ne"):
             op = self.take().text.lower()
             value = self.literal()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -42,3 +43,12 @@ def with_runtime(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) ->
             await runtime.close()
 
     return asyncio.run(run())
+
+
+async def until_signalled() -> None:
+    """Wait for SIGINT or SIGTERM (a command that runs until it is stopped)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

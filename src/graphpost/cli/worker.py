@@ -1,14 +1,13 @@
-"""``graphpost worker`` (delivery on its own, PostgreSQL) and ``graphpost smtp`` (inbound only)."""
+"""``graphpost worker``: delivery on its own (PostgreSQL)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from typing import Any
 
-from graphpost.cli.common import add_storage_options, settings_from, with_runtime
+from graphpost.cli.common import add_storage_options, settings_from, until_signalled, with_runtime
 from graphpost.runtime import Runtime
 
 
@@ -17,18 +16,6 @@ def register(sub: Any) -> None:
     worker.add_argument("--smtp-relay", help="outbound relay URL (GRAPHPOST_SMTP_RELAY)")
     add_storage_options(worker)
     worker.set_defaults(handler=run_worker)
-    smtp = sub.add_parser("smtp", help="run the inbound SMTP server alone")
-    smtp.add_argument("--smtp-port", type=int, help="port (GRAPHPOST_SMTP_PORT, default 2525)")
-    add_storage_options(smtp)
-    smtp.set_defaults(handler=run_smtp)
-
-
-async def _until_signalled() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -44,24 +31,9 @@ def run_worker(args: argparse.Namespace) -> int:
 
     async def work(rt: Runtime) -> None:
         task = asyncio.create_task(rt.worker.run())
-        await _until_signalled()
+        await until_signalled()
         rt.worker.stop()
         await task
-
-    with_runtime(settings, work)
-    return 0
-
-
-def run_smtp(args: argparse.Namespace) -> int:
-    extra = {"smtp_port": args.smtp_port} if args.smtp_port is not None else {}
-    settings = settings_from(args, **extra)
-
-    async def work(rt: Runtime) -> None:
-        server = rt.inbound()
-        await server.start()
-        print(f"inbound SMTP on {settings.smtp_host}:{server.port}", flush=True)
-        await _until_signalled()
-        await server.stop()
 
     with_runtime(settings, work)
     return 0

@@ -27,7 +27,7 @@ _PREFIX = {"reply": "RE: ", "replyall": "RE: ", "forward": "FW: "}
 
 
 @dataclass(frozen=True)
-class Response:
+class ReplyRequest:
     """What createReply/createReplyAll/createForward (and reply/... ) were given."""
 
     kind: str  # reply, replyall, forward
@@ -95,7 +95,7 @@ def _dedupe(items: list[Recipient], exclude: str) -> list[RecipientIn]:
     return out
 
 
-def response_input(original: Message, req: Response, *, owner: str) -> MessageInput:
+def response_input(original: Message, req: ReplyRequest, *, owner: str) -> MessageInput:
     """The MessageInput of a reply/reply-all/forward draft, before the caller's overrides."""
     user = req.message
     if req.comment and user is not None and isinstance(user.body, ItemBodyIn):

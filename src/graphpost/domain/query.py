@@ -37,7 +37,7 @@ class Compare:
 
 
 @dataclass(frozen=True, slots=True)
-class Call:
+class FunctionCall:
     name: str  # contains startswith endswith
     prop: Prop
     arg: Lit
@@ -77,7 +77,7 @@ class Lambda:
     body: Node | None
 
 
-Node = Compare | Call | And | Or | Not | BoolProp | Lambda
+Node = Compare | FunctionCall | And | Or | Not | BoolProp | Lambda
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def filter_properties(node: Node | None) -> list[str]:
             return
         if isinstance(n, Compare):
             name = n.left.name
-        elif isinstance(n, (Call, BoolProp)):
+        elif isinstance(n, (FunctionCall, BoolProp)):
             name = n.prop.name
         elif isinstance(n, Lambda):
             name = n.collection
@@ -155,7 +155,7 @@ def query_properties(query: MessageQuery) -> list[tuple[str, ...]]:
     stack: list[tuple[Node, str | None]] = [(query.filter, None)] if query.filter else []
     while stack:
         n, var = stack.pop()
-        if isinstance(n, (Compare, Call, BoolProp)):
+        if isinstance(n, (Compare, FunctionCall, BoolProp)):
             prop = n.left if isinstance(n, Compare) else n.prop
             if var is None or not prop.path or prop.path[0] != var:
                 found.append(prop.path)

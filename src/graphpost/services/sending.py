@@ -277,7 +277,7 @@ class SendService:
     # ------------------------------------------------------------ replies and forwards
 
     async def create_response(
-        self, mailbox: Mailbox, message_id: str, req: compose.Response
+        self, mailbox: Mailbox, message_id: str, req: compose.ReplyRequest
     ) -> StoredMessage:
         """createReply / createReplyAll / createForward: a new draft in Drafts."""
         mailbox.principal.require(Access.WRITE)
@@ -296,7 +296,7 @@ class SendService:
         )
         return created.message
 
-    async def respond(self, mailbox: Mailbox, message_id: str, req: compose.Response) -> Sent:
+    async def respond(self, mailbox: Mailbox, message_id: str, req: compose.ReplyRequest) -> Sent:
         """reply / replyAll / forward: the response draft, sent at once."""
         mailbox.principal.require(Access.SEND)
         draft = await self.create_response(mailbox, message_id, req)

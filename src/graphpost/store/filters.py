@@ -6,8 +6,8 @@ from typing import Any
 
 from graphpost.domain.query import (
     And,
-    Call,
     Compare,
+    FunctionCall,
     Lambda,
     Lit,
     Node,
@@ -117,7 +117,7 @@ def _column_compare(column: str, kind: str, op: str, lit: Lit, prop: str, c: Com
     return f"{column} {_OPS[op]} {c.add(value)}"
 
 
-def _call(column: str, kind: str, call: Call, prop: str, c: Compiled) -> str:
+def _call(column: str, kind: str, call: FunctionCall, prop: str, c: Compiled) -> str:
     if kind not in ("text", "exact") or call.arg.kind != "string":
         raise QueryError(f"{call.name}() needs a string property and a quoted string ({prop}).")
     return f"lower({column}) LIKE {c.add(_like(str(call.arg.value), call.name))} ESCAPE '\\'"
@@ -146,7 +146,7 @@ def _compile(node: Node, c: Compiled, scope: tuple[str, str, str] | None) -> str
     column, kind = _resolve(prop, scope)
     if isinstance(node, Compare):
         return _column_compare(column, kind, node.op, node.right, prop.name, c)
-    if isinstance(node, Call):
+    if isinstance(node, FunctionCall):
         return _call(column, kind, node, prop.name, c)
     if kind != "bool":
         raise QueryError(f"'{prop.name}' is not a boolean and cannot stand alone in $filter.")

@@ -5,8 +5,8 @@ import pytest
 from graphpost.api import odata
 from graphpost.domain.query import (
     And,
-    Call,
     Compare,
+    FunctionCall,
     Lambda,
     Lit,
     MessageQuery,
@@ -39,8 +39,8 @@ def test_boolean_structure_and_functions() -> None:
     node = odata.parse_filter("a eq 1 or b eq 2 and not (c eq 3)")
     assert isinstance(node, Or) and isinstance(node.right, And)
     assert isinstance(node.right.right, Not)
-    assert odata.parse_filter("contains(subject, 'x')") == Call("contains", Prop(("subject",)),
-                                                                Lit("x", "string"))  # fmt: skip
+    assert odata.parse_filter("contains(subject, 'x')") == FunctionCall(
+        "contains", Prop(("subject",)), Lit("x", "string"))  # fmt: skip
     assert isinstance(odata.parse_filter("startswith(subject,'x') eq false"), Not)
 
 

@@ -65,7 +65,7 @@ def test_parse_tolerates_junk() -> None:
 def test_reply_composition() -> None:
     original = draft(subject="Plan", toRecipients=[{"emailAddress": {"address": "me@contoso.com"}}],
                      ccRecipients=[{"emailAddress": {"address": "c@example.net"}}])  # fmt: skip
-    req = compose.Response("replyall", "ok", None, None)
+    req = compose.ReplyRequest("replyall", "ok", None, None)
     inp = compose.response_input(original, req, owner="me@contoso.com")
     assert inp.subject == "RE: Plan"
     assert isinstance(inp.to_recipients, list) and isinstance(inp.cc_recipients, list)
@@ -75,10 +75,10 @@ def test_reply_composition() -> None:
     assert [r.email_address.address for r in inp.cc_recipients if r.email_address] == [
         "c@example.net"
     ]
-    forward = compose.Response("forward", None, None, [])
+    forward = compose.ReplyRequest("forward", None, None, [])
     assert compose.response_input(original, forward, owner="me@contoso.com").subject == "FW: Plan"
     again = draft(subject="RE: Plan")
-    reply = compose.Response("reply", None, None, None)
+    reply = compose.ReplyRequest("reply", None, None, None)
     assert compose.response_input(again, reply, owner="x@y.z").subject == "RE: Plan"
 
 
