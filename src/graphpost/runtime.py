@@ -44,6 +44,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     message_store: SqlMessages
+    outbox: SqlOutbox
     directory: DirectoryService
     folders: FolderService
     messages: MessageService
@@ -107,6 +108,7 @@ class Runtime:
             settings=settings,
             engine=engine,
             message_store=message_store,
+            outbox=outbox,
             directory=directory,
             folders=folders,
             messages=messages,

@@ -27,11 +27,10 @@ from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.principal import Principal
 from graphpost.domain.message import MessageInput
 from graphpost.domain.query import MessageQuery
+from graphpost.ports.outbox import DeliveryState, Outcome, Route
 from graphpost.runtime import Runtime, prepare
 from graphpost.services.directory import Mailbox
-from graphpost.services.messages import decode
 from graphpost.settings import Settings
-from graphpost.store.records import Outcome
 from tests.fakes import FakeTransport
 
 # A relay URL nothing listens on: it makes the runtime believe a relay is configured (so
@@ -178,11 +177,11 @@ async def messages_in(runtime: Runtime, mailbox: Mailbox, folder: str = "inbox")
     rows, _, _ = await runtime.messages.list_messages(
         mailbox, MessageQuery(top=100), folder_key=folder
     )
-    return [mail_of(decode(row)) for row in rows]
+    return [mail_of(row.message()) for row in rows]
 
 
 async def get_mail(runtime: Runtime, mailbox: Mailbox, message_id: str) -> Mail:
-    return mail_of(decode(await runtime.messages.get(mailbox, message_id)))
+    return mail_of((await runtime.messages.get(mailbox, message_id)).message())
 
 
 def mail_of(msg: Any) -> Mail:
@@ -195,7 +194,7 @@ def mail_of(msg: Any) -> Mail:
 async def create_draft(runtime: Runtime, mailbox: Mailbox, **graph: Any) -> Mail:
     """POST /messages with a Graph body: the new draft."""
     created = await runtime.messages.create_draft(mailbox, message_input(**graph))
-    return await get_mail(runtime, mailbox, created.row.id)
+    return await get_mail(runtime, mailbox, created.message.id)
 
 
 @dataclass(frozen=True)
@@ -270,7 +269,7 @@ def in_hand(runtime: Runtime) -> list[asyncio.Task[None]]:
 async def claim_as(runtime: Runtime, owner: str, *, at_ms: int, lease_seconds: float) -> int:
     """Claim every due delivery for another worker ``owner`` (one that then dies without
     recording anything); the number claimed."""
-    claimed = await runtime.store.claim_deliveries(
+    claimed = await runtime.outbox.claim_deliveries(
         owner=owner, now_ms=at_ms, lease_ms=int(lease_seconds * 1000), limit=1000, remote=True
     )
     return len(claimed)
@@ -284,16 +283,16 @@ async def late_delivery(runtime: Runtime, owner: str, mailbox: Mailbox, message_
     now_ms = int(time.time() * 1000)
     changed = 0
     for d in rows:
-        if d.transport == "local" and d.local_mailbox_id is not None:
+        if d.route is Route.LOCAL and d.local_mailbox_id is not None:
             user = await runtime.directory.user(d.local_mailbox_id)
             assert user is not None
             copy = await runtime.ingest.message_from_mime(submission.mime, user, trusted=True)
-            changed += await runtime.store.deliver_local(
+            changed += await runtime.outbox.deliver_local(
                 d, owner=owner, message=copy, now_ms=now_ms
             )
         else:
-            outcome = Outcome(d.seq, "delivered", 250, "2.0.0", "late")
-            changed += await runtime.store.record_outcomes(
+            outcome = Outcome(d.seq, DeliveryState.DELIVERED, 250, "2.0.0", "late")
+            changed += await runtime.outbox.record_outcomes(
                 [outcome], owner=owner, now_ms=now_ms, bounce=None
             )
     return changed

@@ -62,21 +62,21 @@ async def test_move_keeps_the_id_and_copy_makes_a_new_item(
     draft = await create_draft(runtime, adele, subject="keep me")
     archive = await folder_id(runtime, adele, "archive")
 
-    moved = await runtime.sending.move(adele, draft.id, "archive")
+    moved = await runtime.messages.move(adele, draft.id, "archive")
     assert moved.id == draft.id
     assert (await get_mail(runtime, adele, draft.id)).folder_id == archive
     assert await messages_in(runtime, adele, "drafts") == []
 
-    copy = await runtime.sending.copy(adele, draft.id, "inbox")
+    copy = await runtime.messages.copy(adele, draft.id, "inbox")
     assert copy.id != draft.id
     [in_inbox] = await messages_in(runtime, adele, "inbox")
     assert (in_inbox.id, in_inbox.subject) == (copy.id, "keep me")
     assert [m.id for m in await messages_in(runtime, adele, "archive")] == [draft.id]
 
     with pytest.raises(MalformedIdError):
-        await runtime.sending.move(adele, draft.id, "no such folder")
+        await runtime.messages.move(adele, draft.id, "no such folder")
     with pytest.raises(NotFoundError):
-        await runtime.sending.move(adele, "AAMk" + "A" * 40, "inbox")
+        await runtime.messages.move(adele, "AAMk" + "A" * 40, "inbox")
 
 
 async def test_delete_goes_to_deleted_items_then_for_good(runtime: Runtime, adele: Mailbox) -> None:
