@@ -34,11 +34,22 @@ UPDATE_MSG = (
 _STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc, m.headers, m.seq"
 
 
+_last_seconds: dict[str, int] = {}
+
+
 def _seconds(text: str) -> int:
-    try:
-        return parse_iso(text)
-    except (ValueError, OverflowError):
-        return 0
+    """A document's timestamp as the column's epoch second (the four of a new message are
+    usually one text: remembered)."""
+    found = _last_seconds.get(text)
+    if found is None:
+        try:
+            found = parse_iso(text)
+        except (ValueError, OverflowError):
+            found = 0
+        if len(_last_seconds) > 64:
+            _last_seconds.clear()
+        _last_seconds[text] = found
+    return found
 
 
 class Columns:
