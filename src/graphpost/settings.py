@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphpost.store.urls import is_pg_url
+
 
 class Settings(BaseSettings):
     """Every knob graphpost has, each with a documented default."""
@@ -127,9 +129,7 @@ class Settings(BaseSettings):
 
     @property
     def is_postgres(self) -> bool:
-        return bool(self.database_url) and str(self.database_url).startswith(
-            ("postgresql://", "postgres://", "postgresql+asyncpg://")
-        )
+        return bool(self.database_url) and is_pg_url(str(self.database_url))
 
     @property
     def base_url(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 
 from graphpost.errors import AlreadyExistsError, InvalidInputError, StoreError
+from graphpost.store.urls import pg_url
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -367,10 +368,6 @@ async def _keep_session(conn: Any) -> None:
     connection goes back to the pool as it is: no reset query, one round trip less."""
 
 
-def plain_pg_url(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 class PostgresEngine:
     dialect = "postgresql"
 
@@ -381,7 +378,7 @@ class PostgresEngine:
     async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
         try:
             pool = await asyncpg.create_pool(
-                plain_pg_url(url),
+                pg_url(url),
                 min_size=1,
                 max_size=pool_size,
                 statement_cache_size=512,
