@@ -1,4 +1,4 @@
-"""The import direction of DESIGN.md, checked on the source's AST."""
+"""The import direction of the layers (docs/architecture.md), checked on the source's AST."""
 
 from __future__ import annotations
 

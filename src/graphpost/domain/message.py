@@ -254,7 +254,7 @@ def recipients(
 
 
 def check_headers(items: Iterable[HeaderIn]) -> list[Header]:
-    """internetMessageHeaders (§3.4): custom ``x-`` headers only; the name an RFC 5322 field
+    """internetMessageHeaders: custom ``x-`` headers only; the name an RFC 5322 field
     name (printable ASCII but ':'), the value on one line without controls."""
     out: list[Header] = []
     for item in items:
@@ -457,7 +457,7 @@ class DraftContext(msgspec.Struct, kw_only=True):
 
 
 def new_draft(inp: MessageInput, ctx: DraftContext, names: Mapping[str, str]) -> Message:
-    """The stored document of a new draft made from ``inp`` (§2.2, §14 item 5)."""
+    """The stored document of a new draft made from ``inp``."""
     stamp = iso(ctx.now)
     body = item_body(inp.body or None)
     importance = _enum(inp.importance or None, IMPORTANCE, "importance") or "normal"
@@ -531,7 +531,7 @@ def web_link(base: str, message_id: str) -> str:
     return f"{base}/owa/?ItemID={message_id}&exvsurl=1&viewmodel=ReadMessageItem"
 
 
-# Properties PATCH may change only while the item is a draft (§2.1).
+# Properties PATCH may change only while the item is a draft.
 DRAFT_ONLY = ("subject", "body", "reply_to", "internet_message_id")
 
 
