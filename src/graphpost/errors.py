@@ -6,7 +6,7 @@ GraphpostError
 │   ├── PropertyValueError       a property of the wrong type or value
 │   ├── UnprocessableTypeError   an abstract type without @odata.type
 │   ├── MalformedIdError         an id that cannot be one of ours
-│   ├── InvalidHeaderError       internetMessageHeaders rule (§3.4)
+│   ├── InvalidHeaderError       internetMessageHeaders rule
 │   ├── InvalidRecipientsError   no or bad recipients
 │   ├── QueryError               a malformed OData query option
 │   │   ├── UnknownPropertyError a property the type does not have

@@ -13,7 +13,7 @@ class Access(StrEnum):
     SEND = "send"
 
 
-# Delegated scopes (scp) and application roles that grant each kind of access (§1).
+# Delegated scopes (scp) and application roles that grant each kind of access.
 READ_SCOPES = frozenset({"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
 READ_ROLES = frozenset({"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
 BASIC_ONLY = frozenset({"Mail.ReadBasic", "Mail.ReadBasic.All"})

@@ -9,8 +9,7 @@ import httpx
 from graphpost.auth.keys import load_or_create
 from graphpost.auth.tokens import TokenService
 from tests.conftest import RunningServer
-from tests.e2e.test_create_message import ME, user_id
-from tests.e2e.test_errors import assert_error
+from tests.mail_api import ME, assert_error, user_id
 
 
 def test_bad_tokens_are_401(server: RunningServer, tmp_path: object) -> None:

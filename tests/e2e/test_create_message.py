@@ -6,8 +6,8 @@ import base64
 import re
 
 from tests.conftest import RunningServer
+from tests.mail_api import ME, user_id
 
-ME = "AdeleV@contoso.onmicrosoft.com"
 EXAMPLE_1 = {
     "subject": "Did you see last night's game?",
     "importance": "Low",
@@ -20,19 +20,6 @@ WRAPPED = (
     "They were <b>awesome</b>!\r\n</body>\r\n</html>\r\n"
 )
 DATE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-
-def user_id(server: RunningServer, upn: str = ME) -> str:
-    for line in server.cli("users", "list").splitlines():
-        oid, found, *_ = line.split("\t")
-        if found.lower() == upn.lower():
-            return oid
-    raise AssertionError(f"no user {upn}")
-
-
-def drafts_count(server: RunningServer) -> int:
-    with server.client() as c:
-        return int(c.get("/me/mailFolders/drafts").json()["totalItemCount"])
 
 
 def test_seed_example_1_matches_property_for_property(server: RunningServer) -> None:

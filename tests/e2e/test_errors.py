@@ -9,20 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import RunningServer
-from tests.e2e.test_create_message import drafts_count
-
-
-def assert_error(r: httpx.Response, status: int, code: str) -> dict[str, object]:
-    assert r.status_code == status, r.text
-    body = r.json()
-    error = body["error"]
-    assert error["code"] == code, error
-    assert isinstance(error["message"], str) and error["message"]
-    inner = error["innerError"]
-    assert inner["request-id"] == r.headers["request-id"]
-    assert inner["client-request-id"] == r.headers["client-request-id"]
-    assert len(inner["date"]) == 19
-    return dict(error)
+from tests.mail_api import assert_error, drafts_count
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 
 from tests.conftest import RunningServer
-from tests.e2e.test_errors import assert_error
-from tests.e2e.test_messages import make
+from tests.mail_api import assert_error, make
 
 TOP_LEVEL = {"Archive", "Conversation History", "Deleted Items", "Drafts", "Inbox",
              "Junk Email", "Outbox", "Sent Items"}  # fmt: skip

@@ -20,7 +20,7 @@ from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
 )
 
 from tests.conftest import RunningServer
-from tests.e2e.test_sending import ALEX, inbox_items, unique
+from tests.mail_api import ALEX, inbox_items, unique
 from tests.sink import wait_for
 
 pytestmark = pytest.mark.anyio

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.e2e.test_create_message import drafts_count
-from tests.e2e.test_errors import assert_error
-from tests.e2e.test_sending import ALEX, unique
+from tests.mail_api import ALEX, assert_error, drafts_count, unique
 from tests.sink import Sink, wait_for
 
 JSON = {"Content-Type": "application/json"}

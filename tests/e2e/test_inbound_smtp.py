@@ -14,7 +14,7 @@ from email.message import EmailMessage
 import pytest
 
 from tests.conftest import RunningServer, free_port, start_server
-from tests.e2e.test_sending import ADELE, ALEX, inbox_items, unique
+from tests.mail_api import ADELE, ALEX, inbox_items, unique
 from tests.sink import wait_for
 
 

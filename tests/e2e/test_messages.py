@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 
 from tests.conftest import RunningServer
-from tests.e2e.test_errors import assert_error
+from tests.mail_api import assert_error, make
 
 
 def fresh_folder(c: httpx.Client) -> str:
     r = c.post("/me/mailFolders", json={"displayName": f"t-{uuid.uuid4().hex[:10]}"})
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
-
-
-def make(c: httpx.Client, folder: str, **props: Any) -> dict[str, Any]:
-    r = c.post(f"/me/mailFolders/{folder}/messages", json=props)
-    assert r.status_code == 201, r.text
-    return dict(r.json())
 
 
 def test_list_select_top_skip_next_link(server: RunningServer) -> None:

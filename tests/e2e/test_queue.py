@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningServer, free_port, start_server
-from tests.e2e.test_errors import assert_error
-from tests.e2e.test_sending import ADELE, send_mail, sent_id_of, status_of, unique
+from tests.mail_api import ADELE, assert_error, send_mail, sent_id_of, status_of, unique
 from tests.sink import Sink, wait_for
 
 

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from tests.conftest import free_port, start_server
-from tests.e2e.test_sending import send_mail, unique
+from tests.mail_api import send_mail, unique
 from tests.sink import SinkHandler, wait_for
 
 

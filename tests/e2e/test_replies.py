@@ -8,8 +8,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import RunningServer
-from tests.e2e.test_errors import assert_error
-from tests.e2e.test_sending import ADELE, ALEX, MEGAN, inbox_items, unique
+from tests.mail_api import ADELE, ALEX, MEGAN, assert_error, inbox_items, unique
 from tests.sink import Sink, wait_for
 
 

@@ -6,53 +6,22 @@ from __future__ import annotations
 import base64
 import time
 import uuid
-from typing import Any
 
 import httpx
 
 from tests.conftest import RunningServer
-from tests.e2e.test_errors import assert_error
+from tests.mail_api import (
+    ADELE,
+    ALEX,
+    MEGAN,
+    assert_error,
+    inbox_items,
+    send_mail,
+    sent_id_of,
+    status_of,
+    unique,
+)
 from tests.sink import Sink, wait_for
-
-ADELE = "AdeleV@contoso.onmicrosoft.com"
-ALEX = "AlexW@contoso.onmicrosoft.com"
-MEGAN = "MeganB@contoso.onmicrosoft.com"
-
-
-def unique(prefix: str = "s") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def inbox_items(server: RunningServer, user: str, subject: str) -> list[dict[str, Any]]:
-    with server.client(server.token(user)) as c:
-        r = c.get("/me/mailFolders/inbox/messages",
-                  params={"$filter": f"subject eq '{subject}'"})  # fmt: skip
-        assert r.status_code == 200, r.text
-        return list(r.json()["value"])
-
-
-def send_mail(server: RunningServer, subject: str, *to: str) -> httpx.Response:
-    """sendMail from Adele to ``to``; the 202."""
-    with server.client() as c:
-        message = {
-            "subject": subject,
-            "toRecipients": [{"emailAddress": {"address": a}} for a in to],
-        }
-        r = c.post("/me/sendMail", json={"message": message})
-    assert r.status_code == 202, r.text
-    return r
-
-
-def sent_id_of(r: httpx.Response) -> str:
-    """The id in the Location header of a send's 202."""
-    return r.headers["location"].split("'")[3]
-
-
-def status_of(server: RunningServer, message_id: str, user: str = ADELE) -> dict[str, Any]:
-    with server.client(server.token(user)) as c:
-        r = c.get(f"/me/messages/{message_id}/deliveryStatus")
-        assert r.status_code == 200, r.text
-        return dict(r.json())
 
 
 def test_send_a_draft_locally_and_to_the_relay(server: RunningServer, sink: Sink) -> None:

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 
 from graphpost.store.directory import SqlDirectory
-from graphpost.store.engine import Engine, open_engine
+from graphpost.store.engine import Engine, Tx, open_engine
 from graphpost.store.folders import SqlFolders
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
+from graphpost.store.schema import metadata
 from tests.conftest import drop_pg_database, in_thread, make_pg_database
 
-TABLES = "message_extensions, attachments, message_categories, message_recipients, messages, " \
-         "folders, apps, users, tenants"  # fmt: skip
+# every table of the schema, so that a table added later is wiped too
+TABLES = ", ".join(table.name for table in metadata.sorted_tables)
 
 
 class Stores:
@@ -38,20 +39,31 @@ def store_pg_url(pg_admin_url: str) -> Iterator[str]:
     drop_pg_database(pg_admin_url, name)
 
 
+async def wipe(tx: Tx) -> None:
+    await tx.execute(f"TRUNCATE {TABLES} CASCADE")
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    """A migrated, empty database: a new SQLite file, or the PostgreSQL one with every table
+    emptied before and after the test."""
     if request.param == "sqlite":
         path = tmp_path / "store.sqlite3"
         migrate(database_url=None, sqlite_path=path)
         engine = await open_engine(database_url=None, sqlite_path=path)
-    else:
-        url = request.getfixturevalue("store_pg_url")
-        engine = await open_engine(database_url=url, sqlite_path=tmp_path / "unused")
-        from graphpost.store.engine import Tx
-
-        async def wipe(tx: Tx) -> None:
-            await tx.execute(f"TRUNCATE {TABLES} CASCADE")
-
+        yield engine
+        await engine.close()
+        return
+    url = request.getfixturevalue("store_pg_url")
+    engine = await open_engine(database_url=url, sqlite_path=tmp_path / "unused")
+    await engine.write(wipe)
+    try:
+        yield engine
         await engine.write(wipe)
-    yield Stores(engine)
-    await engine.close()
+    finally:
+        await engine.close()
+
+
+@pytest.fixture
+def store(engine: Engine) -> Stores:
+    return Stores(engine)

@@ -1,4 +1,4 @@
-"""Who is calling, and what each call needs (§1)."""
+"""Who is calling, and what each call needs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Access tokens as Entra issues them for Graph (v1.0 shape, §12.2), signed RS256 by our key.
+"""Access tokens as Entra issues them for Graph (v1.0 shape), signed RS256 by our key.
 
 Verification is cached per token string until it expires (PyJWT costs ~150 µs a decode).
 """

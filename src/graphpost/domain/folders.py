@@ -1,4 +1,4 @@
-"""Well-known folders (§7.2): every mailbox has them, with stable ids.
+"""Well-known folders: every mailbox has them, with stable ids.
 
 ``clutter`` is left out: Exchange retired Clutter for Focused Inbox, and a mailbox without it
 lets clients create their own "Clutter" folder as the Graph docs' example does.

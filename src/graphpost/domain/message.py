@@ -254,7 +254,7 @@ def recipients(
 
 
 def check_headers(items: Iterable[HeaderIn]) -> list[Header]:
-    """internetMessageHeaders (§3.4): custom ``x-`` headers only; the name an RFC 5322 field
+    """internetMessageHeaders: custom ``x-`` headers only; the name an RFC 5322 field
     name (printable ASCII but ':'), the value on one line without controls."""
     out: list[Header] = []
     for item in items:
@@ -598,7 +598,7 @@ def web_link(base: str, message_id: str) -> str:
     return f"{base}/owa/?ItemID={message_id}&exvsurl=1&viewmodel=ReadMessageItem"
 
 
-# Properties PATCH may change only while the item is a draft (§2.1).
+# Properties PATCH may change only while the item is a draft.
 DRAFT_ONLY = ("subject", "body", "reply_to", "internet_message_id")
 
 

@@ -1,4 +1,4 @@
-"""Graph's Outlook throttling (§11): per app per mailbox, 10,000 requests in 10 minutes and 4
+"""Graph's Outlook throttling: per app per mailbox, 10,000 requests in 10 minutes and 4
 requests at once. Over the limit: 429 with Retry-After, as Graph answers.
 
 Counters live behind a port: in memory for the single SQLite process, in PostgreSQL tables when

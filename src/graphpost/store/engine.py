@@ -5,7 +5,7 @@ understand (``?`` placeholders, translated to ``$n`` for PostgreSQL).
 
 * SQLite: one writer connection on the event loop with **group commit**: operations queued in
   the same loop turn run in one transaction and every caller is answered after the COMMIT.
-  If one of them raises, the batch is rolled back and each operation runs again in a
+  If one of them raises, the batch is rolled back and each operation runs once more in a
   transaction of its own, so that the failure stays its own. A SQLite operation never
   really suspends, so it is driven to completion synchronously: no thread hop per statement.
   Reads use a second connection (WAL lets it read while the writer writes). Checkpoints run on a
@@ -29,6 +29,7 @@ from typing import Any, Protocol, TypeVar
 import asyncpg
 
 from graphpost.errors import AlreadyExistsError, InvalidInputError, StoreError
+from graphpost.store.urls import pg_url
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class Tx(Protocol):
 
 
 Op = Callable[[Tx], Coroutine[Any, Any, T]]
+# what a queued write gets: its future, and its value or its error
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class Engine(Protocol):
@@ -209,13 +212,16 @@ class SqliteEngine:
     def _flush(self) -> None:
         batch, self._queue, self._scheduled = self._queue, [], False
         outcomes = self._run_batch(batch)
-        if outcomes is None:
-            # an operation failed: undo the batch, then run each operation in a transaction
-            # of its own, so that the failure stays its own and its neighbours still commit
-            outcomes = []
-            for item in batch:
-                one = self._run_batch([item])
-                outcomes += one if one is not None else self._run_alone(item)
+        if isinstance(outcomes, Exception):
+            # an operation failed and the batch was undone. Alone, its error is its own;
+            # together, each operation runs once more in a transaction of its own, so that the
+            # failure stays its own and its neighbours still commit
+            failed = outcomes
+            outcomes = (
+                [(batch[0][1], None, failed)]
+                if len(batch) == 1
+                else [outcome for item in batch for outcome in self._run_alone(item)]
+            )
         for fut, value, error in outcomes:
             if fut.done():
                 continue
@@ -226,22 +232,23 @@ class SqliteEngine:
 
     def _run_batch(
         self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]
-    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]] | None:
-        """All of ``batch`` in one transaction; None (rolled back) if an operation raised."""
+    ) -> list[_Outcome] | Exception:
+        """All of ``batch`` in one transaction: an outcome per operation, or (rolled back) the
+        exception that an operation raised."""
         conn = self._writer
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             error = StoreError(f"database unavailable: {exc}")
             return [(fut, None, error) for _, fut in batch]
-        values: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        values: list[_Outcome] = []
         for op, fut in batch:
             try:
                 values.append((fut, _drive(op(self._wtx)), None))
-            except Exception:
+            except Exception as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                return None
+                return exc
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -251,21 +258,10 @@ class SqliteEngine:
             return [(fut, None, StoreError(f"commit failed: {exc}")) for fut, _, _ in values]
         return values
 
-    def _run_alone(
-        self, item: tuple[Op[Any], asyncio.Future[Any]]
-    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
-        """A failing operation on its own: its error, with nothing of it written."""
-        op, fut = item
-        conn = self._writer
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                value = _drive(op(self._wtx))
-            finally:
-                conn.execute("ROLLBACK")
-        except Exception as exc:
-            return [(fut, None, exc)]
-        return [(fut, None, StoreError(f"operation failed, then did not: {value!r}"))]
+    def _run_alone(self, item: tuple[Op[Any], asyncio.Future[Any]]) -> list[_Outcome]:
+        """One operation in a transaction of its own: committed, or its own error."""
+        outcomes = self._run_batch([item])
+        return [(item[1], None, outcomes)] if isinstance(outcomes, Exception) else outcomes
 
     def _checkpoint_loop(self, synchronous: str) -> None:
         """Copy the WAL into the database in the background (PASSIVE: never blocks the writer).
@@ -367,10 +363,6 @@ async def _keep_session(conn: Any) -> None:
     connection goes back to the pool as it is: no reset query, one round trip less."""
 
 
-def plain_pg_url(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 class PostgresEngine:
     dialect = "postgresql"
 
@@ -381,7 +373,7 @@ class PostgresEngine:
     async def connect(cls, url: str, *, pool_size: int = 10) -> PostgresEngine:
         try:
             pool = await asyncpg.create_pool(
-                plain_pg_url(url),
+                pg_url(url),
                 min_size=1,
                 max_size=pool_size,
                 statement_cache_size=512,

@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from graphpost.store.urls import pg_url
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # One key for pg_advisory_xact_lock, so that processes starting together migrate one at a time.
 _LOCK_KEY = 0x67726170_68706F  # "graphpo"
@@ -21,14 +23,6 @@ def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
-
-
-def asyncpg_url(url: str) -> str:
-    """The SQLAlchemy URL for asyncpg from a plain postgresql:// URL."""
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise ValueError(f"not a PostgreSQL URL: {url}")
 
 
 def _run(connection: Connection, action: str, revision: str) -> None:
@@ -53,7 +47,7 @@ def migrate_sqlite(path: Path, action: str = "upgrade", revision: str = "head") 
 
 
 async def migrate_postgres_async(url: str, action: str = "upgrade", revision: str = "head") -> None:
-    engine = create_async_engine(asyncpg_url(url))
+    engine = create_async_engine(pg_url(url, driver="sqlalchemy"))
     try:
         async with engine.begin() as conn:
 

@@ -57,6 +57,6 @@ def test_hostile_html_is_read_in_one_pass() -> None:
 
 
 def _draft_with_html(content: str) -> Message:
-    from tests.unit.domain.test_mime import draft
+    from tests.unit.domain.drafts import draft
 
     return draft(body={"contentType": "html", "content": content})

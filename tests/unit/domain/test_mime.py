@@ -10,23 +10,11 @@ from graphpost.delivery import reports
 from graphpost.domain import compose, mime
 from graphpost.domain.message import (
     Attachment,
-    DraftContext,
     EmailAddress,
     Header,
-    Message,
-    MessageInput,
 )
-from graphpost.domain.message import new_draft as make
 from graphpost.errors import InvalidRecipientsError
-
-OWNER = EmailAddress(name="Adele Vance", address="adele@contoso.com")
-
-
-def draft(**props: object) -> Message:
-    ctx = DraftContext(message_id="AAMkAGx", folder_id="f", now=1_700_000_000,
-                       web_base="http://x", domain="contoso.com", owner=OWNER)  # fmt: skip
-    inp = msgspec.convert(props, MessageInput)
-    return make(inp, ctx, {})
+from tests.unit.domain.drafts import draft
 
 
 def test_build_then_parse_round_trip() -> None:
