@@ -370,14 +370,11 @@ _STRUCTURE_FIELD = re.compile(
 
 
 def _bounded(raw: bytes) -> bytes:
-    """``raw`` with the top-level header block's oversized structure headers cut short at a
-    parameter boundary (one linear scan of the header block; the rest untouched)."""
-    end = raw.find(b"\n\n")
-    crlf = raw.find(b"\r\n\r\n")
-    if crlf != -1 and (end == -1 or crlf < end):
-        end = crlf
-    head = raw if end == -1 else raw[:end]
-    if len(head) <= MAX_STRUCTURE_HEADER:
+    """``raw`` with every oversized structure header (of the message or of any part, attached
+    messages too) cut short at a parameter boundary. A header that long needs over a thousand
+    parameters, so a message with fewer semicolons is returned as it is, after one count;
+    otherwise one linear scan (about 0.1 s for 10 MB)."""
+    if raw.count(b";") < MAX_STRUCTURE_HEADER // 4:
         return raw
 
     def cut(m: re.Match[bytes]) -> bytes:
@@ -387,7 +384,7 @@ def _bounded(raw: bytes) -> bytes:
         field = field[:MAX_STRUCTURE_HEADER]
         return field[: field.rfind(b";")] if b";" in field else field
 
-    return _STRUCTURE_FIELD.sub(cut, head) + raw[len(head) :]
+    return _STRUCTURE_FIELD.sub(cut, raw)
 
 
 def _parse(raw: bytes) -> Parsed:

@@ -167,3 +167,18 @@ def test_an_oversized_structure_header_keeps_its_first_parameters() -> None:
     assert parsed.body_type == "text"
     content_type = next(h.value for h in parsed.headers if h.name == "Content-Type")
     assert content_type.startswith("text/plain; charset=utf-8; p0=v") and len(content_type) < 4096
+
+
+def test_an_attached_message_with_an_oversized_structure_header_is_read_quickly() -> None:
+    params = b"".join(b";\r\n p%d=v" % i for i in range(20000))
+    inner = b"From: a@example.org\r\nSubject: inner\r\nContent-Type: text/plain" + params
+    raw = (
+        b"From: b@example.org\r\nSubject: outer\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n'
+        b"\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n"
+        b"Content-Disposition: attachment\r\n\r\n" + inner + b"\r\n\r\nbody\r\n--b--\r\n"
+    )
+    parsed = mime.parse(raw)
+    assert parsed.subject == "outer" and parsed.body.strip() == "hello"
+    [(_, ctype, data, _, _)] = parsed.attachments
+    assert ctype == "message/rfc822" and b"Subject: inner" in data
