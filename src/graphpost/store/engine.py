@@ -1,7 +1,8 @@
 """The two engines behind one small contract: run an operation in a write transaction, or read.
 
-Store operations are written once, as ``async def op(tx: Tx) -> T``, in SQL that both engines
-understand (``?`` placeholders, translated to ``$n`` for PostgreSQL).
+Store operations are ``async def op(tx: Tx) -> T``, in SQL that both engines understand (``?``
+placeholders, translated to ``$n`` for PostgreSQL); the few that PostgreSQL does better branch
+on ``tx.dialect``.
 
 * SQLite: one writer connection on the event loop with **group commit**: operations queued in
   the same loop turn run in one transaction and every caller is answered after the COMMIT.
