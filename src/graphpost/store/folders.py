@@ -41,25 +41,18 @@ class SqlFolders:
 
         return await self.engine.read(op)
 
-    async def get_folder(self, mailbox_id: str, folder_id: str) -> Folder | None:
+    async def _one(self, where: str, params: tuple[str, str]) -> Folder | None:
         async def op(tx: Tx) -> Folder | None:
-            row = await tx.fetchone(
-                f"SELECT {_FOLDER_COLS} FROM folders WHERE id = ? AND mailbox_id = ?",
-                (folder_id, mailbox_id),
-            )
+            row = await tx.fetchone(f"SELECT {_FOLDER_COLS} FROM folders WHERE {where}", params)
             return _folder(row) if row else None
 
         return await self.engine.read(op)
+
+    async def get_folder(self, mailbox_id: str, folder_id: str) -> Folder | None:
+        return await self._one("id = ? AND mailbox_id = ?", (folder_id, mailbox_id))
 
     async def well_known_folder(self, mailbox_id: str, name: str) -> Folder | None:
-        async def op(tx: Tx) -> Folder | None:
-            row = await tx.fetchone(
-                f"SELECT {_FOLDER_COLS} FROM folders WHERE mailbox_id = ? AND well_known = ?",
-                (mailbox_id, name),
-            )
-            return _folder(row) if row else None
-
-        return await self.engine.read(op)
+        return await self._one("mailbox_id = ? AND well_known = ?", (mailbox_id, name))
 
     async def create_folder(self, folder: Folder) -> Folder:
         async def op(tx: Tx) -> Folder:
