@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -127,6 +128,8 @@ class RunningServer:
     process: subprocess.Popen[bytes]
     smtp_port: int = 0
     tokens: dict[str, str] = field(default_factory=dict)
+    # what an https server's clients trust: its generated certificate (True: http)
+    verify: ssl.SSLContext | bool = True
 
     def cli(self, *args: str) -> str:
         return graphpost(*args, "--data-dir", str(self.data_dir), env=self.env)
@@ -146,7 +149,9 @@ class RunningServer:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token()}"}
-        return httpx.Client(base_url=f"{self.base}/v1.0", headers=headers, timeout=30)
+        return httpx.Client(
+            base_url=f"{self.base}/v1.0", headers=headers, timeout=30, verify=self.verify
+        )
 
     def stop(self) -> None:
         self.process.terminate()
@@ -200,14 +205,27 @@ def start_server(
         stderr=subprocess.STDOUT,
         env=env,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    tls = "--tls" in args or extra_env.get("GRAPHPOST_TLS") == "true"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    cert = Path(extra_env.get("GRAPHPOST_TLS_CERT") or data_dir / "tls" / "cert.pem")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()}")
         try:
-            if httpx.get(f"{base}/.well-known/jwks.json", timeout=1).status_code == 200:
-                return RunningServer(base, data_dir, env, process, smtp_port=smtp_port)
+            verify: ssl.SSLContext | bool = True
+            if tls:
+                if not cert.exists():
+                    time.sleep(0.1)
+                    continue
+                verify = ssl.create_default_context(cafile=str(cert))
+            if (
+                httpx.get(f"{base}/.well-known/jwks.json", timeout=1, verify=verify).status_code
+                == 200
+            ):
+                return RunningServer(
+                    base, data_dir, env, process, smtp_port=smtp_port, verify=verify
+                )
         except httpx.HTTPError:
             pass
         time.sleep(0.1)

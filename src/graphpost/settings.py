@@ -29,6 +29,17 @@ class Settings(BaseSettings):
         default=None,
         description="Base URL clients reach us at (nextLink, webLink); default http://host:port.",
     )
+    tls: bool = Field(
+        default=False,
+        description="Serve HTTPS on the same port (MSAL and azure-identity need https); "
+        "without tls_cert, a certificate made once in data_dir/tls/.",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain) for tls; default data_dir/tls/cert.pem."
+    )
+    tls_key: Path | None = Field(
+        default=None, description="PEM private key of tls_cert; default data_dir/tls/key.pem."
+    )
     sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
         default="NORMAL",
         description="NORMAL survives a process crash; FULL also a power loss, at some speed.",
@@ -129,7 +140,8 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
 
 def parse_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -13,6 +13,7 @@ from uvicorn.supervisors import Multiprocess
 
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
 from graphpost.cli.http import GraphpostConfig, HttpLimits
+from graphpost.cli.tls import tls_files
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
 from graphpost.settings import Settings
@@ -47,6 +48,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="API processes (PostgreSQL only; default 1)"
     )
+    parser.add_argument(
+        "--tls", action="store_true", help="serve HTTPS (GRAPHPOST_TLS; see --tls-cert)"
+    )
+    parser.add_argument("--tls-cert", help="PEM certificate (default: made in DATA_DIR/tls/)")
+    parser.add_argument("--tls-key", help="PEM key of --tls-cert")
     parser.add_argument("--quiet", action="store_true", help="print no welcome text")
     add_storage_options(parser)
     parser.set_defaults(handler=run)
@@ -64,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
         extra["smtp_port"] = args.smtp_port
     if args.smtp_relay:
         extra["smtp_relay"] = args.smtp_relay
+    if args.tls:
+        extra["tls"] = True
+    if args.tls_cert or args.tls_key:
+        extra.update(tls=True, tls_cert=args.tls_cert, tls_key=args.tls_key)
     settings = settings_from(args, **extra)
 
     async def first_start(rt: Runtime) -> str | None:
@@ -89,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     token = with_runtime(settings, first_start)
+    tls = tls_files(settings) if settings.tls else None
     base = settings.base_url
     if not args.quiet:
         print(f"graphpost serving {base}/v1.0 (mailboxes: {base}/)")
@@ -96,11 +107,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"inbound SMTP on {settings.smtp_host}:{settings.smtp_port}")
         relay = settings.smtp_relay or "none: external mail waits in the queue"
         print(f"outbound relay: {relay.split('@')[-1]}")
+        print(f"identity (authority): {base}")
+        if tls is not None and tls.generated:
+            print(
+                f"HTTPS with a self-signed certificate; trust {tls.cert}\n"
+                f"  (SSL_CERT_FILE / REQUESTS_CA_BUNDLE for Python, NODE_EXTRA_CA_CERTS for Node)"
+            )
+        cacert = f"--cacert {shlex.quote(str(tls.cert))} " if tls and tls.generated else ""
         if token:
             print(f"\nA token for {DEMO_USER} (24 h):\n\nTOKEN={token}\n")
             print("Create a draft:\n")
             print(
-                f'curl -s -X POST {base}/v1.0/me/messages -H "Authorization: Bearer $TOKEN" '
+                f"curl -s {cacert}-X POST {base}/v1.0/me/messages "
+                '-H "Authorization: Bearer $TOKEN" '
                 f"-H 'Content-Type: application/json' -d {shlex.quote(EXAMPLE)}\n",
                 flush=True,
             )
@@ -119,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         "log_level": "warning",
         "timeout_graceful_shutdown": 5,
     }
+    if tls is not None:
+        options.update(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key))
     if args.workers > 1:
         # each API process builds its own runtime from the environment
         os.environ.update(settings_env(settings))
