@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -527,6 +528,61 @@ def postgres_scenarios(res: Results, work: Path, base: dict[int, float], seconds
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def identity_scenarios(res: Results, work: Path, base: dict[int, float], seconds: float) -> None:
+    """The token endpoint under load (client credentials), and what verifying a token that was
+    seen before costs a request."""
+    with graphpost(work / "identity", args=("--no-smtp", "--no-worker")) as s:
+        made = subprocess.run(
+            [PY, "-m", "graphpost.cli.main", "apps", "add", "bench", "--roles", "Mail.Send",
+             "--json", "--data-dir", str(s.data_dir)],
+            capture_output=True, text=True, check=True, env=s.env,
+        ).stdout  # fmt: skip
+        app = json.loads(made)
+        form = urllib.parse.urlencode({
+            "grant_type": "client_credentials", "client_id": app["client_id"],
+            "client_secret": app["client_secret"],
+            "scope": "https://graph.microsoft.com/.default",
+        })  # fmt: skip
+        script = work / "token.lua"
+        script.write_text(
+            'wrk.method = "POST"\n'
+            'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+            f"wrk.body = {json.dumps(form)}\n"
+        )
+        url = f"{s.base}/{app['tenant_id']}/oauth2/v2.0/token"
+        wrk(url, script, 16, 2)
+        measure(res, s, "token endpoint: client_credentials, c16", url, script, 16, seconds,
+                base[16], "goal: 500/s or more")  # fmt: skip
+    res.facts.append(verify_cost())
+
+
+def verify_cost() -> str:
+    """Microseconds TokenService.verify takes for a token it has verified before (each
+    request pays it), measured in this process."""
+    import tempfile as tf
+
+    from graphpost.auth.keys import load_or_create
+    from graphpost.auth.tokens import TokenService
+
+    with tf.TemporaryDirectory() as tmp:
+        tokens = TokenService(load_or_create(Path(tmp)))
+    token = tokens.issue_application(
+        tenant_id="7a7d9f61-3d8e-4b8c-9f5a-2f1a3c9d0e11", app_id="bench", roles=["Mail.Send"]
+    )
+    tokens.verify(token)
+    n = 200_000
+    t0 = time.perf_counter()
+    for _ in range(n):
+        tokens.verify(token)
+    per = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for _ in range(200):
+        tokens._decode(token)
+    first = (time.perf_counter() - t0) / 200 * 1e6
+    return (f"verifying a token seen before: {per:.2f} µs a request (goal: under 20 µs); "
+            f"the first verification of a token: {first:.0f} µs")  # fmt: skip
+
+
 async def wal_and_calls(url: str) -> tuple[int, int]:
     """The WAL position and the committed transactions of the database so far."""
     import asyncpg
@@ -549,6 +605,8 @@ def main() -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--only-postgres", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--only-identity", action="store_true",
+                        help="only the token endpoint and token verification")  # fmt: skip
     parser.add_argument("--only-big-inbound", action="store_true",
                         help="only the API under large inbound mail (SQLite)")  # fmt: skip
     args = parser.parse_args()
@@ -567,6 +625,10 @@ def main() -> int:
             print("\n" + res.table())
             return 0
         base = baseline(res, work, seconds)
+        identity_scenarios(res, work, base, seconds)
+        if args.only_identity:
+            print("\n" + res.table())
+            return 0
         if not args.only_postgres:
             sqlite_scenarios(res, work, base, seconds, args.quick)
         if not args.no_postgres:

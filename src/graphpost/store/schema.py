@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -46,6 +47,9 @@ users = Table(
     Column("upn", String(320), nullable=False),
     Column("upn_lower", String(320), nullable=False, unique=True),
     Column("created_at", BigInteger, nullable=False),
+    # argon2id hash of the user's password (the token endpoint's password grant, the sign-in
+    # page); NULL: the user cannot sign in with a password
+    Column("password_hash", String(255), nullable=True),
 )
 
 apps = Table(
@@ -55,6 +59,13 @@ apps = Table(
     Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # SHA-256 (hex) of the client secret; NULL for a public client (no secret)
+    Column("secret_digest", String(64), nullable=True),
+    # application roles granted to the app (space-separated), e.g. "Mail.ReadWrite Mail.Send"
+    Column("roles", Text, nullable=True),  # NULL: none
+    # redirect URIs (space-separated) accepted by /authorize
+    Column("redirect_uris", Text, nullable=True),  # NULL: none
+    Column("public_client", Boolean, nullable=False, server_default=false()),
     UniqueConstraint("tenant_id", "name", name="uq_apps_tenant_name"),
 )
 
@@ -237,4 +248,57 @@ throttle_inflight = Table(
     Column("token", String(40), primary_key=True),
     Column("expires_ms", BigInteger, nullable=False),
     Index("ix_throttle_inflight_key", "key", "expires_ms"),
+)
+
+# ---------------------------------------------------------------- identity platform
+
+# authorization codes, device codes and refresh tokens: one row each, looked up by the
+# SHA-256 (hex) of the value handed out (the value itself is never stored)
+identity_grants = Table(
+    "identity_grants",
+    metadata,
+    Column("handle", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "code" | "device" | "refresh"
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("client_id", String(36), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("scopes", Text, nullable=False),
+    Column("data", Text, nullable=False),  # JSON: PKCE, redirect, state
+    Column("user_code", String(16), nullable=True, unique=True),  # device flow: typed by a person
+    Column("expires_at", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_identity_grants_expires", "expires_at"),
+)
+
+# failed sign-ins and client authentications, counted per key ("client:ID", "user:ID") in a
+# sliding window so that repeated failures are slowed on every process
+identity_failures = Table(
+    "identity_failures",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("key", String(120), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_identity_failures_key", "key", "at_ms"),
+)
+
+# ---------------------------------------------------------------- permissions
+
+# mailbox delegation: ``delegate_id`` may use ``mailbox_id`` through the .Shared scopes
+mailbox_grants = Table(
+    "mailbox_grants",
+    metadata,
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("delegate_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    # space-separated: "read", "readwrite", "send_on_behalf", "send_as"
+    Column("rights", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# application access policy: an app with rows here may open only the listed mailboxes
+app_access_policies = Table(
+    "app_access_policies",
+    metadata,
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
 )
