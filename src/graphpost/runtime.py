@@ -13,12 +13,12 @@ from typing import IO
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
-from graphpost.asgi import Receive, Scope, Send, body_deadline
-from graphpost.auth.keys import SigningKey, load_or_create
+from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
+from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
-from graphpost.identity.discovery import KeysEndpoint
+from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
@@ -48,7 +48,7 @@ class Runtime:
     directory: DirectoryService
     folders: FolderService
     messages: MessageService
-    key: SigningKey
+    keys: KeySet
     tokens: TokenService
     ingest: IngestService
     sending: SendService
@@ -75,7 +75,7 @@ class Runtime:
         ingest = IngestService(
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
-        key = load_or_create(settings.data_dir)
+        keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
         transport = None
         if settings.smtp_relay:
             transport = SmtpTransport(
@@ -112,8 +112,8 @@ class Runtime:
             directory=directory,
             folders=folders,
             messages=messages,
-            key=key,
-            tokens=TokenService(key),
+            keys=keys,
+            tokens=TokenService(keys, base_url=settings.base_url),
             ingest=ingest,
             sending=sending,
             worker=worker,
@@ -140,8 +140,18 @@ class Runtime:
         self.parser.close()
         await self.engine.close()
 
-    def app(self) -> GraphApp:
-        extras: list[Extra] = [KeysEndpoint(self.key, self.settings.base_url)]
+    def app(self) -> ASGIApp:
+        """The identity platform's endpoints in front of the Graph app."""
+        return IdentityEdge(
+            self.graph_app(),
+            keys=self.keys,
+            tokens=self.tokens,
+            directory=self.directory,
+            base_url=self.settings.base_url,
+        )
+
+    def graph_app(self) -> GraphApp:
+        extras: list[Extra] = []
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
@@ -212,7 +222,7 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
-        self._app: GraphApp | None = None
+        self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None

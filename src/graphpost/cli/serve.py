@@ -14,6 +14,7 @@ from uvicorn.supervisors import Multiprocess
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
 from graphpost.cli.http import GraphpostConfig, HttpLimits
 from graphpost.cli.tls import tls_files
+from graphpost.cli.token import record_base_url
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
 from graphpost.settings import Settings
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             upn=user.upn,
             name=user.display_name,
             scopes=["Mail.ReadWrite", "Mail.Send"],
-            lifetime=24 * 3600,
+            lifetime=settings.token_max_lifetime,
         )
 
     if args.workers > 1 and not settings.database_url:
@@ -99,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     token = with_runtime(settings, first_start)
+    record_base_url(settings)
     tls = tls_files(settings) if settings.tls else None
     base = settings.base_url
     if not args.quiet:
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
             )
         cacert = f"--cacert {shlex.quote(str(tls.cert))} " if tls and tls.generated else ""
         if token:
-            print(f"\nA token for {DEMO_USER} (24 h):\n\nTOKEN={token}\n")
+            hours = settings.token_max_lifetime / 3600
+            print(f"\nA token for {DEMO_USER} ({hours:g} h):\n\nTOKEN={token}\n")
             print("Create a draft:\n")
             print(
                 f"curl -s {cacert}-X POST {base}/v1.0/me/messages "
