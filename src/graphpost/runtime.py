@@ -22,6 +22,7 @@ from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
+from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
@@ -32,6 +33,7 @@ from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
+from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
@@ -50,6 +52,7 @@ class Runtime:
     messages: MessageService
     keys: KeySet
     tokens: TokenService
+    identity: IdentityService
     ingest: IngestService
     sending: SendService
     worker: DeliveryWorker
@@ -76,6 +79,10 @@ class Runtime:
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
         keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
+        tokens = TokenService(keys, base_url=settings.base_url)
+        identity = IdentityService(
+            SqlIdentity(engine), directory, tokens, access_lifetime=settings.token_lifetime
+        )
         transport = None
         if settings.smtp_relay:
             transport = SmtpTransport(
@@ -113,7 +120,8 @@ class Runtime:
             folders=folders,
             messages=messages,
             keys=keys,
-            tokens=TokenService(keys, base_url=settings.base_url),
+            tokens=tokens,
+            identity=identity,
             ingest=ingest,
             sending=sending,
             worker=worker,
@@ -147,6 +155,7 @@ class Runtime:
             keys=self.keys,
             tokens=self.tokens,
             directory=self.directory,
+            identity=self.identity,
             base_url=self.settings.base_url,
         )
 

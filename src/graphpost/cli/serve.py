@@ -78,8 +78,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **extra)
 
     async def first_start(rt: Runtime) -> str | None:
-        if settings.demo and not await rt.directory.tenants():
-            await rt.directory.seed_demo()
+        if settings.demo:
+            if not await rt.directory.tenants():
+                await rt.directory.seed_demo()
+            demo = await rt.directory.tenant(DEMO_DOMAIN)
+            if demo is not None:  # its documented password and demo client
+                await rt.identity.seed_demo(demo)
         user = await rt.directory.user(DEMO_USER)
         if user is None:
             return None
