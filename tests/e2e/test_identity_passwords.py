@@ -51,7 +51,7 @@ class PortKeeping(requests.Session):
         self.base = base
         self.host = "https://" + urlsplit(base).hostname + "/"  # type: ignore[operator]
 
-    def request(self, method: str, url: str | bytes, *args: Any, **kw: Any) -> Any:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kw: Any) -> Any:
         text = url.decode() if isinstance(url, bytes) else url
         if text.startswith(self.host):
             text = self.base + "/" + text[len(self.host) :]
