@@ -17,6 +17,7 @@ from graphpost.cli.tls import tls_files
 from graphpost.cli.token import record_base_url
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
+from graphpost.services.identity import DEMO_CLIENT_ID, DEMO_PASSWORD
 from graphpost.settings import Settings
 
 DEMO_USER = f"AdeleV@{DEMO_DOMAIN}"
@@ -114,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
         relay = settings.smtp_relay or "none: external mail waits in the queue"
         print(f"outbound relay: {relay.split('@')[-1]}")
         print(f"identity (authority): {base}")
+        if settings.demo and token:
+            print(
+                f"demo sign-in: every {DEMO_DOMAIN} user's password is {DEMO_PASSWORD}; "
+                f"public client id {DEMO_CLIENT_ID}"
+            )
         if tls is not None and tls.generated:
             print(
                 f"HTTPS with a self-signed certificate; trust {tls.cert}\n"

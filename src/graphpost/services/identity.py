@@ -191,6 +191,9 @@ class IdentityService:
         self._apps: ExpiringCache[AppRegistration | None] = ExpiringCache(
             seconds=_APP_CACHE_SECONDS, size=10_000
         )
+        self._tenants: ExpiringCache[Tenant | None] = ExpiringCache(
+            seconds=_APP_CACHE_SECONDS, size=10_000
+        )
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -214,7 +217,12 @@ class IdentityService:
         tenant = await self._tenant_for_app(tenant_key)
         for uri in redirect_uris:
             parts = urlsplit(uri)
-            if parts.scheme not in ("http", "https") or not parts.netloc or " " in uri:
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or any(ord(c) <= 32 or ord(c) == 127 for c in uri)
+                or len(uri) > 2000
+            ):
                 raise InvalidInputError(f"'{uri[:200]}' is not an absolute http(s) URI.")
         for role in roles:
             if not _PERMISSION.match(role):
@@ -335,7 +343,10 @@ class IdentityService:
     async def _tenant_id(self, segment: str) -> str | None:
         if segment.lower() in MULTI_TENANT:
             return None
-        tenant = await self.directory.tenant(segment) if len(segment) <= 255 else None
+        known, tenant = self._tenants.get(segment)
+        if not known:
+            tenant = await self.directory.tenant(segment) if len(segment) <= 255 else None
+            self._tenants.put(segment, tenant)
         if tenant is None:
             raise SignInError(
                 "invalid_tenant", 90002, f"Tenant '{segment[:80]}' not found. Check to make "
