@@ -412,6 +412,8 @@ class IdentityService:
         if grant_type == "client_credentials":
             app = await self.client(tenant_segment, client_id, secret)
             return self._client_credentials(app, form)
+        if grant_type == "device_code":  # MSAL for Node's name for it; Entra takes both
+            grant_type = DEVICE_CODE_GRANT
         if grant_type not in (
             "password", "refresh_token", "authorization_code", DEVICE_CODE_GRANT,
         ):  # fmt: skip
