@@ -53,6 +53,7 @@ FAILURE_WINDOW_MS = 60_000
 MAX_USER_FAILURES = 5  # per user in a minute, then locked out (50053) for the minute
 MAX_CLIENT_FAILURES = 20  # per client in a minute
 _APP_CACHE_SECONDS = 5.0
+_PURGE_EVERY_MS = 60_000  # expired grants and old failures are deleted at most this often
 _PERMISSION = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels (no words), no look-alike digits
 _PKCE_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -194,9 +195,18 @@ class IdentityService:
         self._tenants: ExpiringCache[Tenant | None] = ExpiringCache(
             seconds=_APP_CACHE_SECONDS, size=10_000
         )
+        self._purged_ms = 0
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    async def _add_grant(self, grant: Grant) -> None:
+        """Store a grant; now and then, forget the expired ones and old failures first."""
+        now = self._now_ms()
+        if now - self._purged_ms >= _PURGE_EVERY_MS:
+            self._purged_ms = now
+            await self.store.purge(now, now - 3_600_000)
+        await self.store.add_grant(grant)
 
     # ------------------------------------------------------------------ apps
 
@@ -517,7 +527,7 @@ class IdentityService:
         }
         if "offline_access" in scopes.oidc:
             refresh = secrets.token_urlsafe(48)
-            await self.store.add_grant(
+            await self._add_grant(
                 Grant(
                     handle=digest(refresh), kind="refresh", tenant_id=user.tenant_id,
                     client_id=app.id, user_id=user.id, scopes=scopes.all,
@@ -615,7 +625,7 @@ class IdentityService:
             data["code_challenge_method"] = request.code_challenge_method or "plain"
         if request.nonce is not None:
             data["nonce"] = request.nonce
-        await self.store.add_grant(
+        await self._add_grant(
             Grant(
                 handle=digest(code), kind="code", tenant_id=user.tenant_id,
                 client_id=request.app.id, user_id=user.id,
@@ -691,7 +701,7 @@ class IdentityService:
         for _ in range(5):
             user_code = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(9))
             try:
-                await self.store.add_grant(
+                await self._add_grant(
                     Grant(
                         handle=digest(device_code), kind="device", tenant_id=app.tenant_id,
                         client_id=app.id, user_id=None, scopes=scopes.all,
