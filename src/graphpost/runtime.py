@@ -12,8 +12,9 @@ from typing import IO
 
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
+from graphpost.api.cors import Cors, parse_origins
 from graphpost.api.render import Renderer
-from graphpost.asgi import Receive, Scope, Send, body_deadline
+from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
@@ -156,6 +157,12 @@ class Runtime:
             throttle=self.throttle(),
         )
 
+    def http_app(self) -> ASGIApp:
+        """The ASGI app served: the Graph app, behind CORS when origins are configured."""
+        origins = parse_origins(self.settings.cors_origins)
+        app: ASGIApp = self.app()
+        return Cors(app, origins) if origins else app
+
     def throttle(self) -> Throttle | None:
         s = self.settings
         if not s.throttling:
@@ -212,7 +219,7 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
-        self._app: GraphApp | None = None
+        self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
@@ -232,7 +239,7 @@ class Server:
             if message["type"] == "lifespan.startup":
                 try:
                     self.runtime = await Runtime.open(self.settings)
-                    self._app = self.runtime.app()
+                    self._app = self.runtime.http_app()
                     # everything built so far lives as long as the process: keep the cyclic
                     # collector off it, and collect young objects less often (fewer pauses)
                     gc.collect()

@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
             user_id=user.id,
             upn=user.upn,
             name=user.display_name,
-            scopes=["Mail.ReadWrite", "Mail.Send"],
+            scopes=["User.Read", "Mail.ReadWrite", "Mail.Send"],
             lifetime=24 * 3600,
         )
 
