@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,9 +24,11 @@ def everyone(server: RunningServer) -> str:
     return server.token(scopes="User.Read.All")
 
 
-def all_users(c: httpx.Client, url: str, headers: dict[str, str] | None = None) -> list[dict]:
+def all_users(
+    c: httpx.Client, url: str, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Every page of a /users listing, following @odata.nextLink verbatim."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     next_url: str | None = url
     while next_url:
         r = c.get(next_url, headers=headers)
