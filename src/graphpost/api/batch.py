@@ -121,41 +121,17 @@ def parse(request: Request) -> list[Member]:
     members = [_member(item) for item in raw]
     by_id: dict[str, Member] = {}
     for m in members:
+        for dep in m.depends_on:  # Graph: a dependency comes earlier in the array
+            if dep.lower() not in by_id:
+                raise _refuse(
+                    f"Invalid dependency for request Id '{m.id}': '{dep[:_MAX_ID]}' is not a "
+                    "request that comes before it in the batch."
+                )
         key = m.id.lower()  # ids are not case-sensitive
         if key in by_id:
             raise _refuse(f"The batch has more than one request with the id '{m.id}'.")
         by_id[key] = m
-    for m in members:
-        for dep in m.depends_on:
-            if dep.lower() not in by_id:
-                raise _refuse(f"Request '{m.id}' depends on '{dep}', which is not in the batch.")
-            if dep.lower() == m.id.lower():
-                raise _refuse(f"Request '{m.id}' depends on itself.")
-    _refuse_cycles(members, by_id)
     return members
-
-
-def _refuse_cycles(members: list[Member], by_id: dict[str, Member]) -> None:
-    state: dict[str, int] = {}  # 1 visiting, 2 done
-
-    for start in members:
-        stack = [(start.id.lower(), iter(start.depends_on))]
-        if state.get(start.id.lower()) == 2:
-            continue
-        state[start.id.lower()] = 1
-        while stack:
-            node, deps = stack[-1]
-            dep = next(deps, None)
-            if dep is None:
-                state[node] = 2
-                stack.pop()
-                continue
-            key = dep.lower()
-            if state.get(key) == 1:
-                raise _refuse(f"The dependsOn of request '{by_id[key].id}' form a cycle.")
-            if state.get(key) is None:
-                state[key] = 1
-                stack.append((key, iter(by_id[key].depends_on)))
 
 
 def _title(name: bytes) -> str:
@@ -197,6 +173,8 @@ async def run(app: Responder, request: Request) -> Response:
     by_id = {m.id.lower(): m for m in members}
     gate = asyncio.Semaphore(CONCURRENCY)
     authorization = request.headers.get("authorization", "")
+    # members carry the batch's client-request-id (as Graph's do) unless they set their own
+    outer_id = request.headers.get("client-request-id")
 
     async def one(member: Member) -> None:
         try:
@@ -210,6 +188,8 @@ async def run(app: Responder, request: Request) -> Response:
             path, _, query = member.url.split("#", 1)[0].lstrip("/").partition("?")
             raw = f"/v1.0/{path}" + (f"?{query}" if query else "")
             headers = {**member.headers, "authorization": authorization}
+            if outer_id and "client-request-id" not in headers:
+                headers["client-request-id"] = outer_id
             scope = {
                 "type": "http",
                 "method": member.method,
