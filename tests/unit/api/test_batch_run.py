@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 
@@ -37,7 +38,7 @@ class Recorder:
         return Response(500 if "fail" in name else 200, b'{"ok":true}')
 
 
-def outer(requests: list[dict[str, object]]) -> Request:
+def outer(requests: list[Any]) -> Request:
     headers = {"authorization": "Bearer T", "content-type": "application/json"}
     return Request("POST", "/v1.0/$batch", {}, headers, json.dumps({"requests": requests}).encode())
 
