@@ -157,6 +157,8 @@ def test_malformed_batches_are_refused_whole(server: RunningServer) -> None:
          "Invalid batch payload format."),
         ([{"id": "1", "method": "POST", "url": "/$batch", "headers": JSON,
            "body": {"requests": []}}], "nested"),
+        ([{"id": "1", "method": "POST", "url": "%24Batch", "headers": JSON,
+           "body": {"requests": []}}], "nested"),
         ([{**ok, "dependsOn": ["9"]}], "Invalid dependency for request Id '1'"),
         ([{**ok, "dependsOn": ["1"]}], "Invalid dependency"),
         ([{**ok, "id": "a", "dependsOn": ["b"]}, {**ok, "id": "b"}], "Invalid dependency"),

@@ -8,9 +8,10 @@ import asyncio
 import base64
 import binascii
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 
@@ -26,6 +27,9 @@ _MAX_ID = 256
 _MAX_URL = 32768  # a batch is also the way around URL length limits
 _encode = msgspec.json.Encoder().encode
 _JSON_TYPES = ("application/json", "text/json")
+# set while a batch's members run: a member that reaches $batch by any spelling is refused
+_IN_BATCH: ContextVar[bool] = ContextVar("graphpost_in_batch", default=False)
+NESTED = "Batches cannot be nested: a request of a batch may not be a $batch."
 # a batch member's own headers never override these (the batch's token is every member's)
 _DROPPED = frozenset({"authorization", "content-length", "host", "transfer-encoding"})
 
@@ -69,9 +73,9 @@ def _member(raw: Any) -> Member:
     parts = urlsplit(url.strip())
     if parts.scheme or parts.netloc or url.strip().startswith("//"):
         raise _refuse()  # an absolute URL: Graph refuses the batch whole
-    path = parts.path.lstrip("/")
-    if path.split("/", 1)[0].lower() == "$batch":
-        raise _refuse(f"Request '{rid}' is a $batch: batches cannot be nested.")
+    segments = [unquote(p) for p in parts.path.split("/") if p]  # as the router reads them
+    if segments and segments[0].lower() == "$batch":
+        raise _refuse(f"Request '{rid}' is a $batch. {NESTED}")
     headers_raw = raw.get("headers", {})
     if headers_raw is None:
         headers_raw = {}
@@ -169,6 +173,8 @@ def _failed_dependency(member: Member, failed: str) -> dict[str, Any]:
 
 
 async def run(app: Responder, request: Request) -> Response:
+    if _IN_BATCH.get():
+        raise _refuse(NESTED)
     members = parse(request)
     by_id = {m.id.lower(): m for m in members}
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -210,6 +216,10 @@ async def run(app: Responder, request: Request) -> Response:
         finally:
             member.done.set()
 
-    await asyncio.gather(*(one(m) for m in members))
+    entered = _IN_BATCH.set(True)  # the members' tasks copy this context
+    try:
+        await asyncio.gather(*(one(m) for m in members))
+    finally:
+        _IN_BATCH.reset(entered)
     body = {"responses": [m.answer for m in members]}
     return Response(200, _encode(body))

@@ -11,6 +11,7 @@ import pytest
 
 from graphpost.api import batch
 from graphpost.asgi import Receive, Request, Response
+from graphpost.errors import BatchFormatError
 
 pytestmark = pytest.mark.anyio
 
@@ -70,3 +71,18 @@ async def test_dependents_wait_and_fail_with_their_dependency() -> None:
     assert app.events.index("end a") < app.events.index("start d")
     assert "start c" not in app.events  # never run: its dependency failed
     assert {r.headers["authorization"] for r in app.seen} == {"Bearer T"}
+
+
+class Nester:
+    """Answers its member by running a batch again, as a router reaching $batch would."""
+
+    async def respond(self, request: Request, receive: Receive | None = None) -> Response:
+        return await batch.run(self, outer([{"id": "x", "method": "GET", "url": "/me"}]))
+
+
+async def test_a_member_can_never_run_a_batch() -> None:
+    with pytest.raises(BatchFormatError, match="cannot be nested"):
+        await batch.run(Nester(), outer([{"id": "1", "method": "GET", "url": "/me"}]))
+    # and the guard does not outlive the batch
+    app = Recorder()
+    assert (await batch.run(app, outer([{"id": "1", "method": "GET", "url": "/me"}]))).status == 200
