@@ -282,3 +282,30 @@ def test_directory_paths_are_read_only_and_checked(server: RunningServer) -> Non
         assert_error(c.get(f"/users/{'x' * 3000}"), 404, "Request_ResourceNotFound")
         # a mailbox needs a Mail.* permission, a profile does not grant one
         assert_error(c.get(f"/users/{ADELE}/mailFolders/inbox"), 403, "ErrorAccessDenied")
+
+
+def test_every_permission_graph_lists(server: RunningServer) -> None:
+    select = {"$select": "displayName,accountEnabled"}
+    cases = [
+        (server.token(scopes="Directory.Read.All"), True),
+        (server.token(scopes="User.ReadWrite.All"), True),
+        (server.app_token(name="dir-reader", roles="Directory.Read.All"), True),
+        (server.app_token(name="basic-reader", roles="User.ReadBasic.All"), False),
+        (server.token(scopes="User.ReadBasic.All"), False),
+    ]
+    for token, full in cases:
+        with server.client(token) as c:
+            one = c.get(f"/users/{ALEX}", params=select)
+            listed = c.get("/users", params={**select, "$top": "1"})
+        assert one.status_code == listed.status_code == 200, one.text
+        assert one.json()["accountEnabled"] is (True if full else None)
+        assert listed.json()["value"][0]["accountEnabled"] is (True if full else None)
+
+
+def test_me_of_a_removed_user_is_not_found(server: RunningServer) -> None:
+    upn = f"{unique('gone')}@contoso.onmicrosoft.com"
+    server.cli("users", "add", "--name", "Soon Gone", "--mail", upn)
+    token = server.token(user=upn, scopes="User.Read")
+    server.cli("users", "remove", upn)
+    with server.client(token) as c:
+        assert_error(c.get("/me"), 404, "Request_ResourceNotFound")
