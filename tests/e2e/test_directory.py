@@ -183,6 +183,10 @@ def test_filter_as_graph_runs_it_by_default(server: RunningServer) -> None:
                      "displayName eq 'lee gu'") == ["Lee Gu", "Megan Bowen"]  # fmt: skip
         assert names("startswith(mail,'a') and startswith(displayName,'Adele')") == ["Adele Vance"]
         assert names("displayName eq 'x'' or ''1''=''1'") == []
+        assert names(f"mail in ('{ALEX}', 'meganb@contoso.onmicrosoft.com', 'no@where')") == [
+            "Alex Wilber", "Megan Bowen",
+        ]  # fmt: skip
+        assert names(f"id in ('{alex}')") == ["Alex Wilber"]
         for advanced_only in ("endswith(mail,'.com')", "displayName ne 'x'",
                               "not startswith(displayName,'A')"):  # fmt: skip
             err = assert_error(c.get("/users", params={"$filter": advanced_only}), 400,
