@@ -207,12 +207,7 @@ def resolve(method: str, path: list[str]) -> tuple[Route, list[str]]:
                 return r, [path[i] for i in r.names]
             allowed.append(r.method)
     if allowed:
-        allowed.sort()
-        raise MethodNotAllowedError(
-            f"The HTTP method '{method}' is not allowed on this resource; "
-            f"allowed: {', '.join(allowed)}.",
-            allowed=tuple(allowed),
-        )
+        raise _not_allowed(method, tuple(sorted(allowed)))
     raise _not_found(_unknown_segment(path))
 
 
@@ -378,7 +373,7 @@ class GraphApp:
             answer = partial(users.get, self.directory, base, request, principal, None)
         elif len(rest) == 1:
             answer = partial(users.list_, self.directory, base, request, principal)
-        elif rest[1] == "$count":
+        elif rest[1].lower() == "$count":
             answer = partial(users.count, self.directory, base, request, principal)
         else:
             answer = partial(users.get, self.directory, base, request, principal, rest[1])
