@@ -192,15 +192,15 @@ async def run(app: Responder, request: Request) -> Response:
                     member.answer = _failed_dependency(member, before.id)
                     return
             path, _, query = member.url.split("#", 1)[0].lstrip("/").partition("?")
-            raw = f"/v1.0/{path}" + (f"?{query}" if query else "")
+            raw_path = f"/v1.0/{path}"  # relative to /v1.0, whatever it says (as Graph)
             headers = {**member.headers, "authorization": authorization}
             if outer_id and "client-request-id" not in headers:
                 headers["client-request-id"] = outer_id
             scope = {
                 "type": "http",
                 "method": member.method,
-                "path": raw.split("?", 1)[0],
-                "raw_path": raw.split("?", 1)[0].encode("utf-8"),
+                "path": raw_path,
+                "raw_path": raw_path.encode("utf-8"),
                 "query_string": query.encode("utf-8"),
                 "headers": [
                     (k.encode("latin-1", "replace"), v.encode("latin-1", "replace"))
