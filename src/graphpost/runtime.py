@@ -12,6 +12,7 @@ from typing import IO
 
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
+from graphpost.api.cors import Cors, parse_origins
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.keys import KeySet
@@ -175,6 +176,13 @@ class Runtime:
             throttle=self.throttle(),
         )
 
+    def http_app(self) -> ASGIApp:
+        """The ASGI app served: the identity edge and the Graph app, behind CORS when origins
+        are configured."""
+        origins = parse_origins(self.settings.cors_origins)
+        app: ASGIApp = self.app()
+        return Cors(app, origins) if origins else app
+
     def throttle(self) -> Throttle | None:
         s = self.settings
         if not s.throttling:
@@ -251,7 +259,7 @@ class Server:
             if message["type"] == "lifespan.startup":
                 try:
                     self.runtime = await Runtime.open(self.settings)
-                    self._app = self.runtime.app()
+                    self._app = self.runtime.http_app()
                     # everything built so far lives as long as the process: keep the cyclic
                     # collector off it, and collect young objects less often (fewer pauses)
                     gc.collect()

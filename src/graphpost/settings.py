@@ -126,6 +126,11 @@ class Settings(BaseSettings):
         description="Received mail smaller than this is parsed on the event loop (0: none is).",
     )
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
+    cors_origins: str = Field(
+        default="*",
+        description="Origins browsers may call the API and identity endpoints from "
+        "(comma-separated; * for any; empty: CORS off).",
+    )
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
 
     @field_validator("smtp_trusted_networks")

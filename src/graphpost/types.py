@@ -19,3 +19,12 @@ READ_ROLES = frozenset({"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Ma
 BASIC_ONLY = frozenset({"Mail.ReadBasic", "Mail.ReadBasic.All"})
 WRITE_SCOPES = frozenset({"Mail.ReadWrite"})
 SEND_SCOPES = frozenset({"Mail.Send"})
+
+# Directory (user profiles). Delegated: USER_SELF_SCOPES read the signed-in user's own profile;
+# USER_BASIC_ALL the basic profile of every user of the tenant; USER_ALL every user's whole
+# profile (delegated and application alike).
+USER_SELF_SCOPES = frozenset({"User.Read", "User.ReadWrite"})
+USER_BASIC_ALL = "User.ReadBasic.All"
+USER_ALL = frozenset(
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             user_id=user.id,
             upn=user.upn,
             name=user.display_name,
-            scopes=["Mail.ReadWrite", "Mail.Send"],
+            scopes=["User.Read", "Mail.ReadWrite", "Mail.Send"],
             lifetime=settings.token_max_lifetime,
         )
 

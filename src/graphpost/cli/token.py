@@ -42,7 +42,9 @@ def register(sub: Any) -> None:
     who = parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="userPrincipalName, mail or object id (delegated token)")
     who.add_argument("--app", help="application name (application token)")
-    parser.add_argument("--scopes", default="Mail.ReadWrite Mail.Send", help="delegated scopes")
+    parser.add_argument(
+        "--scopes", default="User.Read Mail.ReadWrite Mail.Send", help="delegated scopes"
+    )
     parser.add_argument("--roles", default="Mail.ReadWrite Mail.Send", help="application roles")
     parser.add_argument("--tenant", default=DEMO_DOMAIN, help="tenant of an app (domain or id)")
     parser.add_argument("--lifetime", type=int, help="seconds (default GRAPHPOST_TOKEN_LIFETIME)")
