@@ -36,7 +36,8 @@ GraphpostError
 ├── RequestTimeoutError          the request body did not arrive in time
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
-└── StoreError                   the database failed (not the caller's fault)
+├── StoreError                   the database failed (not the caller's fault)
+└── SignInError                  the identity platform's refusals (OAuth error + AADSTS code)
 """
 
 from __future__ import annotations
@@ -203,3 +204,16 @@ class StoreError(GraphpostError):
 
 class SendAsDeniedError(AccessDeniedError):
     """The message's `from` is a mailbox the caller may not send as."""
+
+
+class SignInError(GraphpostError):
+    """The identity platform refused a request (token, authorize, device code endpoints):
+    ``error`` is the OAuth 2.0 code (``invalid_client``, ``invalid_grant``, …), ``aadsts``
+    the identity platform's number, ``status`` the HTTP status (400 or 401). Rendered once,
+    in ``identity/responses.py``, in the identity platform's shape, never as a Graph error."""
+
+    def __init__(self, error: str, aadsts: int, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.error = error
+        self.aadsts = aadsts
+        self.status = status

@@ -15,14 +15,15 @@ from graphpost.api.context import Services
 from graphpost.api.cors import Cors, parse_origins
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
-from graphpost.auth.keys import SigningKey, load_or_create
+from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
-from graphpost.identity.discovery import KeysEndpoint
+from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
+from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
@@ -33,6 +34,7 @@ from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
+from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
@@ -49,8 +51,9 @@ class Runtime:
     directory: DirectoryService
     folders: FolderService
     messages: MessageService
-    key: SigningKey
+    keys: KeySet
     tokens: TokenService
+    identity: IdentityService
     ingest: IngestService
     sending: SendService
     worker: DeliveryWorker
@@ -76,7 +79,11 @@ class Runtime:
         ingest = IngestService(
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
-        key = load_or_create(settings.data_dir)
+        keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
+        tokens = TokenService(keys, base_url=settings.base_url)
+        identity = IdentityService(
+            SqlIdentity(engine), directory, tokens, access_lifetime=settings.token_lifetime
+        )
         transport = None
         if settings.smtp_relay:
             transport = SmtpTransport(
@@ -113,8 +120,9 @@ class Runtime:
             directory=directory,
             folders=folders,
             messages=messages,
-            key=key,
-            tokens=TokenService(key),
+            keys=keys,
+            tokens=tokens,
+            identity=identity,
             ingest=ingest,
             sending=sending,
             worker=worker,
@@ -141,8 +149,19 @@ class Runtime:
         self.parser.close()
         await self.engine.close()
 
-    def app(self) -> GraphApp:
-        extras: list[Extra] = [KeysEndpoint(self.key, self.settings.base_url)]
+    def app(self) -> ASGIApp:
+        """The identity platform's endpoints in front of the Graph app."""
+        return IdentityEdge(
+            self.graph_app(),
+            keys=self.keys,
+            tokens=self.tokens,
+            directory=self.directory,
+            identity=self.identity,
+            base_url=self.settings.base_url,
+        )
+
+    def graph_app(self) -> GraphApp:
+        extras: list[Extra] = []
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
@@ -158,7 +177,8 @@ class Runtime:
         )
 
     def http_app(self) -> ASGIApp:
-        """The ASGI app served: the Graph app, behind CORS when origins are configured."""
+        """The ASGI app served: the identity edge and the Graph app, behind CORS when origins
+        are configured."""
         origins = parse_origins(self.settings.cors_origins)
         app: ASGIApp = self.app()
         return Cors(app, origins) if origins else app

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     token_lifetime: int = Field(
         default=3600, ge=60, description="Lifetime in seconds of tokens `graphpost token` prints."
     )
+    token_max_lifetime: int = Field(
+        default=3600,
+        ge=60,
+        description="Longest lifetime of any token issued; a rotated signing key stays "
+        "published this long (+30 s).",
+    )
     smtp_relay: str | None = Field(
         default=None,
         description="smtp://user:pass@host:port (STARTTLS when offered, ?starttls=require to "

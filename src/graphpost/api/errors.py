@@ -46,6 +46,8 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
     (e.StoreError, 503, "ServiceUnavailable"),
+    # rendered by identity/responses.py in the identity platform's shape; never reaches Graph
+    (e.SignInError, 400, "BadRequest"),
 )
 
 
