@@ -20,6 +20,7 @@ from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
 from graphpost.identity.discovery import KeysEndpoint
 from graphpost.ports.throttling import ThrottleCounters
+from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.ingest import IngestService
@@ -29,6 +30,7 @@ from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
+from graphpost.store.access import SqlAccess
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -46,6 +48,7 @@ class Runtime:
     message_store: SqlMessages
     outbox: SqlOutbox
     directory: DirectoryService
+    access: AccessService
     folders: FolderService
     messages: MessageService
     key: SigningKey
@@ -66,7 +69,9 @@ class Runtime:
         message_store = SqlMessages(engine)
         outbox = SqlOutbox(engine)
         folders = FolderService(SqlFolders(engine))
-        directory = DirectoryService(SqlDirectory(engine))
+        directory_store = SqlDirectory(engine)
+        access = AccessService(SqlAccess(engine), directory_store)
+        directory = DirectoryService(directory_store, gate=access)
         messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
@@ -102,7 +107,7 @@ class Runtime:
         )
         sending = SendService(
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
-            wake=worker.wake,
+            wake=worker.wake, access=access,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -110,6 +115,7 @@ class Runtime:
             message_store=message_store,
             outbox=outbox,
             directory=directory,
+            access=access,
             folders=folders,
             messages=messages,
             key=key,

@@ -146,7 +146,7 @@ class TokenService:
         scp = claims.get("scp")
         roles = claims.get("roles")
         if scp:
-            if not isinstance(scp, str) or not claims.get("oid"):
+            if not isinstance(scp, str) or not scp.split() or not claims.get("oid"):
                 raise NoPermissionsError(
                     "The token contains no permissions, or permissions can not be understood."
                 )
