@@ -123,7 +123,8 @@ def unrestrict_app(args: argparse.Namespace) -> int:
 def list_policies(args: argparse.Namespace) -> int:
     async def work(rt: Runtime) -> None:
         for entry in await rt.access.app_policies():
-            print(f"{entry.app.id}\t{entry.app.name}\t{entry.mailbox.upn}")
+            shown = entry.mailbox.upn if entry.mailbox is not None else "(no mailbox)"
+            print(f"{entry.app.id}\t{entry.app.name}\t{shown}")
 
     with_runtime(settings_from(args), work)
     return 0

@@ -22,10 +22,11 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class AppPolicy:
-    """The app ``app_id`` may open ``mailbox_id`` (and only the mailboxes it has a row for)."""
+    """The app ``app_id`` may open ``mailbox_id`` (and only the mailboxes it has a row for);
+    ``mailbox_id`` None: a restricted app left with no mailbox (every one listed was removed)."""
 
     app_id: str
-    mailbox_id: str
+    mailbox_id: str | None
     created_at: int
 
 
@@ -49,13 +50,16 @@ class AccessStore(Protocol):
         ...
 
     async def remove_policy(self, app_id: str) -> int:
-        """The app is unrestricted again; the number of mailboxes it was restricted to."""
+        """The app is unrestricted again; the number of mailboxes it was restricted to (0:
+        it had no policy)."""
         ...
 
     async def policy_of(self, app_id: str) -> frozenset[str] | None:
-        """The mailboxes the app may open; None when it has no policy (every mailbox)."""
+        """The mailboxes the app may open; None when it has no policy (every mailbox). A
+        policy whose users were all removed is the empty set: the app opens nothing."""
         ...
 
     async def policies(self) -> list[AppPolicy]:
-        """Every policy row, by app and mailbox."""
+        """Every policy row, by app and mailbox (one with no mailbox for an app that may open
+        none)."""
         ...

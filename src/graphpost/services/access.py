@@ -35,7 +35,7 @@ class DelegateGrant:
 @dataclass(frozen=True, slots=True)
 class PolicyEntry:
     app: App
-    mailbox: User
+    mailbox: User | None  # None: the app may open no mailbox (its listed users were removed)
 
 
 def rights_from(
@@ -198,7 +198,7 @@ class AccessService:
                 found = await self.store.find_apps(row.app_id)
                 apps[row.app_id] = found[0] if found else None
             app = apps[row.app_id]
-            user = await self.users.find_user(row.mailbox_id)
-            if app is not None and user is not None:
+            user = None if row.mailbox_id is None else await self.users.find_user(row.mailbox_id)
+            if app is not None and (user is not None or row.mailbox_id is None):
                 out.append(PolicyEntry(app, user))
         return out

@@ -87,6 +87,11 @@ class SqlAccess:
 
         async def op(tx: Tx) -> None:
             await tx.execute("DELETE FROM app_access_policies WHERE app_id = ?", (app_id,))
+            await tx.execute(
+                "INSERT INTO app_access_restrictions (app_id, created_at) VALUES (?, ?) "
+                "ON CONFLICT (app_id) DO NOTHING",
+                (app_id, created_at),
+            )
             await tx.executemany(
                 "INSERT INTO app_access_policies (app_id, mailbox_id, created_at) VALUES (?, ?, ?)",
                 [(app_id, m, created_at) for m in wanted],
@@ -96,24 +101,34 @@ class SqlAccess:
 
     async def remove_policy(self, app_id: str) -> int:
         async def op(tx: Tx) -> int:
-            return await tx.execute("DELETE FROM app_access_policies WHERE app_id = ?", (app_id,))
+            listed = await tx.execute("DELETE FROM app_access_policies WHERE app_id = ?", (app_id,))
+            restricted = await tx.execute(
+                "DELETE FROM app_access_restrictions WHERE app_id = ?", (app_id,)
+            )
+            return listed if restricted else 0
 
         return await self.engine.write(op)
 
     async def policy_of(self, app_id: str) -> frozenset[str] | None:
         async def op(tx: Tx) -> frozenset[str] | None:
             rows = await tx.fetchall(
-                "SELECT mailbox_id FROM app_access_policies WHERE app_id = ?", (app_id,)
+                "SELECT p.mailbox_id FROM app_access_restrictions r "
+                "LEFT JOIN app_access_policies p ON p.app_id = r.app_id WHERE r.app_id = ?",
+                (app_id,),
             )
-            return frozenset(r[0] for r in rows) if rows else None
+            if not rows:
+                return None
+            return frozenset(r[0] for r in rows if r[0] is not None)
 
         return await self.engine.read(op)
 
     async def policies(self) -> list[AppPolicy]:
         async def op(tx: Tx) -> list[AppPolicy]:
             rows = await tx.fetchall(
-                "SELECT app_id, mailbox_id, created_at FROM app_access_policies "
-                "ORDER BY app_id, mailbox_id"
+                "SELECT r.app_id, p.mailbox_id, COALESCE(p.created_at, r.created_at) "
+                "FROM app_access_restrictions r "
+                "LEFT JOIN app_access_policies p ON p.app_id = r.app_id "
+                "ORDER BY r.app_id, p.mailbox_id"
             )
             return [AppPolicy(r[0], r[1], int(r[2])) for r in rows]
 
