@@ -14,6 +14,7 @@ from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.render import Renderer
 from graphpost.asgi import Receive, Scope, Send, body_deadline
+from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import SigningKey, load_or_create
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
@@ -119,7 +120,7 @@ class Runtime:
             folders=folders,
             messages=messages,
             key=key,
-            tokens=TokenService(key),
+            tokens=TokenService(key, external=external_issuers(settings, directory)),
             ingest=ingest,
             sending=sending,
             worker=worker,
@@ -174,6 +175,32 @@ class Runtime:
             else MemoryCounters()
         )  # fmt: skip
         return Throttle(counters, limits)
+
+
+class DirectoryAccounts:
+    """The directory as external token verification needs it (``auth.external.Accounts``)."""
+
+    def __init__(self, directory: DirectoryService) -> None:
+        self.directory = directory
+
+    async def user_of(self, key: str) -> tuple[str, str] | None:
+        user = await self.directory.user(key)
+        # by userPrincipalName or mail only: a claim's value is never taken for an object id
+        if user is None or key.lower() not in (user.upn.lower(), user.mail.lower()):
+            return None
+        return user.id, user.tenant_id
+
+    async def tenant_of(self, key: str | None) -> str | None:
+        if key is not None:
+            tenant = await self.directory.tenant(key)
+            return tenant.id if tenant is not None else None
+        tenants = await self.directory.tenants()
+        return tenants[0].id if len(tenants) == 1 else None
+
+
+def external_issuers(settings: Settings, directory: DirectoryService) -> ExternalIssuers | None:
+    issuers = settings.issuers
+    return ExternalIssuers(issuers, DirectoryAccounts(directory)) if issuers else None
 
 
 def private_directory(path: Path) -> None:
