@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from graphpost.auth.principal import DENIED, Principal
+from graphpost.domain.addresses import shown
 from graphpost.domain.times import now
 from graphpost.errors import AccessDeniedError, InvalidInputError, UnknownUserError
 from graphpost.ports.access import AccessStore, Grant
@@ -47,7 +48,7 @@ def rights_from(
     except ValueError:
         base = None
     if base not in (Right.READ, Right.READWRITE):
-        raise InvalidInputError(f"--rights must be 'read' or 'readwrite', not '{access}'.")
+        raise InvalidInputError(f"--rights must be 'read' or 'readwrite', not '{shown(access)}'.")
     rights: set[Right] = {base}
     if send_on_behalf:
         rights.add(Right.SEND_ON_BEHALF)
@@ -117,7 +118,7 @@ class AccessService:
     async def _user(self, key: str) -> User:
         user = await self.users.find_user(key.strip())
         if user is None:
-            raise UnknownUserError(f"No user '{key}'; see `graphpost users list`.")
+            raise UnknownUserError(f"No user '{shown(key)}'; see `graphpost users list`.")
         return user
 
     async def grant(self, owner_key: str, delegate_key: str, rights: frozenset[Right]) -> Grant:
@@ -157,11 +158,12 @@ class AccessService:
         found = await self.store.find_apps(key.strip())
         if not found:
             raise InvalidInputError(
-                f"No registered application '{key}' (a client id, or the name of an app)."
+                f"No registered application '{shown(key)}' (a client id, or the name of an app)."
             )
         if len(found) > 1:
             raise InvalidInputError(
-                f"'{key}' names {len(found)} applications (one per tenant); give its client id."
+                f"'{shown(key)}' names {len(found)} applications (one per tenant); give its "
+                "client id."
             )
         return found[0]
 
