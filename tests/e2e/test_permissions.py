@@ -32,11 +32,12 @@ class People:
     nobody: str  # no grant
     recipient: str  # receives what is sent
     other: str  # a mailbox outside the app's policy
+    foreign: str  # a user of another tenant
     app: str  # name of the restricted app
 
 
-def add_user(server: RunningServer, alias: str) -> str:
-    upn = f"{unique(alias)}@{DOMAIN}"
+def add_user(server: RunningServer, alias: str, domain: str = DOMAIN) -> str:
+    upn = f"{unique(alias)}@{domain}"
     server.cli("users", "add", "--name", alias.title(), "--mail", upn)
     return upn
 
@@ -51,6 +52,7 @@ def people(server: RunningServer) -> People:
         nobody=add_user(server, "nobody"),
         recipient=add_user(server, "recipient"),
         other=add_user(server, "other"),
+        foreign=add_user(server, "foreign", "fabrikam.example"),
         app=unique("restricted"),
     )
     server.cli("mailbox", "grant", p.owner, p.reader, "--rights", "read")
@@ -108,6 +110,10 @@ REFUSALS = [
      "/me/sendMail", "from-owner", 403, "ErrorSendAsDenied", None),
     ("from a third user through the shared mailbox", "sendas", "Mail.Send.Shared", "POST",
      "/users/{owner}/sendMail", "from-recipient", 403, "ErrorSendAsDenied", None),
+    ("shared scope, another tenant's mailbox", "reader", "Mail.ReadWrite.Shared", "GET",
+     "/users/{foreign}/messages", None, 403, "ErrorAccessDenied", DENIED),
+    ("app, another tenant's mailbox", "app", "Mail.Read Mail.Send", "GET",
+     "/users/{foreign}/messages", None, 404, "ErrorInvalidUser", None),
     ("a user who does not exist", "reader", "Mail.Read.Shared", "GET",
      "/users/nobody-here@contoso.onmicrosoft.com/messages", None, 404, "ErrorInvalidUser", None),
     ("app outside its access policy", "app", "Mail.Read Mail.Send", "GET",
@@ -152,7 +158,7 @@ def test_refusals(
     message: str | None,
 ) -> None:
     token = token_for(server, people, who, perms)
-    url = path.format(owner=people.owner, other=people.other)
+    url = path.format(owner=people.owner, other=people.other, foreign=people.foreign)
     r = call(server, token, method, url, body_for(body, people))
     err = assert_error(r, status, code)
     if message is not None:
