@@ -296,6 +296,25 @@ def test_send_from_another_user_through_me(server: RunningServer, people: People
     assert sent_items(server, people.owner, subject) == []
 
 
+def test_own_draft_from_another_user(server: RunningServer, people: People) -> None:
+    """A draft in the delegate's own mailbox, `from` the owner, then /send: send-as."""
+    subject = unique("draft-from-other")
+    token = server.token(people.sendas, "Mail.ReadWrite Mail.Send.Shared")
+    with server.client(token) as c:
+        draft = c.post("/me/messages", json={
+            "subject": subject,
+            "from": {"emailAddress": {"address": people.owner}},
+            "toRecipients": [{"emailAddress": {"address": people.recipient}}],
+        })  # fmt: skip
+        assert draft.status_code == 201, draft.text
+        assert c.post(f"/me/messages/{draft.json()['id']}/send").status_code == 202
+    got = wait_inbox(server, people.recipient, subject)
+    assert address(got, "from") == people.owner.lower()
+    assert address(got, "sender") == people.owner.lower()
+    (saved,) = sent_items(server, people.sendas, subject)
+    assert address(saved, "sender") == people.owner.lower()
+
+
 def test_app_policy_lets_the_listed_mailboxes_through(
     server: RunningServer, people: People
 ) -> None:
