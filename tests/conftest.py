@@ -25,7 +25,8 @@ from tests.sink import Sink
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 T = TypeVar("T")
-SRC = Path(__file__).resolve().parents[1] / "src"
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
 
 
 @pytest.fixture
@@ -191,9 +192,10 @@ def start_server(
     *,
     relay: str | None = None,
     args: tuple[str, ...] = (),
+    port: int | None = None,
     **extra_env: str,
 ) -> RunningServer:
-    port = free_port()
+    port = port or free_port()
     smtp_port = free_port()
     env = server_env(database_url, relay, GRAPHPOST_SMTP_PORT=str(smtp_port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)

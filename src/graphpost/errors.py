@@ -11,11 +11,15 @@ GraphpostError
 │   ├── QueryError               a malformed OData query option
 │   │   ├── UnknownPropertyError a property the type does not have
 │   │   └── InefficientFilterError  the $filter/$orderby rule
+│   │   ├── UnsupportedQueryError  a query the directory does not run (Request_UnsupportedQuery)
+│   │   └── DirectoryQueryError  a malformed directory query (Request_BadRequest)
 │   ├── InvalidOperationError    well-formed but not allowed on this item
+│   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
 │   └── MessageTooLargeError     over the message size limit
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
+│   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
 │   └── UnknownSegmentError      a URL segment that is not a resource
 ├── AlreadyExistsError           a name that must be unique is taken
 ├── ConflictError                If-Match does not match the change key
@@ -23,6 +27,7 @@ GraphpostError
 │   └── NoPermissionsError       a token with neither scp nor roles
 ├── AccessDeniedError            a valid token without the right
 │   ├── CannotDeleteError        a distinguished folder
+│   ├── InsufficientPrivilegesError  a directory call without a User.* permission
 │   └── SendAsDeniedError        a `from` the caller may not send as
 ├── ThrottledError               over Graph's per-app, per-mailbox limits
 │   ├── ConcurrencyThrottledError  more than 4 requests at once
@@ -31,7 +36,8 @@ GraphpostError
 ├── RequestTimeoutError          the request body did not arrive in time
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
-└── StoreError                   the database failed (not the caller's fault)
+├── StoreError                   the database failed (not the caller's fault)
+└── SignInError                  the identity platform's refusals (OAuth error + AADSTS code)
 """
 
 from __future__ import annotations
@@ -86,6 +92,19 @@ class InefficientFilterError(QueryError):
     """$orderby properties must lead $filter, in the same order."""
 
 
+class UnsupportedQueryError(QueryError):
+    """A directory query the service does not run (or not without advanced query parameters)."""
+
+
+class DirectoryQueryError(QueryError):
+    """A malformed or refused query option on a directory call ($skip, $count without
+    ConsistencyLevel)."""
+
+
+class BatchFormatError(InvalidInputError):
+    """A JSON batch body that is refused as a whole (400 for the batch, not per request)."""
+
+
 class InvalidOperationError(InvalidInputError):
     """Well-formed, but not allowed on this item (e.g. editing a sent message's body)."""
 
@@ -104,6 +123,10 @@ class NotFoundError(GraphpostError):
 
 class UnknownUserError(NotFoundError):
     """/users/{id|userPrincipalName} that names no user of this server."""
+
+
+class DirectoryObjectNotFoundError(NotFoundError):
+    """A directory call (/users/{id}) naming no user the caller's tenant has."""
 
 
 class UnknownSegmentError(NotFoundError):
@@ -128,6 +151,10 @@ class NoPermissionsError(AuthenticationError):
 
 class AccessDeniedError(GraphpostError):
     """A valid token without the right for this call or mailbox."""
+
+
+class InsufficientPrivilegesError(AccessDeniedError):
+    """A directory call the token's permissions do not cover (Authorization_RequestDenied)."""
 
 
 class CannotDeleteError(AccessDeniedError):
@@ -177,3 +204,16 @@ class StoreError(GraphpostError):
 
 class SendAsDeniedError(AccessDeniedError):
     """The message's `from` is a mailbox the caller may not send as."""
+
+
+class SignInError(GraphpostError):
+    """The identity platform refused a request (token, authorize, device code endpoints):
+    ``error`` is the OAuth 2.0 code (``invalid_client``, ``invalid_grant``, …), ``aadsts``
+    the identity platform's number, ``status`` the HTTP status (400 or 401). Rendered once,
+    in ``identity/responses.py``, in the identity platform's shape, never as a Graph error."""
+
+    def __init__(self, error: str, aadsts: int, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.error = error
+        self.aadsts = aadsts
+        self.status = status

@@ -12,18 +12,20 @@ from typing import IO
 
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
+from graphpost.api.cors import Cors, parse_origins
 from graphpost.api.render import Renderer
-from graphpost.asgi import Receive, Scope, Send, body_deadline
+from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
-from graphpost.auth.keys import SigningKey, load_or_create
+from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
-from graphpost.identity.discovery import KeysEndpoint
+from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
+from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
@@ -35,6 +37,7 @@ from graphpost.store.access import SqlAccess
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
+from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
@@ -52,8 +55,9 @@ class Runtime:
     access: AccessService
     folders: FolderService
     messages: MessageService
-    key: SigningKey
+    keys: KeySet
     tokens: TokenService
+    identity: IdentityService
     ingest: IngestService
     sending: SendService
     worker: DeliveryWorker
@@ -81,7 +85,13 @@ class Runtime:
         ingest = IngestService(
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
-        key = load_or_create(settings.data_dir)
+        keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
+        tokens = TokenService(
+            keys, base_url=settings.base_url, external=external_issuers(settings, directory)
+        )
+        identity = IdentityService(
+            SqlIdentity(engine), directory, tokens, access_lifetime=settings.token_lifetime
+        )
         transport = None
         if settings.smtp_relay:
             transport = SmtpTransport(
@@ -119,8 +129,9 @@ class Runtime:
             access=access,
             folders=folders,
             messages=messages,
-            key=key,
-            tokens=TokenService(key, external=external_issuers(settings, directory)),
+            keys=keys,
+            tokens=tokens,
+            identity=identity,
             ingest=ingest,
             sending=sending,
             worker=worker,
@@ -147,8 +158,19 @@ class Runtime:
         self.parser.close()
         await self.engine.close()
 
-    def app(self) -> GraphApp:
-        extras: list[Extra] = [KeysEndpoint(self.key, self.settings.base_url)]
+    def app(self) -> ASGIApp:
+        """The identity platform's endpoints in front of the Graph app."""
+        return IdentityEdge(
+            self.graph_app(),
+            keys=self.keys,
+            tokens=self.tokens,
+            directory=self.directory,
+            identity=self.identity,
+            base_url=self.settings.base_url,
+        )
+
+    def graph_app(self) -> GraphApp:
+        extras: list[Extra] = []
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
@@ -162,6 +184,13 @@ class Runtime:
             extras=extras,
             throttle=self.throttle(),
         )
+
+    def http_app(self) -> ASGIApp:
+        """The ASGI app served: the identity edge and the Graph app, behind CORS when origins
+        are configured."""
+        origins = parse_origins(self.settings.cors_origins)
+        app: ASGIApp = self.app()
+        return Cors(app, origins) if origins else app
 
     def throttle(self) -> Throttle | None:
         s = self.settings
@@ -245,7 +274,7 @@ class Server:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
-        self._app: GraphApp | None = None
+        self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
@@ -265,7 +294,7 @@ class Server:
             if message["type"] == "lifespan.startup":
                 try:
                     self.runtime = await Runtime.open(self.settings)
-                    self._app = self.runtime.app()
+                    self._app = self.runtime.http_app()
                     # everything built so far lives as long as the process: keep the cyclic
                     # collector off it, and collect young objects less often (fewer pauses)
                     gc.collect()

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     token_lifetime: int = Field(
         default=3600, ge=60, description="Lifetime in seconds of tokens `graphpost token` prints."
     )
+    token_max_lifetime: int = Field(
+        default=3600,
+        ge=60,
+        description="Longest lifetime of any token issued; a rotated signing key stays "
+        "published this long (+30 s).",
+    )
     smtp_relay: str | None = Field(
         default=None,
         description="smtp://user:pass@host:port (STARTTLS when offered, ?starttls=require to "
@@ -122,6 +128,11 @@ class Settings(BaseSettings):
         description="Received mail smaller than this is parsed on the event loop (0: none is).",
     )
     web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
+    cors_origins: str = Field(
+        default="*",
+        description="Origins browsers may call the API and identity endpoints from "
+        "(comma-separated; * for any; empty: CORS off).",
+    )
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
     trusted_issuers: str | None = Field(
         default=None,

@@ -33,3 +33,12 @@ READ_SHARED_SCOPES = frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"})
 WRITE_SHARED_SCOPES = frozenset({"Mail.ReadWrite.Shared"})
 SEND_SHARED_SCOPES = frozenset({"Mail.Send.Shared"})
 SHARED_SCOPES = READ_SHARED_SCOPES | WRITE_SHARED_SCOPES | SEND_SHARED_SCOPES
+
+# Directory (user profiles). Delegated: USER_SELF_SCOPES read the signed-in user's own profile;
+# USER_BASIC_ALL the basic profile of every user of the tenant; USER_ALL every user's whole
+# profile (delegated and application alike).
+USER_SELF_SCOPES = frozenset({"User.Read", "User.ReadWrite"})
+USER_BASIC_ALL = "User.ReadBasic.All"
+USER_ALL = frozenset(
+    {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+)

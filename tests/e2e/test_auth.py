@@ -23,7 +23,8 @@ def test_bad_tokens_are_401(server: RunningServer, tmp_path: object) -> None:
     assert_error(httpx.get(url, headers={"Authorization": "Basic abc"}), 401,
                  "InvalidAuthenticationToken")  # fmt: skip
 
-    ours = TokenService(load_or_create(server.data_dir), clock=lambda: time.time() - 7200)
+    ours = TokenService(load_or_create(server.data_dir), base_url=server.base,
+                        clock=lambda: time.time() - 7200)  # fmt: skip
     oid = user_id(server)
     tenant = ours.verify(server.token()).tenant_id
     expired = ours.issue_delegated(tenant_id=tenant, user_id=oid, upn=ME, name="Adele",
@@ -32,20 +33,21 @@ def test_bad_tokens_are_401(server: RunningServer, tmp_path: object) -> None:
                        "InvalidAuthenticationToken")  # fmt: skip
     assert "expired" in str(err["message"])
 
-    foreign = TokenService(load_or_create(server.data_dir / "other-key"))
+    foreign = TokenService(load_or_create(server.data_dir / "other-key"), base_url=server.base)
     forged = foreign.issue_delegated(tenant_id=tenant, user_id=oid, upn=ME, name="Adele",
                                      scopes=["Mail.Read"])  # fmt: skip
     assert_error(httpx.get(url, headers={"Authorization": f"Bearer {forged}"}), 401,
                  "InvalidAuthenticationToken")  # fmt: skip
 
-    wrong_audience = TokenService(load_or_create(server.data_dir), audiences=("api://other",))
+    wrong_audience = TokenService(load_or_create(server.data_dir), base_url=server.base,
+                                  audiences=("api://other",))  # fmt: skip
     other = wrong_audience.issue_delegated(tenant_id=tenant, user_id=oid, upn=ME, name="A",
                                            scopes=["Mail.Read"])  # fmt: skip
     err = assert_error(httpx.get(url, headers={"Authorization": f"Bearer {other}"}), 401,
                        "InvalidAuthenticationToken")  # fmt: skip
     assert "audience" in str(err["message"])
 
-    no_scopes = TokenService(load_or_create(server.data_dir)).issue_delegated(
+    no_scopes = TokenService(load_or_create(server.data_dir), base_url=server.base).issue_delegated(
         tenant_id=tenant, user_id=oid, upn=ME, name="A", scopes=[]
     )
     assert_error(httpx.get(url, headers={"Authorization": f"Bearer {no_scopes}"}), 401,

@@ -23,7 +23,7 @@ import pytest
 
 import graphpost.delivery.worker as worker_module
 import graphpost.runtime as runtime_module
-from graphpost.auth.keys import SigningKey, load_or_create
+from graphpost.auth.keys import KeySet, SigningKey, load_or_create
 from graphpost.auth.principal import Principal
 from graphpost.domain.message import MessageInput
 from graphpost.domain.query import MessageQuery
@@ -108,7 +108,8 @@ async def open_runtime(
     else:
         shutil.copytree(template.directory, data_dir)
         prepare(config)
-        with mock.patch.object(runtime_module, "load_or_create", lambda _: template.key):
+        fixed = KeySet.of(template.key)
+        with mock.patch.object(runtime_module, "KeySet", lambda *_, **__: fixed):
             runtime = await Runtime.open(config)
     try:
         relay = runtime.worker.transport

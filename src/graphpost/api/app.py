@@ -7,9 +7,10 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, mail_folders, messages
+from graphpost.api import actions, batch, mail_folders, messages, users
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -19,6 +20,7 @@ from graphpost.errors import (
     AuthenticationError,
     GraphpostError,
     MethodNotAllowedError,
+    RequestTooLargeError,
     ThrottledError,
     UnknownSegmentError,
 )
@@ -54,6 +56,14 @@ def _split_keys(segments: list[str]) -> list[str]:
         else:
             out.append(seg)
     return out
+
+
+def _not_allowed(method: str, allowed: tuple[str, ...]) -> MethodNotAllowedError:
+    return MethodNotAllowedError(
+        f"The HTTP method '{method}' is not allowed on this resource; "
+        f"allowed: {', '.join(allowed)}.",
+        allowed=allowed,
+    )
 
 
 def _not_found(segment: str) -> UnknownSegmentError:
@@ -197,12 +207,7 @@ def resolve(method: str, path: list[str]) -> tuple[Route, list[str]]:
                 return r, [path[i] for i in r.names]
             allowed.append(r.method)
     if allowed:
-        allowed.sort()
-        raise MethodNotAllowedError(
-            f"The HTTP method '{method}' is not allowed on this resource; "
-            f"allowed: {', '.join(allowed)}.",
-            allowed=tuple(allowed),
-        )
+        raise _not_allowed(method, tuple(sorted(allowed)))
     raise _not_found(_unknown_segment(path))
 
 
@@ -238,7 +243,18 @@ class GraphApp:
             await self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request.from_scope(scope)
+        response = await self.respond(Request.from_scope(scope), receive)
+        headers = [(b"content-length", str(len(response.body)).encode()), *response.headers]
+        if response.content_type is not None:
+            headers.append((b"content-type", response.content_type))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def respond(self, request: Request, receive: Receive | None = None) -> Response:
+        """The one internal entry point: the whole answer to one request (checks, body limit,
+        authentication, routing, permissions, throttling, error mapping), with its headers
+        (request-id, client-request-id, …) in ``headers``. ``receive``: read the body from
+        ASGI; None: ``request.body`` is already the body (a member of a JSON batch)."""
         request_id = _request_id()
         client_request_id = request.headers.get("client-request-id") or request_id
         if not printable_header(client_request_id):
@@ -246,9 +262,14 @@ class GraphApp:
         extra_headers: list[tuple[bytes, bytes]] = []
         try:
             request.check()
-            if request.method not in _BODYLESS or "content-length" in request.headers:
-                request.body = await read_body(
-                    receive, self.max_request_bytes, request.headers.get("content-length")
+            if receive is not None:
+                if request.method not in _BODYLESS or "content-length" in request.headers:
+                    request.body = await read_body(
+                        receive, self.max_request_bytes, request.headers.get("content-length")
+                    )
+            elif len(request.body) > self.max_request_bytes:
+                raise RequestTooLargeError(
+                    f"Maximum request length exceeded: the limit is {self.max_request_bytes} bytes."
                 )
             response = await self._dispatch(request, extra_headers)
         except GraphpostError as exc:
@@ -294,18 +315,14 @@ class GraphApp:
                     client_request_id=client_request_id,
                 ),
             )
-        headers = [
+        response.headers = [
             (b"request-id", request_id.encode()),
             (b"client-request-id", client_request_id.encode("latin-1")),
             (b"cache-control", b"private"),
-            (b"content-length", str(len(response.body)).encode()),
             *extra_headers,
             *response.headers,
         ]
-        if response.content_type is not None:
-            headers.append((b"content-type", response.content_type))
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        return response
 
     async def _dispatch(self, request: Request, extra: list[tuple[bytes, bytes]]) -> Response:
         segments = _split_keys(request.segments())
@@ -320,6 +337,12 @@ class GraphApp:
         if not rest:
             raise _not_found("v1.0")
         head = rest[0].lower()
+        if head == "$batch" and len(rest) == 1:
+            if request.method != "POST":
+                raise _not_allowed(request.method, ("POST",))
+            return await batch.run(self, request)
+        if (head == "me" and len(rest) == 1) or (head == "users" and len(rest) <= 2):
+            return await self._directory(request, principal, rest)
         if head == "me":
             key, rest = None, rest[1:]
         elif head == "users" and len(rest) >= 2:
@@ -340,6 +363,25 @@ class GraphApp:
         if applied:
             extra.append((b"preference-applied", ", ".join(applied).encode()))
         return response
+
+    async def _directory(self, request: Request, principal: Principal, rest: list[str]) -> Response:
+        """/me, /users, /users/$count, /users/{id|userPrincipalName}: read only."""
+        if request.method != "GET":
+            raise _not_allowed(request.method, ("GET",))
+        base = self.services.render.base
+        if rest[0].lower() == "me":
+            answer = partial(users.get, self.directory, base, request, principal, None)
+        elif len(rest) == 1:
+            answer = partial(users.list_, self.directory, base, request, principal)
+        elif rest[1].lower() == "$count":
+            answer = partial(users.count, self.directory, base, request, principal)
+        else:
+            answer = partial(users.get, self.directory, base, request, principal, rest[1])
+        if self.throttle is None:
+            return await answer()
+        # directory calls count per app per tenant (Graph's identity limits are per tenant)
+        async with self.throttle.slot(principal.app_id, f"directory:{principal.tenant_id}"):
+            return await answer()
 
     async def _authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")

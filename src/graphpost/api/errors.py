@@ -18,6 +18,9 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.InvalidRecipientsError, 400, "ErrorInvalidRecipients"),
     (e.MessageTooLargeError, 400, "ErrorMessageSizeExceeded"),
     (e.InefficientFilterError, 400, "InefficientFilter"),
+    (e.UnsupportedQueryError, 400, "Request_UnsupportedQuery"),
+    (e.DirectoryQueryError, 400, "Request_BadRequest"),
+    (e.BatchFormatError, 400, "BadRequest"),
     (e.UnknownPropertyError, 400, "RequestBroker--ParseUri"),
     (e.QueryError, 400, "BadRequest"),
     (e.DelegatedOnlyError, 400, "BadRequest"),
@@ -25,11 +28,13 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.InvalidInputError, 400, "ErrorInvalidRequest"),
     (e.UnknownSegmentError, 400, "BadRequest"),
     (e.UnknownUserError, 404, "ErrorInvalidUser"),
+    (e.DirectoryObjectNotFoundError, 404, "Request_ResourceNotFound"),
     (e.NotFoundError, 404, "ErrorItemNotFound"),
     (e.AlreadyExistsError, 409, "ErrorFolderExists"),
     (e.ConflictError, 412, "ErrorIrresolvableConflict"),
     (e.NoPermissionsError, 401, "NoPermissionsInAccessToken"),
     (e.AuthenticationError, 401, "InvalidAuthenticationToken"),
+    (e.InsufficientPrivilegesError, 403, "Authorization_RequestDenied"),
     (e.CannotDeleteError, 403, "ErrorDeleteDistinguishedFolder"),
     (e.SendAsDeniedError, 403, "ErrorSendAsDenied"),
     (e.AccessDeniedError, 403, "ErrorAccessDenied"),
@@ -41,6 +46,8 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
     (e.StoreError, 503, "ServiceUnavailable"),
+    # rendered by identity/responses.py in the identity platform's shape; never reaches Graph
+    (e.SignInError, 400, "BadRequest"),
 )
 
 

@@ -186,6 +186,21 @@ class _Parser:
         if op in _COMPARE:
             self.take()
             return Compare(op, prop, self.literal())
+        if op == "in":  # prop in ('a', 'b'): prop eq 'a' or prop eq 'b'
+            self.take()
+            self.take("(")
+            values = [self.literal()]
+            while (tok := self.peek()) is not None and tok.text == ",":
+                self.take()
+                values.append(self.literal())
+            self.take(")")
+            self.conditions += len(values) - 1
+            if self.conditions > MAX_CONDITIONS:
+                raise QueryError(
+                    f"$filter has more than {MAX_CONDITIONS} conditions; split the query "
+                    "into several requests."
+                )
+            return _balanced(Or, [Compare("eq", prop, v) for v in values])
         return BoolProp(prop)
 
     def path(self) -> Prop | Lambda:

@@ -1,6 +1,9 @@
-"""Access tokens as Entra issues them for Graph (v1.0 shape), signed RS256 by our key.
+"""Access and ID tokens as the Microsoft identity platform issues them, signed RS256 by our
+keys (``auth/keys.py``) and verified against them by key id.
 
-Verification is cached per token string until it expires (PyJWT costs ~150 µs a decode).
+Every token's issuer is ``{base_url}/{tenant_id}/v2.0``, the issuer of the OpenID discovery
+document. Verification is cached per token string until it expires (PyJWT costs ~150 µs a
+decode).
 """
 
 from __future__ import annotations
@@ -13,35 +16,51 @@ from typing import Any
 import jwt
 
 from graphpost.auth.external import ExternalIssuers
-from graphpost.auth.keys import SigningKey
+from graphpost.auth.keys import LEEWAY_SECONDS, KeySet, SigningKey
 from graphpost.auth.principal import Principal
 from graphpost.errors import AuthenticationError, NoPermissionsError
 
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
 GRAPHPOST_APP_ID = "2e7a1f57-5cc7-4f5a-9d1c-6a9b6f0c1e01"  # the CLI's own client id
+DEFAULT_BASE = "http://127.0.0.1:8765"
 _CACHE_LIMIT = 50_000
+_NO_PERMISSIONS = "The token contains no permissions, or permissions can not be understood."
 
 
-def issuer_for(tenant_id: str) -> str:
-    return f"https://sts.windows.net/{tenant_id}/"
+def issuer_for(base_url: str, tenant_id: str) -> str:
+    """The issuer of this server's tokens for a tenant (as ``login.microsoftonline.com``'s
+    v2.0 endpoint names it: ``https://login.microsoftonline.com/{tenant}/v2.0``)."""
+    return f"{base_url.rstrip('/')}/{tenant_id}/v2.0"
 
 
 class TokenService:
-    """Issues and verifies graphpost's access tokens."""
+    """Issues and verifies graphpost's tokens."""
 
     def __init__(
         self,
-        key: SigningKey,
+        keys: KeySet | SigningKey,
         *,
+        base_url: str = DEFAULT_BASE,
         audiences: tuple[str, ...] = GRAPH_AUDIENCES,
+        max_lifetime: int | None = None,
         clock: Callable[[], float] = time.time,
         external: ExternalIssuers | None = None,
     ) -> None:
-        self.key = key
+        self.keys = keys if isinstance(keys, KeySet) else KeySet.of(keys)
+        self.base_url = base_url.rstrip("/")
         self.external = external  # GRAPHPOST_TRUSTED_ISSUERS
         self.audiences = audiences
+        self.max_lifetime = max_lifetime or self.keys.max_lifetime
         self._clock = clock
         self._cache: dict[str, Principal] = {}
+
+    @property
+    def key(self) -> SigningKey:
+        """The key new tokens are signed with."""
+        return self.keys.current
+
+    def issuer(self, tenant_id: str) -> str:
+        return issuer_for(self.base_url, tenant_id)
 
     # ------------------------------------------------------------ issuing
 
@@ -74,23 +93,56 @@ class TokenService:
         claims = {"oid": app_id, "sub": app_id, "roles": roles, "idtyp": "app"}
         return self._sign(tenant_id, app_id, claims, lifetime)
 
+    def issue_id_token(
+        self,
+        *,
+        tenant_id: str,
+        client_id: str,
+        user_id: str,
+        upn: str,
+        name: str,
+        nonce: str | None,
+        lifetime: int = 3600,
+    ) -> str:
+        """An OpenID Connect ID token for ``client_id`` (v2.0 shape)."""
+        now = int(self._clock())
+        claims: dict[str, Any] = {
+            "aud": client_id,
+            "iss": self.issuer(tenant_id),
+            "iat": now,
+            "nbf": now,
+            "exp": now + min(lifetime, self.max_lifetime),
+            "ver": "2.0",
+            "tid": tenant_id,
+            "oid": user_id,
+            "sub": user_id,
+            "preferred_username": upn,
+            "name": name,
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        key = self.keys.current
+        return jwt.encode(claims, key.private, algorithm="RS256", headers={"kid": key.kid})
+
     def _sign(self, tenant_id: str, app_id: str, extra: dict[str, Any], lifetime: int) -> str:
         now = int(self._clock())
         claims: dict[str, Any] = {
             "aud": self.audiences[0],
-            "iss": issuer_for(tenant_id),
+            "iss": self.issuer(tenant_id),
             "iat": now,
             "nbf": now,
-            "exp": now + lifetime,
-            "ver": "1.0",
+            "exp": now + min(lifetime, self.max_lifetime),
+            "ver": "2.0",
             "tid": tenant_id,
             "appid": app_id,
+            "azp": app_id,
             "appidacr": "1",
             "uti": uuid.uuid4().hex[:22],
             **extra,
         }
-        headers = {"kid": self.key.kid, "typ": "JWT"}
-        return jwt.encode(claims, self.key.private, algorithm="RS256", headers=headers)
+        key = self.keys.current
+        headers = {"kid": key.kid, "typ": "JWT"}
+        return jwt.encode(claims, key.private, algorithm="RS256", headers=headers)
 
     # ------------------------------------------------------------ verifying
 
@@ -106,7 +158,7 @@ class TokenService:
         now = self._clock()
         cached = self._cache.get(token)
         if cached is not None:
-            if cached.expires > now:
+            if cached.expires + LEEWAY_SECONDS > now:
                 return cached
             del self._cache[token]
             raise AuthenticationError("Lifetime validation failed, the token is expired.")
@@ -119,52 +171,67 @@ class TokenService:
     def _decode(self, token: str) -> Principal:
         if not token:
             raise AuthenticationError("Access token is empty.")
+        claims = self._verified_claims(token)
+        return self._principal(claims)
+
+    def _verified_claims(self, token: str) -> dict[str, Any]:
+        """The claims of a token signed by one of our keys, for Graph, from our issuer, and
+        within its lifetime."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise AuthenticationError(
                 "CompactToken parsing failed with error code: 80049217"
             ) from None
-        if header.get("alg") != "RS256" or header.get("kid") != self.key.kid:
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str):
             raise AuthenticationError(
                 "Access token validation failure: the token was not signed by this server."
+            )
+        public = self.keys.public_key(kid)
+        if public is None:
+            raise AuthenticationError(
+                "IDX10503: Signature validation failed. The token's kid is not one of this "
+                "server's signing keys."
             )
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                self.key.public,
+                public,
                 algorithms=["RS256"],
                 audience=list(self.audiences),
                 options={"require": ["exp", "nbf", "iss", "aud", "tid"]},
-                leeway=30,
+                leeway=LEEWAY_SECONDS,
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("Lifetime validation failed, the token is expired.") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthenticationError(
+                "Lifetime validation failed, the token is not yet valid."
+            ) from None
         except jwt.InvalidAudienceError:
             raise AuthenticationError(
                 "Access token validation failure. Invalid audience."
             ) from None
         except jwt.PyJWTError as exc:
             raise AuthenticationError(f"Access token validation failure: {exc}.") from None
-        tenant = str(claims["tid"])
-        if claims.get("iss") not in (
-            issuer_for(tenant),
-            f"https://login.microsoftonline.com/{tenant}/v2.0",
-        ):
+        if claims.get("iss") != self.issuer(str(claims["tid"])):
             raise AuthenticationError("Access token validation failure. Invalid issuer.")
+        return claims
+
+    @staticmethod
+    def _principal(claims: dict[str, Any]) -> Principal:
+        tenant = str(claims["tid"])
         app_id = str(claims.get("appid") or claims.get("azp") or "")
         scp = claims.get("scp")
         roles = claims.get("roles")
+        exp = claims["exp"]
+        if not isinstance(exp, int):
+            raise AuthenticationError("Access token validation failure: exp is not a number.")
         if scp:
             if not isinstance(scp, str) or not scp.split() or not claims.get("oid"):
-                raise NoPermissionsError(
-                    "The token contains no permissions, or permissions can not be understood."
-                )
-            return Principal(
-                tenant, app_id, str(claims["oid"]), frozenset(scp.split()), int(claims["exp"])
-            )
+                raise NoPermissionsError(_NO_PERMISSIONS)
+            return Principal(tenant, app_id, str(claims["oid"]), frozenset(scp.split()), exp)
         if roles and isinstance(roles, list):
-            return Principal(tenant, app_id, None, frozenset(map(str, roles)), int(claims["exp"]))
-        raise NoPermissionsError(
-            "The token contains no permissions, or permissions can not be understood."
-        )
+            return Principal(tenant, app_id, None, frozenset(map(str, roles)), exp)
+        raise NoPermissionsError(_NO_PERMISSIONS)

@@ -14,8 +14,10 @@ from uvicorn.supervisors import Multiprocess
 from graphpost.cli.common import add_storage_options, settings_from, with_runtime
 from graphpost.cli.http import GraphpostConfig, HttpLimits
 from graphpost.cli.tls import tls_files
+from graphpost.cli.token import record_base_url
 from graphpost.runtime import Runtime, Server
 from graphpost.services.directory import DEMO_DOMAIN
+from graphpost.services.identity import DEMO_CLIENT_ID, DEMO_PASSWORD
 from graphpost.settings import Settings
 
 DEMO_USER = f"AdeleV@{DEMO_DOMAIN}"
@@ -77,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args, **extra)
 
     async def first_start(rt: Runtime) -> str | None:
-        if settings.demo and not await rt.directory.tenants():
-            await rt.directory.seed_demo()
+        if settings.demo:
+            if not await rt.directory.tenants():
+                await rt.directory.seed_demo()
+            demo = await rt.directory.tenant(DEMO_DOMAIN)
+            if demo is not None:  # its documented password and demo client
+                await rt.identity.seed_demo(demo)
         user = await rt.directory.user(DEMO_USER)
         if user is None:
             return None
@@ -87,8 +93,8 @@ def run(args: argparse.Namespace) -> int:
             user_id=user.id,
             upn=user.upn,
             name=user.display_name,
-            scopes=["Mail.ReadWrite", "Mail.Send"],
-            lifetime=24 * 3600,
+            scopes=["User.Read", "Mail.ReadWrite", "Mail.Send"],
+            lifetime=settings.token_max_lifetime,
         )
 
     if args.workers > 1 and not settings.database_url:
@@ -99,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     token = with_runtime(settings, first_start)
+    record_base_url(settings)
     tls = tls_files(settings) if settings.tls else None
     base = settings.base_url
     if not args.quiet:
@@ -108,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
         relay = settings.smtp_relay or "none: external mail waits in the queue"
         print(f"outbound relay: {relay.split('@')[-1]}")
         print(f"identity (authority): {base}")
+        if settings.demo and token:
+            print(
+                f"demo sign-in: every {DEMO_DOMAIN} user's password is {DEMO_PASSWORD}; "
+                f"public client id {DEMO_CLIENT_ID}"
+            )
         if tls is not None and tls.generated:
             print(
                 f"HTTPS with a self-signed certificate; trust {tls.cert}\n"
@@ -115,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             )
         cacert = f"--cacert {shlex.quote(str(tls.cert))} " if tls and tls.generated else ""
         if token:
-            print(f"\nA token for {DEMO_USER} (24 h):\n\nTOKEN={token}\n")
+            hours = settings.token_max_lifetime / 3600
+            print(f"\nA token for {DEMO_USER} ({hours:g} h):\n\nTOKEN={token}\n")
             print("Create a draft:\n")
             print(
                 f"curl -s {cacert}-X POST {base}/v1.0/me/messages "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
 
@@ -14,13 +14,15 @@ from graphpost.errors import (
     AccessDeniedError,
     AlreadyExistsError,
     DelegatedOnlyError,
+    DirectoryObjectNotFoundError,
+    InsufficientPrivilegesError,
     InvalidInputError,
     UnknownUserError,
 )
-from graphpost.ports.directory import App, DirectoryStore, Tenant, User
+from graphpost.ports.directory import App, DirectoryStore, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
 from graphpost.services.cache import ExpiringCache
-from graphpost.types import Right
+from graphpost.types import USER_ALL, USER_BASIC_ALL, USER_SELF_SCOPES, Right
 
 DEMO_DOMAIN = "contoso.onmicrosoft.com"
 # The people the Graph docs' examples write to, so that those examples run as written.
@@ -90,6 +92,38 @@ class Mailbox:
             expires=0,
         )
         return cls(user, principal)
+
+
+INSUFFICIENT = "Insufficient privileges to complete the operation."
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A user as the directory API shows them to this caller: ``basic`` when the caller may see
+    only the basic profile (User.ReadBasic.All: names, mail, userPrincipalName, id)."""
+
+    user: User
+    basic: bool
+
+
+def profile_access(principal: Principal, *, own: bool) -> str | None:
+    """``"full"``, ``"basic"`` or None: what the caller's permissions show of a user's profile
+    (``own``: the signed-in user's own)."""
+    granted = principal.permissions
+    if granted & USER_ALL:
+        return "full"
+    if own and principal.delegated and granted & USER_SELF_SCOPES:
+        return "full"
+    if USER_BASIC_ALL in granted:
+        return "basic"
+    return None
+
+
+def not_found(key: str) -> DirectoryObjectNotFoundError:
+    return DirectoryObjectNotFoundError(
+        f"Resource '{key}' does not exist or one of its queried reference-property objects "
+        "are not present."
+    )
 
 
 def mailbox_folders(user_id: str) -> list[Folder]:
@@ -213,6 +247,41 @@ class DirectoryService:
 
     async def users(self, tenant_id: str | None = None) -> list[User]:
         return await self.store.list_users(tenant_id)
+
+    async def profile(self, principal: Principal, key: str | None) -> Profile:
+        """``/me`` (key None) or ``/users/{id|userPrincipalName}`` for this caller: never a user
+        of another tenant; 403 before 404 for a caller who may not read that user anyway."""
+        if key is None:
+            if principal.user_id is None:
+                raise DelegatedOnlyError(
+                    "/me request is only valid with delegated authentication flow."
+                )
+            key = principal.user_id
+        granted = principal.permissions
+        if not (
+            granted & USER_ALL
+            or USER_BASIC_ALL in granted
+            or (principal.delegated and granted & USER_SELF_SCOPES)
+        ):
+            raise InsufficientPrivilegesError(INSUFFICIENT)
+        user = await self.user(key)
+        if user is None or user.tenant_id != principal.tenant_id:
+            if key != principal.user_id and profile_access(principal, own=False) is None:
+                # a caller who may read only its own profile learns nothing of others
+                raise InsufficientPrivilegesError(INSUFFICIENT)
+            raise not_found(key)
+        access = profile_access(principal, own=user.id == principal.user_id)
+        if access is None:
+            raise InsufficientPrivilegesError(INSUFFICIENT)
+        return Profile(user, access == "basic")
+
+    async def profiles(self, principal: Principal, query: UserQuery) -> tuple[UserPage, bool]:
+        """A page of the caller's tenant's users, and whether only basic profiles may be shown."""
+        access = profile_access(principal, own=False)
+        if access is None:
+            raise InsufficientPrivilegesError(INSUFFICIENT)
+        page = await self.store.query_users(replace(query, tenant_id=principal.tenant_id))
+        return page, access == "basic"
 
     async def ensure_app(self, tenant: Tenant, name: str) -> App:
         """The application of that name in the tenant, registered on first use."""

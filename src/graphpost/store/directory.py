@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from graphpost.domain import ids
 from graphpost.domain.times import now
-from graphpost.ports.directory import App, Tenant, User
+from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
+from graphpost.store.user_query import COLUMNS, compile_where
 
 _USER_COLS = "id, tenant_id, display_name, mail, upn"
 
@@ -91,6 +92,45 @@ class SqlDirectory:
                     (tenant_id,),
                 )
             return [_user(r) for r in rows]
+
+        return await self.engine.read(op)
+
+    async def query_users(self, query: UserQuery) -> UserPage:
+        sort = COLUMNS[query.order] if query.order else "id"
+        where = ["tenant_id = ?"]
+        params: list[object] = [query.tenant_id]
+        if query.where is not None:
+            where.append(compile_where(query.where, params))
+        counted = list(params)
+        counted_where = " AND ".join(where)
+        if query.after is not None:
+            value, last_id = query.after
+            cmp = "<" if query.descending else ">"
+            if sort == "id":
+                where.append(f"id {cmp} ?")
+                params.append(last_id)
+            else:
+                where.append(f"({sort} {cmp} ? OR ({sort} = ? AND id {cmp} ?))")
+                params += [value, value, last_id]
+        direction = "DESC" if query.descending else "ASC"
+        order = f"id {direction}" if sort == "id" else f"{sort} {direction}, id {direction}"
+        sql = (
+            f"SELECT {_USER_COLS}, {sort} FROM users WHERE {' AND '.join(where)} "
+            f"ORDER BY {order} LIMIT {int(query.top) + 1}"
+        )
+
+        async def op(tx: Tx) -> UserPage:
+            rows = await tx.fetchall(sql, tuple(params))
+            count = None
+            if query.count:
+                row = await tx.fetchone(
+                    f"SELECT COUNT(*) FROM users WHERE {counted_where}", tuple(counted)
+                )
+                count = int(row[0]) if row else 0
+            page = rows[: query.top]
+            more = len(rows) > query.top
+            last = (str(page[-1][5]), str(page[-1][0])) if more and page else None
+            return UserPage([_user(r) for r in page], last, count)
 
         return await self.engine.read(op)
 

@@ -16,6 +16,8 @@ def test_every_error_class_is_mapped() -> None:
     for cls in subclasses(e.GraphpostError):
         if issubclass(cls, e.ThrottledError):
             error: e.GraphpostError = cls("x", retry_after=1, limit=1)
+        elif issubclass(cls, e.SignInError):
+            error = cls("invalid_request", 900144, "x")
         else:
             error = cls("x")
         status, code = status_and_code(error)
