@@ -15,12 +15,14 @@ from graphpost.api.context import Services
 from graphpost.api.cors import Cors, parse_origins
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
+from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
+from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
@@ -31,6 +33,7 @@ from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
+from graphpost.store.access import SqlAccess
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -49,6 +52,7 @@ class Runtime:
     message_store: SqlMessages
     outbox: SqlOutbox
     directory: DirectoryService
+    access: AccessService
     folders: FolderService
     messages: MessageService
     keys: KeySet
@@ -70,7 +74,9 @@ class Runtime:
         message_store = SqlMessages(engine)
         outbox = SqlOutbox(engine)
         folders = FolderService(SqlFolders(engine))
-        directory = DirectoryService(SqlDirectory(engine))
+        directory_store = SqlDirectory(engine)
+        access = AccessService(SqlAccess(engine), directory_store)
+        directory = DirectoryService(directory_store, gate=access)
         messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
@@ -80,7 +86,9 @@ class Runtime:
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
         keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
-        tokens = TokenService(keys, base_url=settings.base_url)
+        tokens = TokenService(
+            keys, base_url=settings.base_url, external=external_issuers(settings, directory)
+        )
         identity = IdentityService(
             SqlIdentity(engine), directory, tokens, access_lifetime=settings.token_lifetime
         )
@@ -110,7 +118,7 @@ class Runtime:
         )
         sending = SendService(
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
-            wake=worker.wake,
+            wake=worker.wake, access=access,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -118,6 +126,7 @@ class Runtime:
             message_store=message_store,
             outbox=outbox,
             directory=directory,
+            access=access,
             folders=folders,
             messages=messages,
             keys=keys,
@@ -195,6 +204,32 @@ class Runtime:
             else MemoryCounters()
         )  # fmt: skip
         return Throttle(counters, limits)
+
+
+class DirectoryAccounts:
+    """The directory as external token verification needs it (``auth.external.Accounts``)."""
+
+    def __init__(self, directory: DirectoryService) -> None:
+        self.directory = directory
+
+    async def user_of(self, key: str) -> tuple[str, str] | None:
+        user = await self.directory.user(key)
+        # by userPrincipalName or mail only: a claim's value is never taken for an object id
+        if user is None or key.lower() not in (user.upn.lower(), user.mail.lower()):
+            return None
+        return user.id, user.tenant_id
+
+    async def tenant_of(self, key: str | None) -> str | None:
+        if key is not None:
+            tenant = await self.directory.tenant(key)
+            return tenant.id if tenant is not None else None
+        tenants = await self.directory.tenants()
+        return tenants[0].id if len(tenants) == 1 else None
+
+
+def external_issuers(settings: Settings, directory: DirectoryService) -> ExternalIssuers | None:
+    issuers = settings.issuers
+    return ExternalIssuers(issuers, DirectoryAccounts(directory)) if issuers else None
 
 
 def private_directory(path: Path) -> None:

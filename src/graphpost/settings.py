@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from graphpost.auth.external import TrustedIssuer, parse_trusted_issuers
+
 
 class Settings(BaseSettings):
     """Every knob graphpost has, each with a documented default."""
@@ -132,12 +134,28 @@ class Settings(BaseSettings):
         "(comma-separated; * for any; empty: CORS off).",
     )
     pg_pool_size: int = Field(default=10, ge=1, description="PostgreSQL connections per process.")
+    trusted_issuers: str | None = Field(
+        default=None,
+        description="JSON list of external OpenID Connect issuers whose access tokens are "
+        'accepted: [{"issuer", "audience", "jwks_uri"?, "user_claim"?, "tenant"?, '
+        '"scopes"?, "roles_claim"?}].',
+    )
 
     @field_validator("smtp_trusted_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         parse_networks(value)  # a bad CIDR stops the start, with pydantic's message
         return value
+
+    @field_validator("trusted_issuers")
+    @classmethod
+    def _issuers(cls, value: str | None) -> str | None:
+        parse_trusted_issuers(value)  # a bad entry stops the start, saying which and why
+        return value
+
+    @property
+    def issuers(self) -> tuple[TrustedIssuer, ...]:
+        return parse_trusted_issuers(self.trusted_issuers)
 
     @property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -1,4 +1,4 @@
-"""Small shared vocabulary: permission names. A leaf module."""
+"""Small shared vocabulary: permission names and mailbox rights. A leaf module."""
 
 from __future__ import annotations
 
@@ -13,12 +13,26 @@ class Access(StrEnum):
     SEND = "send"
 
 
+class Right(StrEnum):
+    """What a mailbox's owner granted a delegate (``graphpost mailbox grant``)."""
+
+    READ = "read"  # read the mailbox (Exchange: folder Reviewer)
+    READWRITE = "readwrite"  # read and change it (Exchange: Full Access)
+    SEND_ON_BEHALF = "send_on_behalf"  # From the owner, Sender the delegate
+    SEND_AS = "send_as"  # From (and Sender) the owner: no sign of the delegate
+
+
 # Delegated scopes (scp) and application roles that grant each kind of access.
 READ_SCOPES = frozenset({"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
 READ_ROLES = frozenset({"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
 BASIC_ONLY = frozenset({"Mail.ReadBasic", "Mail.ReadBasic.All"})
 WRITE_SCOPES = frozenset({"Mail.ReadWrite"})
 SEND_SCOPES = frozenset({"Mail.Send"})
+# The .Shared scopes: the signed-in user's own mailbox, and the mailboxes others shared with them
+READ_SHARED_SCOPES = frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"})
+WRITE_SHARED_SCOPES = frozenset({"Mail.ReadWrite.Shared"})
+SEND_SHARED_SCOPES = frozenset({"Mail.Send.Shared"})
+SHARED_SCOPES = READ_SHARED_SCOPES | WRITE_SHARED_SCOPES | SEND_SHARED_SCOPES
 
 # Directory (user profiles). Delegated: USER_SELF_SCOPES read the signed-in user's own profile;
 # USER_BASIC_ALL the basic profile of every user of the tenant; USER_ALL every user's whole

@@ -332,7 +332,7 @@ class GraphApp:
                 if found is not None:
                     return found
             raise _not_found(segments[0] if segments else "")
-        principal = self._authenticate(request)
+        principal = await self._authenticate(request)
         rest = segments[1:]
         if not rest:
             raise _not_found("v1.0")
@@ -383,9 +383,9 @@ class GraphApp:
         async with self.throttle.slot(principal.app_id, f"directory:{principal.tenant_id}"):
             return await answer()
 
-    def _authenticate(self, request: Request) -> Principal:
+    async def _authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if not header or scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationError("Access token is empty.")
-        return self.tokens.verify(token.strip())
+        return await self.tokens.authenticate(token.strip())

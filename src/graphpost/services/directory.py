@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Protocol
 
 from graphpost.auth.principal import DENIED, Principal
 from graphpost.domain import addresses, ids
@@ -21,7 +22,7 @@ from graphpost.errors import (
 from graphpost.ports.directory import App, DirectoryStore, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
 from graphpost.services.cache import ExpiringCache
-from graphpost.types import USER_ALL, USER_BASIC_ALL, USER_SELF_SCOPES
+from graphpost.types import USER_ALL, USER_BASIC_ALL, USER_SELF_SCOPES, Right
 
 DEMO_DOMAIN = "contoso.onmicrosoft.com"
 # The people the Graph docs' examples write to, so that those examples run as written.
@@ -71,6 +72,9 @@ class Mailbox:
 
     user: User
     principal: Principal
+    # what the owner granted the caller, when the caller opened another user's mailbox as
+    # their delegate (the principal is then what scopes and grant allow together); else None
+    rights: frozenset[Right] | None = None
 
     @property
     def id(self) -> str:
@@ -140,9 +144,16 @@ def _check_address(value: str, what: str) -> str:
     return value
 
 
+class MailboxGate(Protocol):
+    """Decides whether a caller may open a user's mailbox (``services.access``)."""
+
+    async def admit(self, principal: Principal, user: User) -> Mailbox: ...
+
+
 class DirectoryService:
-    def __init__(self, store: DirectoryStore) -> None:
+    def __init__(self, store: DirectoryStore, *, gate: MailboxGate | None = None) -> None:
         self.store = store
+        self.gate = gate
         self._users: ExpiringCache[User | None] = ExpiringCache(seconds=_CACHE_SECONDS, size=10_000)
         # address (lower case) → display name, or None for an address not in the directory
         self._names: ExpiringCache[str | None] = ExpiringCache(seconds=_CACHE_SECONDS, size=50_000)
@@ -294,6 +305,8 @@ class DirectoryService:
                 principal.user_id is None and user.tenant_id != principal.tenant_id
             ):
                 raise UnknownUserError(f"The requested user '{key}' is invalid.")
+        if self.gate is not None:
+            return await self.gate.admit(principal, user)
         if not principal.may_open(mailbox_id=user.id, mailbox_tenant=user.tenant_id):
             raise AccessDeniedError(DENIED)
         return Mailbox(user, principal)

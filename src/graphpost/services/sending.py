@@ -31,6 +31,7 @@ from graphpost.errors import (
     NotFoundError,
     SendAsDeniedError,
 )
+from graphpost.ports.directory import User
 from graphpost.ports.messages import NewMessage, StoredMessage
 from graphpost.ports.outbox import (
     Attempt,
@@ -40,10 +41,11 @@ from graphpost.ports.outbox import (
     Route,
     Submission,
 )
+from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService, Mailbox, Reach
 from graphpost.services.folders import NOT_FOUND, FolderService
 from graphpost.services.messages import MessageService, fresh_copies
-from graphpost.types import Access
+from graphpost.types import Access, Right
 
 NO_RECIPIENTS = (
     "At least one recipient isn't valid., A message can't be sent because it contains no "
@@ -54,6 +56,18 @@ SEND_AS_DENIED = (
     "mail on behalf of the specified sending account. Cannot submit message."
 )
 NO_RELAY = "waiting for a relay: GRAPHPOST_SMTP_RELAY is not set"
+
+
+def _names(user: User, address: str) -> bool:
+    """Whether ``address`` (lower case) is the user's mail or userPrincipalName."""
+    return address in (user.mail.lower(), user.upn.lower())
+
+
+def _envelope_from(mailbox: Mailbox, sent: Message) -> str:
+    """The SMTP reverse path: the sender (the delegate, for send-on-behalf), else the owner."""
+    who = sent.sender or sent.from_
+    address = who.email_address.address if who is not None else None
+    return address or mailbox.user.mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +99,7 @@ class SendService:
         limits: Limits,
         web_base: str,
         wake: Callable[[], None] = lambda: None,
+        access: AccessService | None = None,
     ) -> None:
         self.store = store
         self.directory = directory
@@ -93,6 +108,7 @@ class SendService:
         self.limits = limits
         self.web_base = web_base
         self.wake = wake
+        self.access = access
 
     # ------------------------------------------------------------ checks
 
@@ -117,15 +133,55 @@ class SendService:
             seen.setdefault(address.lower(), address)
         return list(seen.values())
 
-    def _sender(self, mailbox: Mailbox, msg: Message) -> Message:
-        """`from` must be the mailbox itself; `sender` follows it. Unset: the mailbox."""
-        owner = Recipient(EmailAddress(mailbox.user.display_name, mailbox.user.mail))
-        mine = {mailbox.user.mail.lower(), mailbox.user.upn.lower()}
-        for r in (msg.from_, msg.sender):
-            if r is not None and (r.email_address.address or "").lower() not in mine:
+    async def _sender(self, mailbox: Mailbox, msg: Message) -> Message:
+        """`from` and `sender` of a message sent through ``mailbox``, as Exchange sets them.
+
+        Unset or the owner: the owner, both. A delegate in the owner's mailbox (opened with
+        the .Shared scopes), or a user whose draft is `from` another user who granted them send
+        rights (Mail.Send.Shared): with send-as `sender` is `from`; with send-on-behalf it is
+        the delegate; with neither, ErrorSendAsDenied."""
+        owner = mailbox.user
+        frm = msg.from_ or Recipient(EmailAddress(owner.display_name, owner.mail))
+        address = (frm.email_address.address or "").lower()
+        principal = mailbox.principal
+        if mailbox.rights is not None:  # a delegate in the owner's mailbox
+            if not _names(owner, address):
                 raise SendAsDeniedError(SEND_AS_DENIED)
-        frm = msg.from_ or owner
-        return msgspec.structs.replace(msg, from_=frm, sender=frm)
+            rights, acting = mailbox.rights, principal.user_id
+        elif _names(owner, address):
+            if msg.sender is not None and not _names(
+                owner, (msg.sender.email_address.address or "").lower()
+            ):
+                raise SendAsDeniedError(SEND_AS_DENIED)
+            return msgspec.structs.replace(msg, from_=frm, sender=frm)
+        else:  # from another user: the doc's "send mail from another user"
+            other = await self.directory.user(address) if address else None
+            if (
+                other is None
+                or self.access is None
+                or not principal.may_send_from_others()
+                or principal.user_id != owner.id
+                or other.tenant_id != owner.tenant_id
+            ):
+                raise SendAsDeniedError(SEND_AS_DENIED)
+            found = await self.access.rights(other.id, owner.id)
+            rights, acting = found or frozenset(), owner.id
+        if Right.SEND_AS in rights:
+            sender = frm
+        elif Right.SEND_ON_BEHALF in rights and acting is not None:
+            actor = await self.directory.user(acting)
+            if actor is None:
+                raise SendAsDeniedError(SEND_AS_DENIED)
+            sender = Recipient(EmailAddress(actor.display_name, actor.mail))
+        else:
+            raise SendAsDeniedError(SEND_AS_DENIED)
+        given = msg.sender.email_address.address if msg.sender is not None else None
+        if given is not None and given.lower() not in {
+            address,
+            (sender.email_address.address or "").lower(),
+        }:
+            raise SendAsDeniedError(SEND_AS_DENIED)
+        return msgspec.structs.replace(msg, from_=frm, sender=sender)
 
     # ------------------------------------------------------------ submitting
 
@@ -180,7 +236,7 @@ class SendService:
             message_id=sent.id,
             internet_message_id=sent.internet_message_id,
             subject=sent.subject,
-            envelope_from=mailbox.user.mail,
+            envelope_from=_envelope_from(mailbox, sent),
             sender_name=mailbox.user.display_name,
             mime=raw,
             saved=save,
@@ -204,7 +260,7 @@ class SendService:
 
     async def _final(self, mailbox: Mailbox, draft: Message, stamp: int) -> Message:
         sent_items = await self.folders.well_known_id(mailbox, "sentitems")
-        draft = self._sender(mailbox, draft)
+        draft = await self._sender(mailbox, draft)
         return msgspec.structs.replace(
             draft,
             is_draft=False,

@@ -294,7 +294,15 @@ mailbox_grants = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
-# application access policy: an app with rows here may open only the listed mailboxes
+# application access policy: an app with a row in app_access_restrictions may open only the
+# mailboxes listed for it in app_access_policies (none, once every listed user is removed)
+app_access_restrictions = Table(
+    "app_access_restrictions",
+    metadata,
+    Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
 app_access_policies = Table(
     "app_access_policies",
     metadata,

@@ -28,6 +28,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("mailbox_id", "delegate_id"),
     )
     op.create_table(
+        "app_access_restrictions",
+        sa.Column("app_id", sa.String(length=36), nullable=False),
+        sa.Column("created_at", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(["app_id"], ["apps.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("app_id"),
+    )
+    op.create_table(
         "app_access_policies",
         sa.Column("app_id", sa.String(length=36), nullable=False),
         sa.Column("mailbox_id", sa.String(length=36), nullable=False),
@@ -40,4 +47,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("app_access_policies")
+    op.drop_table("app_access_restrictions")
     op.drop_table("mailbox_grants")
