@@ -151,7 +151,9 @@ async def scenario(client, sender, recipient, subject, me):
 
 
 def python_result(server: RunningServer, script: str) -> dict[str, Any]:
-    return run([sys.executable, "-c"], script, ROOT, client_env())
+    """Run in the server's data directory: python-o365 saves its token file in the
+    working directory."""
+    return run([sys.executable, "-c"], script, server.data_dir, client_env())
 
 
 def expect_delivered(result: dict[str, Any], sender: str) -> None:
