@@ -161,10 +161,9 @@ def redirect_allowed(app: AppRegistration, uri: str) -> bool:
         return False
     try:
         given = urlsplit(uri)
-        port = given.port
+        given.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         return False
-    del port
     if given.scheme != "http" or given.hostname not in ("localhost", "127.0.0.1"):
         return False
     for registered in app.redirect_uris:
