@@ -1,8 +1,8 @@
 """The identity platform's answers: JSON documents and its error shape.
 
-An error is ``{"error", "error_description" ("AADSTS<code>: …" then the trace and correlation
-ids and the time, as Entra writes them), "error_codes", "timestamp", "trace_id",
-"correlation_id"}``, status 400 or 401.
+An error is ``{"error", "error_description" ("AADSTS<code>: …" then, on lines of their own
+(CRLF), the trace and correlation ids and the time, as Entra writes them), "error_codes",
+"timestamp", "trace_id", "correlation_id"}``, status 400 or 401.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ def error_document(error: SignInError, correlation: str) -> dict[str, Any]:
     trace = str(uuid.uuid4())
     stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
     description = (
-        f"AADSTS{error.aadsts}: {error.message} Trace ID: {trace} "
-        f"Correlation ID: {correlation} Timestamp: {stamp}"
+        f"AADSTS{error.aadsts}: {error.message}\r\nTrace ID: {trace}\r\n"
+        f"Correlation ID: {correlation}\r\nTimestamp: {stamp}"
     )
     return {
         "error": error.error,

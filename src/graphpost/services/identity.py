@@ -161,10 +161,9 @@ def redirect_allowed(app: AppRegistration, uri: str) -> bool:
         return False
     try:
         given = urlsplit(uri)
-        port = given.port
+        given.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError:
         return False
-    del port
     if given.scheme != "http" or given.hostname not in ("localhost", "127.0.0.1"):
         return False
     for registered in app.redirect_uris:
@@ -742,7 +741,7 @@ class IdentityService:
         grant = await self.store.peek_grant(digest(code), "device")
         if grant is None or grant.client_id != app.id:
             raise SignInError(
-                "bad_verification_code", 70000, "The provided value for the input parameter "
+                "bad_verification_code", 70018, "The provided value for the input parameter "
                 "'device_code' is not valid.",
             )  # fmt: skip
         if grant.expires_at <= self._now_ms():
@@ -759,7 +758,7 @@ class IdentityService:
         taken = await self.store.take_grant(grant.handle, "device")
         if taken is None:  # another poll redeemed it this instant
             raise SignInError(
-                "bad_verification_code", 70000, "The provided value for the input parameter "
+                "bad_verification_code", 70018, "The provided value for the input parameter "
                 "'device_code' is not valid.",
             )  # fmt: skip
         if state != "approved" or taken.user_id is None:
