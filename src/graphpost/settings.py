@@ -51,7 +51,9 @@ class Settings(BaseSettings):
     )
     demo: bool = Field(default=True, description="Seed the demo tenant on first start.")
     token_lifetime: int = Field(
-        default=3600, ge=60, description="Lifetime in seconds of tokens `graphpost token` prints."
+        default=3600,
+        ge=60,
+        description="Lifetime in seconds of access tokens (`graphpost token`, the token endpoint).",
     )
     token_max_lifetime: int = Field(
         default=3600,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, drop_pg_database, make_pg_database, start_server
 from tests.mail_api import assert_error, unique
 
 EVERYTHING = "User.Read Mail.ReadWrite Mail.Send"
@@ -210,16 +210,26 @@ def test_hostile_members_get_graphs_answers(server: RunningServer) -> None:
     assert got["utf8"]["body"]["error"]["code"] == direct.json()["error"]["code"]
 
 
-@pytest.fixture(scope="module")
-def throttled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def throttled(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server of its own (its own database) that throttles after 5 requests per window."""
+    url, name, admin = None, "", ""
+    if request.param == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        name, url = make_pg_database(admin)
     server = start_server(
         Path(tmp_path_factory.mktemp("batch-throttled")),
+        url,
         GRAPHPOST_THROTTLING="on",
         GRAPHPOST_THROTTLE_REQUESTS="5",
         GRAPHPOST_THROTTLE_WINDOW_SECONDS="600",
     )
     yield server
     server.stop()
+    if url:
+        drop_pg_database(admin, name)
 
 
 def test_every_member_counts_against_throttling(throttled: RunningServer) -> None:
@@ -233,3 +243,12 @@ def test_every_member_counts_against_throttling(throttled: RunningServer) -> Non
             assert int(answer["headers"]["Retry-After"]) >= 1
     with throttled.client(throttled.token(scopes=EVERYTHING)) as c:
         assert_error(c.get("/me/mailFolders/inbox"), 429, "TooManyRequests")
+
+
+def test_directory_members_count_too(throttled: RunningServer) -> None:
+    token = throttled.token(scopes="User.Read.All")
+    reads = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(7)]
+    got = by_id(batch(throttled, reads, token))
+    assert sorted(a["status"] for a in got.values()) == [200] * 5 + [429] * 2
+    with throttled.client(token) as c:
+        assert_error(c.get("/me"), 429, "TooManyRequests")  # the tenant's directory calls

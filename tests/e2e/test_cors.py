@@ -94,6 +94,11 @@ def test_identity_paths_by_shape(anyone: RunningServer) -> None:
     assert got.status_code == 200 and got.headers["access-control-allow-origin"] == "*"
     keys = httpx.get(f"{anyone.base}/{TENANT}/discovery/v2.0/keys", headers={"Origin": APP})
     assert keys.headers["access-control-allow-origin"] == "*"
+    # the token endpoint's errors reach a browser app too
+    token = httpx.post(f"{anyone.base}/{TENANT}/oauth2/v2.0/token",
+                       data={"grant_type": "nonsense"}, headers={"Origin": APP})  # fmt: skip
+    assert token.status_code == 400 and "error" in token.json()
+    assert token.headers["access-control-allow-origin"] == "*"
     # the mailbox viewer and other paths are not part of the API: no CORS
     for path in ("/", f"/{TENANT}/oauth2/v2.0/authorize", "/other/thing"):
         assert cors_headers(httpx.get(f"{anyone.base}{path}", headers={"Origin": APP})) == {}

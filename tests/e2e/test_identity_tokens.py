@@ -233,9 +233,10 @@ def test_apps_cli(tls: RunningServer) -> None:
     plain = tls.cli("apps", "add", "plain-output", "--roles", "Mail.Read")
     assert plain.startswith("client_id: ") and "\nclient_secret: " in plain
     listed = tls.cli("apps", "list")
-    assert "native\tpublic" in listed and "plain-output\tconfidential" in listed
+    assert f"{public['client_id']}\tnative\tpublic" in listed
+    assert "\tplain-output\tconfidential" in listed
     assert plain.split()[1] in listed
     assert "removed native" in tls.cli("apps", "remove", "native")
-    assert "native\t" not in tls.cli("apps", "list")
+    assert public["client_id"] not in tls.cli("apps", "list")
     secret = plain.split("client_secret: ")[1].split()[0]
     assert secret not in listed  # only its digest is stored

@@ -32,6 +32,19 @@ def _column(name: str) -> str:
     return column
 
 
+def _operand(name: str, value: str, params: list[Any]) -> tuple[str, str]:
+    """The column and the placeholder to compare it with. Columns stored lower case (mail,
+    userPrincipalName, id) were lowered by Python, so the value is too; the display name is
+    lowered by the database on both sides, so that the two always agree (SQLite's lower()
+    folds ASCII only: there a non-ASCII name matches in its own case)."""
+    column = _column(name)
+    if column.startswith("lower("):
+        params.append(value)
+        return column, "lower(?)"
+    params.append(value.lower())
+    return column, "?"
+
+
 def compile_where(node: Node, params: list[Any]) -> str:
     """SQL for ``node``; its values are appended to ``params``."""
     if isinstance(node, And):
@@ -41,10 +54,11 @@ def compile_where(node: Node, params: list[Any]) -> str:
     if isinstance(node, Not):
         return f"(NOT {compile_where(node.operand, params)})"
     if isinstance(node, Compare) and node.op in _OPS:
-        params.append(str(node.right.value).lower())
-        return f"{_column(node.left.name)} {_OPS[node.op]} ?"
+        column, mark = _operand(node.left.name, str(node.right.value), params)
+        return f"{column} {_OPS[node.op]} {mark}"
     if isinstance(node, FunctionCall) and node.name in ("startswith", "endswith"):
-        value = _escape_like(str(node.arg.value).lower())
-        params.append(f"{value}%" if node.name == "startswith" else f"%{value}")
-        return f"{_column(node.prop.name)} LIKE ? ESCAPE '\\'"
+        value = _escape_like(str(node.arg.value))
+        pattern = f"{value}%" if node.name == "startswith" else f"%{value}"
+        column, mark = _operand(node.prop.name, pattern, params)
+        return f"{column} LIKE {mark} ESCAPE '\\'"
     raise UnsupportedQueryError("Unsupported or invalid query filter clause specified.")
