@@ -17,6 +17,7 @@ from tests.conftest import RunningServer
 from tests.mail_api import assert_error, unique
 
 DOMAIN = "contoso.onmicrosoft.com"
+ADELE_UPN = f"AdeleV@{DOMAIN}"
 DENIED = "Access is denied. Check credentials and try again."
 ODATA = "Access to OData is disabled."
 
@@ -388,3 +389,29 @@ def test_cli_refuses(server: RunningServer, args: tuple[str, ...]) -> None:
     filled = [x.format(a=a, b=b, app=app) for x in args]
     with pytest.raises(AssertionError, match="failed"):
         server.cli("mailbox", *filled)
+
+
+def test_shared_scopes_from_the_token_endpoint(server: RunningServer) -> None:
+    """A token with the .Shared scopes from the identity platform (password grant, the demo
+    client), not only from `graphpost token`: it opens the mailbox its user was granted."""
+    owner, delegate = f"GradyA@{DOMAIN}", f"IrvinS@{DOMAIN}"
+    server.cli("mailbox", "grant", owner, delegate, "--rights", "read")
+    r = httpx.post(
+        f"{server.base}/{DOMAIN}/oauth2/v2.0/token",
+        data={
+            "grant_type": "password",
+            "client_id": "5e3ce6c0-2b1f-4285-8d4b-75ee78787346",  # the demo public client
+            "username": delegate,
+            "password": "graphpost-demo",
+            "scope": "https://graph.microsoft.com/Mail.Read.Shared",
+        },
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    assert "Mail.Read.Shared" in r.json()["scope"].split()
+    assert (
+        call(server, token, "GET", f"/users/{owner}/mailFolders/inbox/messages").status_code == 200
+    )
+    r = call(server, token, "GET", f"/users/{ADELE_UPN}/messages")
+    assert_error(r, 403, "ErrorAccessDenied")

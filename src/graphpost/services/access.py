@@ -97,12 +97,12 @@ class AccessService:
         whose owner granted its user rights (and then only what scope and grant both allow).
         An application token opens any mailbox of its tenant, unless an application access
         policy lists the mailboxes it may open."""
-        if principal.delegated:
-            if principal.user_id == user.id:
+        caller = principal.user_id
+        if caller is not None:  # delegated
+            if caller == user.id:
                 return Mailbox(user, principal)
             if principal.shares and principal.tenant_id == user.tenant_id:
-                assert principal.user_id is not None
-                rights = await self.rights(user.id, principal.user_id)
+                rights = await self.rights(user.id, caller)
                 if rights:
                     return Mailbox(user, principal.in_shared(rights), rights)
             raise AccessDeniedError(DENIED)
