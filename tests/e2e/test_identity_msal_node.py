@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import jwt
@@ -17,15 +15,11 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.identity_pages import read_form
+from tests.node import JS_DIR as JS
+from tests.node import node as find_node
 
-JS = Path(__file__).resolve().parents[1] / "js"
 DEMO = "contoso.onmicrosoft.com"
 DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("node") is None or not (JS / "node_modules" / "@azure" / "msal-node").is_dir(),
-    reason="needs node and `npm ci` in tests/js",
-)
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +30,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 def test_msal_node_client_credentials_and_device_code(tls: RunningServer) -> None:
+    executable, _ = find_node()
     app = json.loads(tls.cli("apps", "add", "node-daemon", "--roles", "Mail.Read", "--json"))
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.data_dir / "tls" / "cert.pem")}
     node = subprocess.Popen(
-        ["node", str(JS / "identity_flows.mjs"), tls.base, app["tenant_id"], app["client_id"],
+        [executable, str(JS / "identity_flows.mjs"), tls.base, app["tenant_id"], app["client_id"],
          app["client_secret"], DEMO_CLIENT],
         cwd=JS, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

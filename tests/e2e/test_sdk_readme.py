@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,12 +23,12 @@ import pytest
 
 from tests.conftest import ROOT, RunningServer, start_server
 from tests.mail_api import unique
+from tests.node import node
 from tests.sink import Sink
 
 SENDER = "AdeleV@contoso.onmicrosoft.com"
 RECIPIENT = "AlexW@contoso.onmicrosoft.com"
 DEMO_PASSWORD = "graphpost-demo"
-JS_DIR = ROOT / "tests" / "js"
 
 
 def readme_block(name: str) -> str:
@@ -310,29 +309,8 @@ console.log(JSON.stringify({
 """
 
 
-def node_modules() -> Path:
-    """tests/js/node_modules, installed from the lock when missing (`.ci/run` installs it)."""
-    modules = JS_DIR / "node_modules"
-    if not (modules / "@azure" / "msal-node").is_dir():
-        npm = shutil.which("npm")
-        if npm is None:
-            if os.environ.get("CI") == "true":
-                pytest.fail("npm is required under CI=true")
-            pytest.skip("npm is not installed: the JavaScript SDK test installs its packages")
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--silent"], cwd=JS_DIR, check=True,
-            timeout=300,
-        )  # fmt: skip
-    return modules
-
-
 def test_graph_client_with_msal_node(tls_server: RunningServer, tmp_path: Path) -> None:
-    node = shutil.which("node")
-    if node is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Node.js is required under CI=true (.ci/run installs it)")
-        pytest.skip("Node.js is not installed: the JavaScript SDK test needs node and npm")
-    modules = node_modules()
+    executable, modules = node()
     app = register(tls_server, unique("readme-js"), "Mail.ReadWrite Mail.Send User.Read.All")
     setup = with_values(
         readme_block("js-graph-client"),
@@ -347,5 +325,5 @@ def test_graph_client_with_msal_node(tls_server: RunningServer, tmp_path: Path) 
     env = client_env()
     env["NODE_EXTRA_CA_CERTS"] = str(tls_server.data_dir / "tls" / "cert.pem")
     env.update(SUBJECT=unique("README js"), SENDER=SENDER, RECIPIENT=RECIPIENT)
-    result = run([node], str(script), tmp_path, env)
+    result = run([executable], str(script), tmp_path, env)
     expect_delivered(result, SENDER)
