@@ -10,6 +10,7 @@ import httpx
 
 from tests.conftest import RunningServer
 
+DEMO_TENANT = "contoso.onmicrosoft.com"  # the demo tenant's domain
 ADELE = "AdeleV@contoso.onmicrosoft.com"
 ALEX = "AlexW@contoso.onmicrosoft.com"
 MEGAN = "MeganB@contoso.onmicrosoft.com"

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.identity_pages import read_form
+from tests.mail_api import DEMO_TENANT
 from tests.node import JS_DIR as JS
 from tests.node import node as find_node
 
@@ -31,7 +32,11 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 def test_msal_node_client_credentials_and_device_code(tls: RunningServer) -> None:
     executable, _ = find_node()
-    app = json.loads(tls.cli("apps", "add", "node-daemon", "--roles", "Mail.Read", "--json"))
+    app = json.loads(
+        tls.cli(
+            "apps", "add", "--tenant", DEMO_TENANT, "node-daemon", "--roles", "Mail.Read", "--json"
+        )
+    )
     env = {**os.environ, "NODE_EXTRA_CA_CERTS": str(tls.data_dir / "tls" / "cert.pem")}
     node = subprocess.Popen(
         [executable, str(JS / "identity_flows.mjs"), tls.base, app["tenant_id"], app["client_id"],

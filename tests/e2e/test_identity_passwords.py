@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from tests.conftest import RunningServer, start_server
+from tests.mail_api import DEMO_TENANT
 
 DEMO = "contoso.onmicrosoft.com"
 DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
@@ -186,7 +187,7 @@ def test_users_passwd_and_confidential_ropc(tls: RunningServer) -> None:
     )  # fmt: skip
     assert short.returncode == 1 and "8 to 256" in short.stderr
     # a confidential client must present its secret with the password grant too
-    app = json.loads(tls.cli("apps", "add", "web-ropc", "--json"))
+    app = json.loads(tls.cli("apps", "add", "--tenant", DEMO_TENANT, "web-ropc", "--json"))
     form = {"username": f"LeeG@{DEMO}", "password": DEMO_PASSWORD, "client_id": app["client_id"]}
     r = _token(tls, **form)
     assert r.status_code == 401 and r.json()["error_codes"] == [7000218]

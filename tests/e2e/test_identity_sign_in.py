@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import RunningServer, start_server
 from tests.identity_pages import expire_grants, read_form
+from tests.mail_api import DEMO_TENANT
 
 DEMO = "contoso.onmicrosoft.com"
 DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
@@ -129,8 +130,8 @@ def test_codes_are_bound_to_verifier_redirect_client_and_time(tls: RunningServer
     r = _redeem(tls, **{**good, "redirect_uri": "http://localhost/other"})
     assert r.status_code == 400 and r.json()["error_codes"] == [70000]
     code, flow = _code(tls)
-    app = json.loads(tls.cli("apps", "add", "other-native", "--public", "--redirect-uri",
-                             "http://localhost", "--json"))  # fmt: skip
+    app = json.loads(tls.cli("apps", "add", "--tenant", DEMO_TENANT, "other-native", "--public",
+                             "--redirect-uri", "http://localhost", "--json"))  # fmt: skip
     r = _redeem(tls, code=code, redirect_uri="http://localhost/",
                 code_verifier=flow["code_verifier"], client_id=app["client_id"])  # fmt: skip
     assert r.status_code == 400 and r.json()["error"] == "invalid_grant"

@@ -16,6 +16,7 @@ import pytest
 from azure.identity import ClientSecretCredential
 
 from tests.conftest import RunningServer, start_server
+from tests.mail_api import DEMO_TENANT
 
 DEMO = "contoso.onmicrosoft.com"
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
@@ -44,7 +45,9 @@ def _cert(server: RunningServer) -> str:
 
 
 def _app(server: RunningServer, name: str, *extra: str) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(server.cli("apps", "add", name, "--json", *extra))
+    out: dict[str, Any] = json.loads(
+        server.cli("apps", "add", "--tenant", DEMO_TENANT, name, "--json", *extra)
+    )
     return out
 
 
@@ -230,7 +233,7 @@ def test_msal_with_instance_discovery_against_this_server(tls: RunningServer) ->
 def test_apps_cli(tls: RunningServer) -> None:
     public = _app(tls, "native", "--public", "--redirect-uri", "http://localhost")
     assert public["client_secret"] is None
-    plain = tls.cli("apps", "add", "plain-output", "--roles", "Mail.Read")
+    plain = tls.cli("apps", "add", "--tenant", DEMO_TENANT, "plain-output", "--roles", "Mail.Read")
     assert plain.startswith("client_id: ") and "\nclient_secret: " in plain
     listed = tls.cli("apps", "list")
     assert f"{public['client_id']}\tnative\tpublic" in listed

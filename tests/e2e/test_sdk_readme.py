@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, RunningServer, start_server
-from tests.mail_api import unique
+from tests.mail_api import DEMO_TENANT, unique
 from tests.node import node
 from tests.sink import Sink
 
@@ -88,7 +88,9 @@ def tls_server(
 
 
 def register(server: RunningServer, name: str, roles: str) -> dict[str, str]:
-    app: dict[str, str] = json.loads(server.cli("apps", "add", name, "--roles", roles, "--json"))
+    app: dict[str, str] = json.loads(
+        server.cli("apps", "add", "--tenant", DEMO_TENANT, name, "--roles", roles, "--json")
+    )
     assert set(app) >= {"client_id", "client_secret", "tenant_id"}
     return app
 
@@ -210,7 +212,9 @@ def server_on_443(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Itera
 def test_msgraph_sdk_with_a_signed_in_user(server_on_443: RunningServer) -> None:
     server = server_on_443
     public: dict[str, str] = json.loads(
-        server.cli("apps", "add", unique("readme-public"), "--public", "--json")
+        server.cli(
+            "apps", "add", "--tenant", DEMO_TENANT, unique("readme-public"), "--public", "--json"
+        )
     )
     setup = with_values(
         readme_block("python-msgraph"),

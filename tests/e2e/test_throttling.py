@@ -165,14 +165,16 @@ def test_rate_limit(tmp_path: Path) -> None:
 
 
 def test_off_switch_and_shared_counters(tmp_path: Path, pg_database: str) -> None:
-    """Two API processes on one PostgreSQL share one budget."""
+    """Two API processes on one PostgreSQL share one budget. Behind one name, as an operator
+    runs them: the public URL is the tokens' issuer."""
+    public = "https://mail.example.test"
     a = start_server(tmp_path / "a", pg_database, GRAPHPOST_THROTTLING="on",
-                     GRAPHPOST_THROTTLE_REQUESTS="6")  # fmt: skip
+                     GRAPHPOST_THROTTLE_REQUESTS="6", GRAPHPOST_PUBLIC_URL=public)  # fmt: skip
     b_dir = tmp_path / "b"
     b_dir.mkdir()
     (b_dir / "signing-key.pem").write_bytes((tmp_path / "a" / "signing-key.pem").read_bytes())
     b = start_server(b_dir, pg_database, GRAPHPOST_THROTTLING="on",
-                     GRAPHPOST_THROTTLE_REQUESTS="6")  # fmt: skip
+                     GRAPHPOST_THROTTLE_REQUESTS="6", GRAPHPOST_PUBLIC_URL=public)  # fmt: skip
     try:
         token = a.token("JoniS@contoso.onmicrosoft.com")
         seen = []
