@@ -255,3 +255,24 @@ def server(
     running = start_server(data_dir, url, relay=sink.url)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def tls(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sink: Sink
+) -> Iterator[RunningServer]:
+    """A `graphpost serve --tls` for one test module, on each engine, relaying to the sink."""
+    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    data_dir = tmp_path_factory.mktemp(f"tls-{request.param}")
+    running = start_server(data_dir, url, relay=sink.url, args=("--tls",))
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def trust_tls(tls: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust the `tls` server's certificate in this process: requests (under MSAL) lets
+    REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE override its session's ``verify``, httpx reads
+    SSL_CERT_FILE; point them all at it."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
+        monkeypatch.setenv(name, str(tls.data_dir / "tls" / "cert.pem"))

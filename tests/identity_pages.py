@@ -1,5 +1,6 @@
-"""Helpers for the identity platform's sign-in pages: read a page's form as a person's
-browser would (hidden fields, action), and expire grants in the database as time would."""
+"""Helpers for the identity platform's tests: the demo tenant's sign-in values, a sign-in
+page's form read as a person's browser would (hidden fields, action), and grants expired in
+the database as time would."""
 
 from __future__ import annotations
 
@@ -9,6 +10,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import asyncpg
+
+from tests.mail_api import DEMO_TENANT
+
+DEMO = DEMO_TENANT
+DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"  # the demo tenant's public client
+DEMO_PASSWORD = "graphpost-demo"  # every demo user's
+MAIL_READ = "https://graph.microsoft.com/Mail.Read"
 
 
 class FormReader(HTMLParser):

@@ -3,11 +3,7 @@ only its base URL and its credential point here."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from azure.core.credentials import AccessToken
-from msgraph import GraphServiceClient
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.importance import Importance
@@ -21,25 +17,10 @@ from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
 
 from tests.conftest import RunningServer
 from tests.mail_api import ALEX, inbox_items, unique
+from tests.sdk_client import client_for
 from tests.sink import wait_for
 
 pytestmark = pytest.mark.anyio
-
-
-class StaticToken:
-    """A TokenCredential handing the SDK a token from `graphpost token`."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, 2**31 - 1)
-
-
-def client_for(server: RunningServer, token: str) -> Any:
-    client = GraphServiceClient(StaticToken(token), scopes=["https://graph.microsoft.com/.default"])
-    client.request_adapter.base_url = f"{server.base}/v1.0"
-    return client
 
 
 def to(address: str) -> Recipient:

@@ -3,35 +3,21 @@ BatchRequestItem, sent by GraphServiceClient.batch.post), unchanged, against gra
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from azure.core.credentials import AccessToken
-from msgraph import GraphServiceClient
 from msgraph.generated.models.message import Message
 from msgraph_core.requests.batch_request_content import BatchRequestContent
 from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from tests.conftest import RunningServer
 from tests.mail_api import unique
+from tests.sdk_client import client_for
 
 pytestmark = pytest.mark.anyio
 
 
-class StaticToken:
-    """A TokenCredential handing the SDK a token from `graphpost token`."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, 2**31 - 1)
-
-
 async def test_the_sdk_batches_requests(server: RunningServer) -> None:
     token = server.token(scopes="User.Read Mail.ReadWrite Mail.Send")
-    client = GraphServiceClient(StaticToken(token), scopes=["https://graph.microsoft.com/.default"])
-    client.request_adapter.base_url = f"{server.base}/v1.0"
+    client = client_for(server, token)
     subject = unique("sdk batch")
 
     me = BatchRequestItem(client.me.to_get_request_information(), id="me")

@@ -3,35 +3,16 @@ ConsistencyLevel header, paging by nextLink, /users/$count), unchanged, against 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from azure.core.credentials import AccessToken
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 from tests.conftest import RunningServer
 from tests.mail_api import ADELE
+from tests.sdk_client import client_for
 
 pytestmark = pytest.mark.anyio
-
-
-class StaticToken:
-    """A TokenCredential handing the SDK a token from `graphpost token`."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self.token, 2**31 - 1)
-
-
-def client_for(server: RunningServer, token: str) -> Any:
-    client = GraphServiceClient(StaticToken(token), scopes=["https://graph.microsoft.com/.default"])
-    client.request_adapter.base_url = f"{server.base}/v1.0"
-    return client
 
 
 async def test_the_sdk_reads_the_directory(server: RunningServer) -> None:

@@ -6,11 +6,7 @@ import httpx
 import pytest
 
 from tests.conftest import drop_pg_database, make_pg_database, start_server
-
-DEMO = "contoso.onmicrosoft.com"
-DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
-DEMO_PASSWORD = "graphpost-demo"
-MAIL_READ = "https://graph.microsoft.com/Mail.Read"
+from tests.identity_pages import DEMO, DEMO_CLIENT, DEMO_PASSWORD, MAIL_READ
 
 
 def test_lock_out_holds_across_processes(

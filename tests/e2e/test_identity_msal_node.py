@@ -14,13 +14,10 @@ import jwt
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.identity_pages import read_form
+from tests.identity_pages import DEMO, DEMO_CLIENT, read_form
 from tests.mail_api import DEMO_TENANT
 from tests.node import JS_DIR as JS
 from tests.node import node as find_node
-
-DEMO = "contoso.onmicrosoft.com"
-DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
 
 
 @pytest.fixture(scope="module")

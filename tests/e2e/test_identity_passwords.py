@@ -8,7 +8,6 @@ import base64
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,29 +17,11 @@ import msal  # type: ignore[import-untyped]
 import pytest
 import requests
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
+from tests.identity_pages import DEMO, DEMO_CLIENT, DEMO_PASSWORD, MAIL_READ
 from tests.mail_api import DEMO_TENANT
 
-DEMO = "contoso.onmicrosoft.com"
-DEMO_CLIENT = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
-DEMO_PASSWORD = "graphpost-demo"
-MAIL_READ = "https://graph.microsoft.com/Mail.Read"
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def tls(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
-    running = start_server(tmp_path_factory.mktemp(f"pw-{request.param}"), url, args=("--tls",))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(autouse=True)
-def trust(tls: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
-        monkeypatch.setenv(name, str(tls.data_dir / "tls" / "cert.pem"))
+pytestmark = pytest.mark.usefixtures("trust_tls")
 
 
 class PortKeeping(requests.Session):

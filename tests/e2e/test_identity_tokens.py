@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,29 +14,14 @@ import msal  # type: ignore[import-untyped]
 import pytest
 from azure.identity import ClientSecretCredential
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer
+from tests.identity_pages import DEMO
 from tests.mail_api import DEMO_TENANT
 
-DEMO = "contoso.onmicrosoft.com"
 GRAPH_DEFAULT = "https://graph.microsoft.com/.default"
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def tls(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
-    running = start_server(tmp_path_factory.mktemp(f"idp-{request.param}"), url, args=("--tls",))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(autouse=True)
-def trust(tls: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """requests (under MSAL) lets REQUESTS_CA_BUNDLE override its session's ``verify``: point
-    it, and the others, at the server's certificate."""
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
-        monkeypatch.setenv(name, _cert(tls))
+pytestmark = pytest.mark.usefixtures("trust_tls")
 
 
 def _cert(server: RunningServer) -> str:

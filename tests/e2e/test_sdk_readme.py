@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, RunningServer, start_server
+from tests.identity_pages import DEMO_PASSWORD
 from tests.mail_api import DEMO_TENANT, unique
 from tests.node import node
 from tests.sink import Sink
 
 SENDER = "AdeleV@contoso.onmicrosoft.com"
 RECIPIENT = "AlexW@contoso.onmicrosoft.com"
-DEMO_PASSWORD = "graphpost-demo"
 
 
 def readme_block(name: str) -> str:
@@ -74,17 +74,6 @@ def client_env() -> dict[str, str]:
     }
     env["PYTHONPATH"] = str(ROOT)
     return env
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def tls_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sink: Sink
-) -> Iterator[RunningServer]:
-    data_dir = tmp_path_factory.mktemp(f"sdk-readme-{request.param}")
-    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
-    running = start_server(data_dir, url, relay=sink.url, args=("--tls",))
-    yield running
-    running.stop()
 
 
 def register(server: RunningServer, name: str, roles: str) -> dict[str, str]:
@@ -164,15 +153,15 @@ def expect_delivered(result: dict[str, Any], sender: str) -> None:
     assert result["batch"] == {"0": 200, "1": 200, "2": 200}
 
 
-def test_msgraph_sdk_with_azure_identity_client_credentials(tls_server: RunningServer) -> None:
-    app = register(tls_server, unique("readme-python"), "Mail.ReadWrite Mail.Send User.Read.All")
+def test_msgraph_sdk_with_azure_identity_client_credentials(tls: RunningServer) -> None:
+    app = register(tls, unique("readme-python"), "Mail.ReadWrite Mail.Send User.Read.All")
     setup = with_values(
         readme_block("python-msgraph"),
-        GRAPHPOST=tls_server.base,
+        GRAPHPOST=tls.base,
         TENANT_ID=app["tenant_id"],
         CLIENT_ID=app["client_id"],
         CLIENT_SECRET=app["client_secret"],
-        CA_FILE=str(tls_server.data_dir / "tls" / "cert.pem"),
+        CA_FILE=str(tls.data_dir / "tls" / "cert.pem"),
     )
     subject = unique("README python")
     script = (
@@ -180,7 +169,7 @@ def test_msgraph_sdk_with_azure_identity_client_credentials(tls_server: RunningS
         + PYTHON_SCENARIO
         + (f"asyncio.run(scenario(client, {SENDER!r}, {RECIPIENT!r}, {subject!r}, me=False))\n")
     )
-    expect_delivered(python_result(tls_server, script), SENDER)
+    expect_delivered(python_result(tls, script), SENDER)
 
 
 def port_443_free() -> bool:
@@ -256,20 +245,20 @@ print(json.dumps({"from": found[0].sender.address, "subject": found[0].subject})
 """
 
 
-def test_python_o365(tls_server: RunningServer) -> None:
-    app = register(tls_server, unique("readme-o365"), "Mail.ReadWrite Mail.Send")
+def test_python_o365(tls: RunningServer) -> None:
+    app = register(tls, unique("readme-o365"), "Mail.ReadWrite Mail.Send")
     setup = with_values(
         readme_block("python-o365"),
-        GRAPHPOST=tls_server.base,
+        GRAPHPOST=tls.base,
         TENANT_ID=app["tenant_id"],
         CLIENT_ID=app["client_id"],
         CLIENT_SECRET=app["client_secret"],
-        CA_FILE=str(tls_server.data_dir / "tls" / "cert.pem"),
+        CA_FILE=str(tls.data_dir / "tls" / "cert.pem"),
         MAILBOX=SENDER,
     )
     subject = unique("README o365")
     script = setup + f"RECIPIENT = {RECIPIENT!r}\nSUBJECT = {subject!r}\n" + O365_SCENARIO
-    result = python_result(tls_server, script)
+    result = python_result(tls, script)
     assert result == {"from": SENDER, "subject": subject}
 
 
@@ -313,12 +302,12 @@ console.log(JSON.stringify({
 """
 
 
-def test_graph_client_with_msal_node(tls_server: RunningServer, tmp_path: Path) -> None:
+def test_graph_client_with_msal_node(tls: RunningServer, tmp_path: Path) -> None:
     executable, modules = node()
-    app = register(tls_server, unique("readme-js"), "Mail.ReadWrite Mail.Send User.Read.All")
+    app = register(tls, unique("readme-js"), "Mail.ReadWrite Mail.Send User.Read.All")
     setup = with_values(
         readme_block("js-graph-client"),
-        GRAPHPOST=tls_server.base,
+        GRAPHPOST=tls.base,
         TENANT_ID=app["tenant_id"],
         CLIENT_ID=app["client_id"],
         CLIENT_SECRET=app["client_secret"],
@@ -327,7 +316,7 @@ def test_graph_client_with_msal_node(tls_server: RunningServer, tmp_path: Path) 
     script.write_text(setup + JS_SCENARIO, encoding="utf-8")
     (tmp_path / "node_modules").symlink_to(modules)
     env = client_env()
-    env["NODE_EXTRA_CA_CERTS"] = str(tls_server.data_dir / "tls" / "cert.pem")
+    env["NODE_EXTRA_CA_CERTS"] = str(tls.data_dir / "tls" / "cert.pem")
     env.update(SUBJECT=unique("README js"), SENDER=SENDER, RECIPIENT=RECIPIENT)
     result = run([executable], str(script), tmp_path, env)
     expect_delivered(result, SENDER)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from graphpost.auth.claims import INVALID, decode_claims
 from graphpost.auth.principal import Principal
 from graphpost.errors import AuthenticationError, NoPermissionsError
 
@@ -37,7 +38,6 @@ LEEWAY_SECONDS = 30
 _CACHE_LIMIT = 50_000
 _FIELDS = {"issuer", "jwks_uri", "audience", "user_claim", "tenant", "scopes", "roles_claim"}
 NO_PERMISSIONS = "The token contains no permissions, or permissions can not be understood."
-INVALID = "Access token validation failure."
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,28 +276,10 @@ class ExternalIssuers:
         if key is None or key.algorithm_name != alg:
             raise AuthenticationError(f"{INVALID} The token was not signed by a key of its issuer.")
         issuer = keys.issuer
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[alg],
-                audience=list(issuer.audiences),
-                issuer=issuer.issuer,
-                options={"require": ["exp", "iss", "aud"]},
-                leeway=LEEWAY_SECONDS,
-            )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("Lifetime validation failed, the token is expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationError(
-                "Lifetime validation failed, the token is not yet valid."
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationError(f"{INVALID} Invalid audience.") from None
-        except jwt.InvalidSignatureError:
-            raise AuthenticationError(f"{INVALID} Invalid signature.") from None
-        except jwt.PyJWTError:
-            raise AuthenticationError(f"{INVALID} The token's claims are not valid.") from None
+        claims = decode_claims(
+            token, key.key, algorithms=[alg], audiences=list(issuer.audiences),
+            require=["exp", "iss", "aud"], issuer=issuer.issuer,
+        )  # fmt: skip
         return await self._principal(issuer, claims)
 
     async def _principal(self, issuer: TrustedIssuer, claims: dict[str, Any]) -> Principal:

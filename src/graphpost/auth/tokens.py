@@ -15,6 +15,7 @@ from typing import Any
 
 import jwt
 
+from graphpost.auth.claims import decode_claims
 from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import LEEWAY_SECONDS, KeySet, SigningKey
 from graphpost.auth.principal import Principal
@@ -194,27 +195,10 @@ class TokenService:
                 "IDX10503: Signature validation failed. The token's kid is not one of this "
                 "server's signing keys."
             )
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                public,
-                algorithms=["RS256"],
-                audience=list(self.audiences),
-                options={"require": ["exp", "nbf", "iss", "aud", "tid"]},
-                leeway=LEEWAY_SECONDS,
-            )
-        except jwt.ExpiredSignatureError:
-            raise AuthenticationError("Lifetime validation failed, the token is expired.") from None
-        except jwt.ImmatureSignatureError:
-            raise AuthenticationError(
-                "Lifetime validation failed, the token is not yet valid."
-            ) from None
-        except jwt.InvalidAudienceError:
-            raise AuthenticationError(
-                "Access token validation failure. Invalid audience."
-            ) from None
-        except jwt.PyJWTError as exc:
-            raise AuthenticationError(f"Access token validation failure: {exc}.") from None
+        claims = decode_claims(
+            token, public, algorithms=["RS256"], audiences=list(self.audiences),
+            require=["exp", "nbf", "iss", "aud", "tid"],
+        )  # fmt: skip
         if claims.get("iss") != self.issuer(str(claims["tid"])):
             raise AuthenticationError("Access token validation failure. Invalid issuer.")
         return claims
