@@ -226,6 +226,9 @@ class DirectoryAccounts:
         tenants = await self.directory.tenants()
         return tenants[0].id if len(tenants) == 1 else None
 
+    async def tenant_count(self) -> int:
+        return len(await self.directory.tenants())
+
 
 def external_issuers(settings: Settings, directory: DirectoryService) -> ExternalIssuers | None:
     issuers = settings.issuers
@@ -294,6 +297,8 @@ class Server:
             if message["type"] == "lifespan.startup":
                 try:
                     self.runtime = await Runtime.open(self.settings)
+                    if self.runtime.tokens.external is not None:  # an issuer without a tenant
+                        await self.runtime.tokens.external.check_tenants()
                     self._app = self.runtime.http_app()
                     # everything built so far lives as long as the process: keep the cyclic
                     # collector off it, and collect young objects less often (fewer pauses)

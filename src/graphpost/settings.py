@@ -140,7 +140,8 @@ class Settings(BaseSettings):
         default=None,
         description="JSON list of external OpenID Connect issuers whose access tokens are "
         'accepted: [{"issuer", "audience", "jwks_uri"?, "user_claim"?, "tenant"?, '
-        '"scopes"?, "roles_claim"?}].',
+        '"scopes"?, "roles_claim"?, "require_verified_email"?}]; an issuer without "tenant" '
+        "only while the server has one tenant.",
     )
 
     @field_validator("smtp_trusted_networks")

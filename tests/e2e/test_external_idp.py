@@ -25,9 +25,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from graphpost.auth.external import REFETCH_SECONDS
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.delivery_checks import engine_server
-from tests.mail_api import ADELE, assert_error
+from tests.mail_api import ADELE, ALEX, MEGAN, assert_error
 
 AUDIENCE = "api://graphpost"
 
@@ -173,7 +173,7 @@ def test_scopes_decide_what_the_token_may_do(trusting: RunningServer, issuer: Is
 
 
 def test_fixed_scopes_and_email_claim(trusting: RunningServer, issuer: Issuer) -> None:
-    token = issuer.token("/b", scp=None, preferred_username=None, email=ADELE)
+    token = issuer.token("/b", scp=None, preferred_username=None, email=ADELE, email_verified=True)
     assert get(trusting, token).status_code == 200
     with trusting.client(token) as c:
         assert_error(c.post("/me/messages", json={"subject": "x"}), 403, "ErrorAccessDenied")
@@ -223,8 +223,14 @@ REFUSED = [
     ("no exp", lambda i: i.token(exp=None), 401, "InvalidAuthenticationToken", "claims"),
     ("unknown user", lambda i: i.token(preferred_username="nobody@contoso.onmicrosoft.com"),
      401, "InvalidAuthenticationToken", "not a user"),
-    ("no user and no roles", lambda i: i.token(preferred_username=None), 401,
+    ("no user, no scp and no roles", lambda i: i.token(preferred_username=None, scp=None), 401,
      "NoPermissionsInAccessToken", "no permissions"),
+    ("scp but no user claim", lambda i: i.token(preferred_username=None), 401,
+     "InvalidAuthenticationToken", "no 'preferred_username' claim"),
+    ("b's email not verified", lambda i: i.token("/b", email=ADELE, email_verified=False), 401,
+     "InvalidAuthenticationToken", "email is not verified"),
+    ("b's email_verified absent", lambda i: i.token("/b", email=ADELE), 401,
+     "InvalidAuthenticationToken", "email is not verified"),
     ("forged signature", forged, 401, "InvalidAuthenticationToken", "signature"),
     ("HS256 with the public key", hs256_with_public_key, 401, "InvalidAuthenticationToken",
      "algorithm"),
@@ -237,8 +243,8 @@ REFUSED = [
      "NoPermissionsInAccessToken", "no permissions"),
     ("empty scp", lambda i: i.token(scp=" "), 401, "NoPermissionsInAccessToken",
      "no permissions"),
-    ("b's user outside its tenant", lambda i: i.token("/b", scp=None, email="x@elsewhere.example"),
-     401, "InvalidAuthenticationToken", "not a user"),
+    ("b's user outside its tenant", lambda i: i.token("/b", scp=None, email="x@elsewhere.example",
+     email_verified=True), 401, "InvalidAuthenticationToken", "not a user"),
     ("issuer not trusted", lambda i: i.token("/c"), 401, "InvalidAuthenticationToken", ""),
     ("user claim with CR LF", lambda i: i.token(preferred_username="a\r\nX-Injected: 1"), 401,
      "InvalidAuthenticationToken", "not a user"),
@@ -256,6 +262,63 @@ def test_refused(
     assert words in str(err["message"]).lower()
     assert "\n" not in r.headers["www-authenticate"]
     assert "x-injected" not in {k.lower() for k in r.headers}
+
+
+def test_a_users_token_without_its_user_claim_is_no_application_token(
+    trusting: RunningServer, issuer: Issuer
+) -> None:
+    """An Entra v1.0-shaped user token (upn, no email) with roles assigned to the user: /b
+    maps users by email, so it is refused, never taken for an application's token that would
+    open every mailbox of the tenant."""
+    token = issuer.token(
+        "/b", preferred_username=None, upn=ALEX, unique_name=ALEX, scp="Mail.Read",
+        roles=["Mail.ReadWrite"], idtyp="user",
+    )  # fmt: skip
+    with trusting.client(token) as c:
+        for r in (
+            c.get(f"/users/{MEGAN}/messages"),
+            c.post(f"/users/{MEGAN}/messages", json={"subject": "written by Alex's token"}),
+            c.get("/me"),
+        ):
+            err = assert_error(r, 401, "InvalidAuthenticationToken")
+            assert "no 'email' claim" in str(err["message"])
+
+
+EVE = "eve@fabrikam.example"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_an_issuer_without_tenant_on_a_server_with_several(
+    engine: str, issuer: Issuer, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An issuer without 'tenant' maps users while the server has one tenant; once there are
+    two, its tokens are refused, and the next start is refused, saying which issuer."""
+    untied = json.dumps([{"issuer": issuer.base + "/a", "audience": AUDIENCE}])
+
+    def fresh(user: str) -> str:  # never a token verified (and cached) before
+        return issuer.token(preferred_username=user, jti=uuid.uuid4().hex)
+
+    with engine_server(engine, tmp_path, request, relay=None,
+                       GRAPHPOST_TRUSTED_ISSUERS=untied) as server:  # fmt: skip
+        assert get(server, fresh(ADELE)).status_code == 200
+        server.cli("users", "add", "--name", "Eve", "--mail", EVE)  # a second tenant
+        for user in (ADELE, EVE):
+            err = assert_error(get(server, fresh(user)), 401, "InvalidAuthenticationToken")
+            assert "several tenants" in str(err["message"])
+        server.stop()
+        url = server.env.get("GRAPHPOST_DATABASE_URL")
+        with pytest.raises(AssertionError, match=f"{issuer.base}/a has no 'tenant'"):
+            start_server(tmp_path, url, GRAPHPOST_TRUSTED_ISSUERS=untied).stop()
+        tied = json.dumps(
+            [{"issuer": issuer.base + "/a", "audience": AUDIENCE, "tenant": "fabrikam.example"}]
+        )
+        again = start_server(tmp_path, url, GRAPHPOST_TRUSTED_ISSUERS=tied)
+        try:
+            assert get(again, fresh(EVE)).status_code == 200
+            err = assert_error(get(again, fresh(ADELE)), 401, "InvalidAuthenticationToken")
+            assert "not in the tenant" in str(err["message"])
+        finally:
+            again.stop()
 
 
 def test_key_rotation_and_refetch_limit(trusting: RunningServer, issuer: Issuer) -> None:

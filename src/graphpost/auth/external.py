@@ -4,10 +4,17 @@ should accept.
 
 A token is trusted when its ``iss`` is a configured issuer, its signature verifies with a key
 of that issuer's JWKS (RS256 or ES256 only; the key's type must match the algorithm), its
-``aud`` is one of the configured audiences and ``exp``/``nbf`` hold. Its user is the local
-user whose userPrincipalName or mail is the configured claim's value; a token whose user does
-not map is refused (401). Keys are fetched off the event loop, kept, and fetched again when a
-token names a key id not yet seen, at most once every ``REFETCH_SECONDS`` per issuer.
+``aud`` is one of the configured audiences and ``exp``/``nbf`` hold.
+
+A token that names a user in any way (``scp``, ``idtyp`` other than "app", a user name claim,
+Entra's ``oid`` differing from ``sub``) is a user's: its user is the local user whose
+userPrincipalName or mail is the configured claim's value, and a token whose claim is missing,
+unverified (``email`` without ``email_verified: true``) or does not map is refused (401). Only
+a token that names no user is an application's, with the roles of ``roles_claim``. Every user
+must be in the issuer's tenant; an issuer without one is trusted only while this server has a
+single tenant (with several, the start is refused and its tokens are). Keys are fetched off the
+event loop, kept, and fetched again when a token names a key id not yet seen, at most once
+every ``REFETCH_SECONDS`` per issuer.
 """
 
 from __future__ import annotations
@@ -36,8 +43,15 @@ MAX_DOCUMENT_BYTES = 1024 * 1024  # a discovery document or key set larger than 
 MAX_KEYS = 100
 LEEWAY_SECONDS = 30
 _CACHE_LIMIT = 50_000
-_FIELDS = {"issuer", "jwks_uri", "audience", "user_claim", "tenant", "scopes", "roles_claim"}
+_FIELDS = {
+    "issuer", "jwks_uri", "audience", "user_claim", "tenant", "scopes", "roles_claim",
+    "require_verified_email",
+}  # fmt: skip
 NO_PERMISSIONS = "The token contains no permissions, or permissions can not be understood."
+# claims only a user's token carries: one of them present makes the token a user's
+USER_CLAIMS = (
+    "upn", "unique_name", "preferred_username", "email", "name", "given_name", "family_name",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +62,10 @@ class TrustedIssuer:
     audiences: tuple[str, ...]
     jwks_uri: str | None = None  # None: from the issuer's /.well-known/openid-configuration
     user_claim: str = "preferred_username"  # mapped to a local user by UPN or mail
-    tenant: str | None = None  # a local tenant (domain or id); None: the user's, or the only one
+    tenant: str | None = None  # a local tenant (domain or id); None: the only one there is
     scopes: frozenset[str] | None = None  # delegated scopes for tokens without scp
     roles_claim: str = "roles"  # application permissions of a token without a user
+    require_verified_email: bool = True  # user_claim "email": email_verified must be true
 
 
 def _url(value: object, what: str) -> str:
@@ -89,6 +104,9 @@ def _issuer(entry: object, index: int) -> TrustedIssuer:
             raise ValueError(f"{where}.scopes must be a non-empty list (or space-separated)")
         fixed = frozenset(_name(s, f"{where}.scopes") for s in words)
     tenant = entry.get("tenant")
+    verified = entry.get("require_verified_email", True)
+    if not isinstance(verified, bool):
+        raise ValueError(f"{where}.require_verified_email must be true or false")
     return TrustedIssuer(
         issuer=issuer,
         audiences=checked,
@@ -97,6 +115,7 @@ def _issuer(entry: object, index: int) -> TrustedIssuer:
         tenant=None if tenant is None else _name(tenant, f"{where}.tenant"),
         scopes=fixed,
         roles_claim=_name(entry.get("roles_claim", "roles"), f"{where}.roles_claim"),
+        require_verified_email=verified,
     )
 
 
@@ -127,6 +146,10 @@ class Accounts(Protocol):
 
     async def tenant_of(self, key: str | None) -> str | None:
         """The id of the tenant with this domain or id; for None, of the only tenant."""
+        ...
+
+    async def tenant_count(self) -> int:
+        """How many tenants this server has."""
         ...
 
 
@@ -220,6 +243,29 @@ def _words(value: object) -> frozenset[str] | None:
     return None
 
 
+def names_user(claims: dict[str, Any], issuer: TrustedIssuer) -> bool:
+    """Whether the token is a user's: it has ``scp``, an ``idtyp`` other than "app", the
+    issuer's user claim or any claim naming a user, or (Entra) an ``oid`` that is not its
+    ``sub`` (in an application's token both are the application's object id). Only a token
+    that names no user in any of these ways is an application's."""
+    if "scp" in claims or claims.get("idtyp", "app") != "app":
+        return True
+    if issuer.user_claim in claims or any(c in claims for c in USER_CLAIMS):
+        return True
+    oid, sub = claims.get("oid"), claims.get("sub")
+    return oid is not None and sub is not None and oid != sub
+
+
+def email_verified(claims: dict[str, Any], issuer: TrustedIssuer) -> bool:
+    """Whether a token mapped by ``email`` may be: ``email_verified`` true (a JSON boolean,
+    or the string "true" some issuers send); absent only when the issuer's
+    ``require_verified_email`` is false (Entra ID never sends it); false never."""
+    verified = claims.get("email_verified")
+    if verified is None:
+        return not issuer.require_verified_email
+    return verified is True or verified == "true"
+
+
 class ExternalIssuers:
     """Verifies tokens of the trusted external issuers; caches each until it expires."""
 
@@ -292,28 +338,8 @@ class ExternalIssuers:
             ),
             "external",
         )[:36]
-        who = claims.get(issuer.user_claim)
-        if isinstance(who, str) and who.strip():
-            found = await self.accounts.user_of(who.strip())
-            if found is None:
-                raise AuthenticationError(
-                    f"{INVALID} The token's user (claim '{issuer.user_claim}') is not a user of "
-                    "this server."
-                )
-            user_id, tenant_id = found
-            if (
-                issuer.tenant is not None
-                and await self.accounts.tenant_of(issuer.tenant) != tenant_id
-            ):
-                raise AuthenticationError(
-                    f"{INVALID} The token's user is not in the tenant this issuer is trusted for."
-                )
-            scopes = _words(claims.get("scp"))
-            if not scopes:
-                scopes = issuer.scopes
-            if not scopes:
-                raise NoPermissionsError(NO_PERMISSIONS)
-            return Principal(tenant_id, app_id, user_id, scopes, expires)
+        if names_user(claims, issuer):
+            return await self._user(issuer, claims, app_id, expires)
         roles = _words(claims.get(issuer.roles_claim))
         if not roles:
             raise NoPermissionsError(NO_PERMISSIONS)
@@ -323,3 +349,46 @@ class ExternalIssuers:
                 f"{INVALID} No tenant for this issuer's application tokens: set its 'tenant'."
             )
         return Principal(tenant, app_id, None, roles, expires)
+
+    async def _user(
+        self, issuer: TrustedIssuer, claims: dict[str, Any], app_id: str, expires: int
+    ) -> Principal:
+        claim = issuer.user_claim
+        who = claims.get(claim)
+        if not isinstance(who, str) or not who.strip():
+            raise AuthenticationError(
+                f"{INVALID} The token is a user's but has no '{claim}' claim to map it by."
+            )
+        if claim == "email" and not email_verified(claims, issuer):
+            raise AuthenticationError(f"{INVALID} The token's email is not verified.")
+        found = await self.accounts.user_of(who.strip())
+        if found is None:
+            raise AuthenticationError(
+                f"{INVALID} The token's user (claim '{claim}') is not a user of this server."
+            )
+        user_id, tenant_id = found
+        tenant = await self.accounts.tenant_of(issuer.tenant)
+        if tenant is None and issuer.tenant is None:
+            raise AuthenticationError(
+                f"{INVALID} This server has several tenants: set this issuer's 'tenant'."
+            )
+        if tenant != tenant_id:
+            raise AuthenticationError(
+                f"{INVALID} The token's user is not in the tenant this issuer is trusted for."
+            )
+        scopes = _words(claims.get("scp"))
+        if not scopes:
+            scopes = issuer.scopes
+        if not scopes:
+            raise NoPermissionsError(NO_PERMISSIONS)
+        return Principal(tenant_id, app_id, user_id, scopes, expires)
+
+    async def check_tenants(self) -> None:
+        """Refuse (ValueError) an issuer without a 'tenant' on a server with several tenants:
+        its users would be those of every tenant. Called at the start of `serve`."""
+        untied = [i.issuer for k in self.keys.values() if (i := k.issuer).tenant is None]
+        if untied and await self.accounts.tenant_count() > 1:
+            raise ValueError(
+                f"GRAPHPOST_TRUSTED_ISSUERS: {', '.join(untied)} has no 'tenant' and this "
+                "server has several tenants; set each issuer's 'tenant' (a domain or id)"
+            )
