@@ -116,3 +116,17 @@ async def test_failures_and_purge(store: Stores) -> None:
     # removing the user removes their grants
     await store.directory.remove_user(user.id)
     assert await identity.peek_grant(keep.handle, "code") is None
+
+
+async def test_live_grants_are_counted_per_client_and_kind(store: Stores) -> None:
+    identity = SqlIdentity(store.engine)
+    user = await _user(store)
+    for i in range(3):
+        await identity.add_grant(_grant(user, "device", user_code=f"BCDFG{i}", user_id=None))
+    await identity.add_grant(_grant(user, "device", user_code="BCDFGX", expires_at=1000))
+    await identity.add_grant(_grant(user, "device", user_code="BCDFGY", client_id="c2"))
+    await identity.add_grant(_grant(user, "refresh"))
+    assert await identity.count_live_grants("c1", "device", 2000) == 3
+    assert await identity.count_live_grants("c2", "device", 2000) == 1
+    assert await identity.count_live_grants("c1", "refresh", 2000) == 1
+    assert await identity.count_live_grants("c3", "device", 2000) == 0

@@ -4,9 +4,10 @@ instance discovery and user realm."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from graphpost.auth.keys import KeySet
+from graphpost.errors import SignInError
 
 # the tenant names that stand for "whichever tenant the user or app belongs to"
 MULTI_TENANT = frozenset({"common", "organizations", "consumers"})
@@ -61,9 +62,16 @@ def instance_discovery(base: str, authorization_endpoint: str | None) -> dict[st
     host = urlsplit(base).netloc
     tenant = "common"
     if authorization_endpoint:
-        parts = [p for p in urlsplit(authorization_endpoint).path.split("/") if p]
+        try:
+            path = urlsplit(authorization_endpoint[:2000]).path
+        except ValueError:
+            raise SignInError(
+                "invalid_request", 90014, "The authorization_endpoint parameter is not a "
+                "valid URL.",
+            ) from None  # fmt: skip
+        parts = [p for p in path.split("/") if p]
         if parts:
-            tenant = parts[0]
+            tenant = quote(parts[0][:255], safe="")
     return {
         "tenant_discovery_endpoint": f"{base}/{tenant}/v2.0/.well-known/openid-configuration",
         "api-version": "1.1",

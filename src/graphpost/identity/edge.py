@@ -138,7 +138,7 @@ class IdentityEdge:
                 return found
         if lowered == ["devicelogin"]:
             if method == "GET":
-                return self._device_page(query.get("otc", ""), "", None)
+                return await self._device_start(query.get("otc", ""))
             if method == "POST":
                 return await self._device_post(request, await self._form(request, receive))
         if len(lowered) == 4 and lowered[1:3] == ["oauth2", "v2.0"]:
@@ -231,11 +231,17 @@ class IdentityEdge:
             no_store=True,
         )
 
+    async def _device_start(self, code: str) -> Response:
+        """The page, with the app's name when the code given (``otc``) is a pending one."""
+        grant = await self.identity.device_grant(code) if code else None
+        app = await self.identity.app(grant.client_id) if grant else None
+        return self._device_page(code, "", None, app_name=app.name if app else None)
+
     def _device_page(self, code: str, username: str, error: str | None,
-                     status: int = 200) -> Response:  # fmt: skip
+                     status: int = 200, *, app_name: str | None = None) -> Response:  # fmt: skip
         csrf = pages.new_csrf()
         body = pages.device_form(action=f"{self.base}/devicelogin", csrf=csrf, code=code,
-                                 username=username, error=error)  # fmt: skip
+                                 username=username, error=error, app_name=app_name)  # fmt: skip
         response = pages.page("Enter code", body, status=status)
         response.headers.append(pages.csrf_cookie(csrf, self.secure))
         return response
@@ -246,6 +252,9 @@ class IdentityEdge:
         return bool(cookie) and bool(given) and secrets.compare_digest(cookie or "", given)
 
     async def _device_post(self, request: Request, form: dict[str, str]) -> Response:
+        """A person's answer to a device code: allowing and declining both need them signed
+        in (nobody else may answer for their device); until they are, the page names the app
+        that asks."""
         code, username = form.get("user_code", ""), form.get("username", "")
         if not self._csrf_ok(request, form):
             return self._device_page(code, username, _CSRF_FAILED, 400)
@@ -256,15 +265,19 @@ class IdentityEdge:
         app = await self.identity.app(grant.client_id)
         if app is None:
             return self._device_page("", username, "The app of this code no longer exists.", 400)
-        if form.get("action") == "decline":
-            await self.identity.settle_device(grant, None)
-            return pages.page("Declined", "<p>You declined; you can close this window.</p>")
+        password = form.get("password", "")
+        if not username or not password:
+            return self._device_page(code, username, None, app_name=app.name)
         try:
-            user = await self.identity.sign_in(app, username, form.get("password", ""))
+            user = await self.identity.sign_in(app, username, password)
         except SignInError as exc:
-            return self._device_page(code, username, _sign_in_problem(exc), 400)
-        if not await self.identity.settle_device(grant, user):
+            return self._device_page(code, username, _sign_in_problem(exc), 400,
+                                     app_name=app.name)  # fmt: skip
+        declined = form.get("action") == "decline"
+        if not await self.identity.settle_device(grant, None if declined else user):
             return self._device_page("", username, "That code was already used.", 400)
+        if declined:
+            return pages.page("Declined", "<p>You declined; you can close this window.</p>")
         return pages.page(
             "You're signed in",
             f"<p>You have signed in to <b>{escape(app.name)}</b> on your device. "
@@ -323,11 +336,14 @@ class IdentityEdge:
             return pages.form_post(uri, fields)
         joiner = "&" if "?" in uri else "?"
         location = f"{uri.split('#', 1)[0]}{joiner}{urlencode(fields)}"
+        # the URI was checked (printable ASCII); anything else is percent-encoded all the same
+        location = quote(location, safe=_URI_SAFE)
         return Response(302, b"", content_type=None, headers=[
             (b"location", location.encode("utf-8")), (b"cache-control", b"no-store"),
         ])  # fmt: skip
 
 
+_URI_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
 _CSRF_FAILED = "The sign-in form expired or was not sent by this page. Try again."
 _AUTHORIZE_PARAMS = frozenset({
     "client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "code_challenge",
@@ -337,8 +353,12 @@ _AUTHORIZE_PARAMS = frozenset({
 
 
 def _sign_in_problem(error: SignInError) -> str:
-    if error.aadsts == 50053:
+    if error.aadsts == 50053 and error.message.startswith("Your account"):
         return "Your account is temporarily locked to prevent unauthorized use. Try again later."
+    if error.aadsts == 50053:
+        return "Sign-ins through this app are paused after too many failed attempts. Try later."
+    if error.status == 503:
+        return "Too many sign-ins at once. Try again in a few seconds."
     return "Your account or password is incorrect."
 
 

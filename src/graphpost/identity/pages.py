@@ -92,10 +92,19 @@ def sign_in_form(
     )
 
 
-def device_form(*, action: str, csrf: str, code: str, username: str, error: str | None) -> str:
+def device_form(
+    *, action: str, csrf: str, code: str, username: str, error: str | None,
+    app_name: str | None = None,
+) -> str:  # fmt: skip
     problem = f"<p class=error role=alert>{escape(error)}</p>" if error else ""
+    asking = (
+        f"<p><b>{escape(app_name)}</b> is asking for access. Sign in to allow or decline "
+        "it.</p>" if app_name
+        else "<p>Enter the code shown by the app or device, and sign in to allow or decline "
+        "its access.</p>"
+    )  # fmt: skip
     return (
-        "<p>Enter the code shown by the app or device, and sign in to allow it access.</p>"
+        f"{asking}"
         f'{problem}<form method=post action="{escape(action)}">'
         f'<input type=hidden name=csrf_token value="{escape(csrf)}">'
         "<label for=user_code>Code</label>"

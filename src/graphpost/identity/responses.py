@@ -56,6 +56,10 @@ def error_document(error: SignInError, correlation: str) -> dict[str, Any]:
 def error_response(error: SignInError, correlation: str) -> Response:
     response = json_response(error_document(error, correlation), status=error.status,
                              no_store=True)  # fmt: skip
-    if error.status == 401:
-        response.headers.append((b"www-authenticate", b'Basic realm="graphpost"'))
+    if error.status == 401:  # a bad token wants a bearer token; a bad client, its credentials
+        challenge = (
+            b'Bearer error="invalid_token"' if error.error == "invalid_token"
+            else b'Basic realm="graphpost"'
+        )  # fmt: skip
+        response.headers.append((b"www-authenticate", challenge))
     return response

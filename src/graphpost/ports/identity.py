@@ -67,13 +67,18 @@ class IdentityStore(Protocol):
 
     async def grant_by_user_code(self, user_code: str) -> Grant | None: ...
 
+    async def count_live_grants(self, client_id: str, kind: str, now_ms: int) -> int:
+        """How many grants of ``kind`` of a client have not expired at ``now_ms``."""
+        ...
+
     async def settle_device(self, handle: str, *, user_id: str | None, state: str) -> bool:
         """Record a person's answer to a device code (``state`` "approved" with the user,
         or "declined"); False when the code is gone or already answered."""
         ...
 
     async def record_failure(self, keys: list[str], at_ms: int) -> None:
-        """One failed sign-in for each key ("user:ID", "client:ID")."""
+        """One failed sign-in for each key ("user:ID", "name:" and the SHA-256 of a user name
+        that is nobody's, "client:ID", "client-unknown:ID")."""
         ...
 
     async def count_failures(self, key: str, since_ms: int) -> int: ...

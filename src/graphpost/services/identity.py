@@ -17,10 +17,10 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from graphpost.auth.passwords import check_password, digest, hash_password, new_secret, same_digest
 from graphpost.auth.tokens import TokenService
@@ -51,7 +51,15 @@ DEVICE_INTERVAL = 1  # seconds between polls the client is asked to wait
 REFRESH_SECONDS = 90 * 24 * 3600  # a refresh token 90 days, as Entra's
 FAILURE_WINDOW_MS = 60_000
 MAX_USER_FAILURES = 5  # per user in a minute, then locked out (50053) for the minute
-MAX_CLIENT_FAILURES = 20  # per client in a minute
+MAX_CLIENT_FAILURES = 20  # per client in a minute, for users of the app's tenant
+# per client in a minute, for user names that are nobody of the app's tenant: counted apart,
+# so that made-up names cannot lock a client for its real users
+MAX_CLIENT_UNKNOWN_FAILURES = 200
+MAX_PASSWORD_CHECKS = 4  # argon2 checks running at once in a process
+MAX_PASSWORD_WAITING = 64  # sign-ins waiting for one; beyond, refused at once
+MAX_SCOPE_CHARS = 2048  # a scope parameter's length
+MAX_SCOPES = 50  # and its number of scopes
+MAX_PENDING_DEVICE_CODES = 100  # live device codes per client
 _APP_CACHE_SECONDS = 5.0
 _PURGE_EVERY_MS = 60_000  # expired grants and old failures are deleted at most this often
 _PERMISSION = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
@@ -63,6 +71,14 @@ def _missing(name: str) -> SignInError:
     return SignInError(
         "invalid_request", 900144, f"The request body must contain the following parameter: "
         f"'{name}'."
+    )  # fmt: skip
+
+
+def _redirect_mismatch(app: AppRegistration, uri: str) -> SignInError:
+    shown = "".join(c if 32 < ord(c) < 127 else "?" for c in uri[:300])
+    return SignInError(
+        "invalid_request", 50011, f"The redirect URI '{shown}' specified in the request does "
+        f"not match the redirect URIs configured for the application '{app.id}'.",
     )  # fmt: skip
 
 
@@ -97,7 +113,13 @@ def parse_scopes(raw: str) -> Scopes:
     ``openid profile email offline_access``."""
     graph: list[str] = []
     oidc: set[str] = set()
-    for item in raw.split():
+    items = raw.split()
+    if len(raw) > MAX_SCOPE_CHARS or len(items) > MAX_SCOPES:
+        raise SignInError(
+            "invalid_scope", 70011, "The provided value for the input parameter 'scope' is "
+            f"not valid: at most {MAX_SCOPES} scopes in {MAX_SCOPE_CHARS} characters.",
+        )  # fmt: skip
+    for item in items:
         if item.lower() in OIDC_SCOPES:
             oidc.add(item.lower())
             continue
@@ -151,24 +173,63 @@ class DeviceStart:
     interval: int
 
 
+_LOOPBACK = ("localhost", "127.0.0.1")
+
+
+def parse_redirect(uri: str) -> SplitResult | None:
+    """A redirect URI's parts, or None when a browser might read it otherwise than we do:
+    printable ASCII only (no backslash, whitespace or control character), an absolute
+    http(s) URI without user info or fragment, a valid port, and one that reads back
+    unchanged."""
+    if not 0 < len(uri) <= 2000 or any(not 33 <= ord(c) <= 126 for c in uri):
+        return None
+    if "\\" in uri or "@" in uri or "#" in uri:
+        return None
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or urlunsplit(parts) != uri
+        or parts.netloc.lower() != _netloc(parts.hostname, port)
+        or (parts.path and not parts.path.startswith("/"))
+    ):
+        return None
+    return parts
+
+
+def _netloc(host: str, port: int | None) -> str:
+    bracketed = f"[{host}]" if ":" in host else host
+    return bracketed if port is None else f"{bracketed}:{port}"
+
+
+def failure_name_key(username: str) -> str:
+    """The failure key of a user name that is nobody's: its digest, never the name."""
+    return "name:" + hashlib.sha256(username.lower().encode("utf-8", "replace")).hexdigest()
+
+
 def redirect_allowed(app: AppRegistration, uri: str) -> bool:
     """An exact match with a registered URI; for a public client, ``http://localhost`` (or
-    127.0.0.1) on any port and path matches a registered ``http://localhost`` as Entra
-    allows for native apps."""
+    127.0.0.1) on any port matches a registered ``http://localhost`` as Entra allows for
+    native apps (on any path when the registered one has none, else on that path). A URI a
+    browser might read otherwise than we do (``parse_redirect``) never matches."""
+    given = parse_redirect(uri)
+    if given is None:
+        return False
     if uri in app.redirect_uris:
         return True
-    if not app.public_client:
-        return False
-    try:
-        given = urlsplit(uri)
-        given.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return False
-    if given.scheme != "http" or given.hostname not in ("localhost", "127.0.0.1"):
+    if not app.public_client or given.scheme != "http" or given.hostname not in _LOOPBACK:
         return False
     for registered in app.redirect_uris:
-        r = urlsplit(registered)
-        if r.scheme == "http" and r.hostname in ("localhost", "127.0.0.1"):
+        r = parse_redirect(registered)
+        if r is None or r.scheme != "http" or r.hostname not in _LOOPBACK:
+            continue
+        if r.path in ("", "/") or r.path == given.path:
             return True
     return False
 
@@ -195,6 +256,9 @@ class IdentityService:
             seconds=_APP_CACHE_SECONDS, size=10_000
         )
         self._purged_ms = 0
+        self._attempts: dict[str, list[Any]] = {}  # key -> [its lock, attempts holding it]
+        self._checks = asyncio.Semaphore(MAX_PASSWORD_CHECKS)
+        self._checks_waiting = 0
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -225,14 +289,16 @@ class IdentityService:
             raise InvalidInputError("An app needs a name of 1 to 255 printable characters.")
         tenant = await self._tenant_for_app(tenant_key)
         for uri in redirect_uris:
-            parts = urlsplit(uri)
-            if (
-                parts.scheme not in ("http", "https")
-                or not parts.netloc
-                or any(ord(c) <= 32 or ord(c) == 127 for c in uri)
-                or len(uri) > 2000
-            ):
-                raise InvalidInputError(f"'{uri[:200]}' is not an absolute http(s) URI.")
+            if parse_redirect(uri) is None:
+                raise InvalidInputError(
+                    f"'{uri[:200]!r}' is not an absolute http(s) URI of printable ASCII "
+                    "without user info or fragment."
+                )
+        if public and roles:
+            raise InvalidInputError(
+                "A public client has no secret, so it cannot hold application roles: "
+                "register a confidential app for --roles."
+            )
         for role in roles:
             if not _PERMISSION.match(role):
                 raise InvalidInputError(f"'{role[:80]}' is not a permission name.")
@@ -324,28 +390,78 @@ class IdentityService:
 
     async def sign_in(self, app: AppRegistration, username: str, password: str) -> User:
         """The user behind a user name and password, for ``app``; lock-out after repeated
-        failures (per user and per client, across processes)."""
-        since = self._now_ms() - FAILURE_WINDOW_MS
+        failures (per user and per client, across processes).
+
+        Attempts for one user (or user name) are taken one at a time in a process, each
+        counted before its password is checked, so that concurrent guesses check at most
+        ``MAX_USER_FAILURES`` passwords a minute; at most ``MAX_PASSWORD_CHECKS`` argon2
+        checks run at once (beyond ``MAX_PASSWORD_WAITING`` waiting, 503 at once)."""
         user = await self.directory.user(username) if 0 < len(username) <= 320 else None
-        user_key = f"user:{user.id}" if user else f"name:{username.lower()[:100]}"
-        client_key = f"client:{app.id}"
-        if (
-            await self.store.count_failures(user_key, since) >= MAX_USER_FAILURES
-            or await self.store.count_failures(client_key, since) >= MAX_CLIENT_FAILURES
-        ):
-            raise SignInError(
-                "invalid_grant", 50053, "Your account is locked because you've tried to sign "
-                "in too many times with an incorrect user ID or password. Wait a minute."
-            )  # fmt: skip
-        stored = await self.store.password_hash(user.id) if user else None
-        ok = await asyncio.to_thread(check_password, stored, password)
-        if user is None or not ok or user.tenant_id != app.tenant_id:
-            await self.store.record_failure([user_key, client_key], self._now_ms())
-            raise SignInError(
-                "invalid_grant", 50126,
-                "Error validating credentials due to invalid username or password.",
-            )  # fmt: skip
+        known = user is not None and user.tenant_id == app.tenant_id
+        user_key = f"user:{user.id}" if user else failure_name_key(username)
+        client_key = f"client:{app.id}" if known else f"client-unknown:{app.id}"
+        client_limit = MAX_CLIENT_FAILURES if known else MAX_CLIENT_UNKNOWN_FAILURES
+        async with self._attempt_lock(user_key):
+            since = self._now_ms() - FAILURE_WINDOW_MS
+            if await self.store.count_failures(user_key, since) >= MAX_USER_FAILURES:
+                raise SignInError(
+                    "invalid_grant", 50053, "Your account is locked because you've tried to "
+                    "sign in too many times with an incorrect user ID or password. Wait a "
+                    "minute.",
+                )  # fmt: skip
+            if await self.store.count_failures(client_key, since) >= client_limit or (
+                not known
+                and await self.store.count_failures(f"client:{app.id}", since)
+                >= MAX_CLIENT_FAILURES
+            ):
+                raise SignInError(
+                    "invalid_grant", 50053, "Sign-ins through this application are paused "
+                    "after too many failed attempts with incorrect user IDs or passwords. "
+                    "Wait a minute.",
+                )  # fmt: skip
+            stored = await self.store.password_hash(user.id) if user else None
+            ok = await self._check_password(stored, password)
+            if not known or not ok:
+                await self.store.record_failure([user_key, client_key], self._now_ms())
+                raise SignInError(
+                    "invalid_grant", 50126,
+                    "Error validating credentials due to invalid username or password.",
+                )  # fmt: skip
+        assert user is not None
         return user
+
+    @contextlib.asynccontextmanager
+    async def _attempt_lock(self, key: str) -> AsyncIterator[None]:
+        """One sign-in attempt at a time for ``key`` in this process."""
+        entry = self._attempts.get(key)
+        if entry is None:
+            entry = self._attempts[key] = [asyncio.Lock(), 0]
+        lock: asyncio.Lock = entry[0]
+        entry[1] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                self._attempts.pop(key, None)
+
+    async def _check_password(self, stored: str | None, password: str) -> bool:
+        """argon2 in a thread, a few at a time; refused at once when too many are waiting."""
+        if self._checks_waiting >= MAX_PASSWORD_WAITING:
+            raise SignInError(
+                "temporarily_unavailable", 90033, "Too many sign-ins at once. Try again in "
+                "a few seconds.", status=503,
+            )  # fmt: skip
+        self._checks_waiting += 1
+        try:
+            await self._checks.acquire()
+        finally:
+            self._checks_waiting -= 1
+        try:
+            return await asyncio.to_thread(check_password, stored, password)
+        finally:
+            self._checks.release()
 
     # ------------------------------------------------------------------ the token endpoint
 
@@ -365,9 +481,11 @@ class IdentityService:
 
     async def client(
         self, tenant_segment: str, client_id: str | None, secret: str | None, *,
-        authenticate: bool = True,
+        authenticate: bool = True, confidential: bool = False,
     ) -> AppRegistration:  # fmt: skip
-        """The app calling, authenticated by its secret when it is a confidential client."""
+        """The app calling, authenticated by its secret when it is a confidential client;
+        ``confidential``: a grant only a confidential client may use (a public one has no
+        secret to prove who it is)."""
         tenant_id = await self._tenant_id(tenant_segment)
         if not client_id:
             raise _missing("client_id")
@@ -382,6 +500,12 @@ class IdentityService:
             )  # fmt: skip
         if not authenticate:
             return app
+        if confidential and app.public_client:
+            raise SignInError(
+                "invalid_client", 7000218, "The request body must contain the following "
+                "parameter: 'client_assertion' or 'client_secret'. A public client cannot "
+                "use this grant.", status=401,
+            )  # fmt: skip
         if app.public_client:
             if secret is not None:
                 raise SignInError(
@@ -419,7 +543,7 @@ class IdentityService:
                 )  # fmt: skip
             client_id, secret = basic
         if grant_type == "client_credentials":
-            app = await self.client(tenant_segment, client_id, secret)
+            app = await self.client(tenant_segment, client_id, secret, confidential=True)
             return self._client_credentials(app, form)
         if grant_type == "device_code":  # MSAL for Node's name for it; Entra takes both
             grant_type = DEVICE_CODE_GRANT
@@ -473,7 +597,8 @@ class IdentityService:
         presented = form.get("refresh_token")
         if not presented:
             raise _missing("refresh_token")
-        grant = await self.store.take_grant(digest(presented), "refresh")
+        # checked before it is taken: a refused request does not use the token up
+        grant = await self.store.peek_grant(digest(presented), "refresh")
         if grant is None or grant.expires_at <= self._now_ms():
             raise SignInError(
                 "invalid_grant", 70008, "The provided authorization code or refresh token "
@@ -502,6 +627,11 @@ class IdentityService:
                 tuple(s for s in granted.graph if s in wanted.graph) or granted.graph,
                 (wanted.oidc | {"offline_access"}) & (granted.oidc | {"offline_access"}),
             )
+        if await self.store.take_grant(grant.handle, "refresh") is None:  # redeemed meanwhile
+            raise SignInError(
+                "invalid_grant", 70008, "The provided refresh token was already used "
+                "(refresh tokens are rotated: use the one returned with your last token).",
+            )  # fmt: skip
         user = await self.directory.user(grant.user_id or "")
         if user is None:
             raise SignInError("invalid_grant", 50034, "The user account no longer exists.")
@@ -557,11 +687,7 @@ class IdentityService:
                 raise _missing("redirect_uri")
             redirect_uri = app.redirect_uris[0]
         if not redirect_allowed(app, redirect_uri):
-            raise SignInError(
-                "invalid_request", 50011, f"The redirect URI '{redirect_uri[:300]}' specified "
-                f"in the request does not match the redirect URIs configured for the "
-                f"application '{app.id}'.",
-            )  # fmt: skip
+            raise _redirect_mismatch(app, redirect_uri)
         state = params.get("state")
         try:
             if params.get("response_type") != "code":
@@ -640,6 +766,9 @@ class IdentityService:
         code = form.get("code")
         if not code:
             raise _missing("code")
+        given_redirect = form.get("redirect_uri")
+        if given_redirect is not None and not redirect_allowed(app, given_redirect):
+            raise _redirect_mismatch(app, given_redirect)
         grant = await self.store.take_grant(digest(code), "code")
         if grant is None:
             raise SignInError(
@@ -696,6 +825,15 @@ class IdentityService:
         if not scope:
             raise _missing("scope")
         scopes = parse_scopes(scope)
+        if (
+            await self.store.count_live_grants(app.id, "device", self._now_ms())
+            >= MAX_PENDING_DEVICE_CODES
+        ):
+            raise SignInError(
+                "temporarily_unavailable", 90033, f"This application has "
+                f"{MAX_PENDING_DEVICE_CODES} device codes waiting for a person already: let "
+                "some be used or expire, then try again.", status=503,
+            )  # fmt: skip
         device_code = secrets.token_urlsafe(48)
         for _ in range(5):
             user_code = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(9))

@@ -154,6 +154,17 @@ class SqlIdentity:
 
         return await self.engine.read(op)
 
+    async def count_live_grants(self, client_id: str, kind: str, now_ms: int) -> int:
+        async def op(tx: Tx) -> int:
+            row = await tx.fetchone(
+                "SELECT COUNT(*) FROM identity_grants "
+                "WHERE client_id = ? AND kind = ? AND expires_at > ?",
+                (client_id, kind, now_ms),
+            )
+            return int(row[0]) if row else 0
+
+        return await self.engine.read(op)
+
     async def settle_device(self, handle: str, *, user_id: str | None, state: str) -> bool:
         async def op(tx: Tx) -> bool:
             row = await tx.fetchone(
