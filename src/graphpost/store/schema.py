@@ -268,6 +268,8 @@ identity_grants = Table(
     Column("expires_at", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_identity_grants_expires", "expires_at"),
+    # the live device codes of a client (capped per client)
+    Index("ix_identity_grants_client", "client_id", "kind", "expires_at"),
 )
 
 # failed sign-ins and client authentications, counted per key ("client:ID", "user:ID") in a

@@ -45,6 +45,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("identity_grants", schema=None) as batch_op:
         batch_op.create_index("ix_identity_grants_expires", ["expires_at"], unique=False)
+        batch_op.create_index(
+            "ix_identity_grants_client", ["client_id", "kind", "expires_at"], unique=False
+        )
     op.create_table(
         "identity_failures",
         sa.Column(
@@ -66,6 +69,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_identity_failures_key")
     op.drop_table("identity_failures")
     with op.batch_alter_table("identity_grants", schema=None) as batch_op:
+        batch_op.drop_index("ix_identity_grants_client")
         batch_op.drop_index("ix_identity_grants_expires")
     op.drop_table("identity_grants")
     with op.batch_alter_table("apps", schema=None) as batch_op:
