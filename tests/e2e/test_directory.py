@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from tests.conftest import RunningServer
 from tests.mail_api import ADELE, ALEX, ME, assert_error, unique, user_id
@@ -313,3 +314,48 @@ def test_me_of_a_removed_user_is_not_found(server: RunningServer) -> None:
     server.cli("users", "remove", upn)
     with server.client(token) as c:
         assert_error(c.get("/me"), 404, "Request_ResourceNotFound")
+
+
+def test_an_address_names_one_user(server: RunningServer) -> None:
+    """`users add` refuses a upn that is already someone's mail (and a mail that is someone's
+    upn): otherwise carol@ would name bob (by mail) and carol (by upn), and the token
+    endpoint, /users/carol@ and delivery could each pick another one."""
+    tag = unique("amb")
+    bob, carol, carol2 = (f"{tag}-{n}@contoso.onmicrosoft.com" for n in ("bob", "carol", "c2"))
+    server.cli("users", "add", "--name", "Bob", "--upn", bob, "--mail", carol)
+    for upn, mail, taken in ((carol, carol2, carol), (carol2, bob.upper(), bob)):
+        with pytest.raises(AssertionError) as refused:
+            server.cli("users", "add", "--name", "Carol", "--upn", upn, "--mail", mail)
+        assert f"'{taken}' is already the userPrincipalName or mail address of a user" in str(
+            refused.value
+        )
+    listed = [line.split("\t") for line in server.cli("users", "list").splitlines()]
+    assert [row[2] for row in listed if row[1] in (carol, carol2)] == []
+    token = server.token(user=carol, scopes="User.Read")
+    with server.client(token) as c:
+        assert c.get("/me").json()["userPrincipalName"] == bob
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "what"),
+    [
+        ("--name", "Mallory\r\nX-Injected: 1", "display name"),
+        ("--name", "Tab\there", "display name"),
+        ("--name", "Esc\x1b[31m", "display name"),
+        ("--name", "Next\u2028line", "display name"),
+        ("--name", "C1\x85", "display name"),
+        ("--mail", "{tag}@contoso.onmicrosoft.com\n", "mail address"),
+        ("--upn", "{tag}\r@contoso.onmicrosoft.com", "userPrincipalName"),
+    ],
+)
+def test_users_add_refuses_control_characters(
+    server: RunningServer, option: str, value: str, what: str
+) -> None:
+    tag = unique("ctl")
+    args = {"--name": "Fine Name", "--mail": f"{tag}@contoso.onmicrosoft.com"}
+    args[option] = value.format(tag=tag)
+    with pytest.raises(AssertionError) as refused:
+        server.cli("users", "add", *(x for kv in args.items() for x in kv))
+    assert "must not contain control characters or line breaks" in str(refused.value)
+    assert what in str(refused.value)
+    assert tag not in server.cli("users", "list")

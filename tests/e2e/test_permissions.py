@@ -112,7 +112,9 @@ REFUSALS = [
     ("from a third user through the shared mailbox", "sendas", "Mail.Send.Shared", "POST",
      "/users/{owner}/sendMail", "from-recipient", 403, "ErrorSendAsDenied", None),
     ("shared scope, another tenant's mailbox", "reader", "Mail.ReadWrite.Shared", "GET",
-     "/users/{foreign}/messages", None, 403, "ErrorAccessDenied", DENIED),
+     "/users/{foreign}/messages", None, 404, "ErrorInvalidUser", None),
+    ("plain scope, another tenant's mailbox", "reader", "Mail.Read", "GET",
+     "/users/{foreign}/messages", None, 404, "ErrorInvalidUser", None),
     ("app, another tenant's mailbox", "app", "Mail.Read Mail.Send", "GET",
      "/users/{foreign}/messages", None, 404, "ErrorInvalidUser", None),
     ("a user who does not exist", "reader", "Mail.Read.Shared", "GET",
@@ -164,6 +166,51 @@ def test_refusals(
     err = assert_error(r, status, code)
     if message is not None:
         assert err["message"] == message
+
+
+def answers(server: RunningServer, token: str, paths: list[str]) -> list[tuple[int, str, str]]:
+    """Each path's status, code and message, asked directly and as members of one $batch."""
+    out: list[tuple[int, str, str]] = []
+    with server.client(token) as c:
+        for path in paths:
+            r = c.get(path)
+            error = r.json().get("error", {})
+            out.append((r.status_code, error.get("code", ""), error.get("message", "")))
+        requests = [{"id": str(n), "method": "GET", "url": p} for n, p in enumerate(paths)]
+        members = sorted(c.post("/$batch", json={"requests": requests}).json()["responses"],
+                         key=lambda m: int(m["id"]))  # fmt: skip
+    for m in members:
+        error = m["body"]["error"]
+        out.append((m["status"], error["code"], error["message"]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("who", "perms"),
+    [
+        pytest.param("reader", "Mail.Read User.Read", id="delegated"),
+        pytest.param("reader", "Mail.ReadWrite.Shared User.Read.All", id="delegated shared"),
+        pytest.param("nobody", "User.ReadBasic.All", id="delegated basic profiles"),
+        pytest.param("app", "Mail.Read Mail.Send", id="application"),
+    ],
+)
+def test_another_tenants_user_is_answered_as_an_unknown_one(
+    server: RunningServer, people: People, who: str, perms: str
+) -> None:
+    """A user of another tenant and a user who does not exist get the same answer (status,
+    code, message with the key as given), directly and in $batch: no 403 that would tell a
+    caller which addresses exist in other tenants."""
+    token = token_for(server, people, who, perms)
+    unknown = f"{unique('nobody')}@fabrikam.example"
+    for template in ("/users/{}/messages", "/users/{}/mailFolders/inbox", "/users/{}"):
+        if who == "app" and template == "/users/{}":
+            continue  # the app has no User.* role: 403 for any user, known or not
+        foreign = answers(server, token, [template.format(people.foreign)])
+        missing = answers(server, token, [template.format(unknown)])
+        assert [(s, c) for s, c, _ in foreign] == [(s, c) for s, c, _ in missing], template
+        assert [m.replace(people.foreign, "KEY") for _, _, m in foreign] == [
+            m.replace(unknown, "KEY") for _, _, m in missing
+        ], template
 
 
 @pytest.mark.parametrize(

@@ -78,6 +78,66 @@ async def test_users_and_folders(store: Stores) -> None:
     assert await store.directory.find_user(user.id) is None
 
 
+async def a_person(store: Stores, upn: str, mail: str) -> User:
+    tenant = await store.directory.ensure_tenant(domain="example.com", display_name="Example")
+    user = User(ids.guid(), tenant.id, upn.split("@")[0], mail, upn)
+    return await store.directory.add_user(user, mailbox_folders(user.id))
+
+
+async def test_an_address_names_one_user_across_upn_and_mail(store: Stores) -> None:
+    """A new user's upn and mail must each be free in BOTH columns: else find_user("carol@…")
+    could mean two people (bob by mail, carol by upn)."""
+    bob = await a_person(store, "bob@example.com", "carol@example.com")
+    # a new upn that is someone's mail, in any case
+    with pytest.raises(AlreadyExistsError, match=r"carol@example\.com"):
+        await a_person(store, "Carol@Example.com", "carol2@example.com")
+    # a new mail that is someone's upn
+    with pytest.raises(AlreadyExistsError, match=r"bob@example\.com"):
+        await a_person(store, "dave@example.com", "BOB@example.com")
+    # the same address as one's own upn and mail stays fine
+    dave = await a_person(store, "dave@example.com", "dave@example.com")
+    assert await store.directory.find_user("carol@example.com") == bob
+    assert await store.directory.find_user("dave@example.com") == dave
+    assert [u.id for u in await store.directory.list_users()] == [bob.id, dave.id]
+
+
+async def test_concurrent_adds_cannot_share_an_address(store: Stores) -> None:
+    """Two adds at once whose upn and mail cross (x: upn a, mail b; y: upn b, mail c): one
+    wins, the other is refused (PostgreSQL serializes the check and the insert)."""
+    for round_ in range(5):
+        a, b, c = (f"{n}{round_}@example.com" for n in "abc")
+        results = await asyncio.gather(
+            a_person(store, a, b), a_person(store, b, c), return_exceptions=True
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        assert len(failed) == 1 and isinstance(failed[0], AlreadyExistsError), results
+
+
+async def test_find_user_prefers_id_then_upn_then_mail(store: Stores) -> None:
+    """Rows written before the check (one's mail is another's upn) resolve deterministically,
+    whichever was inserted first."""
+    tenant = await store.directory.ensure_tenant(domain="example.com", display_name="Example")
+    bob, carol = ids.guid(), ids.guid()
+
+    async def insert(tx: Tx) -> None:
+        for uid, upn, mail in ((bob, "bob@example.com", "carol@example.com"),
+                               (carol, "carol@example.com", "carol2@example.com")):  # fmt: skip
+            await tx.execute(
+                "INSERT INTO users (id, tenant_id, display_name, mail, mail_lower, upn, "
+                "upn_lower, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0)",
+                (uid, tenant.id, upn, mail, mail, upn, upn),
+            )
+
+    await store.engine.write(insert)
+    for _ in range(3):
+        found = await store.directory.find_user("CAROL@example.com")
+        assert found is not None and found.id == carol
+    found = await store.directory.find_user("carol2@example.com")
+    assert found is not None and found.id == carol
+    found = await store.directory.find_user(bob)
+    assert found is not None and found.id == bob
+
+
 async def test_messages_counts_and_children(store: Stores) -> None:
     user = await a_user(store)
     inbox = await store.folders.well_known_folder(user.id, "inbox")

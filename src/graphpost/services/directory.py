@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Protocol
@@ -136,11 +137,32 @@ def mailbox_folders(user_id: str) -> list[Folder]:
     return out
 
 
+# C0 and C1 controls, DEL and the Unicode line and paragraph separators: never in a name or an
+# address of the directory (a CR or LF would split the lines of a listing, a header, a log)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_DISPLAY_NAME = 255
+
+
 def _check_address(value: str, what: str) -> str:
+    if _CONTROL.search(value):
+        raise InvalidInputError(f"A {what} must not contain control characters or line breaks.")
     value = value.strip()
     why = addresses.problem(value)
     if why is not None:
         raise InvalidInputError(f"'{addresses.shown(value)}' is not a valid {what}: {why}.")
+    return value
+
+
+def _check_display_name(value: str) -> str:
+    if _CONTROL.search(value):
+        raise InvalidInputError(
+            "A display name must not contain control characters or line breaks."
+        )
+    value = value.strip()
+    if not value or len(value) > MAX_DISPLAY_NAME:
+        raise InvalidInputError(
+            f"A user needs a display name of 1 to {MAX_DISPLAY_NAME} characters."
+        )
     return value
 
 
@@ -163,17 +185,14 @@ class DirectoryService:
     ) -> User:
         mail = _check_address(mail, "mail address")
         upn = _check_address(upn or mail, "userPrincipalName")
-        if not display_name.strip():
-            raise InvalidInputError("A user needs a display name.")
+        display_name = _check_display_name(display_name)
         domain = upn.split("@", 1)[1].lower()
         tenant = await self.store.find_tenant(domain)
         if tenant is None:
             tenant = await self.store.ensure_tenant(domain=domain, display_name=domain)
-        user = User(user_id or ids.guid(), tenant.id, display_name.strip(), mail, upn)
-        try:
-            return await self.store.add_user(user, mailbox_folders(user.id))
-        except AlreadyExistsError:
-            raise AlreadyExistsError(f"A user with address '{mail}' already exists.") from None
+        user = User(user_id or ids.guid(), tenant.id, display_name, mail, upn)
+        # the store refuses an address that is already someone's upn or mail, with its reason
+        return await self.store.add_user(user, mailbox_folders(user.id))
 
     async def remove_user(self, key: str) -> User:
         user = await self.store.find_user(key)
@@ -301,8 +320,10 @@ class DirectoryService:
                 )
         else:
             user = await self.user(key)
+            # a user of another tenant is, for this caller, no user at all: the same 404 as an
+            # unknown one (a 403 would tell a delegated caller which addresses exist elsewhere)
             if user is None or (
-                principal.user_id is None and user.tenant_id != principal.tenant_id
+                user.tenant_id != principal.tenant_id and user.id != principal.user_id
             ):
                 raise UnknownUserError(f"The requested user '{key}' is invalid.")
         if self.gate is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphpost.domain import ids
 from graphpost.domain.times import now
+from graphpost.errors import AlreadyExistsError
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
 from graphpost.store.engine import Engine, Row, Tx
@@ -11,6 +12,9 @@ from graphpost.store.folders import insert_folder
 from graphpost.store.user_query import COLUMNS, compile_where
 
 _USER_COLS = "id, tenant_id, display_name, mail, upn"
+# One key for pg_advisory_xact_lock: users are added one at a time, so that the check that a new
+# user's addresses are nobody else's upn or mail cannot race another insert.
+_ADD_USER_LOCK = 0x67706F7374_01
 
 
 def _user(row: Row) -> User:
@@ -55,15 +59,35 @@ class SqlDirectory:
         return await self.engine.read(op)
 
     async def add_user(self, user: User, folders: list[Folder]) -> User:
+        upn, mail = user.upn.lower(), user.mail.lower()
+
         async def op(tx: Tx) -> User:
-            await tx.execute(
-                "INSERT INTO users (id, tenant_id, display_name, mail, mail_lower, upn, "
-                "upn_lower, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    user.id, user.tenant_id, user.display_name, user.mail, user.mail.lower(),
-                    user.upn, user.upn.lower(), now(),
-                ),
-            )  # fmt: skip
+            # an address names one user: a new user's upn and mail must each be free in BOTH
+            # columns (the UNIQUE constraints guard each column only). SQLite has one writer;
+            # on PostgreSQL the lock serializes concurrent adds.
+            if tx.dialect == "postgresql":
+                await tx.execute("SELECT pg_advisory_xact_lock(?)", (_ADD_USER_LOCK,))
+            taken = await tx.fetchone(
+                "SELECT upn_lower, mail_lower FROM users WHERE upn_lower IN (?, ?) "
+                "OR mail_lower IN (?, ?) LIMIT 1",
+                (upn, mail, upn, mail),
+            )
+            if taken is not None:
+                address = upn if upn in (taken[0], taken[1]) else mail
+                raise AlreadyExistsError(
+                    f"'{address}' is already the userPrincipalName or mail address of a user."
+                )
+            try:
+                await tx.execute(
+                    "INSERT INTO users (id, tenant_id, display_name, mail, mail_lower, upn, "
+                    "upn_lower, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user.id, user.tenant_id, user.display_name, user.mail, mail, user.upn,
+                        upn, now(),
+                    ),
+                )  # fmt: skip
+            except AlreadyExistsError:
+                raise AlreadyExistsError(f"A user with id '{user.id}' already exists.") from None
             for folder in folders:
                 await insert_folder(tx, folder)
             return user
@@ -74,9 +98,12 @@ class SqlDirectory:
         lowered = key.lower()
 
         async def op(tx: Tx) -> User | None:
+            # deterministic when an address is both one user's upn and another's mail (data
+            # older than the check in add_user): the id, then the upn, then the mail
             row = await tx.fetchone(
-                f"SELECT {_USER_COLS} FROM users WHERE id = ? OR upn_lower = ? OR mail_lower = ?",
-                (lowered, lowered, lowered),
+                f"SELECT {_USER_COLS} FROM users WHERE id = ? OR upn_lower = ? OR mail_lower = ? "
+                "ORDER BY CASE WHEN id = ? THEN 0 WHEN upn_lower = ? THEN 1 ELSE 2 END LIMIT 1",
+                (lowered, lowered, lowered, lowered, lowered),
             )
             return _user(row) if row else None
 
