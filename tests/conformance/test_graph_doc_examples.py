@@ -22,7 +22,7 @@ EXAMPLES = {e["name"]: e for e in DATA["examples"]}
 LATER = {
     "message_create_draft_mime_v1": "MIME drafts (text/plain base64 bodies) are the MIME issue",
     "message_create_draft_mime_v1~2": "MIME drafts are the MIME issue",
-    "get_message_in_mime": "$value (MIME) is the MIME issue",
+    "get_message_in_mime": "its answer is MIME text, not JSON: tests/e2e/test_mime_value.py",
     "get_mailSearchfolder": "search folders are not implemented",
     "mailfolder_copy": "folder copy is not implemented",
 }

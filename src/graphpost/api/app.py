@@ -140,6 +140,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "messages/{id}/deliveryStatus", actions.delivery_status),
     Route("GET", "messages/{id}/attachments", messages.list_attachments),
     Route("GET", "messages/{id}/attachments/{attachment}", messages.get_attachment),
+    Route("GET", "messages/{id}/attachments/{attachment}/$value", messages.get_attachment_value),
+    Route("GET", "messages/{id}/$value", messages.get_mime),
     Route("GET", "messages/{id}/extensions", lambda c, m: messages.list_extensions(c, m, None)),
     Route("GET", "messages/{id}/extensions/{name}", messages.list_extensions),
 )

@@ -9,7 +9,7 @@ from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
-from graphpost.domain.message import MessageInput
+from graphpost.domain.message import Attachment, MessageInput
 from graphpost.domain.query import check_access
 from graphpost.errors import NotFoundError, PropertyValueError
 from graphpost.ports.messages import StoredMessage
@@ -157,17 +157,44 @@ async def list_attachments(call: Call, message_id: str) -> Response:
     return Response(200, render.collection(context=context, items=[encode(i) for i in items]))
 
 
-async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+async def _attachment(
+    call: Call, message_id: str, attachment_id: str
+) -> tuple[StoredMessage, Attachment]:
+    """The message and its attachment ``attachment_id`` (none under Mail.ReadBasic)."""
     svc = call.services.messages
     stored = await svc.get(call.mailbox, message_id)
     for a in [] if call.mailbox.principal.basic_only else await svc.attachments(stored):
         if a.id == attachment_id:
-            render = call.services.render
-            context = render.context(
-                f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments/$entity"
-            )
-            return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
+            return stored, a
     raise NotFoundError(NOT_FOUND)
+
+
+async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+    stored, a = await _attachment(call, message_id, attachment_id)
+    render = call.services.render
+    context = render.context(
+        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments/$entity"
+    )
+    return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
+
+
+async def get_mime(call: Call, message_id: str) -> Response:
+    """GET …/messages/{id}/$value: the message as MIME, ``text/plain`` as Graph sends it."""
+    raw = await call.services.messages.mime(call.mailbox, message_id)
+    return Response(200, raw, content_type=b"text/plain")
+
+
+def _media_type(value: str) -> bytes:
+    """An attachment's content type as a header value: printable ASCII, else octet-stream."""
+    if value and value.isascii() and value.isprintable():
+        return value.encode("ascii")
+    return b"application/octet-stream"
+
+
+async def get_attachment_value(call: Call, message_id: str, attachment_id: str) -> Response:
+    """GET …/attachments/{id}/$value: a file attachment's bytes with its content type."""
+    _, a = await _attachment(call, message_id, attachment_id)
+    return Response(200, a.content, content_type=_media_type(a.content_type))
 
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:

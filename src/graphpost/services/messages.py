@@ -8,11 +8,12 @@ from typing import Any
 
 import msgspec
 
-from graphpost.domain import ids, message
+from graphpost.auth.principal import DENIED
+from graphpost.domain import ids, message, mime
 from graphpost.domain.message import Attachment, DraftContext, Message, MessageInput
 from graphpost.domain.query import MessageQuery, check_order_rule
-from graphpost.domain.times import iso, now
-from graphpost.errors import ConflictError, MalformedIdError, NotFoundError
+from graphpost.domain.times import iso, now, parse_iso
+from graphpost.errors import AccessDeniedError, ConflictError, MalformedIdError, NotFoundError
 from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
@@ -247,6 +248,22 @@ class MessageService:
         await self.get(mailbox, message_id, access=Access.WRITE)
         if not await self.store.delete_message(mailbox.id, message_id):
             raise NotFoundError(NOT_FOUND)
+
+    async def mime(self, mailbox: Mailbox, message_id: str) -> bytes:
+        """The message as RFC 5322 text (``GET …/$value``), written from what the mailbox
+        holds by the same writer as outgoing mail: its headers, bodies and attachments (Bcc,
+        as on the wire, is not written). Reading a body takes more than Mail.ReadBasic."""
+        stored = await self.get(mailbox, message_id)
+        if mailbox.principal.basic_only:
+            raise AccessDeniedError(DENIED)
+        doc = stored.message()
+        when = doc.sent_date_time or doc.received_date_time or doc.created_date_time
+        return mime.build(
+            doc,
+            headers=stored.headers(),
+            attachments=await self.attachments(stored),
+            date=parse_iso(when),
+        )
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
         return await self.store.attachments(stored)
