@@ -16,6 +16,7 @@ from typing import Any, ClassVar, TypeVar
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from graphpost.domain.addresses import shown
 from graphpost.errors import PropertyValueError
 
 T = TypeVar("T")
@@ -71,10 +72,10 @@ def unknown_property(
     steps = [a or b or (c or "").replace("''", "'") for a, b, c in _STEP.findall(path)]
     cls = _struct_at(kind, steps)
     type_name = cls.graph_type if cls is not None else "microsoft.graph.entity"
-    target = ".".join(s for s in [within, *steps, name] if s and not s.isdigit())
+    target = ".".join(shown(s, 100) for s in [within, *steps, name] if s and not s.isdigit())
     return PropertyValueError(
-        f"The property '{name}' does not exist on type '{type_name}'. Make sure to only use "
-        "property names that are defined by the type or mark the type as open type.",
+        f"The property '{shown(name, 100)}' does not exist on type '{type_name}'. Make sure to "
+        "only use property names that are defined by the type or mark the type as open type.",
         target=target,
     )
 

@@ -57,3 +57,11 @@ def test_convert_reads_past_annotations_and_still_refuses_unknowns() -> None:
     assert got.subject == "s"
     with pytest.raises(msgspec.ValidationError):
         convert({"subject@odata.type": "#String", "nope": 1}, MessageInput)
+
+
+def test_a_huge_or_unprintable_name_is_shown_short_and_escaped() -> None:
+    raw = {"x" * 100_000 + "\r\n": 1}
+    error = unknown_property(_error(raw, MessageInput), MessageInput)
+    assert error is not None and len(error.message) < 400
+    error = unknown_property(_error({"a\r\nb": 1}, MessageInput), MessageInput)
+    assert error is not None and "a\\x0d\\x0ab" in error.message
