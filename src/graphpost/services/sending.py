@@ -11,10 +11,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
-from graphpost.domain import addresses, compose, ids, message, mime
+from graphpost.domain import addresses, compose, extended, ids, message, mime
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import (
     Attachment,
     EmailAddress,
@@ -68,6 +70,29 @@ def _envelope_from(mailbox: Mailbox, sent: Message) -> str:
     who = sent.sender or sent.from_
     address = who.email_address.address if who is not None else None
     return address or mailbox.user.mail
+
+
+def _mime_headers(
+    headers: list[message.Header], props: list[ExtendedProperty]
+) -> list[message.Header]:
+    """``headers`` and, as Exchange writes them, the String properties of the internet headers
+    namespace whose names are custom (``x-``) header names not already given; any other name
+    (a Subject, a From) is kept on the item but never written into the MIME."""
+    given = {h.name.lower() for h in headers}
+    out = list(headers)
+    for prop in props:
+        found = extended.internet_header(prop)
+        if found is None:
+            continue
+        name, value = found
+        if (
+            name.lower().startswith("x-")
+            and message.FIELD_NAME.fullmatch(name)
+            and name.lower() not in given
+        ):
+            out.append(message.Header(name=name, value=value))
+            given.add(name.lower())
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +246,13 @@ class SendService:
         idempotency_key: str | None,
         replace_key: str | None,
         stamp: int,
+        props: list[ExtendedProperty],
+        extensions: list[dict[str, Any]] | None = None,
     ) -> Sent:
         recipients = self._check_recipients(sent)
-        raw = mime.build(sent, headers=headers, attachments=attachments, date=stamp)
+        raw = mime.build(
+            sent, headers=_mime_headers(headers, props), attachments=attachments, date=stamp
+        )
         if len(raw) > self.limits.max_message_bytes:
             raise MessageTooLargeError(
                 f"The message exceeds the maximum supported size: {len(raw)} bytes against a "
@@ -253,7 +282,7 @@ class SendService:
                 delete_id=None if save else sent.id,
             )
         else:
-            new = NewMessage(mailbox.id, sent, headers, attachments)
+            new = NewMessage(mailbox.id, sent, headers, attachments, list(extensions or []), props)
             done = await self.store.submit(submission, deliveries, insert=new if save else None)
         self.wake()
         return Sent(mailbox.id, done.message_id, done.saved, done.id)
@@ -293,6 +322,7 @@ class SendService:
                 idempotency_key=None,
                 replace_key=draft.change_key,
                 stamp=stamp,
+                props=await self.messages.extended_properties(draft),
             )
         except ConflictError:
             # sent by a concurrent call meanwhile: the same no-op as a send after it
@@ -314,6 +344,10 @@ class SendService:
         mailbox.principal.require(Access.SEND)
         stamp = now()
         headers = message.check_headers(inp.internet_message_headers or [])
+        props = extended.from_input(
+            inp.single_value_extended_properties, inp.multi_value_extended_properties
+        )
+        extensions = message.extensions(inp.extensions or [])
         attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
         draft = await self.messages.new_message(
             mailbox, inp, folder_id="", stamp=stamp, attachments=attachments
@@ -328,6 +362,8 @@ class SendService:
             idempotency_key=idempotency_key,
             replace_key=None,
             stamp=stamp,
+            props=props,
+            extensions=extensions,
         )
 
     # ------------------------------------------------------------ replies and forwards
