@@ -25,8 +25,12 @@ def svep(prop_id: str) -> str:
 
 def find(c: httpx.Client, path: str, prop_id: str, value: str, op: str = "eq") -> list[str]:
     cond = f"ep/value eq '{value}'" if op == "eq" else f"contains(ep/value, '{value}')"
-    r = c.get(path, params={
-        "$filter": f"singleValueExtendedProperties/any(ep: ep/id eq '{prop_id}' and {cond})"})  # fmt: skip
+    r = c.get(
+        path,
+        params={
+            "$filter": f"singleValueExtendedProperties/any(ep: ep/id eq '{prop_id}' and {cond})"
+        },
+    )
     assert r.status_code == 200, r.text
     return [m["id"] for m in r.json()["value"]]
 
@@ -40,8 +44,11 @@ def make(c: httpx.Client, **props: Any) -> dict[str, Any]:
 def test_properties_are_created_expanded_and_patched(server: RunningServer) -> None:
     mark = unique("green")
     with server.client() as c:
-        m = make(c, singleValueExtendedProperties=[{"id": COLOR, "value": mark}],
-                 multiValueExtendedProperties=[{"id": PALETTE, "value": ["Green", "Aqua"]}])  # fmt: skip
+        m = make(
+            c,
+            singleValueExtendedProperties=[{"id": COLOR, "value": mark}],
+            multiValueExtendedProperties=[{"id": PALETTE, "value": ["Green", "Aqua"]}],
+        )
         assert "singleValueExtendedProperties" not in m
         plain = c.get(f"/me/messages/{m['id']}").json()
         assert "singleValueExtendedProperties" not in plain
@@ -139,8 +146,10 @@ def test_a_draft_is_found_again_in_sent_items_after_sending(
                    "multiValueExtendedProperties": [{"id": PALETTE, "value": ["a"]}]}  # fmt: skip
         assert c.post("/me/sendMail", json={"message": message}).status_code == 202
         [copy] = find(c, "/me/mailFolders/sentitems/messages", COLOR, mark2)
-        multi = c.get(f"/me/messages/{copy}", params={
-            "$expand": f"multiValueExtendedProperties($filter=id eq '{PALETTE}')"}).json()  # fmt: skip
+        multi = c.get(
+            f"/me/messages/{copy}",
+            params={"$expand": f"multiValueExtendedProperties($filter=id eq '{PALETTE}')"},
+        ).json()
         assert multi["multiValueExtendedProperties"] == [{"id": PALETTE, "value": ["a"]}]
     # the internet headers namespace is a header of the message on the wire
     [out] = wait_for(lambda: [r for r in sink.handler.received if outside in r.rcpt_tos])

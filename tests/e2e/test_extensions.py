@@ -48,8 +48,10 @@ def test_an_extension_is_created_read_changed_and_deleted(server: RunningServer)
         assert_error(c.post(base, json=ext(name.lower())), 409, "NameAlreadyExists")
 
         # PATCH: given properties are written, new ones added, those left out removed
-        r = c.patch(f"{base}/{OPEN}.{name}",
-                    json=ext(name, companyName="Wingtip Toys (USA)", updated="2015-10-29"))  # fmt: skip
+        r = c.patch(
+            f"{base}/{OPEN}.{name}",
+            json=ext(name, companyName="Wingtip Toys (USA)", updated="2015-10-29"),
+        )
         assert r.status_code == 200, r.text
         whole = r.json()
         assert whole["@odata.context"].endswith("/extensions/$entity")

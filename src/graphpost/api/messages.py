@@ -202,19 +202,21 @@ async def list_extensions(call: Call, message_id: str, name: str | None) -> Resp
     key = _ext_key(name)
     for doc in docs:
         if key in _ext_key_of(doc):
-            return Response(
-                200,
-                encode(
-                    {"@odata.context": render.context(f"{base}/$entity"), **render.extension(doc)}
-                ),
-            )
+            return Response(200, _extension_body(call, stored, doc))
     raise NotFoundError(NOT_FOUND)
 
 
 def _extension_body(call: Call, stored: StoredMessage, doc: dict[str, Any]) -> bytes:
     render = call.services.render
     base = f"{call.user_path}/messages('{quote(stored.id, safe='')}')/extensions"
-    return encode({"@odata.context": render.context(f"{base}/$entity"), **render.extension(doc)})
+    entity = (
+        f"{render.base}/v1.0/users('{stored.mailbox_id}')/messages('{quote(stored.id, safe='')}')"
+        f"/extensions('{quote(str(doc['id']), safe='')}')"
+    )
+    return encode(
+        {"@odata.context": render.context(f"{base}/$entity"), "@odata.id": entity,
+         **render.extension(doc)}
+    )  # fmt: skip
 
 
 def _json_object(call: Call) -> dict[str, Any]:

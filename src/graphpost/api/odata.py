@@ -147,6 +147,11 @@ class _Parser:
             return node
         if self.word() in _FUNCTIONS and (nxt := self.peek(1)) is not None and nxt.text == "(":
             return self.function()
+        if self.word() == "cast" and (nxt := self.peek(1)) is not None and nxt.text == "(":
+            raise QueryError(
+                "cast() is not supported in $filter here; compare the value as a string "
+                "(ep/value eq '12')."
+            )
         if tok.kind == "name":
             return self.from_path()
         # literal op path
