@@ -27,6 +27,7 @@ from graphpost.domain.message import (
 from graphpost.domain.times import iso, now, now_ms
 from graphpost.errors import (
     ConflictError,
+    InvalidHeaderError,
     InvalidOperationError,
     InvalidRecipientsError,
     MessageTooLargeError,
@@ -76,22 +77,20 @@ def _mime_headers(
     headers: list[message.Header], props: list[ExtendedProperty]
 ) -> list[message.Header]:
     """``headers`` and, as Exchange writes them, the String properties of the internet headers
-    namespace whose names are custom (``x-``) header names not already given; any other name
-    (a Subject, a From) is kept on the item but never written into the MIME."""
+    namespace that pass the rules of ``internetMessageHeaders`` (an ``x-`` name, one line, no
+    control character) and are not already given; any other (a Subject, a From, a value with a
+    line break) is kept on the item but never written into the MIME."""
     given = {h.name.lower() for h in headers}
     out = list(headers)
     for prop in props:
         found = extended.internet_header(prop)
-        if found is None:
+        if found is None or found[0].lower() in given:
             continue
-        name, value = found
-        if (
-            name.lower().startswith("x-")
-            and message.FIELD_NAME.fullmatch(name)
-            and name.lower() not in given
-        ):
-            out.append(message.Header(name=name, value=value))
-            given.add(name.lower())
+        try:
+            out += message.check_headers([message.HeaderIn(name=found[0], value=found[1])])
+        except InvalidHeaderError:
+            continue
+        given.add(found[0].lower())
     return out
 
 
