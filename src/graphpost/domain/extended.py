@@ -197,6 +197,11 @@ def from_input(
     singles: list[SingleValueIn] | UnsetType | None, multis: list[MultiValueIn] | UnsetType | None
 ) -> list[ExtendedProperty]:
     """The extended properties a create or PATCH gives (one per id: the last given wins)."""
+    given = (len(singles) if isinstance(singles, list) else 0) + (
+        len(multis) if isinstance(multis, list) else 0
+    )
+    if given > MAX_PROPERTIES:  # before checking each of them: the work stays bounded
+        raise too_many()
     found: dict[str, ExtendedProperty] = {}
     for item in singles if isinstance(singles, list) else ():
         prop = single(item)

@@ -446,7 +446,12 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
 def extensions(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The open extensions given in a create: each checked, no name twice, at most
     ``MAX_EXTENSIONS``."""
-    out = [extension(e) for e in raw]
+    given = list(raw)
+    if len(given) > MAX_EXTENSIONS:
+        raise InvalidInputError(
+            f"A message can hold at most {MAX_EXTENSIONS} open extensions.", target="extensions"
+        )
+    out = [extension(e) for e in given]
     seen: set[str] = set()
     for doc in out:
         key = extension_key(doc["extensionName"])
@@ -456,10 +461,6 @@ def extensions(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 target="extensions",
             )
         seen.add(key)
-    if len(out) > MAX_EXTENSIONS:
-        raise InvalidInputError(
-            f"A message can hold at most {MAX_EXTENSIONS} open extensions.", target="extensions"
-        )
     return out
 
 

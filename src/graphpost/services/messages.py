@@ -347,7 +347,7 @@ class MessageService:
         mailbox.principal.require(Access.WRITE)
         stored, found = await self._extension(mailbox, message_id, name)
         current = str(found["extensionName"])
-        given = raw.get("extensionName", current)
+        given = raw.get("extensionName") or current
         if not isinstance(given, str) or message.extension_key(given) != message.extension_key(
             current
         ):
