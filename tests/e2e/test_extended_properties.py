@@ -157,6 +157,24 @@ def test_a_draft_is_found_again_in_sent_items_after_sending(
     assert out.message["X-Color"] is None
 
 
+def test_received_x_headers_are_found_as_properties(server: RunningServer) -> None:
+    """A received message's x- headers are String properties of the internet headers
+    namespace (as Exchange exposes them), names compared without case."""
+    mark = unique("hdr")
+    subject = unique("x-header")
+    with server.client() as c:
+        draft = make(c, subject=subject, toRecipients=[{"emailAddress": {"address": ALEX}}],
+                     internetMessageHeaders=[{"name": "X-Order-Ref", "value": mark}])  # fmt: skip
+        assert c.post(f"/me/messages/{draft['id']}/send").status_code == 202
+    prop_id = f"String {HEADERS_NS} Name x-order-REF"
+    with server.client(server.token(ALEX)) as c:
+        [got] = wait_for(lambda: find(c, "/me/mailFolders/inbox/messages", prop_id, mark))
+        r = c.get(f"/me/messages/{got}", params={"$expand": svep(prop_id)}).json()
+        canonical = "String {00020386-0000-0000-c000-000000000046} Name x-order-ref"
+        assert r["singleValueExtendedProperties"] == [{"id": canonical, "value": mark}]
+        assert r["subject"] == subject
+
+
 def test_spoofing_headers_through_properties_is_not_possible(
     server: RunningServer, sink: Sink
 ) -> None:

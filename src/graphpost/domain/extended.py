@@ -14,6 +14,7 @@ import binascii
 import math
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -53,6 +54,9 @@ _ID = re.compile(
     re.S,
 )
 _HEX = re.compile(r"0[xX]([0-9A-Fa-f]{1,8})|([0-9]{1,10})")
+# what int() and float() read, but ASCII digits only (no 1_000, no other scripts' digits)
+_INTEGER = re.compile(r"\s*[+-]?[0-9]{1,20}\s*")
+_FLOAT = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?\s*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 FORMATS = (
@@ -135,6 +139,8 @@ def canonical_id(raw: str, *, multi: bool | None = None) -> str:
             f"The name of an extended property has at most {MAX_NAME_CHARS} characters and no "
             "control character."
         )
+    if guid == PS_INTERNET_HEADERS:  # header names: MAPI compares them without case
+        rest = rest.lower()
     return f"{canon} {guid} Name {rest}"
 
 
@@ -149,10 +155,10 @@ def _check_value(type_name: str, value: str, prop_id: str) -> None:
     try:
         if kind in ("integer", "short", "long", "currency"):
             bits = {"short": 16, "integer": 32}.get(kind, 64)
-            number = int(value.strip())
-            ok = -(2 ** (bits - 1)) <= number < 2 ** (bits - 1)
+            ok = _INTEGER.fullmatch(value) is not None
+            ok = ok and -(2 ** (bits - 1)) <= int(value) < 2 ** (bits - 1)
         elif kind in ("double", "float"):
-            ok = math.isfinite(float(value))
+            ok = _FLOAT.fullmatch(value) is not None and math.isfinite(float(value))
         elif kind == "boolean":
             ok = value.strip().lower() in ("true", "false")
         elif kind in ("systemtime", "applicationtime"):
@@ -218,6 +224,26 @@ def too_many() -> ExtendedPropertyError:
     return ExtendedPropertyError(
         f"A message can hold at most {MAX_PROPERTIES} extended properties."
     )
+
+
+def from_headers(headers: Iterable[tuple[str, str]]) -> list[ExtendedProperty]:
+    """The ``x-`` headers of a received message as Exchange exposes them: String properties of
+    the internet headers namespace (the first header of each name; at most
+    ``MAX_PROPERTIES``; names or values past the limits are left out)."""
+    found: dict[str, ExtendedProperty] = {}
+    for name, value in headers:
+        if len(found) >= MAX_PROPERTIES:
+            break
+        if (
+            not name.lower().startswith("x-")
+            or len(name) > MAX_NAME_CHARS
+            or len(value) > MAX_VALUE_CHARS
+            or _CONTROL.search(name)
+        ):
+            continue
+        prop_id = f"String {PS_INTERNET_HEADERS} Name {name.lower()}"
+        found.setdefault(prop_id, ExtendedProperty(prop_id, value))
+    return list(found.values())
 
 
 def internet_header(prop: ExtendedProperty) -> tuple[str, str] | None:

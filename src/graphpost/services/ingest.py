@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Protocol
 
-from graphpost.domain import ids, mime
+from graphpost.domain import extended, ids, mime
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
@@ -92,7 +92,9 @@ class IngestService:
             ),
             sent_at=parsed.date or stamp,
         )
-        return NewMessage(user.id, msg, list(parsed.headers), attachments)
+        headers = list(parsed.headers)
+        props = extended.from_headers((h.name, h.value) for h in headers)
+        return NewMessage(user.id, msg, headers, attachments, extended=props)
 
     async def deliver(self, raw: bytes, users: list[User]) -> list[NewMessage]:
         """One received message into several mailboxes, in one transaction."""

@@ -88,6 +88,28 @@ def test_internet_headers_namespace() -> None:
     header = extended.single(
         SingleValueIn(id="String {00020386-0000-0000-C000-000000000046} Name X-Foo", value="1")
     )
-    assert extended.internet_header(header) == ("X-Foo", "1")
+    # header names compare without case, as MAPI compares them in this namespace
+    assert header.id == "String {00020386-0000-0000-c000-000000000046} Name x-foo"
+    assert extended.internet_header(header) == ("x-foo", "1")
     other = extended.single(SingleValueIn(id=f"String {{{GUID}}} Name X-Foo", value="1"))
     assert extended.internet_header(other) is None
+
+
+def test_received_x_headers_are_properties() -> None:
+    headers = [("X-Spam", "no"), ("x-spam", "second"), ("Subject", "s"),
+               ("X-Big", "v" * 40_000), ("X-" + "n" * 300, "long name")]  # fmt: skip
+    headers += [(f"X-H{i}", str(i)) for i in range(200)]
+    props = extended.from_headers(headers)
+    assert len(props) == extended.MAX_PROPERTIES
+    first = props[0]
+    assert first == extended.ExtendedProperty(
+        "String {00020386-0000-0000-c000-000000000046} Name x-spam", "no"
+    )
+    assert not [p for p in props if "subject" in p.id or "x-big" in p.id or "nnn" in p.id]
+
+
+def test_numbers_are_ascii_digits() -> None:
+    for kind, bad in (("Integer", "1_000"), ("Integer", "\u0661\u0662"), ("Double", "1_0.5")):
+        with pytest.raises(ExtendedPropertyValueError):
+            extended.single(SingleValueIn(id=f"{kind} 0x1", value=bad))
+    assert extended.single(SingleValueIn(id="Double 0x1", value=" -1.5E3 ")).value == " -1.5E3 "
