@@ -319,11 +319,22 @@ def _addresses(raw_values: list[str]) -> list[EmailAddress]:
     """Addresses of raw (undecoded) header values: split first, so that a comma inside an
     encoded display name cannot split an address; then each name is decoded."""
     out = []
-    for name, addr in getaddresses(raw_values):
+    # unfolded first (RFC 5322 §2.2.3): a fold inside a quoted name would end the list
+    unfolded = [_FOLD_TEXT.sub("", value) for value in raw_values]
+    for name, addr in getaddresses(unfolded):
         if addr:
             addr = storable(addr)
-            out.append(EmailAddress(name=storable(_decoded(name)) or addr, address=addr))
+            out.append(EmailAddress(name=_one_line(_decoded(name)) or addr, address=addr))
     return out
+
+
+_FOLD_TEXT = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _one_line(value: str) -> str:
+    """A name read off a header (a display name, a file name, a Content-ID): storable, on one
+    line, without control characters, whatever its encoded words decoded to."""
+    return storable(" ".join(_BREAKS.sub(" ", value).split()))
 
 
 def _text(value: object) -> str:
@@ -495,11 +506,13 @@ def _parse(raw: bytes) -> Parsed:
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        name = part.get_filename() or (
-            "attachment" + (mimetypes.guess_extension(part.get_content_type()) or "")
+        ctype = part.get_content_type()
+        if _MEDIA_TYPE.fullmatch(ctype) is None:
+            ctype = "application/octet-stream"
+        name = _one_line(part.get_filename() or "") or (
+            "attachment" + (mimetypes.guess_extension(ctype) or "")
         )
-        content_id = storable(str(cid).strip().strip("<>")) if cid else None
+        content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
-        ctype = storable(part.get_content_type())
-        out.attachments.append((storable(name), ctype, data, inline, content_id))
+        out.attachments.append((name, ctype, data, inline, content_id))
     return out
