@@ -336,3 +336,34 @@ def parsed(raw: bytes) -> EmailMessage:
     mail = message_from_bytes(raw, policy=policy.default)
     assert isinstance(mail, EmailMessage)
     return mail
+
+
+def test_mime_needs_the_permission_of_its_action(server: RunningServer) -> None:
+    raw = mime(unique("no right"))
+    with server.client(server.token(scopes="Mail.Read")) as c:
+        assert_error(post_mime(c, "/me/messages", raw), 403, "ErrorAccessDenied")
+        assert_error(post_mime(c, "/me/sendMail", raw), 403, "ErrorAccessDenied")
+
+
+def test_a_mime_draft_in_a_json_batch(server: RunningServer) -> None:
+    """A batch member's non-JSON body is base64 of the request body, which for MIME is
+    itself base64: the member body is base64 twice."""
+    subject = unique("batched mime")
+    member_body = base64.b64encode(base64.b64encode(mime(subject))).decode()
+    token = server.token(scopes="Mail.ReadWrite Mail.Send")
+    r = httpx.post(
+        f"{server.base}/v1.0/$batch",
+        json={"requests": [
+            {"id": "1", "method": "POST", "url": "/me/messages", "body": member_body,
+             "headers": {"Content-Type": "text/plain"}},
+            {"id": "2", "method": "POST", "url": "/me/messages",
+             "body": base64.b64encode(b"%%%").decode(), "headers": {"Content-Type": "text/plain"}},
+        ]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    answers = {a["id"]: a for a in r.json()["responses"]}
+    assert answers["1"]["status"] == 201 and answers["1"]["body"]["subject"] == subject
+    assert answers["2"]["status"] == 400
+    assert answers["2"]["body"]["error"]["code"] == "ErrorMimeContentInvalidBase64String"
