@@ -79,6 +79,8 @@ def hostile(to: str) -> dict[str, bytes]:
         b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename=x.pdf\r\n"
         b"Content-Transfer-Encoding: base64\r\n\r\n!!!@@@\r\n--b--\r\n",
         "nul": head + b"a\x00b\r\nX-Nul: \x00\r\n\r\nb\x00c\r\n",
+        "far-date": head + b"far\r\nDate: Fri, 31 Dec 9999 23:59:59 -2359\r\n\r\nlate\r\n",
+        "early-date": head + b"early\r\nDate: Mon, 1 Jan 1900 00:00:00 +0000\r\n\r\nx\r\n",
     }  # fmt: skip
 
 
@@ -116,6 +118,9 @@ def test_hostile_mime_drafts_are_stored_or_refused(server: RunningServer) -> Non
     assert by_name["nul"]["subject"] == "a\ufffdb"
     assert "at the bottom" in by_name["deep"]["body"]["content"]
     assert by_name["huge-subject"]["subject"] == "S" * 500_000
+    # a Date past 9999-12-31 in UTC is no date (the draft's is its creation); 1900 is one
+    assert by_name["far-date"]["sentDateTime"] == by_name["far-date"]["createdDateTime"]
+    assert by_name["early-date"]["sentDateTime"] == "1900-01-01T00:00:00Z"
 
 
 def test_zero_byte_and_duplicate_attachments(server: RunningServer) -> None:

@@ -458,7 +458,9 @@ def _parse(raw: bytes) -> Parsed:
             when = parsedate_to_datetime(first["date"])
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            out.date = int(when.timestamp())
+            # in UTC still within years 1 to 9999 (else OverflowError: no date), so that it
+            # renders as an ISO 8601 date every reader (and parse_iso) takes
+            out.date = int(when.astimezone(UTC).timestamp())
         except (TypeError, ValueError, IndexError, OverflowError):
             out.date = None
     # a Message-ID we could not index or send on (too long, not ASCII): the item gets its own

@@ -396,12 +396,17 @@ class MessageService:
         if mailbox.principal.basic_only:
             raise AccessDeniedError(DENIED)
         doc = stored.message()
-        when = doc.sent_date_time or doc.received_date_time or doc.created_date_time
+        date = now()
+        # a stored date no reader takes (a year past 9999, kept before received dates were
+        # checked) is skipped for the next one
+        for when in (doc.sent_date_time, doc.received_date_time, doc.created_date_time):
+            try:
+                date = parse_iso(when)
+                break
+            except ValueError:
+                continue
         return mime.build(
-            doc,
-            headers=stored.headers(),
-            attachments=await self.attachments(stored),
-            date=parse_iso(when),
+            doc, headers=stored.headers(), attachments=await self.attachments(stored), date=date
         )
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
