@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote
 
 import msgspec
 
+from graphpost.domain import reader
 from graphpost.errors import (
     BodyNotReadableError,
     InvalidInputError,
@@ -82,6 +83,27 @@ def check_text(value: str, what: str) -> None:
             f"The {what} contains a NUL character (U+0000), which is not allowed.",
             target=what,
         )
+
+
+def _decode(body: bytes, kind: type[T]) -> T:
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.ValidationError as exc:
+        if not reader.has_annotation_key(exc):
+            raise
+    # an instance annotation the type does not declare (``@odata.etag``, ``x@odata.y``):
+    # read again, skipping annotations as Graph's reader does (rare: the fast path is above)
+    return reader.convert(msgspec.json.decode(body), kind)
+
+
+def _unreadable(exc: msgspec.DecodeError, body: bytes) -> InvalidInputError:
+    """The error for a body that is not JSON."""
+    if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
+        return InvalidInputError(
+            "The request body contains an unpaired UTF-16 surrogate escape "
+            "(\\ud800-\\udfff without its pair), which is not a character."
+        )
+    return BodyNotReadableError(f"The request body could not be read as JSON: {exc}.")
 
 
 @dataclass(slots=True)
@@ -182,7 +204,7 @@ class Request:
                     target=nul_at or None,
                 )
         try:
-            return msgspec.json.decode(body, type=kind)
+            return _decode(body, kind)
         except UnicodeDecodeError:
             raise BodyNotReadableError(
                 "The request body could not be read as JSON: it is not valid UTF-8."
@@ -190,6 +212,15 @@ class Request:
         except RecursionError:  # msgspec stops at the interpreter's limit: cheap and clean
             raise BodyNotReadableError(TOO_DEEP) from None
         except msgspec.ValidationError as exc:
+            unknown = reader.unknown_property(exc, kind)
+            if unknown is not None:
+                try:  # msgspec stopped at the field: is the rest JSON at all?
+                    msgspec.json.decode(body)
+                except msgspec.DecodeError as syntax:
+                    raise _unreadable(syntax, body) from None
+                except RecursionError:
+                    raise BodyNotReadableError(TOO_DEEP) from None
+                raise unknown from None
             text = str(exc)
             where = text.rsplit(" - at `$.", 1)
             target = where[1].rstrip("`") if len(where) == 2 else None
@@ -201,14 +232,7 @@ class Request:
                 target=target,
             ) from None
         except msgspec.DecodeError as exc:
-            if (b"\\ud" in body or b"\\uD" in body) and _SURROGATE_ESCAPE.search(body):
-                raise InvalidInputError(
-                    "The request body contains an unpaired UTF-16 surrogate escape "
-                    "(\\ud800-\\udfff without its pair), which is not a character."
-                ) from None
-            raise BodyNotReadableError(
-                f"The request body could not be read as JSON: {exc}."
-            ) from None
+            raise _unreadable(exc, body) from None
 
 
 @dataclass(slots=True)

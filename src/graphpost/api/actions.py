@@ -12,6 +12,7 @@ from graphpost.api.context import Call
 from graphpost.asgi import TOO_DEEP, Response
 from graphpost.domain.compose import ReplyRequest
 from graphpost.domain.message import MessageInput, RecipientIn
+from graphpost.domain.reader import convert, unknown_property
 from graphpost.domain.times import iso
 from graphpost.errors import BodyNotReadableError, PropertyValueError
 from graphpost.services.sending import Sent
@@ -19,14 +20,40 @@ from graphpost.services.sending import Sent
 _encode = msgspec.json.Encoder().encode
 
 
-def parameters(call: Call, *, optional: bool) -> dict[str, Any]:
-    """The action's JSON object with lower-case keys (``Message`` = ``message``)."""
+# Each action's parameters (Graph's names); a body naming another is refused, as Graph does.
+ACTION_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "send": ("saveToSentItems",),  # beyond Graph: keep no Sent Items copy of a draft's send
+    "sendMail": ("message", "saveToSentItems"),
+    "reply": ("comment", "message"),
+    "replyAll": ("comment", "message"),
+    "forward": ("comment", "toRecipients", "message"),
+    "createReply": ("comment", "message"),
+    "createReplyAll": ("comment", "message"),
+    "createForward": ("comment", "toRecipients", "message"),
+    "move": ("destinationId",),
+    "copy": ("destinationId",),
+}
+_ACTION_NAMES = {"reply": "reply", "replyall": "replyAll", "forward": "forward"}
+
+
+def parameters(call: Call, action: str, *, optional: bool) -> dict[str, Any]:
+    """The action's JSON object with lower-case keys (``Message`` = ``message``); a parameter
+    the action does not have is a 400, never silently dropped."""
     if not call.request.body.strip():
         if optional:
             return {}
         raise BodyNotReadableError("The request body is empty; a JSON object is required.")
     data = call.request.json(dict[str, Any])
-    return {str(k).lower(): v for k, v in data.items()}
+    known = {name.lower() for name in ACTION_PARAMETERS[action]}
+    for key in data:
+        if key.lower() not in known and not key.startswith("@"):
+            raise PropertyValueError(
+                f"The parameter '{key}' in the request payload is not a valid parameter for "
+                f"the operation '{action}'. Its parameters are: "
+                f"{', '.join(ACTION_PARAMETERS[action])}.",
+                target=key,
+            )
+    return {str(k).lower(): v for k, v in data.items() if not k.startswith("@")}
 
 
 def _boolean(params: dict[str, Any], name: str, default: bool) -> bool:
@@ -49,8 +76,11 @@ def _message(params: dict[str, Any], *, required: bool) -> MessageInput | None:
     if not isinstance(raw, dict):
         raise PropertyValueError("'message' must be a JSON object.", target="message")
     try:
-        return msgspec.convert(raw, MessageInput)
+        return convert(raw, MessageInput)
     except msgspec.ValidationError as exc:
+        unknown = unknown_property(exc, MessageInput, within="message")
+        if unknown is not None:
+            raise unknown from None
         raise PropertyValueError(f"Invalid value in 'message': {exc}.", target="message") from None
     except RecursionError:
         raise BodyNotReadableError(TOO_DEEP) from None
@@ -61,8 +91,11 @@ def _recipients(params: dict[str, Any]) -> list[RecipientIn] | None:
     if raw is None:
         return None
     try:
-        return msgspec.convert(raw, list[RecipientIn])
+        return convert(raw, list[RecipientIn])
     except msgspec.ValidationError as exc:
+        unknown = unknown_property(exc, list[RecipientIn], within="toRecipients")
+        if unknown is not None:
+            raise unknown from None
         raise PropertyValueError(f"Invalid 'toRecipients': {exc}.", target="toRecipients") from None
     except RecursionError:
         raise BodyNotReadableError(TOO_DEEP) from None
@@ -85,7 +118,7 @@ def accepted(call: Call, sent: Sent) -> Response:
 
 
 async def send(call: Call, message_id: str) -> Response:
-    params = parameters(call, optional=True)
+    params = parameters(call, "send", optional=True)
     save = _boolean(params, "saveToSentItems", True)
     sent = await call.services.sending.send_draft(call.mailbox, message_id, save=save)
     return accepted(call, sent)
@@ -98,7 +131,7 @@ async def send_mail(call: Call) -> Response:
             call.mailbox, call.request.mime(), idempotency_key=key[:255] if key else None
         )
         return accepted(call, sent)
-    params = parameters(call, optional=False)
+    params = parameters(call, "sendMail", optional=False)
     message = _message(params, required=True)
     assert message is not None
     sent = await call.services.sending.send_mail(
@@ -110,8 +143,11 @@ async def send_mail(call: Call) -> Response:
     return accepted(call, sent)
 
 
-def _reply_request(call: Call, kind: str) -> ReplyRequest:
-    params = parameters(call, optional=True)
+def _reply_request(call: Call, kind: str, *, create: bool) -> ReplyRequest:
+    action = _ACTION_NAMES[kind]
+    if create:
+        action = "create" + action[0].upper() + action[1:]
+    params = parameters(call, action, optional=True)
     return ReplyRequest(
         kind=kind,
         comment=_comment(params),
@@ -127,7 +163,9 @@ async def create_response(call: Call, message_id: str, kind: str) -> Response:
             call.mailbox, message_id, kind, call.request.mime()
         )
     else:
-        draft = await sending.create_response(call.mailbox, message_id, _reply_request(call, kind))
+        draft = await sending.create_response(
+            call.mailbox, message_id, _reply_request(call, kind, create=True)
+        )
     render = call.services.render
     context = render.context(f"{call.user_path}/messages/$entity")
     return Response(201, render.message(draft, context=context))
@@ -138,12 +176,14 @@ async def respond(call: Call, message_id: str, kind: str) -> Response:
     if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
         sent = await sending.respond_mime(call.mailbox, message_id, kind, call.request.mime())
     else:
-        sent = await sending.respond(call.mailbox, message_id, _reply_request(call, kind))
+        sent = await sending.respond(
+            call.mailbox, message_id, _reply_request(call, kind, create=False)
+        )
     return accepted(call, sent)
 
 
-def _destination(call: Call) -> str:
-    params = parameters(call, optional=False)
+def _destination(call: Call, action: str) -> str:
+    params = parameters(call, action, optional=False)
     value = params.get("destinationid")
     if not isinstance(value, str) or not value:
         raise PropertyValueError("'destinationId' is required.", target="destinationId")
@@ -151,13 +191,13 @@ def _destination(call: Call) -> str:
 
 
 async def move(call: Call, message_id: str) -> Response:
-    moved = await call.services.messages.move(call.mailbox, message_id, _destination(call))
+    moved = await call.services.messages.move(call.mailbox, message_id, _destination(call, "move"))
     render = call.services.render
     return Response(201, render.message(moved, context=render.context("message")))
 
 
 async def copy(call: Call, message_id: str) -> Response:
-    copied = await call.services.messages.copy(call.mailbox, message_id, _destination(call))
+    copied = await call.services.messages.copy(call.mailbox, message_id, _destination(call, "copy"))
     render = call.services.render
     return Response(201, render.message(copied, context=render.context("message")))
 

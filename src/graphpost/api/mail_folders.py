@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.asgi import Response
+from graphpost.domain.folders import MailFolderInput
 
 
-def _body(call: Call) -> dict[str, Any]:
-    return call.request.json(dict[str, Any])
+def _body(call: Call) -> MailFolderInput:
+    return call.request.json(MailFolderInput)
 
 
 async def list_(call: Call, parent_key: str | None) -> Response:
@@ -52,7 +51,7 @@ async def get(call: Call, key: str) -> Response:
 async def create(call: Call, parent_key: str | None) -> Response:
     data = _body(call)
     folder = await call.services.folders.create(
-        call.mailbox, parent_key, name=data.get("displayName"), hidden=data.get("isHidden")
+        call.mailbox, parent_key, name=data.display_name, hidden=data.is_hidden
     )
     render = call.services.render
     if parent_key is None:
@@ -64,7 +63,7 @@ async def create(call: Call, parent_key: str | None) -> Response:
 
 async def update(call: Call, key: str) -> Response:
     data = _body(call)
-    folder = await call.services.folders.rename(call.mailbox, key, name=data.get("displayName"))
+    folder = await call.services.folders.rename(call.mailbox, key, name=data.display_name)
     render = call.services.render
     return Response(
         200, render.folder(folder, context=render.context(f"{call.user_path}/mailFolders/$entity"))

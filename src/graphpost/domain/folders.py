@@ -6,7 +6,12 @@ lets clients create their own "Clutter" folder as the Graph docs' example does.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, ClassVar, NamedTuple
+
+import msgspec
+from msgspec import UNSET
+
+from graphpost.domain.reader import GraphInput
 
 
 class WellKnown(NamedTuple):
@@ -44,3 +49,20 @@ def well_known_name(value: str) -> str | None:
     """The canonical well-known name for ``value`` in any case, or None."""
     lowered = value.lower()
     return lowered if lowered in WELL_KNOWN_NAMES else None
+
+
+class MailFolderInput(GraphInput):
+    """A mailFolder as POST and PATCH carry it; the services check the values' types. The
+    read-only properties a client may echo back are accepted and ignored."""
+
+    graph_type: ClassVar[str] = "microsoft.graph.mailFolder"
+    display_name: Any = None
+    is_hidden: Any = None
+    # read-only: accepted, never read
+    odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
+    id: Any = UNSET
+    parent_folder_id: Any = UNSET
+    child_folder_count: Any = UNSET
+    unread_item_count: Any = UNSET
+    total_item_count: Any = UNSET
+    size_in_bytes: Any = UNSET

@@ -12,7 +12,7 @@ import binascii
 import mimetypes
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -20,6 +20,7 @@ from msgspec import UNSET, UnsetType
 from graphpost.domain import body as bodies
 from graphpost.domain import ids
 from graphpost.domain.addresses import shown
+from graphpost.domain.reader import GraphInput
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
@@ -141,39 +142,49 @@ class Attachment(msgspec.Struct, rename="camel"):
 # ---------------------------------------------------------------- what a client sends
 
 
-class EmailAddressIn(msgspec.Struct, rename="camel"):
+class EmailAddressIn(GraphInput):
+    graph_type: ClassVar[str] = "microsoft.graph.emailAddress"
     name: str | None = None
     address: str | None = None
 
 
-class RecipientIn(msgspec.Struct, rename="camel"):
+class RecipientIn(GraphInput):
+    graph_type: ClassVar[str] = "microsoft.graph.recipient"
     email_address: EmailAddressIn | None = None
 
 
-class ItemBodyIn(msgspec.Struct, rename="camel"):
+class ItemBodyIn(GraphInput):
+    graph_type: ClassVar[str] = "microsoft.graph.itemBody"
     content_type: str | None = None
     content: str | None = None
 
 
-class DateTimeTimeZoneIn(msgspec.Struct, rename="camel"):
+class DateTimeTimeZoneIn(GraphInput):
+    graph_type: ClassVar[str] = "microsoft.graph.dateTimeTimeZone"
     date_time: str | None = None
     time_zone: str | None = None
 
 
-class FollowupFlagIn(msgspec.Struct, rename="camel"):
+class FollowupFlagIn(GraphInput):
+    graph_type: ClassVar[str] = "microsoft.graph.followupFlag"
     flag_status: str | None = None
     completed_date_time: DateTimeTimeZoneIn | None = None
     due_date_time: DateTimeTimeZoneIn | None = None
     start_date_time: DateTimeTimeZoneIn | None = None
 
 
-class HeaderIn(msgspec.Struct):
+class HeaderIn(GraphInput, rename=None):
+    graph_type: ClassVar[str] = "microsoft.graph.internetMessageHeader"
     name: str | None = None
     value: str | None = None
 
 
-class MessageInput(msgspec.Struct, rename="camel"):
-    """The writable part of a message, as POST and PATCH carry it. Unset = not given."""
+class MessageInput(GraphInput):
+    """A message as POST and PATCH carry it. Unset = not given. The read-only properties a
+    client may echo back (an SDK's or python-o365's whole object) are accepted and ignored,
+    as Graph ignores them; any other unknown property is refused."""
+
+    graph_type: ClassVar[str] = "microsoft.graph.message"
 
     subject: str | UnsetType | None = UNSET
     body: ItemBodyIn | UnsetType | None = UNSET
@@ -194,6 +205,22 @@ class MessageInput(msgspec.Struct, rename="camel"):
     internet_message_headers: list[HeaderIn] | UnsetType | None = UNSET
     extensions: list[dict[str, Any]] | UnsetType | None = UNSET
     attachments: list[dict[str, Any]] | UnsetType | None = UNSET
+    # read-only: accepted, never read
+    odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
+    id: Any = UNSET
+    created_date_time: Any = UNSET
+    last_modified_date_time: Any = UNSET
+    change_key: Any = UNSET
+    received_date_time: Any = UNSET
+    sent_date_time: Any = UNSET
+    has_attachments: Any = UNSET
+    body_preview: Any = UNSET
+    unique_body: Any = UNSET
+    parent_folder_id: Any = UNSET
+    conversation_id: Any = UNSET
+    conversation_index: Any = UNSET
+    is_draft: Any = UNSET
+    web_link: Any = UNSET
 
 
 # ---------------------------------------------------------------- rules
