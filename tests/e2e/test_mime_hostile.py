@@ -9,13 +9,15 @@ from __future__ import annotations
 import base64
 import re
 import smtplib
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import RunningServer
-from tests.mail_api import ADELE, inbox_items, unique
+from tests.conftest import RunningServer, start_server
+from tests.mail_api import ADELE, assert_error, inbox_items, unique
 from tests.sink import Received, Sink, wait_for
 
 TEXT_PLAIN = {"Content-Type": "text/plain"}
@@ -220,3 +222,40 @@ def test_smuggled_headers_over_smtp_never_go_out_again(server: RunningServer, si
     [received] = wait_for(lambda: [m for m in sink.handler.received if outside in m.rcpt_tos])
     assert received.rcpt_tos == [outside]
     assert_clean(received)
+
+
+def test_a_parse_that_runs_out_of_time_is_a_400(tmp_path: Path) -> None:
+    """A client's MIME is parsed under the received-mail time limit: one too slow to read is
+    refused with Graph's error for unreadable MIME, and the next one is read as usual."""
+    running = start_server(tmp_path / "slow", GRAPHPOST_MIME_PARSE_TIMEOUT_SECONDS="1")
+    try:
+        parts = b"".join(
+            b"--b\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=p%d\r\n"
+            b"\r\nx\r\n" % i
+            for i in range(20_000)
+        )
+        raw = b"To: x@example.net\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        with running.client() as c:
+            r = post(c, raw + parts + b"--b--\r\n")
+            error = assert_error(r, 400, "ErrorMimeContentInvalid")
+            assert "within 1 seconds" in str(error["message"])
+            r = post(c, b"To: x@example.net\r\nSubject: quick\r\n\r\nfine\r\n")
+            assert r.status_code == 201, r.text
+    finally:
+        running.stop()
+
+
+def test_many_mime_drafts_at_once(server: RunningServer) -> None:
+    subject = unique("at once")
+
+    def one(i: int) -> int:
+        with server.client() as c:
+            raw = f"To: x@example.net\r\nSubject: {subject} {i}\r\n\r\nbody {i}\r\n".encode()
+            return post(c, raw).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(one, range(24))) == [201] * 24
+    with server.client() as c:
+        query = {"$filter": f"startswith(subject, '{subject}')", "$count": "true", "$top": "1"}
+        r = c.get("/me/mailFolders/drafts/messages", params=query)
+        assert r.json()["@odata.count"] == 24
