@@ -259,3 +259,17 @@ def test_many_mime_drafts_at_once(server: RunningServer) -> None:
         query = {"$filter": f"startswith(subject, '{subject}')", "$count": "true", "$top": "1"}
         r = c.get("/me/mailFolders/drafts/messages", params=query)
         assert r.json()["@odata.count"] == 24
+
+
+def test_tens_of_thousands_of_recipients(server: RunningServer) -> None:
+    """More recipients than a statement takes parameters (32,767 on PostgreSQL): the directory
+    names are looked up in chunks, on both engines, for MIME and JSON alike."""
+    n = 20_000
+    to = ",\r\n ".join(f"u{i}@example.net" for i in range(n))
+    with server.client() as c:
+        r = post(c, f"To: {to}\r\nSubject: many\r\n\r\nbody\r\n".encode())
+        assert r.status_code == 201, r.text[:500]
+        assert len(r.json()["toRecipients"]) == n
+        people = [{"emailAddress": {"address": f"u{i}@example.net"}} for i in range(n)]
+        r = c.post("/me/messages", json={"subject": "many", "toRecipients": people})
+        assert r.status_code == 201, r.text[:500]
