@@ -73,6 +73,10 @@ def hostile(to: str) -> dict[str, bytes]:
         + "日本語".encode("shift_jis") + b"\r\n",
         "unknown-charset": head + b"=?x-unknown?q?caf=E9?=\r\n"
         b"Content-Type: text/plain; charset=x-unknown\r\n\r\ncaf\xe9 \xff\r\n",
+        # charsets whose codec refuses even with errors="replace"
+        "refusing-charsets": head + b"=?undefined?q?caf=E9?= =?idna?q?=FF?=\r\n"
+        b"Content-Type: text/plain; charset=undefined\r\n"
+        b"Content-Disposition: attachment; filename*=idna''caf%E9.txt\r\n\r\ncaf\xe9\r\n",
         "bad-utf-8": head + b"bad\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xff\xc3(\r\n",
         "unterminated": head + b"u\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
         b"Content-Type: text/plain\r\n\r\nno end",

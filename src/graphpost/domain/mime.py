@@ -311,8 +311,8 @@ def _word(charset: str, encoding: str, text: str) -> str:
         return text
     try:
         return data.decode(charset.split("*", 1)[0], "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
+    except (LookupError, ValueError):  # unknown, not a text encoding, or one that refuses
+        return data.decode("utf-8", "replace")  # "replace" (undefined, idna: UnicodeError)
 
 
 def _addresses(raw_values: list[str]) -> list[EmailAddress]:
@@ -357,10 +357,11 @@ def parse(raw: bytes) -> Parsed:
     storable (no NUL, valid UTF-8), whatever bytes arrived. Never raises: a message the
     standard library cannot read (structure nested thousands deep, a header it recurses on)
     is read as its headers and a plain text body."""
-    try:
-        return _parse(raw)
-    except Exception:  # RecursionError, OverflowError, a parser bug: read it plainly
-        return _parse_plainly(raw)
+    for reader in (_parse, _parse_plainly):
+        # RecursionError, OverflowError, a parser bug: read it plainly (then not at all)
+        with contextlib.suppress(Exception):
+            return reader(raw)
+    return Parsed(body=storable(raw.decode("utf-8", "replace")))  # the bytes as text
 
 
 _FIRST_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,998}[ \t]*:")
@@ -511,9 +512,11 @@ def _parse(raw: bytes) -> Parsed:
         ctype = part.get_content_type()
         if _MEDIA_TYPE.fullmatch(ctype) is None:
             ctype = "application/octet-stream"
-        name = _one_line(part.get_filename() or "") or (
-            "attachment" + (mimetypes.guess_extension(ctype) or "")
-        )
+        try:
+            filename = part.get_filename() or ""
+        except (LookupError, ValueError):  # an RFC 2231 charset no decoder takes
+            filename = ""
+        name = _one_line(filename) or ("attachment" + (mimetypes.guess_extension(ctype) or ""))
         content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         out.attachments.append((name, ctype, data, inline, content_id))
