@@ -232,3 +232,35 @@ def test_build_never_breaks_a_header_line(
     assert [a.address for a in back.to] == [r.email_address.address for r in msg.to_recipients]
     assert [a.address for a in back.cc] == [r.email_address.address for r in msg.cc_recipients]
     assert back.bcc == []
+
+
+# MIME-ish bytes: header lines, boundaries, encoded words and charsets, and any byte at all
+PIECES = st.sampled_from([
+    b"To: ", b"From: ", b"Subject: ", b"Content-Type: multipart/mixed; boundary=b",
+    b"Content-Type: text/plain; charset=", b"Content-Disposition: attachment; filename*=",
+    b"\r\n", b"\n", b"\r", b"\r\n\r\n", b"--b\r\n", b"--b--", b"=?", b"?=", b"?q?", b"?b?",
+    b"utf-8", b"undefined", b"idna", b"x-unknown", b"utf-16", b"''", b"%E9", b"=E9", b"<", b">",
+    b"@", b",", b'"', b":", b";", b"\x00", b"\xff", b"a@b.c", b" ",
+    b"=?undefined?q?a=E9?=", b"=?idna?b?/w==?=", b"=?x-unknown?q?=FF?=", b"=?utf-8?q?=0D=0A?=",
+    b"=?utf-16?b?2D3d?=", b"undefined''caf%E9",
+])  # fmt: skip
+MIME_ISH = st.lists(PIECES | st.binary(max_size=8), max_size=60).map(b"".join)
+
+
+def storable(text: str) -> bool:
+    return "\x00" not in text and text.encode("utf-8", "strict") is not None
+
+
+@seed(SEED)
+@PROPERTIES
+@given(MIME_ISH)
+def test_parse_reads_anything_into_storable_text(raw: bytes) -> None:
+    back = mime.parse(raw)  # never raises
+    texts = [back.subject or "", back.body, *(h.name + h.value for h in back.headers)]
+    for a in [back.from_, back.sender, *back.to, *back.cc, *back.bcc, *back.reply_to]:
+        if a is not None:
+            texts += [a.name or "", a.address or ""]
+    for name, ctype, _, _, cid in back.attachments:
+        texts += [name, ctype, cid or ""]
+        assert "\r" not in name and "\n" not in name
+    assert all(storable(t) for t in texts)
