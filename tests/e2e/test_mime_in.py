@@ -367,3 +367,16 @@ def test_a_mime_draft_in_a_json_batch(server: RunningServer) -> None:
     assert answers["1"]["status"] == 201 and answers["1"]["body"]["subject"] == subject
     assert answers["2"]["status"] == 400
     assert answers["2"]["body"]["error"]["code"] == "ErrorMimeContentInvalidBase64String"
+
+
+def test_send_mail_in_mime_is_idempotent_with_a_key(server: RunningServer) -> None:
+    subject = unique("mime once")
+    raw = f"To: {MEGAN}\r\nSubject: {subject}\r\n\r\nonce\r\n".encode()
+    key = unique("key")
+    with server.client() as c:
+        first = post_mime(c, "/me/sendMail", raw, **{"Idempotency-Key": key})
+        again = post_mime(c, "/me/sendMail", raw, **{"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 202, (first.text, again.text)
+    assert first.headers["location"] == again.headers["location"]
+    wait_for(lambda: inbox_items(server, MEGAN, subject))
+    assert len(inbox_items(server, MEGAN, subject)) == 1
