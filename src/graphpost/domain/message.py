@@ -587,7 +587,7 @@ def _file(inp: FileAttachmentIn, name: str, now: int, where: str) -> Attachment:
         ) from None
     ctype = _content_type(inp.content_type, name, where)
     if not ctype:
-        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        ctype = mimetypes.guess_type(name)[0] or sniffed(content)
     content_id = inp.content_id
     if content_id is not None and _CONTROL.search(content_id):
         raise PropertyValueError(
@@ -603,6 +603,23 @@ def _file(inp: FileAttachmentIn, name: str, now: int, where: str) -> Attachment:
     return attachment(
         name, ctype, content, is_inline=bool(inp.is_inline), content_id=content_id, now=now
     )
+
+
+# the first bytes of common files whose name may not say what they are (Graph answers
+# image/gif for a file named "smile")
+_MAGIC = (
+    (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"), (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+)  # fmt: skip
+
+
+def sniffed(content: bytes) -> str:
+    """The content type of bytes whose name has no known extension, by their first bytes."""
+    for magic, ctype in _MAGIC:
+        if content.startswith(magic):
+            return ctype
+    return "application/octet-stream"
 
 
 def _reference(inp: ReferenceAttachmentIn, name: str, now: int, where: str) -> Attachment:
