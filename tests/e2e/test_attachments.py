@@ -195,6 +195,30 @@ def test_permissions(server: RunningServer) -> None:
         assert [x["name"] for x in listed(c, made["id"])] == ["kept.txt"]
 
 
+def test_a_shared_mailbox(server: RunningServer) -> None:
+    """A delegate adds and deletes with Mail.ReadWrite.Shared and a readwrite grant; a read
+    grant or a read-only scope is 403."""
+    owner, editor, reader = (f"{unique(n)}@contoso.onmicrosoft.com" for n in ("own", "ed", "rd"))
+    for upn in (owner, editor, reader):
+        server.cli("users", "add", "--name", upn.split("@")[0], "--mail", upn)
+    server.cli("mailbox", "grant", owner, editor, "--rights", "readwrite")
+    server.cli("mailbox", "grant", owner, reader, "--rights", "read")
+    with server.client(server.token(owner)) as c:
+        made = draft(c)
+    path = f"/users/{owner}/messages"
+    for who, scopes in ((reader, "Mail.ReadWrite.Shared"), (editor, "Mail.Read.Shared")):
+        with server.client(server.token(who, scopes)) as c:
+            assert_error(add(c, made["id"], file_att(), path=path), 403, "ErrorAccessDenied")
+    with server.client(server.token(editor, "Mail.ReadWrite.Shared")) as c:
+        r = add(c, made["id"], file_att("shared.txt"), path=path)
+        assert r.status_code == 201, r.text
+        assert r.json()["@odata.context"].endswith("/attachments/$entity")
+        gone = c.delete(f"{path}/{made['id']}/attachments/{r.json()['id']}")
+        assert gone.status_code == 204
+    with server.client(server.token(owner)) as c:
+        assert listed(c, made["id"]) == []
+
+
 def test_an_application_may_add_and_delete(server: RunningServer) -> None:
     token = server.app_token()
     with server.client() as c:

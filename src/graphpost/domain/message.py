@@ -495,6 +495,7 @@ PERMISSIONS = ("other", "view", "edit", "anonymousview", "anonymousedit", "organ
 _PERMISSION_CANON = {p.lower(): p for p in ("anonymousView", "anonymousEdit",
                                             "organizationView", "organizationEdit")}  # fmt: skip
 MAX_URL = 8192
+_B64_SPACE = re.compile(r"[ \t\r\n]+")
 
 
 def _odata_type(raw: Mapping[str, Any], where: str) -> str | None:
@@ -577,8 +578,11 @@ def _file(inp: FileAttachmentIn, name: str, now: int, where: str) -> Attachment:
         raise PropertyValueError(
             f"Attachment '{shown(name)}' needs 'contentBytes' as a base64 string.", target=where
         )
+    data = inp.content_bytes
+    if _B64_SPACE.search(data):  # line-wrapped base64 (MIME's 76 columns), as Graph reads it
+        data = _B64_SPACE.sub("", data)
     try:
-        content = base64.b64decode(inp.content_bytes, validate=True)
+        content = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise PropertyValueError(
             f"The contentBytes of attachment '{shown(name)}' is not valid base64 (RFC 4648: "

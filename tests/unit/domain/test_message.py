@@ -191,3 +191,10 @@ def test_patch_refuses_attachments() -> None:
     with pytest.raises(InvalidOperationError):
         message.apply_patch(msg, parse({"attachments": [_att()]}), {}, 0)
     assert message.apply_patch(msg, parse({"attachments": None}), {}, 0).subject is None
+
+
+def test_base64_may_be_wrapped_over_lines() -> None:
+    wrapped = _att(contentBytes="aGVs\r\nbG8g\n d29y bGQ=")
+    assert message.attachment_input(wrapped, 0).content == b"hello world"
+    with pytest.raises(PropertyValueError, match="not valid base64"):
+        message.attachment_input(_att(contentBytes="aGVs-bG8_"), 0)
