@@ -80,4 +80,19 @@ class MessageStore(Protocol):
         self, mailbox_id: str, internet_message_id: str
     ) -> StoredMessage | None: ...
     async def attachments(self, message: StoredMessage) -> list[Attachment]: ...
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        """Store the changed document (changeKey, hasAttachments) and the attachment after the
+        others, in one transaction, if the change key still is ``expected_change_key``."""
+        ...
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        """Store the changed document and remove the attachment, in one transaction; None
+        (nothing written) if the key changed meanwhile or the attachment is gone."""
+        ...
+
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]: ...

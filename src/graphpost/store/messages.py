@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from graphpost.domain.message import Attachment, Message
+from graphpost.domain.message import Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
@@ -32,6 +32,10 @@ UPDATE_MSG = (
     + " WHERE seq = ?"
 )
 _STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc, m.headers, m.seq"
+
+
+class _Vanished(Exception):
+    """An attachment deleted by a concurrent request: the transaction is rolled back."""
 
 
 _last_seconds: dict[str, int] = {}
@@ -158,16 +162,7 @@ async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
     else:
         seq = await tx.insert_returning(INSERT_MSG, params)
         await _write_children(tx, seq, cols)
-    await tx.executemany(
-        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
-        "is_inline, content_id, modified_at, content) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (a.id, seq, n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
-             _seconds(a.last_modified_date_time), a.content)
-            for n, a in enumerate(new.attachments)
-        ],
-    )  # fmt: skip
+    await _insert_attachments(tx, seq, 0, new.attachments)
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
         [(seq, e["extensionName"], _encode(e)) for e in new.extensions],
@@ -178,6 +173,42 @@ async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
         msg.id, new.mailbox_id, msg.parent_folder_id, msg.change_key, msg.is_draft, cols.doc,
         headers, seq,
     )  # fmt: skip
+
+
+_INSERT_ATTACHMENT = (
+    "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
+    "is_inline, content_id, modified_at, content, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_ATTACHMENT_COLS = "id, name, content_type, size, is_inline, content_id, modified_at, content, kind"
+
+
+async def _insert_attachments(tx: Tx, seq: int, first: int, items: list[Attachment]) -> None:
+    """``items`` at positions ``first``, ``first`` + 1, …; a null content type is ''."""
+    await tx.executemany(
+        _INSERT_ATTACHMENT,
+        [
+            (a.id, seq, first + n, a.name, a.content_type or "", a.size, a.is_inline,
+             a.content_id, _seconds(a.last_modified_date_time), payload(a), a.kind)
+            for n, a in enumerate(items)
+        ],
+    )  # fmt: skip
+
+
+def _attachment(r: Row) -> Attachment:
+    return restored(
+        Attachment(
+            id=r[0],
+            name=r[1],
+            content_type=r[2] or None,
+            size=r[3],
+            is_inline=bool(r[4]),
+            content_id=r[5],
+            last_modified_date_time=iso(r[6]),
+            kind=r[8],
+        ),
+        bytes(r[7]),
+    )
 
 
 async def replace_message_op(
@@ -315,25 +346,50 @@ class SqlMessages:
     async def attachments(self, message: StoredMessage) -> list[Attachment]:
         async def op(tx: Tx) -> list[Attachment]:
             rows = await tx.fetchall(
-                "SELECT id, name, content_type, size, is_inline, content_id, modified_at, content "
-                "FROM attachments WHERE message_seq = ? ORDER BY position",
+                f"SELECT {_ATTACHMENT_COLS} FROM attachments WHERE message_seq = ? "
+                "ORDER BY position",
                 (message.seq,),
             )
-            return [
-                Attachment(
-                    id=r[0],
-                    name=r[1],
-                    content_type=r[2],
-                    size=r[3],
-                    is_inline=bool(r[4]),
-                    content_id=r[5],
-                    last_modified_date_time=iso(r[6]),
-                    content=bytes(r[7]),
-                )
-                for r in rows
-            ]
+            return [_attachment(r) for r in rows]
 
         return await self.engine.read(op)
+
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            last = await tx.fetchone(
+                "SELECT max(position) FROM attachments WHERE message_seq = ?", (written.seq,)
+            )
+            first = 0 if last is None or last[0] is None else int(last[0]) + 1
+            await _insert_attachments(tx, written.seq, first, [attachment])
+            return written
+
+        return await self.engine.write(op)
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            gone = await tx.execute(
+                "DELETE FROM attachments WHERE id = ? AND message_seq = ?",
+                (attachment_id, written.seq),
+            )
+            if not gone:  # removed meanwhile: undo the document's change too
+                raise _Vanished
+            return written
+
+        try:
+            return await self.engine.write(op)
+        except _Vanished:
+            return None
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
         async def op(tx: Tx) -> list[bytes]:

@@ -154,6 +154,8 @@ attachments = Table(
     Column("content_id", Text, nullable=True),
     Column("modified_at", BigInteger, nullable=False),
     Column("content", LargeBinary, nullable=False),
+    # file, item or reference: what ``content`` holds (the bytes, or the item's or link's JSON)
+    Column("kind", String(16), nullable=False, server_default="file"),
     Index("ix_attachments_message", "message_seq", "position"),
 )
 
