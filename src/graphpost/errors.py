@@ -16,7 +16,9 @@ GraphpostError
 │   ├── InvalidOperationError    well-formed but not allowed on this item
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
-│   └── MessageTooLargeError     over the message size limit
+│   ├── MessageTooLargeError     over the message size limit
+│   └── MimeContentError         a text/plain body that is not base64 MIME
+│       └── MimeUnreadableError  base64 of something that is not a message
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
@@ -115,6 +117,15 @@ class DelegatedOnlyError(InvalidInputError):
 
 class MessageTooLargeError(InvalidInputError):
     """The message is over the configured maximum size."""
+
+
+class MimeContentError(InvalidInputError):
+    """A MIME request body (``Content-Type: text/plain``) that is not base64."""
+
+
+class MimeUnreadableError(MimeContentError):
+    """Base64 that decodes to something that is not an RFC 5322 message, or whose structure
+    could not be read in time."""
 
 
 class NotFoundError(GraphpostError):
