@@ -16,7 +16,8 @@ GraphpostError
 │   ├── InvalidOperationError    well-formed but not allowed on this item
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
-│   └── MessageTooLargeError     over the message size limit
+│   ├── MessageTooLargeError     over the message size limit
+│   └── AttachmentTooSmallError  an upload session for a file under 3 MB
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
@@ -34,6 +35,7 @@ GraphpostError
 │   └── RateThrottledError       more than 10,000 requests in 10 minutes
 ├── RequestTooLargeError         over the request size cap
 ├── RequestTimeoutError          the request body did not arrive in time
+├── RangeNotSatisfiableError     an upload part that does not start where the session stands
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
 ├── StoreError                   the database failed (not the caller's fault)
@@ -115,6 +117,14 @@ class DelegatedOnlyError(InvalidInputError):
 
 class MessageTooLargeError(InvalidInputError):
     """The message is over the configured maximum size."""
+
+
+class AttachmentTooSmallError(InvalidInputError):
+    """An upload session for a file under the 3 MB minimum."""
+
+
+class RangeNotSatisfiableError(GraphpostError):
+    """An upload part that does not start at the session's next expected offset."""
 
 
 class NotFoundError(GraphpostError):

@@ -31,9 +31,11 @@ from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
+from graphpost.services.uploads import UploadService
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
+from graphpost.store.blobs import SqlBlobs, content_store
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -62,6 +64,8 @@ class Runtime:
     sending: SendService
     worker: DeliveryWorker
     parser: MimeParser
+    blobs: SqlBlobs
+    uploads: UploadService
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -71,13 +75,18 @@ class Runtime:
             synchronous=settings.sqlite_synchronous,
             pool_size=settings.pg_pool_size,
         )
-        message_store = SqlMessages(engine)
-        outbox = SqlOutbox(engine)
+        content = content_store(settings.blob_dir)
+        message_store = SqlMessages(engine, content)
+        outbox = SqlOutbox(engine, content)
         folders = FolderService(SqlFolders(engine))
         directory_store = SqlDirectory(engine)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
         messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
+        blobs = SqlBlobs(engine, content)
+        uploads = UploadService(
+            blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url
+        )
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
             timeout=settings.mime_parse_timeout_seconds,
@@ -136,6 +145,8 @@ class Runtime:
             sending=sending,
             worker=worker,
             parser=parser,
+            blobs=blobs,
+            uploads=uploads,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -174,7 +185,11 @@ class Runtime:
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
-            self.messages, self.folders, self.sending, Renderer(self.settings.base_url)
+            self.messages,
+            self.folders,
+            self.sending,
+            Renderer(self.settings.base_url),
+            self.uploads,
         )
         return GraphApp(
             services=services,

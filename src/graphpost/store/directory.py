@@ -7,6 +7,7 @@ from graphpost.domain.times import now
 from graphpost.errors import AlreadyExistsError
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
+from graphpost.store.blobs import release_where
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
 from graphpost.store.user_query import COLUMNS, compile_where
@@ -164,6 +165,7 @@ class SqlDirectory:
     async def remove_user(self, user_id: str) -> bool:
         async def op(tx: Tx) -> bool:
             # children first: folders reference each other and messages reference folders
+            await release_where(tx, "m.mailbox_id = ?", (user_id,))
             await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
             await tx.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
             await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))

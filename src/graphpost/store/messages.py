@@ -10,6 +10,7 @@ from graphpost.domain.message import Attachment, Message
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.store.blobs import Content, DbContent, SqlBlobs, reference_bytes, release_where
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
 
@@ -34,6 +35,7 @@ UPDATE_MSG = (
 _STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc, m.headers, m.seq"
 
 
+IN_DATABASE: Content = DbContent()
 _last_seconds: dict[str, int] = {}
 
 
@@ -134,8 +136,32 @@ _PG_INSERT = (
 )
 
 
-async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
-    """Write ``new`` inside the caller's transaction (shared with the outbox)."""
+async def insert_attachment_rows(
+    tx: Tx, seq: int, attachments: list[tuple[Attachment, str]]
+) -> None:
+    """The rows of ``attachments`` (each with the digest of its blob, already referenced) after
+    the message's others."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(MAX(position) + 1, 0) FROM attachments WHERE message_seq = ?", (seq,)
+    )
+    first = int(row[0]) if row is not None else 0
+    await tx.executemany(
+        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
+        "is_inline, content_id, modified_at, blob_digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (a.id, seq, first + n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
+             _seconds(a.last_modified_date_time), digest)
+            for n, (a, digest) in enumerate(attachments)
+        ],
+    )  # fmt: skip
+
+
+async def insert_message_op(
+    tx: Tx, new: NewMessage, content: Content = IN_DATABASE
+) -> StoredMessage:
+    """Write ``new`` inside the caller's transaction (shared with the outbox); attachment
+    bytes go to ``content`` (or are counted once more where they already are)."""
     msg = new.message
     cols = Columns(msg)
     headers = _encode(new.headers) if new.headers else None
@@ -158,16 +184,10 @@ async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
     else:
         seq = await tx.insert_returning(INSERT_MSG, params)
         await _write_children(tx, seq, cols)
-    await tx.executemany(
-        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
-        "is_inline, content_id, modified_at, content) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (a.id, seq, n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
-             _seconds(a.last_modified_date_time), a.content)
-            for n, a in enumerate(new.attachments)
-        ],
-    )  # fmt: skip
+    if new.attachments:
+        await insert_attachment_rows(
+            tx, seq, [(a, await reference_bytes(tx, content, a.content)) for a in new.attachments]
+        )
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
         [(seq, e["extensionName"], _encode(e)) for e in new.extensions],
@@ -220,6 +240,7 @@ async def delete_message_op(
     )
     if old is None or (drafts_only and not old[2]):
         return False
+    await release_where(tx, "m.id = ? AND m.mailbox_id = ?", (message_id, mailbox_id))
     await tx.execute(
         "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
     )
@@ -230,12 +251,14 @@ async def delete_message_op(
 class SqlMessages:
     """The messages port on SQLite or PostgreSQL (the difference lives in the Engine)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, content: Content = IN_DATABASE) -> None:
         self.engine = engine
+        self.content = content
+        self.blobs = SqlBlobs(engine, content)
 
     async def insert_message(self, new: NewMessage) -> StoredMessage:
         async def op(tx: Tx) -> StoredMessage:
-            return await insert_message_op(tx, new)
+            return await insert_message_op(tx, new, self.content)
 
         # on PostgreSQL a message without attachments or extensions is one statement
         return await self.engine.write(op, one_statement=not new.attachments and not new.extensions)
@@ -243,7 +266,7 @@ class SqlMessages:
     async def insert_messages(self, messages: list[NewMessage]) -> None:
         async def op(tx: Tx) -> None:
             for new in messages:
-                await insert_message_op(tx, new)
+                await insert_message_op(tx, new, self.content)
 
         await self.engine.write(op)
 
@@ -297,7 +320,10 @@ class SqlMessages:
         async def op(tx: Tx) -> bool:
             return await delete_message_op(tx, mailbox_id, message_id)
 
-        return await self.engine.write(op)
+        deleted = await self.engine.write(op)
+        if deleted:
+            await self.blobs.sweep()
+        return deleted
 
     async def find_by_internet_message_id(
         self, mailbox_id: str, internet_message_id: str
@@ -313,13 +339,19 @@ class SqlMessages:
         return await self.engine.read(op)
 
     async def attachments(self, message: StoredMessage) -> list[Attachment]:
-        async def op(tx: Tx) -> list[Attachment]:
-            rows = await tx.fetchall(
-                "SELECT id, name, content_type, size, is_inline, content_id, modified_at, content "
-                "FROM attachments WHERE message_seq = ? ORDER BY position",
+        async def op(tx: Tx) -> list[Row]:
+            return await tx.fetchall(
+                "SELECT a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, "
+                "a.modified_at, a.blob_digest, b.location "
+                "FROM attachments a JOIN blobs b ON b.digest = a.blob_digest "
+                "WHERE a.message_seq = ? ORDER BY a.position",
                 (message.seq,),
             )
-            return [
+
+        found: list[Attachment] = []
+        for r in await self.engine.read(op):
+            parts = [block async for block in self.content.read(self.engine, r[7], r[8])]
+            found.append(
                 Attachment(
                     id=r[0],
                     name=r[1],
@@ -328,12 +360,10 @@ class SqlMessages:
                     is_inline=bool(r[4]),
                     content_id=r[5],
                     last_modified_date_time=iso(r[6]),
-                    content=bytes(r[7]),
+                    content=b"".join(parts),
                 )
-                for r in rows
-            ]
-
-        return await self.engine.read(op)
+            )
+        return found
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
         async def op(tx: Tx) -> list[bytes]:

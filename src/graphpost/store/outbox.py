@@ -13,8 +13,14 @@ from graphpost.ports.outbox import (
     Route,
     Submission,
 )
+from graphpost.store.blobs import Content
 from graphpost.store.engine import Engine, Row, Tx
-from graphpost.store.messages import delete_message_op, insert_message_op, replace_message_op
+from graphpost.store.messages import (
+    IN_DATABASE,
+    delete_message_op,
+    insert_message_op,
+    replace_message_op,
+)
 
 _SUB_COLS = (
     "id, mailbox_id, message_id, internet_message_id, subject, envelope_from, sender_name, "
@@ -40,8 +46,9 @@ def _delivery(r: Row) -> Delivery:
 class SqlOutbox:
     """The outbox port on either engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, content: Content = IN_DATABASE) -> None:
         self.engine = engine
+        self.content = content  # where attachment bytes go (local copies, reports)
 
     async def submit(
         self,
@@ -73,7 +80,7 @@ class SqlOutbox:
             ):
                 raise ConflictError(CHANGED)
             if insert is not None:
-                await insert_message_op(tx, insert)
+                await insert_message_op(tx, insert, self.content)
             s = submission
             await tx.execute(
                 f"INSERT INTO submissions ({_SUB_COLS}, size) "
@@ -154,7 +161,7 @@ class SqlOutbox:
             )
             if held is None or DeliveryState(held[0]).final:
                 return False
-            await insert_message_op(tx, message)
+            await insert_message_op(tx, message, self.content)
             await _set_outcome(
                 tx,
                 Outcome(
@@ -175,7 +182,7 @@ class SqlOutbox:
             for outcome in outcomes:
                 done += await _set_outcome(tx, outcome, owner, now_ms)
             if bounce is not None and done:
-                await insert_message_op(tx, bounce)
+                await insert_message_op(tx, bounce, self.content)
             return done
 
         return await self.engine.write(op)
