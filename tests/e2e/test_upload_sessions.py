@@ -1,0 +1,285 @@
+"""Upload sessions (``createUploadSession`` and its upload URL) over real HTTP on both engines:
+parts in order, a part cut off mid-body, a resent range, cancel, Graph's errors, and the file
+sent to the SMTP sink and a local recipient intact."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import RunningServer
+from tests.mail_api import ALEX, assert_error, inbox_items, unique
+from tests.sink import Sink, wait_for
+
+MIB = 1024 * 1024
+
+
+def draft(c: httpx.Client, subject: str, *to: str) -> dict[str, Any]:
+    r = c.post(
+        "/me/messages",
+        json={"subject": subject, "toRecipients": [{"emailAddress": {"address": a}} for a in to]},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def create(c: httpx.Client, message_id: str, size: int, **item: Any) -> httpx.Response:
+    body = {"AttachmentItem": {"attachmentType": "file", "name": "big.bin", "size": size, **item}}
+    return c.post(f"/me/messages/{message_id}/attachments/createUploadSession", json=body)
+
+
+def session(c: httpx.Client, message_id: str, size: int, **item: Any) -> dict[str, Any]:
+    r = create(c, message_id, size, **item)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def put(url: str, data: bytes, first: int, total: int, **headers: str) -> httpx.Response:
+    """A part, without any Authorization header."""
+    h = {
+        "Content-Type": "application/octet-stream",
+        "Content-Range": f"bytes {first}-{first + len(data) - 1}/{total}",
+        **headers,
+    }
+    return httpx.put(url, content=data, headers=h, timeout=60)
+
+
+def upload(url: str, data: bytes, chunk: int = 2 * MIB, start: int = 0) -> httpx.Response:
+    r: httpx.Response | None = None
+    for first in range(start, len(data), chunk):
+        r = put(url, data[first : first + chunk], first, len(data))
+        expected = 201 if first + chunk >= len(data) else 200
+        assert r.status_code == expected, r.text
+    assert r is not None
+    return r
+
+
+def cut_off(url: str, data: bytes, first: int, total: int) -> None:
+    """A part whose connection closes after half of its body."""
+    parts = urlsplit(url)
+    head = (
+        f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
+        f"Content-Range: bytes {first}-{first + len(data) - 1}/{total}\r\n\r\n"
+    ).encode()
+    host, port = parts.netloc.split(":")
+    with socket.create_connection((host, int(port))) as s:
+        s.sendall(head + data[: len(data) // 2])
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(30)
+        while s.recv(65536):  # the server's answer (if any), then the close
+            pass
+
+
+def attachment_id(location: str) -> str:
+    return location.rsplit("attachments('", 1)[1].rstrip("')")
+
+
+def test_a_file_in_parts(server: RunningServer) -> None:
+    data = os.urandom(3 * MIB + 123_457)
+    with server.client() as c:
+        made = draft(c, unique("upload"), ALEX)
+        s = session(c, made["id"], len(data), contentType="application/x-big")
+        assert s["@odata.context"].endswith("$metadata#microsoft.graph.uploadSession")
+        assert s["nextExpectedRanges"] == ["0-"]
+        assert s["expirationDateTime"].endswith("Z")
+        url = s["uploadUrl"]
+        assert "authtoken=" in url
+        first = put(url, data[: 2 * MIB], 0, len(data))
+        assert first.status_code == 200, first.text
+        state = first.json()
+        assert state["nextExpectedRanges"] == [str(2 * MIB)]
+        assert state["NextExpectedRanges"] == [str(2 * MIB)]
+        assert state["ExpirationDateTime"] == state["expirationDateTime"] == s["expirationDateTime"]
+        last = put(url, data[2 * MIB :], 2 * MIB, len(data))
+        assert last.status_code == 201, last.text
+        assert last.content == b"" and last.headers["content-length"] == "0"
+        location = last.headers["location"]
+        assert f"/messages('{made['id']}')/attachments('" in location
+        aid = attachment_id(location)
+        got = c.get(f"/me/messages/{made['id']}/attachments/{aid}/$value")
+        assert got.status_code == 200
+        assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+        assert got.headers["content-type"].startswith("application/x-big")
+        meta = c.get(
+            f"/me/messages/{made['id']}/attachments/{aid}", params={"$select": "name,size"}
+        )
+        assert meta.json()["size"] == len(data) and meta.json()["name"] == "big.bin"
+        msg = c.get(f"/me/messages/{made['id']}").json()
+        assert msg["hasAttachments"] is True
+        assert msg["changeKey"] != made["changeKey"]
+        # the session is over: its URL is not
+        assert_error(put(url, data[:10], 0, len(data)), 404, "ErrorItemNotFound")
+
+
+def test_a_part_cut_off_and_a_resent_range(server: RunningServer) -> None:
+    data = os.urandom(4 * MIB + 5)
+    with server.client() as c:
+        made = draft(c, unique("resume"), ALEX)
+        url = session(c, made["id"], len(data))["uploadUrl"]
+    assert put(url, data[: 2 * MIB], 0, len(data)).status_code == 200
+    cut_off(url, data[2 * MIB : 4 * MIB], 2 * MIB, len(data))
+    # nothing of the broken part was kept: the session still waits at 2 MiB
+    state = httpx.get(url, timeout=30)
+    assert state.status_code == 200, state.text
+    assert state.json()["nextExpectedRanges"] == [str(2 * MIB)]
+    # the first part again (its answer was lost, say): refused, nothing changes
+    again = put(url, data[: 2 * MIB], 0, len(data))
+    assert_error(again, 416, "InvalidRange")
+    assert str(2 * MIB) in again.json()["error"]["message"]
+    # a part beyond the next expected offset
+    assert_error(put(url, data[3 * MIB : 4 * MIB], 3 * MIB, len(data)), 416, "InvalidRange")
+    done = upload(url, data, start=2 * MIB)
+    with server.client() as c:
+        got = c.get(
+            f"/me/messages/{made['id']}/attachments/{attachment_id(done.headers['location'])}/$value"
+        )
+    assert got.content == data
+
+
+def test_bad_parts(server: RunningServer) -> None:
+    size = 3 * MIB
+    with server.client() as c:
+        made = draft(c, unique("bad parts"), ALEX)
+        url = session(c, made["id"], size)["uploadUrl"]
+    chunk = os.urandom(MIB)
+    # a total that is not the session's size
+    assert_error(put(url, chunk, 0, size + 1), 400, "ErrorInvalidRequest")
+    # past the end of the file (overlong)
+    r = httpx.put(
+        url,
+        content=chunk,
+        headers={"Content-Range": f"bytes {size - 10}-{size - 10 + MIB - 1}/{size}"},
+    )
+    assert_error(r, 400, "ErrorInvalidRequest")
+    # a range that does not match the body
+    r = httpx.put(url, content=chunk, headers={"Content-Range": f"bytes 0-{2 * MIB - 1}/{size}"})
+    assert_error(r, 400, "ErrorInvalidRequest")
+    # no or a malformed Content-Range
+    assert_error(httpx.put(url, content=chunk), 400, "ErrorInvalidRequest")
+    for bad in ("bytes 0-x/3", "bytes=0-1/3", "bytes 0-1/3 x", "items 0-1/3", "bytes -1-1/3"):
+        r = httpx.put(url, content=b"ab", headers={"Content-Range": bad})
+        assert_error(r, 400, "ErrorInvalidRequest")
+    # a part larger than a request may be
+    r = put(url, os.urandom(4 * MIB + 1), 0, size)
+    assert r.status_code in (400, 413), r.text
+    # nothing was kept
+    assert httpx.get(url).json()["nextExpectedRanges"] == ["0"]
+
+
+def test_the_url_is_the_credential(server: RunningServer) -> None:
+    with server.client() as c:
+        a = draft(c, unique("token a"), ALEX)
+        b = draft(c, unique("token b"), ALEX)
+        url_a = session(c, a["id"], 3 * MIB)["uploadUrl"]
+        url_b = session(c, b["id"], 3 * MIB)["uploadUrl"]
+    token_b = url_b.split("authtoken=", 1)[1]
+    forged = url_a.split("authtoken=", 1)[0] + "authtoken=" + token_b
+    assert_error(httpx.get(forged), 401, "InvalidAuthenticationToken")
+    assert_error(httpx.get(url_a.split("?", 1)[0]), 401, "InvalidAuthenticationToken")
+    assert_error(httpx.get(url_a[:-3] + "AAA"), 401, "InvalidAuthenticationToken")
+    # the session of message b named under message a's URL
+    sid_b = url_b.split("attachmentSessions('", 1)[1].split("'", 1)[0]
+    sid_a = url_a.split("attachmentSessions('", 1)[1].split("'", 1)[0]
+    moved = url_b.replace(f"messages('{b['id']}')", f"messages('{a['id']}')")
+    assert_error(httpx.get(moved), 401, "InvalidAuthenticationToken")
+    unknown = url_a.replace(sid_a, sid_b[:-4] + "0000")
+    assert_error(httpx.get(unknown), 404, "ErrorItemNotFound")
+    r = httpx.post(url_a, content=b"x")
+    assert_error(r, 405, "MethodNotAllowed")
+
+
+def test_cancel(server: RunningServer) -> None:
+    data = os.urandom(3 * MIB)
+    with server.client() as c:
+        made = draft(c, unique("cancel"), ALEX)
+        url = session(c, made["id"], len(data))["uploadUrl"]
+    assert put(url, data[:MIB], 0, len(data)).status_code == 200
+    r = httpx.delete(url)
+    assert r.status_code == 204 and r.content == b""
+    assert_error(put(url, data[MIB:], MIB, len(data)), 404, "ErrorItemNotFound")
+    assert_error(httpx.delete(url), 404, "ErrorItemNotFound")
+    with server.client() as c:
+        assert c.get(f"/me/messages/{made['id']}/attachments").json()["value"] == []
+
+
+def test_session_errors(server: RunningServer) -> None:
+    with server.client() as c:
+        made = draft(c, unique("errors"), ALEX)
+        mid = made["id"]
+        assert_error(
+            create(c, mid, 3 * MIB - 1), 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"
+        )
+        assert_error(create(c, mid, 150 * MIB + 1), 400, "ErrorMessageSizeExceeded")
+        assert_error(create(c, mid, -1), 400, "RequestBodyRead")
+        assert_error(create(c, mid, "many"), 400, "RequestBodyRead")
+        assert_error(create(c, mid, 3 * MIB, attachmentType="reference"), 400, "RequestBodyRead")
+        assert_error(create(c, mid, 3 * MIB, name="a\r\nb"), 400, "RequestBodyRead")
+        assert_error(create(c, mid, 3 * MIB, colour="red"), 400, "RequestBodyRead")
+        r = c.post(f"/me/messages/{mid}/attachments/createUploadSession", json={"Item": {}})
+        assert_error(r, 400, "RequestBodyRead")
+        r = c.post(f"/me/messages/{mid}/attachments/createUploadSession", json={})
+        assert_error(r, 400, "RequestBodyRead")
+        assert_error(create(c, "AAMkAGI2THVSAAA=", 3 * MIB), 404, "ErrorItemNotFound")
+    # a token that may only read
+    with server.client(server.token(scopes="Mail.Read")) as c:
+        assert_error(create(c, mid, 3 * MIB), 403, "ErrorAccessDenied")
+    # the camelCase parameter name is accepted too
+    with server.client() as c:
+        r = c.post(
+            f"/me/messages/{mid}/attachments/createUploadSession",
+            json={"attachmentItem": {"attachmentType": "file", "name": "x.bin", "size": 3 * MIB}},
+        )
+        assert r.status_code == 201, r.text
+
+
+def test_sent_intact_to_the_relay_and_a_local_inbox(server: RunningServer, sink: Sink) -> None:
+    data = os.urandom(3 * MIB + 77)
+    subject = unique("upload sent")
+    outside = f"{unique('far')}@example.net"
+    with server.client() as c:
+        made = draft(c, subject, ALEX, outside)
+        url = session(c, made["id"], len(data), name="report.pdf")["uploadUrl"]
+        upload(url, data)
+        assert c.post(f"/me/messages/{made['id']}/send").status_code == 202
+    [received] = wait_for(lambda: sink.messages_for(outside), what="the relayed copy")
+    [part] = list(received.message.iter_attachments())
+    assert part.get_filename() == "report.pdf"
+    assert (
+        hashlib.sha256(part.get_payload(decode=True)).hexdigest()
+        == hashlib.sha256(data).hexdigest()
+    )
+    [item] = wait_for(lambda: inbox_items(server, ALEX, subject), what="the local copy")
+    with server.client(server.token(ALEX)) as c:
+        [att] = c.get(
+            f"/me/messages/{item['id']}/attachments", params={"$select": "id,name"}
+        ).json()["value"]
+        got = c.get(f"/me/messages/{item['id']}/attachments/{att['id']}/$value")
+    assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("n", [3])
+def test_the_same_file_twice_is_stored_once(server: RunningServer, n: int) -> None:
+    """Content addressing seen from outside: three messages, one file, each readable; deleting
+    two leaves the third intact."""
+    data = os.urandom(3 * MIB)
+    ids: list[str] = []
+    with server.client() as c:
+        for _ in range(n):
+            made = draft(c, unique("dedup"), ALEX)
+            upload(session(c, made["id"], len(data))["uploadUrl"], data)
+            ids.append(made["id"])
+        for mid in ids[:-1]:
+            assert c.delete(f"/me/messages/{mid}").status_code == 204
+        # Deleted Items still holds them: delete them there for good
+        for mid in ids[:-1]:
+            assert c.post(f"/me/messages/{mid}/permanentDelete").status_code == 204
+        [att] = c.get(f"/me/messages/{ids[-1]}/attachments").json()["value"]
+        got = c.get(f"/me/messages/{ids[-1]}/attachments/{att['id']}/$value")
+    assert got.content == data
