@@ -29,7 +29,7 @@ def draft(c: httpx.Client, subject: str, *to: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def create(c: httpx.Client, message_id: str, size: int, **item: Any) -> httpx.Response:
+def create(c: httpx.Client, message_id: str, size: object, **item: Any) -> httpx.Response:
     body = {"AttachmentItem": {"attachmentType": "file", "name": "big.bin", "size": size, **item}}
     return c.post(f"/me/messages/{message_id}/attachments/createUploadSession", json=body)
 
