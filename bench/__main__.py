@@ -599,6 +599,47 @@ async def wal_and_calls(url: str) -> tuple[int, int]:
     return int(lsn), int(xacts)
 
 
+def upload_scenarios(res: Results, work: Path, size_mb: int, database_url: str | None) -> None:
+    """A file of ``size_mb`` MB uploaded in 4 MiB parts (one cut off and sent again), sent to the
+    sink and a local Inbox: the server's peak RSS during each step (the goal: under 200 MB)."""
+    from bench import upload
+
+    sink = Sink(work)
+    engine = "PostgreSQL" if database_url else "SQLite"
+    limit = str(size_mb * 2 * upload.MIB)
+    try:
+        with graphpost(work / f"upload-{engine}", relay=f"smtp://127.0.0.1:{sink.port}",
+                       database_url=database_url, GRAPHPOST_MAX_MESSAGE_BYTES=limit,
+                       GRAPHPOST_MAX_UPLOAD_BYTES=limit) as s:  # fmt: skip
+            token, alex = s.token(), s.token(upload.ALEX)
+            idle = s.proc.rss_kb() / 1024
+            peaks: dict[str, float] = {}
+            current: list[str] = []
+
+            def step(name: str) -> None:
+                if current:
+                    peaks[current[-1]] = s.proc.peak_kb / 1024
+                s.proc.reset_peak()
+                current.append(name)
+
+            size = size_mb * upload.MIB
+            before = sink.count()
+            times = upload.upload_and_send(s.base, token, size, 4 * upload.MIB,
+                                           "far@example.net", step)  # fmt: skip
+            relayed = sink.wait(before + 1) - time.monotonic()
+            local = upload.wait_until(lambda: upload.inbox_has(s.base, alex, "upload bench"))
+            delivered = max(relayed, 0.0) + local + times["send"]
+            peaks[current[-1]] = s.proc.peak_kb / 1024
+        mb = size / upload.MIB
+        res.add(Row(f"upload {mb:.0f} MB in 4 MiB parts ({engine})", mb / times["upload"],
+                    None, None, None, peaks["upload"],
+                    note=f"MB/s; one part cut off and resent; idle RSS {idle:.0f} MB"))  # fmt: skip
+        res.add(Row(f"send it: relay + a local Inbox ({engine})", mb / delivered, None, None,
+                    None, peaks["send"], note="MB/s until both copies arrived"))  # fmt: skip
+    finally:
+        sink.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -609,7 +650,23 @@ def main() -> int:
                         help="only the token endpoint and token verification")  # fmt: skip
     parser.add_argument("--only-big-inbound", action="store_true",
                         help="only the API under large inbound mail (SQLite)")  # fmt: skip
+    parser.add_argument("--only-upload", action="store_true",
+                        help="only a large upload session and its send (peak RSS)")  # fmt: skip
+    parser.add_argument(
+        "--upload-mb", type=int, default=150, help="the file's size for --only-upload"
+    )
     args = parser.parse_args()
+    if args.only_upload:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            upload_scenarios(res, Path(tmp), args.upload_mb, None)
+            if not args.no_postgres:
+                upload_scenarios(res, Path(tmp), args.upload_mb, PG_URL)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        return 0
     if shutil.which("wrk") is None:
         print("bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2

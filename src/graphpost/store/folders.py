@@ -17,7 +17,7 @@ _FOLDER_COLS = (
 
 # a folder and every folder below it (both engines have recursive CTEs)
 _SUBTREE = (
-    "WITH RECURSIVE t(id) AS (SELECT ? UNION ALL "
+    "WITH RECURSIVE t(id) AS (SELECT id FROM folders WHERE id = ? UNION ALL "
     "SELECT f.id FROM folders f JOIN t ON f.parent_id = t.id) SELECT id FROM t"
 )
 
