@@ -39,6 +39,7 @@ GraphpostError
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
 ├── StoreError                   the database failed (not the caller's fault)
+│   └── BlobMissingError         a blob named by digest is no longer stored
 └── SignInError                  the identity platform's refusals (OAuth error + AADSTS code)
 """
 
@@ -227,3 +228,7 @@ class SignInError(GraphpostError):
         self.error = error
         self.aadsts = aadsts
         self.status = status
+
+
+class BlobMissingError(StoreError):
+    """A blob referred to by its digest is no longer stored (its last user went, swept)."""

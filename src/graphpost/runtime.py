@@ -118,6 +118,7 @@ class Runtime:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
             sole=engine.dialect == "sqlite",
+            blobs=blobs,
         )
         limits = Limits(
             max_recipients=settings.max_recipients,
@@ -127,7 +128,7 @@ class Runtime:
         )
         sending = SendService(
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
-            wake=worker.wake, access=access,
+            wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
         return cls(
             settings=settings,

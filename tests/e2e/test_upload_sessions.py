@@ -283,3 +283,48 @@ def test_the_same_file_twice_is_stored_once(server: RunningServer, n: int) -> No
         [att] = c.get(f"/me/messages/{ids[-1]}/attachments").json()["value"]
         got = c.get(f"/me/messages/{ids[-1]}/attachments/{att['id']}/$value")
     assert got.content == data
+
+
+@pytest.mark.parametrize("save", [True, False])
+def test_a_large_file_is_streamed_to_the_relay_and_shared_locally(
+    server: RunningServer, sink: Sink, save: bool
+) -> None:
+    """Over 4 MiB of attachments: the message is written part by part into a blob and
+    streamed to the relay; the local copy refers to the same blob (intact either way, also
+    when the draft is not kept in Sent Items)."""
+    data = os.urandom(5 * MIB + 3)
+    subject = unique("streamed")
+    outside = f"{unique('far')}@example.net"
+    with server.client() as c:
+        made = draft(c, subject, ALEX, outside)
+        r = c.patch(
+            f"/me/messages/{made['id']}",
+            json={"body": {"contentType": "text", "content": ".dot\n..two"}},
+        )
+        assert r.status_code == 200, r.text
+        upload(session(c, made["id"], len(data), name="video.mp4")["uploadUrl"], data)
+        r = c.post(f"/me/messages/{made['id']}/send", json={"saveToSentItems": save})
+        assert r.status_code == 202, r.text
+    [received] = wait_for(lambda: sink.messages_for(outside), what="the relayed copy")
+    mail = received.message
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "video.mp4"
+    assert (
+        hashlib.sha256(part.get_payload(decode=True)).hexdigest()
+        == hashlib.sha256(data).hexdigest()
+    )
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None and body.get_content().replace("\r\n", "\n").startswith(".dot\n..two")
+    [item] = wait_for(lambda: inbox_items(server, ALEX, subject), what="the local copy")
+    with server.client(server.token(ALEX)) as c:
+        [att] = c.get(f"/me/messages/{item['id']}/attachments").json()["value"]
+        assert att["name"] == "video.mp4" and att["size"] == len(data)
+        got = c.get(f"/me/messages/{item['id']}/attachments/{att['id']}/$value")
+        assert got.content == data
+        assert c.get(f"/me/messages/{item['id']}").json()["hasAttachments"] is True
+        # a forward of it carries the same file (a reference, not a copy)
+        fwd = c.post(f"/me/messages/{item['id']}/createForward", json={})
+        assert fwd.status_code == 201, fwd.text
+        [copied] = c.get(f"/me/messages/{fwd.json()['id']}/attachments").json()["value"]
+        again = c.get(f"/me/messages/{fwd.json()['id']}/attachments/{copied['id']}/$value")
+        assert again.content == data

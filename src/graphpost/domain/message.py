@@ -137,6 +137,9 @@ class Attachment(msgspec.Struct, rename="camel"):
     content_id: str | None
     last_modified_date_time: str
     content: bytes = b""
+    # the SHA-256 of the stored bytes when ``content`` is not loaded (large files: the store
+    # streams them, and a new item refers to the same blob instead of copying it)
+    blob: str | None = None
 
 
 # ---------------------------------------------------------------- what a client sends

@@ -16,6 +16,16 @@ from graphpost.domain.message import Attachment, Message
 
 
 @dataclass(frozen=True, slots=True)
+class StagedBlob:
+    """Bytes written to storage but not yet referenced: a transaction of the store adopts
+    them (``OutboxStore.submit``), or ``discard`` drops them."""
+
+    key: str
+    digest: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class UploadSession:
     """One upload session: what it will attach to which message, and how far it got."""
 
@@ -61,6 +71,14 @@ class BlobStore(Protocol):
 
     async def expire(self) -> int:
         """End the sessions past their expiry; how many."""
+        ...
+
+    async def stage(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
+        """Write ``chunks`` (each at most 1 MiB is kept in memory) to storage and hash them."""
+        ...
+
+    async def discard(self, staged: StagedBlob) -> None:
+        """Drop staged bytes that no transaction adopted."""
         ...
 
     def read(self, digest: str) -> AsyncIterator[bytes]:

@@ -41,13 +41,14 @@ import msgspec
 
 from graphpost.domain.message import Attachment, Message
 from graphpost.domain.times import now, now_ms
-from graphpost.errors import StoreError
-from graphpost.ports.blobs import UploadSession
+from graphpost.errors import BlobMissingError, StoreError
+from graphpost.ports.blobs import StagedBlob, UploadSession
 from graphpost.store.engine import Engine, Tx
 
 _decode_message = msgspec.json.Decoder(Message).decode
 
 CHUNK = 1024 * 1024  # the size of a blob_chunks row and of a read
+
 
 _UPSERT = (
     "INSERT INTO blobs (digest, size, refs, location, created_at) VALUES (?, ?, 1, ?, ?) "
@@ -116,6 +117,35 @@ class Content(Protocol):
         ...
 
     async def drop_staged(self, tx: Tx | None, session: UploadSession) -> None: ...
+
+    # bytes staged in one go (a large message's MIME)
+    async def stage_stream(
+        self, engine: Engine, key: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        """Write ``chunks`` under ``key``; their SHA-256 and size."""
+        ...
+
+    async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None: ...
+
+    async def drop_key(self, engine: Engine, key: str) -> None:
+        """Drop bytes staged under ``key`` that no transaction adopted."""
+        ...
+
+    def settle_key(self, key: str) -> None:
+        """After the transaction that adopted (or not) ``key``: what is left of it goes."""
+        ...
+
+
+async def _in_pieces(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks`` regrouped into pieces of exactly ``CHUNK`` bytes (the last one shorter)."""
+    buffer = bytearray()
+    async for data in chunks:
+        buffer += data
+        while len(buffer) >= CHUNK:
+            yield bytes(buffer[:CHUNK])
+            del buffer[:CHUNK]
+    if buffer:
+        yield bytes(buffer)
 
 
 async def _chunks_exist(tx: Tx, location: str) -> bool:
@@ -201,6 +231,42 @@ class DbContent:
     async def drop_staged(self, tx: Tx | None, session: UploadSession) -> None:
         if tx is not None:
             await tx.execute("DELETE FROM blob_chunks WHERE location = ?", (f"u:{session.id}",))
+
+    async def stage_stream(
+        self, engine: Engine, key: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        sha, size, n = hashlib.sha256(), 0, 0
+        async for piece in _in_pieces(chunks):
+            sha.update(piece)
+            size += len(piece)
+
+            async def op(tx: Tx, piece: bytes = piece, n: int = n) -> None:
+                await tx.execute(
+                    "INSERT INTO blob_chunks (location, n, data) VALUES (?, ?, ?)",
+                    (f"u:{key}", n, piece),
+                )
+
+            await engine.write(op)
+            n += 1
+        if n == 0:
+
+            async def empty(tx: Tx) -> None:
+                await _write_chunks(tx, f"u:{key}", b"")
+
+            await engine.write(empty)
+        return sha.hexdigest(), size
+
+    async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
+        return f"u:{key}"
+
+    def settle_key(self, key: str) -> None:
+        return None  # the transaction kept or deleted the rows
+
+    async def drop_key(self, engine: Engine, key: str) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute("DELETE FROM blob_chunks WHERE location = ?", (f"u:{key}",))
+
+        await engine.write(op)
 
 
 def _write_file(
@@ -330,6 +396,41 @@ class DirContent:
         _fsync_dir(path.parent)
         return None
 
+    async def stage_stream(
+        self, engine: Engine, key: str, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, int]:
+        path = self._whole(key)
+        tmp = path.with_name(f".{path.name}.tmp")
+        sha, size = hashlib.sha256(), 0
+        try:
+            with tmp.open("wb") as out:
+                async for piece in _in_pieces(chunks):
+                    out.write(piece)
+                    sha.update(piece)
+                    size += len(piece)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        return sha.hexdigest(), size
+
+    async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
+        path = self.path(digest)
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        os.replace(self._whole(key), path)
+        _fsync_dir(path.parent)
+        return None
+
+    async def drop_key(self, engine: Engine, key: str) -> None:
+        self.settle_key(key)
+
+    def settle_key(self, key: str) -> None:
+        with contextlib.suppress(OSError):
+            self._whole(key).unlink()
+
     async def drop_staged(self, tx: Tx | None, session: UploadSession) -> None:
         for part in range(session.parts + 1):
             with contextlib.suppress(OSError):
@@ -356,6 +457,28 @@ async def reference_bytes(tx: Tx, content: Content, data: bytes) -> str:
         new_location = await content.write(tx, digest, data)
         await tx.execute("UPDATE blobs SET location = ? WHERE digest = ?", (new_location, digest))
     return digest
+
+
+async def reference_digest(tx: Tx, digest: str) -> None:
+    """One more reference to a blob that has one already (its bytes are there)."""
+    if not await tx.execute(
+        "UPDATE blobs SET refs = refs + 1 WHERE digest = ? AND refs > 0", (digest,)
+    ):
+        raise BlobMissingError(f"blob {digest} is no longer stored")
+
+
+async def adopt_staged(tx: Tx, content: Content, staged: StagedBlob) -> None:
+    """One reference to the blob of ``staged``: its staged bytes become the blob's when the
+    blob is new (or lost its bytes), else they are dropped after the transaction."""
+    row = await tx.fetchone(_UPSERT, (staged.digest, staged.size, None, now()))
+    assert row is not None
+    if int(row[0]) == 1 and not await content.holds(tx, staged.digest, row[1]):
+        location = await content.adopt_key(tx, staged.key, staged.digest)
+        await tx.execute(
+            "UPDATE blobs SET location = ? WHERE digest = ?", (location, staged.digest)
+        )
+    elif isinstance(content, DbContent):
+        await tx.execute("DELETE FROM blob_chunks WHERE location = ?", (f"u:{staged.key}",))
 
 
 async def release(tx: Tx, digests: list[str]) -> None:
@@ -529,6 +652,18 @@ class SqlBlobs:
         return count
 
     # ---- bytes
+
+    async def stage(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
+        key = f"s{uuid.uuid4().hex}"
+        try:
+            digest, size = await self.content.stage_stream(self.engine, key, chunks)
+        except BaseException:
+            await self.content.drop_key(self.engine, key)
+            raise
+        return StagedBlob(key, digest, size)
+
+    async def discard(self, staged: StagedBlob) -> None:
+        await self.content.drop_key(self.engine, staged.key)
 
     async def read(self, digest: str) -> AsyncIterator[bytes]:
         async def op(tx: Tx) -> tuple[str | None] | None:

@@ -10,7 +10,14 @@ from graphpost.domain.message import Attachment, Message
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
-from graphpost.store.blobs import Content, DbContent, SqlBlobs, reference_bytes, release_where
+from graphpost.store.blobs import (
+    Content,
+    DbContent,
+    SqlBlobs,
+    reference_bytes,
+    reference_digest,
+    release_where,
+)
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
 
@@ -157,6 +164,15 @@ async def insert_attachment_rows(
     )  # fmt: skip
 
 
+async def _reference(tx: Tx, content: Content, a: Attachment) -> str:
+    """The digest of ``a``'s blob, referenced once more: the blob it names (a large file
+    carried by digest), or the blob of its bytes."""
+    if a.blob is not None:
+        await reference_digest(tx, a.blob)
+        return a.blob
+    return await reference_bytes(tx, content, a.content)
+
+
 async def insert_message_op(
     tx: Tx, new: NewMessage, content: Content = IN_DATABASE
 ) -> StoredMessage:
@@ -186,7 +202,7 @@ async def insert_message_op(
         await _write_children(tx, seq, cols)
     if new.attachments:
         await insert_attachment_rows(
-            tx, seq, [(a, await reference_bytes(tx, content, a.content)) for a in new.attachments]
+            tx, seq, [(a, await _reference(tx, content, a)) for a in new.attachments]
         )
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
@@ -338,7 +354,7 @@ class SqlMessages:
 
         return await self.engine.read(op)
 
-    async def attachments(self, message: StoredMessage) -> list[Attachment]:
+    async def _attachment_rows(self, message: StoredMessage) -> list[Row]:
         async def op(tx: Tx) -> list[Row]:
             return await tx.fetchall(
                 "SELECT a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, "
@@ -348,22 +364,24 @@ class SqlMessages:
                 (message.seq,),
             )
 
+        return await self.engine.read(op)
+
+    @staticmethod
+    def _attachment(r: Row, content: bytes, blob: str | None) -> Attachment:
+        return Attachment(
+            id=r[0], name=r[1], content_type=r[2], size=r[3], is_inline=bool(r[4]),
+            content_id=r[5], last_modified_date_time=iso(r[6]), content=content, blob=blob,
+        )  # fmt: skip
+
+    async def attachments(self, message: StoredMessage) -> list[Attachment]:
         found: list[Attachment] = []
-        for r in await self.engine.read(op):
+        for r in await self._attachment_rows(message):
             parts = [block async for block in self.content.read(self.engine, r[7], r[8])]
-            found.append(
-                Attachment(
-                    id=r[0],
-                    name=r[1],
-                    content_type=r[2],
-                    size=r[3],
-                    is_inline=bool(r[4]),
-                    content_id=r[5],
-                    last_modified_date_time=iso(r[6]),
-                    content=b"".join(parts),
-                )
-            )
+            found.append(self._attachment(r, b"".join(parts), None))
         return found
+
+    async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
+        return [self._attachment(r, b"", str(r[7])) for r in await self._attachment_rows(message)]
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
         async def op(tx: Tx) -> list[bytes]:

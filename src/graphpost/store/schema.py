@@ -229,6 +229,11 @@ submissions = Table(
     Column("idempotency_key", String(255), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),  # retries stop here
+    # a large message: the whole MIME is this blob (``mime`` is its skeleton), and
+    # ``blobs_held`` the digests of its attachments (space-separated), each referenced once
+    # until every delivery is final; both are released then (and set NULL)
+    Column("mime_digest", String(64), nullable=True),
+    Column("blobs_held", Text, nullable=True),
     UniqueConstraint("mailbox_id", "idempotency_key", name="uq_submissions_idempotency"),
     Index("ix_submissions_message", "mailbox_id", "message_id"),
 )

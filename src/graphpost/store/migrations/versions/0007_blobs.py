@@ -66,6 +66,9 @@ def upgrade() -> None:
     with op.batch_alter_table("upload_sessions", schema=None) as batch_op:
         batch_op.create_index("ix_upload_sessions_expiry", ["expires_at"], unique=False)
 
+    with op.batch_alter_table("submissions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("mime_digest", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("blobs_held", sa.Text(), nullable=True))
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.add_column(sa.Column("blob_digest", sa.String(length=64), nullable=True))
     _move_contents()
@@ -116,6 +119,15 @@ def _move_contents() -> None:
 
 
 def downgrade() -> None:
+    if (
+        op.get_bind()
+        .execute(sa.text("SELECT count(*) FROM submissions WHERE mime_digest IS NOT NULL"))
+        .scalar_one()
+    ):
+        raise RuntimeError("large messages still in the queue cannot be moved back; wait")
+    with op.batch_alter_table("submissions", schema=None) as batch_op:
+        batch_op.drop_column("blobs_held")
+        batch_op.drop_column("mime_digest")
     with op.batch_alter_table("attachments", schema=None) as batch_op:
         batch_op.drop_constraint("fk_attachments_blob_digest_blobs", type_="foreignkey")
         batch_op.drop_index("ix_attachments_blob")
