@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import gc
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +48,8 @@ from graphpost.store.outbox import SqlOutbox
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
+log = logging.getLogger("graphpost.runtime")
+
 
 @dataclass
 class Runtime:
@@ -85,8 +89,9 @@ class Runtime:
         messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
         blobs = SqlBlobs(engine, content)
         uploads = UploadService(
-            blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url
-        )
+            blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url,
+            lifetime_seconds=settings.upload_session_seconds,
+        )  # fmt: skip
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
             timeout=settings.mime_parse_timeout_seconds,
@@ -295,6 +300,7 @@ class Server:
         self.runtime: Runtime | None = None
         self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
 
@@ -325,6 +331,7 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
+                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -335,6 +342,10 @@ class Server:
             elif message["type"] == "lifespan.shutdown":
                 if self._inbound is not None:
                     await self._inbound.stop()
+                if self._housekeeping is not None:
+                    self._housekeeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._housekeeping
                 if self.runtime is not None:
                     self.runtime.worker.stop()
                     if self._worker is not None:
@@ -342,6 +353,24 @@ class Server:
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+    """Once a minute: end expired upload sessions (their staged bytes with them) and remove
+    blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
+    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    while True:
+        try:
+            await blobs.expire()
+            for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute
+                if not await blobs.sweep():
+                    break
+        except Exception:
+            log.exception("blob housekeeping failed")
+        await asyncio.sleep(every)
 
 
 def server_from_env() -> Server:

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
         ge=3 * 1024 * 1024,
         description="Largest file attachment an upload session takes (Graph: 150 MB).",
     )
+    upload_session_seconds: int = Field(
+        default=6 * 3600,
+        ge=1,
+        description="How long an upload session's URL works (fixed when it is created).",
+    )
     blob_dir: Path | None = Field(
         default=None,
         description="Directory for attachment bytes (files named by SHA-256); unset: in the "

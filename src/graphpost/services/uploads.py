@@ -107,8 +107,15 @@ def _item(body: dict[str, Any]) -> dict[str, Any]:
 
 class UploadService:
     def __init__(
-        self, blobs: BlobStore, messages: MessageService, *, max_bytes: int, base_url: str
+        self,
+        blobs: BlobStore,
+        messages: MessageService,
+        *,
+        max_bytes: int,
+        base_url: str,
+        lifetime_seconds: int = SESSION_SECONDS,
     ) -> None:
+        self.lifetime_seconds = lifetime_seconds
         self.blobs = blobs
         self.messages = messages
         self.max_bytes = max_bytes
@@ -180,7 +187,7 @@ class UploadService:
             content_id=shape.content_id,
             received=0,
             parts=0,
-            expires_at_ms=now_ms() + SESSION_SECONDS * 1000,
+            expires_at_ms=now_ms() + self.lifetime_seconds * 1000,
         )
         token = secrets.token_urlsafe(32)
         await self.blobs.create_session(session, _token_hash(token))
