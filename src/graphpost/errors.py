@@ -17,7 +17,9 @@ GraphpostError
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
 │   ├── MessageTooLargeError     over the message size limit
-│   └── AttachmentTooSmallError  an upload session for a file under 3 MB
+│   ├── AttachmentTooSmallError  an upload session for a file under 3 MB
+│   └── MimeContentError         a text/plain body that is not base64 MIME
+│       └── MimeUnreadableError  base64 of something that is not a message
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
@@ -126,6 +128,15 @@ class AttachmentTooSmallError(InvalidInputError):
 
 class RangeNotSatisfiableError(GraphpostError):
     """An upload part that does not start at the session's next expected offset."""
+
+
+class MimeContentError(InvalidInputError):
+    """A MIME request body (``Content-Type: text/plain``) that is not base64."""
+
+
+class MimeUnreadableError(MimeContentError):
+    """Base64 that decodes to something that is not an RFC 5322 message, or whose structure
+    could not be read in time."""
 
 
 class NotFoundError(GraphpostError):

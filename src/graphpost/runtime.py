@@ -86,16 +86,18 @@ class Runtime:
         directory_store = SqlDirectory(engine)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
-        messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
+        parser = MimeParser(
+            offload_bytes=settings.mime_offload_bytes,
+            timeout=settings.mime_parse_timeout_seconds,
+        )
+        messages = MessageService(
+            message_store, folders, directory, web_base=settings.base_url, parse=parser.parse
+        )
         blobs = SqlBlobs(engine, content)
         uploads = UploadService(
             blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url,
             lifetime_seconds=settings.upload_session_seconds,
         )  # fmt: skip
-        parser = MimeParser(
-            offload_bytes=settings.mime_offload_bytes,
-            timeout=settings.mime_parse_timeout_seconds,
-        )
         ingest = IngestService(
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )

@@ -18,6 +18,8 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.InvalidRecipientsError, 400, "ErrorInvalidRecipients"),
     (e.MessageTooLargeError, 400, "ErrorMessageSizeExceeded"),
     (e.AttachmentTooSmallError, 400, "ErrorAttachmentSizeShouldNotBeLessThanMinimumSize"),
+    (e.MimeUnreadableError, 400, "ErrorMimeContentInvalid"),
+    (e.MimeContentError, 400, "ErrorMimeContentInvalidBase64String"),
     (e.InefficientFilterError, 400, "InefficientFilter"),
     (e.UnsupportedQueryError, 400, "Request_UnsupportedQuery"),
     (e.DirectoryQueryError, 400, "Request_BadRequest"),

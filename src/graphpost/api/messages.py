@@ -23,9 +23,15 @@ def _collection_path(call: Call, folder_key: str | None) -> str:
 
 
 async def create(call: Call, folder_key: str | None) -> Response:
-    inp = call.request.json(MessageInput, allow_empty=True)
-    _unique_extension_names(inp)
-    created = await call.services.messages.create_draft(call.mailbox, inp, folder_key=folder_key)
+    svc = call.services.messages
+    if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
+        created = await svc.create_draft_from_mime(
+            call.mailbox, call.request.mime(), folder_key=folder_key
+        )
+    else:
+        inp = call.request.json(MessageInput, allow_empty=True)
+        _unique_extension_names(inp)
+        created = await svc.create_draft(call.mailbox, inp, folder_key=folder_key)
     render = call.services.render
     path = _collection_path(call, folder_key)
     stored = created.message

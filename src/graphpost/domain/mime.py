@@ -59,6 +59,14 @@ def _ascii(value: str) -> str:
     return _clean(value).encode("ascii", "replace").decode("ascii")
 
 
+def _id_list(value: str) -> str:
+    """In-Reply-To/References: message ids, one line when short, else one per folded line;
+    an id too long for any line (a line holds 998 characters) is left out."""
+    found = [word for word in _ascii(value).split() if len(word) <= _SHORT_NAME * 4]
+    joined = " ".join(found)
+    return joined if len(joined) <= 900 else _FOLD.join(found)
+
+
 def _address(r: Recipient) -> str:
     addr = (r.email_address.address or "").strip()
     name = _clean(r.email_address.name or "").strip()
@@ -84,12 +92,16 @@ def _address_list(recipients: list[Recipient]) -> str:
     return ",\r\n ".join(_address(r) for r in recipients)
 
 
-def _text_header(value: str) -> str:
-    """Unstructured text: as is when short ASCII, else RFC 2047 encoded words, folded."""
+def _text_header(value: str, name: str = "Subject") -> str:
+    """Unstructured text: as is when short ASCII (the line, ``name`` and all, within RFC
+    5322's 998 characters), else RFC 2047 encoded words, folded."""
     value = _clean(value)
-    if value.isascii() and len(value) <= 900:
+    if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE:
         return value
-    return EmailHeader(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    return EmailHeader(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
+
+
+MAX_LINE = 998  # RFC 5322 §2.1.1
 
 
 def _split_type(content_type: str) -> tuple[str, str]:
@@ -265,7 +277,9 @@ def segments(
     lines.append(f"Message-ID: {_ascii(msg.internet_message_id)}")
     for h in headers:
         if h.name.lower() in THREADING:
-            lines.append(f"{h.name}: {_ascii(h.value)}")
+            ids_value = _id_list(h.value)
+            if ids_value:
+                lines.append(f"{h.name}: {ids_value}")
     lines.append(f"Thread-Index: {_ascii(msg.conversation_index)}")
     if msg.importance != "normal":
         lines.append(f"Importance: {msg.importance}")
@@ -273,8 +287,13 @@ def segments(
         lines.append(f"Disposition-Notification-To: {_address(msg.from_)}")
     for h in headers:
         # a name that is not a field name is never written (it would be part of a value)
-        if h.name.lower().startswith("x-") and FIELD_NAME.fullmatch(h.name):
-            lines.append(f"{h.name}: {_text_header(h.value)}")
+        # nor one too long to leave room on its line for a word of its value
+        if (
+            h.name.lower().startswith("x-")
+            and len(h.name) <= _SHORT_NAME
+            and FIELD_NAME.fullmatch(h.name)
+        ):
+            lines.append(f"{h.name}: {_text_header(h.value, h.name)}")
     lines.append("MIME-Version: 1.0")
     inline = [a for a in attachments if a.is_inline and a.content_id]
     files = [a for a in attachments if not (a.is_inline and a.content_id)]
@@ -310,6 +329,7 @@ class Parsed:
     sender: EmailAddress | None = None
     to: list[EmailAddress] = field(default_factory=list)
     cc: list[EmailAddress] = field(default_factory=list)
+    bcc: list[EmailAddress] = field(default_factory=list)  # a draft's; received mail has none
     reply_to: list[EmailAddress] = field(default_factory=list)
     date: int | None = None
     message_id: str | None = None
@@ -357,19 +377,30 @@ def _word(charset: str, encoding: str, text: str) -> str:
         return text
     try:
         return data.decode(charset.split("*", 1)[0], "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
+    except (LookupError, ValueError):  # unknown, not a text encoding, or one that refuses
+        return data.decode("utf-8", "replace")  # "replace" (undefined, idna: UnicodeError)
 
 
 def _addresses(raw_values: list[str]) -> list[EmailAddress]:
     """Addresses of raw (undecoded) header values: split first, so that a comma inside an
     encoded display name cannot split an address; then each name is decoded."""
     out = []
-    for name, addr in getaddresses(raw_values):
+    # unfolded first (RFC 5322 §2.2.3): a fold inside a quoted name would end the list
+    unfolded = [_FOLD_TEXT.sub("", value) for value in raw_values]
+    for name, addr in getaddresses(unfolded):
         if addr:
             addr = storable(addr)
-            out.append(EmailAddress(name=storable(_decoded(name)) or addr, address=addr))
+            out.append(EmailAddress(name=_one_line(_decoded(name)) or addr, address=addr))
     return out
+
+
+_FOLD_TEXT = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _one_line(value: str) -> str:
+    """A name read off a header (a display name, a file name, a Content-ID): storable, on one
+    line, without control characters, whatever its encoded words decoded to."""
+    return storable(" ".join(_BREAKS.sub(" ", value).split()))
 
 
 def _text(value: object) -> str:
@@ -392,10 +423,21 @@ def parse(raw: bytes) -> Parsed:
     storable (no NUL, valid UTF-8), whatever bytes arrived. Never raises: a message the
     standard library cannot read (structure nested thousands deep, a header it recurses on)
     is read as its headers and a plain text body."""
-    try:
-        return _parse(raw)
-    except Exception:  # RecursionError, OverflowError, a parser bug: read it plainly
-        return _parse_plainly(raw)
+    for reader in (_parse, _parse_plainly):
+        # RecursionError, OverflowError, a parser bug: read it plainly (then not at all)
+        with contextlib.suppress(Exception):
+            return reader(raw)
+    return Parsed(body=storable(raw.decode("utf-8", "replace")))  # the bytes as text
+
+
+_FIRST_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,998}[ \t]*:")
+
+
+def is_message(raw: bytes) -> bool:
+    """Whether ``raw`` can be an RFC 5322 message: it begins with a header field. (The parser
+    reads anything; a client's MIME that does not even start so is refused, not stored as a
+    message of no headers.)"""
+    return _FIRST_FIELD.match(raw) is not None
 
 
 _FOLDED = re.compile(rb"\r?\n(?=[ \t])")
@@ -414,7 +456,12 @@ def _parse_plainly(raw: bytes) -> Parsed:
             out.headers.append(Header(name=name, value=" ".join(value.split())))
     first = {h.name.lower(): h.value for h in reversed(out.headers)}
     out.subject = first.get("subject")
-    for field_name, target in (("to", out.to), ("cc", out.cc), ("reply-to", out.reply_to)):
+    for field_name, target in (
+        ("to", out.to),
+        ("cc", out.cc),
+        ("bcc", out.bcc),
+        ("reply-to", out.reply_to),
+    ):
         with contextlib.suppress(Exception):
             target.extend(_addresses([first[field_name]] if field_name in first else []))
     with contextlib.suppress(Exception):
@@ -471,13 +518,16 @@ def _parse(raw: bytes) -> Parsed:
     out.sender = senders[0] if senders else out.from_
     out.to = _addresses(address_values("to"))
     out.cc = _addresses(address_values("cc"))
+    out.bcc = _addresses(address_values("bcc"))
     out.reply_to = _addresses(address_values("reply-to"))
     if "date" in first:
         try:
             when = parsedate_to_datetime(first["date"])
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            out.date = int(when.timestamp())
+            # in UTC still within years 1 to 9999 (else OverflowError: no date), so that it
+            # renders as an ISO 8601 date every reader (and parse_iso) takes
+            out.date = int(when.astimezone(UTC).timestamp())
         except (TypeError, ValueError, IndexError, OverflowError):
             out.date = None
     # a Message-ID we could not index or send on (too long, not ASCII): the item gets its own
@@ -525,13 +575,17 @@ def _parse(raw: bytes) -> Parsed:
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        name = part.get_filename() or (
-            "attachment" + (mimetypes.guess_extension(part.get_content_type()) or "")
-        )
-        content_id = storable(str(cid).strip().strip("<>")) if cid else None
+        ctype = part.get_content_type()
+        if _MEDIA_TYPE.fullmatch(ctype) is None:
+            ctype = "application/octet-stream"
+        try:
+            filename = part.get_filename() or ""
+        except (LookupError, ValueError):  # an RFC 2231 charset no decoder takes
+            filename = ""
+        name = _one_line(filename) or ("attachment" + (mimetypes.guess_extension(ctype) or ""))
+        content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
-        ctype = storable(part.get_content_type())
-        out.attachments.append((storable(name), ctype, data, inline, content_id))
+        out.attachments.append((name, ctype, data, inline, content_id))
         out.blobs.append(_blob_of(part.get(BLOB_HEADER)))
     return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,13 +11,28 @@ import msgspec
 
 from graphpost.auth.principal import DENIED
 from graphpost.domain import ids, message, mime
-from graphpost.domain.message import Attachment, DraftContext, Message, MessageInput
+from graphpost.domain.message import (
+    Attachment,
+    DraftContext,
+    EmailAddress,
+    Message,
+    MessageInput,
+    Recipient,
+)
 from graphpost.domain.query import MessageQuery, check_order_rule
 from graphpost.domain.times import iso, now, parse_iso
-from graphpost.errors import AccessDeniedError, ConflictError, MalformedIdError, NotFoundError
+from graphpost.errors import (
+    AccessDeniedError,
+    ConflictError,
+    MalformedIdError,
+    MimeUnreadableError,
+    NotFoundError,
+)
 from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
+from graphpost.services.ingest import Parse
+from graphpost.services.parsing import ParseTimeoutError
 from graphpost.types import Access
 
 CONFLICT = (
@@ -24,6 +40,10 @@ CONFLICT = (
     "request does not match the current change key for the item."
 )
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
+NOT_A_MESSAGE = (
+    "The MIME content is not an RFC 5322 message: it must begin with a header field "
+    "(such as 'To: someone@example.com')."
+)
 
 
 def etag_matches(if_match: str | None, change_key: str) -> bool:
@@ -62,11 +82,13 @@ class MessageService:
         directory: DirectoryService,
         *,
         web_base: str,
+        parse: Parse | None = None,
     ) -> None:
         self.store = store
         self.folders = folders
         self.directory = directory
         self.web_base = web_base
+        self._parse = parse  # services.parsing.MimeParser: a client's MIME off the loop
 
     async def get(
         self, mailbox: Mailbox, message_id: str, *, access: Access = Access.READ
@@ -116,6 +138,123 @@ class MessageService:
             NewMessage(mailbox.id, msg, headers, attachments, extensions)
         )
         return Created(stored, extensions)
+
+    # ------------------------------------------------------------ MIME in
+
+    async def parse_mime(self, raw: bytes) -> mime.Parsed:
+        """A client's MIME message (a create, sendMail, reply or forward in ``text/plain``),
+        read like received mail: off the loop, timed; what is not a message is a 400."""
+        if not mime.is_message(raw):
+            raise MimeUnreadableError(NOT_A_MESSAGE)
+        if self._parse is None:
+            return mime.parse(raw)
+        try:
+            return await self._parse(raw)
+        except (ParseTimeoutError, BrokenProcessPool) as exc:
+            raise MimeUnreadableError(
+                f"The MIME content could not be read: {exc or 'its parser failed'}."
+            ) from None
+
+    async def create_draft_from_mime(
+        self, mailbox: Mailbox, raw: bytes, *, folder_key: str | None = None
+    ) -> Created:
+        """POST /messages with a base64 MIME body: a draft made of the MIME's headers, bodies
+        and attachments (``sentDateTime`` is its Date, as Graph shows)."""
+        mailbox.principal.require(Access.WRITE)
+        if folder_key is None:
+            folder_id = await self.folders.well_known_id(mailbox, "drafts")
+        else:
+            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+        parsed = await self.parse_mime(raw)
+        new = await self.draft_from_mime(mailbox, parsed, folder_id=folder_id, stamp=now())
+        return Created(await self.store.insert_message(new))
+
+    async def save(self, new: NewMessage) -> StoredMessage:
+        """Insert a message a service made (a reply's draft from MIME)."""
+        return await self.store.insert_message(new)
+
+    async def draft_from_mime(
+        self,
+        mailbox: Mailbox,
+        parsed: mime.Parsed,
+        *,
+        folder_id: str,
+        stamp: int,
+        threading: list[message.Header] | None = None,
+        conversation_index: str | None = None,
+        copied: list[Attachment] | None = None,
+        fallback: MessageInput | None = None,
+    ) -> NewMessage:
+        """A new draft of ``mailbox`` from a parsed MIME message: its From (else the owner),
+        Sender, To, Cc, Bcc, Reply-To, Subject, Date, Message-ID, importance, bodies (HTML
+        when it has one), attachments (inline ones with their Content-ID) and headers.
+        ``fallback`` (a reply's): the subject and recipients when the MIME has none.
+        ``threading`` (a reply's or forward's) replaces the MIME's own In-Reply-To and
+        References."""
+        people = [parsed.from_, parsed.sender, *parsed.to, *parsed.cc, *parsed.bcc]
+        people += parsed.reply_to
+        unnamed = {a.address for a in people if a is not None and a.address and a.name == a.address}
+        names = await self.directory.display_names(sorted(unnamed)) if unnamed else {}
+
+        def one(a: EmailAddress) -> Recipient:
+            if a.name == a.address and a.address:
+                return Recipient(EmailAddress(names.get(a.address.lower(), a.address), a.address))
+            return Recipient(EmailAddress(a.name, a.address))
+
+        to = [one(a) for a in parsed.to]
+        cc = [one(a) for a in parsed.cc]
+        bcc = [one(a) for a in parsed.bcc]
+        subject = parsed.subject
+        if fallback is not None:
+            if subject is None and isinstance(fallback.subject, str):
+                subject = fallback.subject
+            if not (to or cc or bcc):
+                fallback_names = await self.directory.display_names(message.addresses_of(fallback))
+                for group, given, prop in (
+                    (to, fallback.to_recipients, "toRecipients"),
+                    (cc, fallback.cc_recipients, "ccRecipients"),
+                ):
+                    if isinstance(given, list):
+                        group += message.recipients(given, fallback_names, prop)
+        owner = Recipient(EmailAddress(mailbox.user.display_name, mailbox.user.mail))
+        from_ = one(parsed.from_) if parsed.from_ is not None else owner
+        sender = one(parsed.sender) if parsed.sender is not None else from_
+        attachments = list(copied or []) + [
+            message.attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
+            for name, ctype, data, inline, cid in parsed.attachments
+        ]
+        headers = list(parsed.headers)
+        if threading is not None:
+            mine = {h.name.lower() for h in threading}
+            headers = threading + [h for h in headers if h.name.lower() not in mine]
+        msg = message.item(
+            message_id=ids.message_id(),
+            folder_id=folder_id,
+            now=stamp,
+            web_base=self.web_base,
+            conversation_index=conversation_index or parsed.thread_index
+            or ids.conversation_index(stamp),
+            attachments=attachments,
+            internet_message_id=parsed.message_id
+            or ids.internet_message_id(mailbox.user.mail.rsplit("@", 1)[-1]),
+            subject=subject,
+            body=message.ItemBody(content_type=parsed.body_type, content=parsed.body),
+            sender=sender,
+            from_=from_,
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            reply_to=[one(a) for a in parsed.reply_to],
+            is_read=True,
+            is_draft=True,
+            importance=parsed.importance,
+            delivery_receipt=None,  # as Graph shows a MIME draft
+            read_receipt=any(
+                h.name.lower() == "disposition-notification-to" for h in parsed.headers
+            ),
+            sent_at=parsed.date,
+        )  # fmt: skip
+        return NewMessage(mailbox.id, msg, headers, attachments)
 
     async def new_message(
         self,
@@ -257,12 +396,17 @@ class MessageService:
         if mailbox.principal.basic_only:
             raise AccessDeniedError(DENIED)
         doc = stored.message()
-        when = doc.sent_date_time or doc.received_date_time or doc.created_date_time
+        date = now()
+        # a stored date no reader takes (a year past 9999, kept before received dates were
+        # checked) is skipped for the next one
+        for when in (doc.sent_date_time, doc.received_date_time, doc.created_date_time):
+            try:
+                date = parse_iso(when)
+                break
+            except ValueError:
+                continue
         return mime.build(
-            doc,
-            headers=stored.headers(),
-            attachments=await self.attachments(stored),
-            date=parse_iso(when),
+            doc, headers=stored.headers(), attachments=await self.attachments(stored), date=date
         )
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:

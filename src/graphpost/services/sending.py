@@ -417,7 +417,66 @@ class SendService:
             stamp=stamp,
         )
 
+    async def send_mail_mime(
+        self, mailbox: Mailbox, raw: bytes, *, idempotency_key: str | None = None
+    ) -> Sent:
+        """POST /sendMail with a base64 MIME body: the message it describes, sent at once and
+        saved in Sent Items (MIME has no saveToSentItems). What goes out is written anew
+        from what was read (``mime.build``), never the client's bytes as they came."""
+        mailbox.principal.require(Access.SEND)
+        parsed = await self.messages.parse_mime(raw)
+        stamp = now()
+        new = await self.messages.draft_from_mime(mailbox, parsed, folder_id="", stamp=stamp)
+        sent = await self._final(mailbox, new.message, stamp)
+        return await self._submit(
+            mailbox,
+            sent,
+            headers=new.headers,
+            attachments=new.attachments,
+            save=True,
+            idempotency_key=idempotency_key,
+            replace_key=None,
+            stamp=stamp,
+        )
+
     # ------------------------------------------------------------ replies and forwards
+
+    async def create_response_mime(
+        self, mailbox: Mailbox, message_id: str, kind: str, raw: bytes
+    ) -> StoredMessage:
+        """createReply / createReplyAll / createForward with a base64 MIME body: the MIME's
+        message as a new draft in the original's conversation, with its threading headers;
+        a reply without recipients of its own goes to whom a reply goes (the original's
+        sender, and for reply-all its other recipients); a forward carries the original's
+        attachments, as the JSON form does."""
+        mailbox.principal.require(Access.WRITE)
+        stored = await self.messages.get(mailbox, message_id, access=Access.WRITE)
+        original = stored.message()
+        parsed = await self.messages.parse_mime(raw)
+        stamp = now()
+        fallback = compose.response_input(
+            original, compose.ReplyRequest(kind, None, None, None), owner=mailbox.user.mail
+        )
+        copied = []
+        if kind == "forward":
+            copied = fresh_copies(await self.messages.attachments(stored), stamp)
+        new = await self.messages.draft_from_mime(
+            mailbox,
+            parsed,
+            folder_id=await self.folders.well_known_id(mailbox, "drafts"),
+            stamp=stamp,
+            threading=compose.threading_headers(original, stored.headers()),
+            conversation_index=ids.child_conversation_index(original.conversation_index),
+            copied=copied,
+            fallback=fallback,
+        )
+        return await self.messages.save(new)
+
+    async def respond_mime(self, mailbox: Mailbox, message_id: str, kind: str, raw: bytes) -> Sent:
+        """reply / replyAll / forward with a base64 MIME body: the draft above, sent at once."""
+        mailbox.principal.require(Access.SEND)
+        draft = await self.create_response_mime(mailbox, message_id, kind, raw)
+        return await self.send_draft(mailbox, draft.id)
 
     async def create_response(
         self, mailbox: Mailbox, message_id: str, req: compose.ReplyRequest

@@ -23,6 +23,9 @@ def _user(row: Row) -> User:
     return User(row[0], row[1], row[2], row[3], row[4])
 
 
+NAMES_PER_QUERY = 1000  # addresses per display-name query (twice as many parameters)
+
+
 class SqlDirectory:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -186,16 +189,20 @@ class SqlDirectory:
             return {}
 
         async def op(tx: Tx) -> dict[str, str]:
-            marks = ", ".join("?" for _ in wanted)
-            rows = await tx.fetchall(
-                f"SELECT mail_lower, upn_lower, display_name FROM users "
-                f"WHERE mail_lower IN ({marks}) OR upn_lower IN ({marks})",
-                (*wanted, *wanted),
-            )
             names: dict[str, str] = {}
-            for mail, upn, name in rows:
-                names[mail] = name
-                names[upn] = name
+            # in chunks: a message may name tens of thousands of recipients, and a statement
+            # takes at most 32,767 parameters (asyncpg; SQLite's limit is the same)
+            for at in range(0, len(wanted), NAMES_PER_QUERY):
+                chunk = wanted[at : at + NAMES_PER_QUERY]
+                marks = ", ".join("?" for _ in chunk)
+                rows = await tx.fetchall(
+                    f"SELECT mail_lower, upn_lower, display_name FROM users "
+                    f"WHERE mail_lower IN ({marks}) OR upn_lower IN ({marks})",
+                    (*chunk, *chunk),
+                )
+                for mail, upn, name in rows:
+                    names[mail] = name
+                    names[upn] = name
             return names
 
         return await self.engine.read(op)
