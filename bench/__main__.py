@@ -599,6 +599,29 @@ async def wal_and_calls(url: str) -> tuple[int, int]:
     return int(lsn), int(xacts)
 
 
+@contextmanager
+def private_pg_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server of PG_URL, dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"gp_bench_upload_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 def upload_scenarios(res: Results, work: Path, size_mb: int, send_mb: int,
                      database_url: str | None) -> None:  # fmt: skip
     """A file of ``size_mb`` MB uploaded in 4 MiB parts (one cut off and sent again): the server's
@@ -657,9 +680,11 @@ def main() -> int:
     if args.only_upload:
         res = Results()
         with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, None)
+            if not args.only_postgres:
+                upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, None)
             if not args.no_postgres:
-                upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, PG_URL)
+                with private_pg_database() as url:  # never the shared database's schema
+                    upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, url)
         table = res.table()
         print("\n" + table)
         if args.out:
