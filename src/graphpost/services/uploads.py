@@ -215,6 +215,10 @@ class UploadService:
     ) -> Progress:
         """One part. ``declared``: the request's Content-Length (a body that ended before it
         is refused, and nothing of it kept)."""
+        if session.received == session.size:
+            # every byte arrived but the attachment was not made (the last part's transaction
+            # failed): any part sent again finishes it
+            return Progress(None, await self._finish(session))
         if content_range is None:
             raise InvalidInputError(
                 "A part needs a Content-Range header: bytes {first}-{last}/{total}.",

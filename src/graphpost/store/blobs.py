@@ -369,7 +369,11 @@ class DirContent:
         self, tx: Tx, session_id: str, part: int, data: bytes, prepared: object
     ) -> int:
         assert isinstance(prepared, Path)
-        os.replace(prepared, self._part(session_id, part))
+        try:
+            os.replace(prepared, self._part(session_id, part))
+        except FileNotFoundError:  # renamed by an earlier run of this transaction
+            if not self._part(session_id, part).exists():
+                raise
         return part + 1
 
     def discard_part(self, prepared: object) -> None:
@@ -390,11 +394,7 @@ class DirContent:
         return _write_file(self._whole(session.id), source=sources)
 
     async def adopt(self, tx: Tx, session: UploadSession, digest: str) -> str | None:
-        path = self.path(digest)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        os.replace(self._whole(session.id), path)
-        _fsync_dir(path.parent)
-        return None
+        return await self.adopt_key(tx, session.id, digest)
 
     async def stage_stream(
         self, engine: Engine, key: str, chunks: AsyncIterator[bytes]
@@ -420,7 +420,13 @@ class DirContent:
     async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
         path = self.path(digest)
         path.parent.mkdir(exist_ok=True, mode=0o700)
-        os.replace(self._whole(key), path)
+        try:
+            os.replace(self._whole(key), path)
+        except FileNotFoundError:
+            # renamed by an earlier run of this transaction (SQLite runs a batch's operations
+            # once more, alone, when a neighbour failed)
+            if not path.exists():
+                raise
         _fsync_dir(path.parent)
         return None
 
