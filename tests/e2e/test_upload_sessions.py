@@ -464,3 +464,28 @@ def test_150_mb_in_parts_survives_a_cut_and_arrives_intact(
             for block in r.iter_bytes():
                 local.update(block)
     assert local.hexdigest() == expected
+
+
+def test_the_same_range_twice_at_once(server: RunningServer) -> None:
+    """Two requests for the same range at the same moment (two API processes could take
+    them): one is kept, the other is 416, and the file comes out whole and once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = os.urandom(3 * MIB)
+    with server.client() as c:
+        made = draft(c, unique("race"), ALEX)
+        url = session(c, made["id"], len(data))["uploadUrl"]
+    first = data[: 2 * MIB]
+    other = os.urandom(2 * MIB)  # different bytes for the same range: only one may win
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda b: put(url, b, 0, len(data)), [first, other]))
+    statuses = sorted(r.status_code for r in answers)
+    assert statuses == [200, 416], [r.text for r in answers]
+    won = first if answers[0].status_code == 200 else other
+    done = put(url, data[2 * MIB :], 2 * MIB, len(data))
+    assert done.status_code == 201, done.text
+    with server.client() as c:
+        got = c.get(
+            f"/me/messages/{made['id']}/attachments/{attachment_id(done.headers['location'])}/$value"
+        )
+    assert got.content == won + data[2 * MIB :]
