@@ -9,9 +9,9 @@ from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
-from graphpost.domain.message import Attachment, MessageInput
+from graphpost.domain.message import FILE, Attachment, MessageInput
 from graphpost.domain.query import check_access
-from graphpost.errors import NotFoundError, PropertyValueError
+from graphpost.errors import MethodNotAllowedError, NotFoundError, PropertyValueError
 from graphpost.ports.messages import StoredMessage
 from graphpost.services.folders import NOT_FOUND
 
@@ -82,6 +82,7 @@ async def _render_one(call: Call, stored: StoredMessage, context: str | None) ->
         extensions=extensions,
         extensions_context=None,
         attachments=attachments,
+        attachment_select=expand.attachment_select,
     )
 
 
@@ -149,18 +150,37 @@ async def permanent_delete(call: Call, message_id: str) -> Response:
     return Response(204, content_type=None)
 
 
+def _attachments_path(call: Call, stored: StoredMessage) -> str:
+    return f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments"
+
+
 async def list_attachments(call: Call, message_id: str) -> Response:
+    """GET …/attachments; ``$select`` as on any collection, ``$filter`` ignored as Graph
+    ignores it on attachments."""
     svc = call.services.messages
     stored = await svc.get(call.mailbox, message_id)
     render = call.services.render
+    select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
     found = [] if call.mailbox.principal.basic_only else await svc.attachments(stored)
-    select = call.request.query.get("$select", "")
-    with_bytes = not select or "contentbytes" in select.lower()
-    items = [render.attachment(a, with_bytes=with_bytes) for a in found]
-    context = render.context(
-        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments"
-    )
-    return Response(200, render.collection(context=context, items=[encode(i) for i in items]))
+    items = [encode(render.attachment(a, select=select)) for a in found]
+    context = render.context(_attachments_path(call, stored))
+    return Response(200, render.collection(context=context, items=items))
+
+
+async def add_attachment(call: Call, message_id: str) -> Response:
+    """POST …/attachments: one file, item or reference attachment → 201 and the attachment."""
+    raw = call.request.json(dict[str, Any])
+    stored, a = await call.services.messages.add_attachment(call.mailbox, message_id, raw)
+    render = call.services.render
+    path = _attachments_path(call, stored)
+    body = encode({"@odata.context": render.context(f"{path}/$entity"), **render.attachment(a)})
+    location = f"{render.base}/v1.0/{path}('{quote(a.id, safe='')}')".encode()
+    return Response(201, body, headers=[(b"location", location)])
+
+
+async def delete_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+    await call.services.messages.delete_attachment(call.mailbox, message_id, attachment_id)
+    return Response(204, content_type=None)
 
 
 async def _attachment(
@@ -176,12 +196,21 @@ async def _attachment(
 
 
 async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+    """GET …/attachments/{id}, with ``$expand=microsoft.graph.itemAttachment/item``."""
+    expand = odata.expands_item(call.request.query)
+    select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
     stored, a = await _attachment(call, message_id, attachment_id)
     render = call.services.render
-    context = render.context(
-        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments/$entity"
-    )
-    return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
+    path = _attachments_path(call, stored)
+    out = {
+        "@odata.context": render.context(f"{path}/$entity"),
+        **render.attachment(a, select=select),
+    }
+    if expand and a.item is not None:
+        item_path = f"{path}('{quote(a.id, safe='')}')/microsoft.graph.itemAttachment/item"
+        out["item@odata.context"] = render.context(f"{item_path}/$entity")
+        out["item"] = render.item(a.item)
+    return Response(200, encode(out))
 
 
 async def get_mime(call: Call, message_id: str) -> Response:
@@ -198,9 +227,17 @@ def _media_type(value: str) -> bytes:
 
 
 async def get_attachment_value(call: Call, message_id: str, attachment_id: str) -> Response:
-    """GET …/attachments/{id}/$value: a file attachment's bytes with its content type."""
+    """GET …/attachments/{id}/$value: a file's bytes with its content type, an attached
+    message as RFC 822 MIME; a reference attachment has none (405, as Graph)."""
     _, a = await _attachment(call, message_id, attachment_id)
-    return Response(200, a.content, content_type=_media_type(a.content_type))
+    if a.item is not None:
+        raw = await call.services.messages.attachment_mime(a.item)
+        return Response(200, raw, content_type=b"message/rfc822")
+    if a.kind != FILE:
+        raise MethodNotAllowedError(
+            "A reference attachment has no raw contents ($value); its sourceUrl is the file."
+        )
+    return Response(200, a.content, content_type=_media_type(a.content_type or ""))
 
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:

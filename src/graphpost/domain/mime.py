@@ -25,15 +25,19 @@ from graphpost.domain import addresses
 from graphpost.domain.body import html_to_text
 from graphpost.domain.message import (
     FIELD_NAME,
+    ITEM,
     MIME_TCHARS,
+    REFERENCE,
     Attachment,
     EmailAddress,
     Header,
+    Item,
     Message,
     Recipient,
     is_message_id,
 )
 from graphpost.domain.text import storable
+from graphpost.domain.times import parse_iso
 from graphpost.errors import InvalidRecipientsError
 
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
@@ -184,7 +188,19 @@ BLOB_HEADER = "X-Graphpost-Blob"  # in a local copy's skeleton: "{sha256} {size}
 
 
 def _attachment_part(a: Attachment, *, inline: bool) -> list[Segment]:
-    main, sub = _split_type(a.content_type)
+    if a.kind == ITEM and a.item is not None:
+        disposition = f"attachment; {_param('filename', a.name)}"
+        head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
+        return [head.encode() + item_mime(a.item)]
+    if a.kind == REFERENCE and a.reference is not None:
+        # a link goes out as a URI list (RFC 2483) named as the attachment
+        head = (
+            f'Content-Type: text/uri-list; charset="utf-8"; {_param("name", a.name)}\r\n'
+            f"Content-Disposition: attachment; {_param('filename', a.name)}\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        return [head.encode() + _b64(a.reference.source_url.encode("utf-8", "replace") + b"\r\n")]
+    main, sub = _split_type(a.content_type or "")
     if main == "message" and sub == "rfc822":
         disposition = f"attachment; {_param('filename', a.name)}"
         head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
@@ -197,6 +213,17 @@ def _attachment_part(a: Attachment, *, inline: bool) -> list[Segment]:
         + "Content-Transfer-Encoding: base64\r\n\r\n"
     )
     return [head.encode(), Body(a, base64=True)]
+
+
+def item_mime(item: Item) -> bytes:
+    """An attached message as RFC 822 text (its ``$value``, and the message/rfc822 part it
+    becomes when sent), by the same writer, its own attachments inside it."""
+    msg = item.message
+    try:
+        date = parse_iso(msg.sent_date_time)
+    except (ValueError, OverflowError):
+        date = 0
+    return build(msg, headers=item.headers, attachments=item.attachments, date=date)
 
 
 def _content_id(value: str) -> str:

@@ -88,4 +88,19 @@ class MessageStore(Protocol):
         item may refer to, and which can be streamed (``BlobStore.read``)."""
         ...
 
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        """Store the changed document (changeKey, hasAttachments) and the attachment after the
+        others, in one transaction, if the change key still is ``expected_change_key``."""
+        ...
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        """Store the changed document and remove the attachment, in one transaction; None
+        (nothing written) if the key changed meanwhile or the attachment is gone."""
+        ...
+
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]: ...

@@ -68,6 +68,19 @@ def fresh_copies(attachments: list[Attachment], stamp: int) -> list[Attachment]:
     ]
 
 
+def checked(a: Attachment) -> Attachment:
+    """``a``, once its MIME could be written: an attached item whose addresses could not go
+    out is refused when it is given, not when it is sent."""
+    if a.kind == message.ITEM and a.item is not None:
+        mime.item_mime(a.item)
+    return a
+
+
+def given_attachments(raw: list[dict[str, Any]] | None, stamp: int) -> list[Attachment]:
+    """The attachments a client gives inside a message it creates or sends."""
+    return [checked(message.attachment_input(a, stamp)) for a in raw or []]
+
+
 @dataclass(slots=True)
 class Created:
     message: StoredMessage
@@ -127,9 +140,7 @@ class MessageService:
         stamp = now()
         headers = (threading or []) + message.check_headers(inp.internet_message_headers or [])
         extensions = [message.extension(e) for e in inp.extensions or []]
-        attachments = list(copied or []) + [
-            message.file_attachment(a, stamp) for a in inp.attachments or []
-        ]
+        attachments = list(copied or []) + given_attachments(inp.attachments or None, stamp)
         msg = await self.new_message(
             mailbox, inp, folder_id=folder_id, stamp=stamp, attachments=attachments,
             conversation_index=conversation_index,
@@ -408,6 +419,58 @@ class MessageService:
         return mime.build(
             doc, headers=stored.headers(), attachments=await self.attachments(stored), date=date
         )
+
+    async def add_attachment(
+        self, mailbox: Mailbox, message_id: str, raw: object
+    ) -> tuple[StoredMessage, Attachment]:
+        """POST …/attachments: to any message of the mailbox (Graph allows it on sent and
+        received ones too); its changeKey and lastModifiedDateTime change, hasAttachments
+        follows."""
+        mailbox.principal.require(Access.WRITE)
+        await self.get(mailbox, message_id, access=Access.WRITE)  # 404 before a bad body's 400
+        new = checked(message.attachment_input(raw, now()))
+        for _ in range(REWRITE_TRIES):
+            stored = await self.get(mailbox, message_id, access=Access.WRITE)
+            stamp = now()
+            doc = msgspec.structs.replace(
+                stored.message(),
+                has_attachments=stored.message().has_attachments or not new.is_inline,
+                change_key=ids.change_key(),
+                last_modified_date_time=iso(stamp),
+            )
+            written = await self.store.add_attachment(
+                mailbox.id, doc, new, expected_change_key=stored.change_key
+            )
+            if written is not None:
+                return written, new
+        raise ConflictError(CONFLICT)
+
+    async def delete_attachment(
+        self, mailbox: Mailbox, message_id: str, attachment_id: str
+    ) -> None:
+        """DELETE …/attachments/{id}; hasAttachments follows what is left."""
+        mailbox.principal.require(Access.WRITE)
+        for _ in range(REWRITE_TRIES):
+            stored = await self.get(mailbox, message_id, access=Access.WRITE)
+            present = await self.store.attachments(stored)
+            if not any(a.id == attachment_id for a in present):
+                raise NotFoundError(NOT_FOUND)
+            left = [a for a in present if a.id != attachment_id]
+            doc = msgspec.structs.replace(
+                stored.message(),
+                has_attachments=message.has_attachments(left),
+                change_key=ids.change_key(),
+                last_modified_date_time=iso(now()),
+            )
+            written = await self.store.delete_attachment(
+                mailbox.id, doc, attachment_id, expected_change_key=stored.change_key
+            )
+            if written is not None:
+                return
+        raise ConflictError(CONFLICT)
+
+    async def attachment_mime(self, item: message.Item) -> bytes:
+        return mime.item_mime(item)
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
         return await self.store.attachments(stored)

@@ -46,7 +46,7 @@ from graphpost.ports.outbox import (
 from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService, Mailbox, Reach
 from graphpost.services.folders import NOT_FOUND, FolderService
-from graphpost.services.messages import MessageService, fresh_copies
+from graphpost.services.messages import MessageService, fresh_copies, given_attachments
 from graphpost.types import Access, Right
 
 NO_RECIPIENTS = (
@@ -401,7 +401,7 @@ class SendService:
         mailbox.principal.require(Access.SEND)
         stamp = now()
         headers = message.check_headers(inp.internet_message_headers or [])
-        attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
+        attachments = given_attachments(inp.attachments or None, stamp)
         draft = await self.messages.new_message(
             mailbox, inp, folder_id="", stamp=stamp, attachments=attachments
         )

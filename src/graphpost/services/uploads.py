@@ -181,7 +181,7 @@ class UploadService:
             message_id=stored.id,
             app_id=app_id,
             name=shape.name,
-            content_type=shape.content_type,
+            content_type=shape.content_type or "application/octet-stream",
             size=size,
             is_inline=shape.is_inline,
             content_id=shape.content_id,

@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from graphpost.domain.message import Attachment, Message
+from graphpost.domain.message import FILE, Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
@@ -16,6 +16,7 @@ from graphpost.store.blobs import (
     SqlBlobs,
     reference_bytes,
     reference_digest,
+    release,
     release_where,
 )
 from graphpost.store.engine import Engine, Row, Tx
@@ -43,6 +44,17 @@ _STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc
 
 
 IN_DATABASE: Content = DbContent()
+
+
+class _Vanished(Exception):
+    """An attachment deleted by a concurrent request: the transaction is rolled back."""
+
+
+_INSERT_ATTACHMENT = (
+    "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
+    "is_inline, content_id, modified_at, blob_digest, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _last_seconds: dict[str, int] = {}
 
 
@@ -153,12 +165,10 @@ async def insert_attachment_rows(
     )
     first = int(row[0]) if row is not None else 0
     await tx.executemany(
-        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
-        "is_inline, content_id, modified_at, blob_digest) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        _INSERT_ATTACHMENT,
         [
-            (a.id, seq, first + n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
-             _seconds(a.last_modified_date_time), digest)
+            (a.id, seq, first + n, a.name, a.content_type or "", a.size, a.is_inline,
+             a.content_id, _seconds(a.last_modified_date_time), digest, a.kind)
             for n, (a, digest) in enumerate(attachments)
         ],
     )  # fmt: skip
@@ -170,7 +180,7 @@ async def _reference(tx: Tx, content: Content, a: Attachment) -> str:
     if a.blob is not None:
         await reference_digest(tx, a.blob)
         return a.blob
-    return await reference_bytes(tx, content, a.content)
+    return await reference_bytes(tx, content, payload(a))
 
 
 async def insert_message_op(
@@ -358,7 +368,7 @@ class SqlMessages:
         async def op(tx: Tx) -> list[Row]:
             return await tx.fetchall(
                 "SELECT a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, "
-                "a.modified_at, a.blob_digest, b.location "
+                "a.modified_at, a.blob_digest, b.location, a.kind "
                 "FROM attachments a JOIN blobs b ON b.digest = a.blob_digest "
                 "WHERE a.message_seq = ? ORDER BY a.position",
                 (message.seq,),
@@ -367,21 +377,69 @@ class SqlMessages:
         return await self.engine.read(op)
 
     @staticmethod
-    def _attachment(r: Row, content: bytes, blob: str | None) -> Attachment:
+    def _attachment(r: Row, blob: str | None) -> Attachment:
         return Attachment(
-            id=r[0], name=r[1], content_type=r[2], size=r[3], is_inline=bool(r[4]),
-            content_id=r[5], last_modified_date_time=iso(r[6]), content=content, blob=blob,
+            id=r[0], name=r[1], content_type=r[2] or None, size=r[3], is_inline=bool(r[4]),
+            content_id=r[5], last_modified_date_time=iso(r[6]), kind=r[9], blob=blob,
         )  # fmt: skip
 
+    async def _payload(self, r: Row) -> bytes:
+        return b"".join([block async for block in self.content.read(self.engine, r[7], r[8])])
+
     async def attachments(self, message: StoredMessage) -> list[Attachment]:
-        found: list[Attachment] = []
-        for r in await self._attachment_rows(message):
-            parts = [block async for block in self.content.read(self.engine, r[7], r[8])]
-            found.append(self._attachment(r, b"".join(parts), None))
-        return found
+        return [
+            restored(self._attachment(r, None), await self._payload(r))
+            for r in await self._attachment_rows(message)
+        ]
 
     async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
-        return [self._attachment(r, b"", str(r[7])) for r in await self._attachment_rows(message)]
+        """A file's bytes are not read; an item's or a link's JSON (small) is."""
+        found: list[Attachment] = []
+        for r in await self._attachment_rows(message):
+            a = self._attachment(r, str(r[7]))
+            found.append(a if a.kind == FILE else restored(a, await self._payload(r)))
+        return found
+
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            digest = await _reference(tx, self.content, attachment)
+            await insert_attachment_rows(tx, written.seq, [(attachment, digest)])
+            return written
+
+        return await self.engine.write(op)
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            found = await tx.fetchone(
+                "SELECT blob_digest FROM attachments WHERE id = ? AND message_seq = ?",
+                (attachment_id, written.seq),
+            )
+            gone = await tx.execute(
+                "DELETE FROM attachments WHERE id = ? AND message_seq = ?",
+                (attachment_id, written.seq),
+            )
+            if not gone or found is None:  # removed meanwhile: undo the document's change too
+                raise _Vanished
+            await release(tx, [str(found[0])])
+            return written
+
+        try:
+            written = await self.engine.write(op)
+        except _Vanished:
+            return None
+        await self.blobs.sweep()
+        return written
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
         async def op(tx: Tx) -> list[bytes]:

@@ -153,8 +153,11 @@ attachments = Table(
     Column("is_inline", Boolean, nullable=False),
     Column("content_id", Text, nullable=True),
     Column("modified_at", BigInteger, nullable=False),
-    # the bytes: a content-addressed blob (SHA-256, hex), counted in blobs.refs
+    # the bytes (a file's, or the item's or link's JSON): a content-addressed blob (SHA-256,
+    # hex), counted in blobs.refs
     Column("blob_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    # file, item or reference: what the blob holds (the bytes, or the item's or link's JSON)
+    Column("kind", String(16), nullable=False, server_default="file"),
     Index("ix_attachments_message", "message_seq", "position"),
     Index("ix_attachments_blob", "blob_digest"),
 )

@@ -182,3 +182,23 @@ def test_an_attached_message_with_an_oversized_structure_header_is_read_quickly(
     assert parsed.subject == "outer" and parsed.body.strip() == "hello"
     [(_, ctype, data, _, _)] = parsed.attachments
     assert ctype == "message/rfc822" and b"Subject: inner" in data
+
+
+def test_item_and_reference_parts() -> None:
+    from graphpost.domain import message
+
+    to = [{"emailAddress": {"address": "t@example.net"}}]
+    item = message.attachment_input(
+        {"@odata.type": "#microsoft.graph.itemAttachment", "name": "fwd",
+         "item": {"@odata.type": "#microsoft.graph.message", "subject": "a\r\nBcc: x@y.z",
+                  "toRecipients": to}}, 0)  # fmt: skip
+    link = message.attachment_input(
+        {"@odata.type": "#microsoft.graph.referenceAttachment", "name": "plan",
+         "sourceUrl": "https://example.com/plan"}, 0)  # fmt: skip
+    raw = mime.build(draft(subject="outer"), headers=[], attachments=[item, link], date=0)
+    em = BytesParser(policy=policy.default).parsebytes(raw)
+    parts = list(em.iter_attachments())
+    assert [p.get_content_type() for p in parts] == ["message/rfc822", "text/uri-list"]
+    inner = parts[0].get_content()
+    assert inner["Subject"] == "a Bcc: x@y.z" and inner["Bcc"] is None
+    assert parts[1].get_payload(decode=True) == b"https://example.com/plan\r\n"

@@ -1,7 +1,7 @@
 """blobs: content-addressed attachment bytes, upload sessions
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-03 10:45:00
 
 The bytes of every attachment move from ``attachments.content`` into ``blobs`` (one row per
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
