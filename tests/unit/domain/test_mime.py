@@ -202,3 +202,16 @@ def test_item_and_reference_parts() -> None:
     inner = parts[0].get_content()
     assert inner["Subject"] == "a Bcc: x@y.z" and inner["Bcc"] is None
     assert parts[1].get_payload(decode=True) == b"https://example.com/plan\r\n"
+
+
+def test_an_attachment_bodys_size_is_known_without_its_bytes() -> None:
+    """``Body.encoded_size`` (the send's size check for a streamed message) is the length of
+    what ``mime.build`` writes, for every remainder of 57-byte lines."""
+    from graphpost.domain.message import attachment as new_attachment
+    from graphpost.domain.mime import Body
+
+    for n in [*range(0, 240), 57 * 1000, 57 * 1000 + 1, 1024 * 1024 + 5]:
+        a = new_attachment("f", "application/x", b"\xff" * n, is_inline=False, content_id=None,
+                           now=0)  # fmt: skip
+        body = Body(a, base64=True)
+        assert body.encoded_size() == len(body.render()), n
