@@ -489,3 +489,24 @@ def test_the_same_range_twice_at_once(server: RunningServer) -> None:
             f"/me/messages/{made['id']}/attachments/{attachment_id(done.headers['location'])}/$value"
         )
     assert got.content == won + data[2 * MIB :]
+
+
+def test_parts_are_throttled_like_the_app_that_made_the_session(tmp_path: Path) -> None:
+    """The upload URL skips authentication, not the limits: its parts count as requests of
+    the app that created the session, in its mailbox (here 4 per window)."""
+    server = start_server(
+        tmp_path / "throttled", GRAPHPOST_THROTTLING="on", GRAPHPOST_THROTTLE_REQUESTS="4"
+    )
+    try:
+        data = os.urandom(3 * MIB)
+        with server.client() as c:
+            made = draft(c, unique("throttled"), ALEX)  # 1
+            url = session(c, made["id"], len(data))["uploadUrl"]  # 2
+        assert put(url, data[:MIB], 0, len(data)).status_code == 200  # 3
+        assert put(url, data[MIB : 2 * MIB], MIB, len(data)).status_code == 200  # 4
+        r = put(url, data[2 * MIB :], 2 * MIB, len(data))
+        assert_error(r, 429, "TooManyRequests")
+        assert int(r.headers["retry-after"]) > 0
+        assert httpx.get(url).status_code == 429  # the session's state is not read either
+    finally:
+        server.stop()
