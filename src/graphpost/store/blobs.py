@@ -43,7 +43,7 @@ from graphpost.domain.message import Attachment, Message
 from graphpost.domain.times import now, now_ms
 from graphpost.errors import BlobMissingError, StoreError
 from graphpost.ports.blobs import StagedBlob, UploadSession
-from graphpost.store.engine import Engine, Tx
+from graphpost.store.engine import Engine, Row, Tx
 
 _decode_message = msgspec.json.Decoder(Message).decode
 
@@ -60,7 +60,7 @@ _SESSION_COLS = (
 )
 
 
-def _session(row: tuple[object, ...] | list[object]) -> UploadSession:
+def _session(row: Row) -> UploadSession:
     return UploadSession(
         id=str(row[0]),
         mailbox_id=str(row[1]),
@@ -68,12 +68,12 @@ def _session(row: tuple[object, ...] | list[object]) -> UploadSession:
         app_id=str(row[3]),
         name=str(row[4]),
         content_type=str(row[5]),
-        size=int(row[6]),  # type: ignore[call-overload]
+        size=int(row[6]),
         is_inline=bool(row[7]),
         content_id=None if row[8] is None else str(row[8]),
-        received=int(row[9]),  # type: ignore[call-overload]
-        parts=int(row[10]),  # type: ignore[call-overload]
-        expires_at_ms=int(row[11]),  # type: ignore[call-overload]
+        received=int(row[9]),
+        parts=int(row[10]),
+        expires_at_ms=int(row[11]),
     )
 
 
@@ -452,10 +452,12 @@ def content_store(blob_dir: Path | None) -> Content:
 # ---------------------------------------------------------------- references (in a caller's tx)
 
 
-async def reference_bytes(tx: Tx, content: Content, data: bytes) -> str:
-    """One more reference to the blob of ``data``, writing its bytes if they are not there;
-    its digest."""
-    digest = hashlib.sha256(data).hexdigest()
+async def reference_bytes(
+    tx: Tx, content: Content, data: bytes, *, digest: str | None = None
+) -> str:
+    """One more reference to the blob of ``data`` (whose SHA-256 ``digest`` is, when the
+    caller has it), writing its bytes if they are not there; its digest."""
+    digest = digest or hashlib.sha256(data).hexdigest()
     location = digest if isinstance(content, DbContent) else None
     row = await tx.fetchone(_UPSERT, (digest, len(data), location, now()))
     assert row is not None
@@ -539,7 +541,7 @@ class SqlBlobs:
                 f"SELECT {_SESSION_COLS}, token_hash FROM upload_sessions WHERE id = ?",
                 (session_id,),
             )
-            return (_session(list(row)), str(row[12])) if row is not None else None
+            return (_session(row), str(row[12])) if row is not None else None
 
         return await self.engine.read(op)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import msgspec
@@ -183,6 +184,21 @@ async def _reference(tx: Tx, content: Content, a: Attachment) -> str:
     return await reference_bytes(tx, content, payload(a))
 
 
+async def _references(tx: Tx, content: Content, attachments: list[Attachment]) -> list[str]:
+    """``_reference`` for each, taken in the order of their digests (two transactions that
+    reference the same blobs lock their rows in one order: no deadlock on PostgreSQL)."""
+    keys = [a.blob or hashlib.sha256(payload(a)).hexdigest() for a in attachments]
+    found: dict[int, str] = {}
+    for i in sorted(range(len(attachments)), key=keys.__getitem__):
+        a = attachments[i]
+        found[i] = (
+            await _reference(tx, content, a)
+            if a.blob
+            else await reference_bytes(tx, content, payload(a), digest=keys[i])
+        )
+    return [found[i] for i in range(len(attachments))]
+
+
 async def insert_message_op(
     tx: Tx, new: NewMessage, content: Content = IN_DATABASE
 ) -> StoredMessage:
@@ -212,7 +228,11 @@ async def insert_message_op(
         await _write_children(tx, seq, cols)
     if new.attachments:
         await insert_attachment_rows(
-            tx, seq, [(a, await _reference(tx, content, a)) for a in new.attachments]
+            tx,
+            seq,
+            list(
+                zip(new.attachments, await _references(tx, content, new.attachments), strict=True)
+            ),
         )
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
