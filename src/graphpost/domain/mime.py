@@ -315,10 +315,12 @@ def segments(
     for h in headers:
         # a name that is not a field name is never written (it would be part of a value)
         # nor one too long to leave room on its line for a word of its value
+        # nor ours: a skeleton's parts name their blobs in it (see ``skeleton``)
         if (
             h.name.lower().startswith("x-")
             and len(h.name) <= _SHORT_NAME
             and FIELD_NAME.fullmatch(h.name)
+            and h.name.lower() != BLOB_HEADER.lower()
         ):
             lines.append(f"{h.name}: {_text_header(h.value, h.name)}")
     lines.append("MIME-Version: 1.0")
@@ -587,6 +589,7 @@ def _parse(raw: bytes) -> Parsed:
     for part in _leaves(em):
         if part is body:
             continue
+        top = part is em  # its headers are the message's: never a skeleton part's
         disposition = part.get_content_disposition()
         cid = part.get("Content-ID")
         if disposition is None and cid is None:
@@ -613,7 +616,7 @@ def _parse(raw: bytes) -> Parsed:
         content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         out.attachments.append((name, ctype, data, inline, content_id))
-        out.blobs.append(_blob_of(part.get(BLOB_HEADER)))
+        out.blobs.append(None if top else _blob_of(part.get(BLOB_HEADER)))
     return out
 
 
