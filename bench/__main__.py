@@ -640,10 +640,16 @@ def upload_scenarios(res: Results, work: Path, size_mb: int, send_mb: int,
             idle = s.proc.rss_kb() / 1024
             s.proc.reset_peak()
             size = size_mb * upload.MIB
-            _, seconds = upload.upload_file(s.base, token, size, 4 * upload.MIB, [upload.ALEX])
+            big, seconds = upload.upload_file(s.base, token, size, 4 * upload.MIB, [upload.ALEX])
             res.add(Row(f"upload {size_mb} MB in 4 MiB parts ({engine})", size_mb / seconds,
                         None, None, None, s.proc.peak_kb / 1024,
                         note=f"MB/s; a part cut off, sent again; idle {idle:.0f} MB"))  # fmt: skip
+            s.proc.reset_peak()
+            got, seconds = upload.download(s.base, token, big)
+            assert got == size, f"downloaded {got} of {size} bytes"
+            res.add(Row(f"download it: GET …/attachments/{{id}}/$value ({engine})",
+                        size_mb / seconds, None, None, None, s.proc.peak_kb / 1024,
+                        note="MB/s; streamed from storage"))  # fmt: skip
             mid, _ = upload.upload_file(s.base, token, send_mb * upload.MIB, 4 * upload.MIB,
                                         [upload.ALEX, "far@example.net"])  # fmt: skip
             before = sink.count()

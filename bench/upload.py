@@ -92,6 +92,24 @@ def upload_file(base: str, token: str, size: int, chunk: int, to: list[str]) -> 
     return str(draft["id"]), time.perf_counter() - t0
 
 
+def download(base: str, token: str, message_id: str) -> tuple[int, float]:
+    """GET the draft's one attachment's $value, read 1 MiB at a time; (bytes, seconds)."""
+    v1 = f"{base}/v1.0/me/messages/{message_id}/attachments"
+    [att] = api("GET", f"{v1}?$select=id", token)["value"]
+    parts = urllib.parse.urlsplit(f"{v1}/{att['id']}/$value")
+    conn = http.client.HTTPConnection(parts.netloc, timeout=600)
+    t0 = time.perf_counter()
+    try:
+        conn.request("GET", parts.path, headers={"Authorization": f"Bearer {token}"})
+        r = conn.getresponse()
+        got = 0
+        while block := r.read(MIB):
+            got += len(block)
+    finally:
+        conn.close()
+    return got, time.perf_counter() - t0
+
+
 def send(base: str, token: str, message_id: str) -> None:
     api("POST", f"{base}/v1.0/me/messages/{message_id}/send", token)
 
@@ -112,7 +130,7 @@ def inbox_has(base: str, alex_token: str, subject_prefix: str) -> bool:
     return bool(found["value"])
 
 
-__all__ = ["MIB", "inbox_has", "send", "upload_file", "wait_until"]
+__all__ = ["MIB", "download", "inbox_has", "send", "upload_file", "wait_until"]
 
 
 if __name__ == "__main__":  # pragma: no cover - a manual run against a server

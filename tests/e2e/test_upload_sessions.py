@@ -115,6 +115,14 @@ def test_a_file_in_parts(server: RunningServer) -> None:
             f"/me/messages/{made['id']}/attachments/{aid}", params={"$select": "name,size"}
         )
         assert meta.json()["size"] == len(data) and meta.json()["name"] == "big.bin"
+        # a streamed $value inside a JSON batch is read whole and given as base64
+        batch = c.post(
+            "/$batch",
+            json={"requests": [{"id": "1", "method": "GET",
+                                "url": f"/me/messages/{made['id']}/attachments/{aid}/$value"}]},
+        )  # fmt: skip
+        [member] = batch.json()["responses"]
+        assert member["status"] == 200 and base64.b64decode(member["body"]) == data
         msg = c.get(f"/me/messages/{made['id']}").json()
         assert msg["hasAttachments"] is True
         assert msg["changeKey"] != made["changeKey"]

@@ -249,11 +249,23 @@ class GraphApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.respond(Request.from_scope(scope), receive)
-        headers = [(b"content-length", str(len(response.body)).encode()), *response.headers]
+        length = len(response.body) if response.stream is None else response.length
+        headers = [(b"content-length", str(length).encode()), *response.headers]
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        # the status is sent: a failure now can only cut the connection (the client sees a
+        # body shorter than its Content-Length), and is logged
+        try:
+            async for chunk in response.stream():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception:
+            log.exception("streaming a response failed")
+            raise
+        await send({"type": "http.response.body", "body": b""})
 
     async def respond(self, request: Request, receive: Receive | None = None) -> Response:
         """The one internal entry point: the whole answer to one request (checks, body limit,

@@ -229,15 +229,26 @@ def _media_type(value: str) -> bytes:
 async def get_attachment_value(call: Call, message_id: str, attachment_id: str) -> Response:
     """GET …/attachments/{id}/$value: a file's bytes with its content type, an attached
     message as RFC 822 MIME; a reference attachment has none (405, as Graph)."""
-    _, a = await _attachment(call, message_id, attachment_id)
+    svc = call.services.messages
+    stored = await svc.get(call.mailbox, message_id)
+    refs = [] if call.mailbox.principal.basic_only else await svc.attachment_refs(stored)
+    a = next((r for r in refs if r.id == attachment_id), None)
+    if a is None:
+        raise NotFoundError(NOT_FOUND)
     if a.item is not None:
-        raw = await call.services.messages.attachment_mime(a.item)
+        raw = await svc.attachment_mime(a.item)
         return Response(200, raw, content_type=b"message/rfc822")
     if a.kind != FILE:
         raise MethodNotAllowedError(
             "A reference attachment has no raw contents ($value); its sourceUrl is the file."
         )
-    return Response(200, a.content, content_type=_media_type(a.content_type or ""))
+    found = await svc.blob(a.blob) if a.blob is not None else None
+    if found is None:
+        raise NotFoundError(NOT_FOUND)
+    # streamed from storage, 1 MiB at a time: a 150 MB file is never whole in memory
+    size, stream = found
+    content_type = _media_type(a.content_type or "")
+    return Response(200, content_type=content_type, stream=stream, length=size)
 
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:

@@ -7,6 +7,7 @@ beside it. The store derives its indexed columns from the document itself.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,6 +87,10 @@ class MessageStore(Protocol):
     async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
         """The attachments without their bytes: each names its blob (``blob``), which a new
         item may refer to, and which can be streamed (``BlobStore.read``)."""
+        ...
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A blob's size and a function that streams its bytes (1 MiB at a time), or None."""
         ...
 
     async def add_attachment(

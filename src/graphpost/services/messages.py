@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -474,6 +474,10 @@ class MessageService:
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
         return await self.store.attachments(stored)
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A file attachment's bytes as a stream (its size, and a function that reads it)."""
+        return await self.store.blob(digest)
 
     async def attachment_refs(self, stored: StoredMessage) -> list[Attachment]:
         """The attachments without their bytes, each naming its blob (copies refer to it)."""

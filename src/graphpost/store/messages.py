@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -419,6 +420,12 @@ class SqlMessages:
             a = self._attachment(r, str(r[7]))
             found.append(a if a.kind == FILE else restored(a, await self._payload(r)))
         return found
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        found = await self.blobs.blob(digest)
+        if found is None:
+            return None
+        return found[0], lambda: self.blobs.read(digest)
 
     async def add_attachment(
         self, mailbox_id: str, message: Message, attachment: Attachment, *,
