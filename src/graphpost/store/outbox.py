@@ -72,6 +72,10 @@ class SqlOutbox:
                     (submission.mailbox_id, submission.idempotency_key),
                 )
                 if found is not None:
+                    if mime_blob is not None:  # sent before: this copy of its MIME goes
+                        await tx.execute(
+                            "DELETE FROM blob_chunks WHERE location = ?", (f"u:{mime_blob.key}",)
+                        )
                     return _submission(found)
             for digest in held:  # before the draft (and its references) may go
                 await reference_digest(tx, digest)
