@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import binascii
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -241,6 +241,16 @@ class Response:
     body: bytes = b""
     content_type: bytes | None = JSON_TYPE
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # a large body (an attachment's bytes): sent as it is read, ``length`` bytes in all, in
+    # place of ``body``
+    stream: Callable[[], AsyncIterator[bytes]] | None = None
+    length: int = 0
+
+    async def read(self) -> bytes:
+        """The whole body (a streamed one read into memory: a member of a JSON batch)."""
+        if self.stream is None:
+            return self.body
+        return b"".join([chunk async for chunk in self.stream()])
 
 
 def body_deadline(receive: Receive, seconds: float) -> Receive:

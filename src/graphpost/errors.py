@@ -17,6 +17,7 @@ GraphpostError
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
 │   ├── MessageTooLargeError     over the message size limit
+│   ├── AttachmentTooSmallError  an upload session for a file under 3 MB
 │   └── MimeContentError         a text/plain body that is not base64 MIME
 │       └── MimeUnreadableError  base64 of something that is not a message
 ├── NotFoundError                an id or name that does not exist
@@ -36,9 +37,11 @@ GraphpostError
 │   └── RateThrottledError       more than 10,000 requests in 10 minutes
 ├── RequestTooLargeError         over the request size cap
 ├── RequestTimeoutError          the request body did not arrive in time
+├── RangeNotSatisfiableError     an upload part that does not start where the session stands
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
 ├── StoreError                   the database failed (not the caller's fault)
+│   └── BlobMissingError         a blob named by digest is no longer stored
 └── SignInError                  the identity platform's refusals (OAuth error + AADSTS code)
 """
 
@@ -117,6 +120,14 @@ class DelegatedOnlyError(InvalidInputError):
 
 class MessageTooLargeError(InvalidInputError):
     """The message is over the configured maximum size."""
+
+
+class AttachmentTooSmallError(InvalidInputError):
+    """An upload session for a file under the 3 MB minimum."""
+
+
+class RangeNotSatisfiableError(GraphpostError):
+    """An upload part that does not start at the session's next expected offset."""
 
 
 class MimeContentError(InvalidInputError):
@@ -228,3 +239,7 @@ class SignInError(GraphpostError):
         self.error = error
         self.aadsts = aadsts
         self.status = status
+
+
+class BlobMissingError(StoreError):
+    """A blob referred to by its digest is no longer stored (its last user went, swept)."""

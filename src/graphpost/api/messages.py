@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+
 from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
@@ -161,7 +163,12 @@ async def list_attachments(call: Call, message_id: str) -> Response:
     stored = await svc.get(call.mailbox, message_id)
     render = call.services.render
     select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
-    found = [] if call.mailbox.principal.basic_only else await svc.attachments(stored)
+    if call.mailbox.principal.basic_only:
+        found = []
+    elif _with_bytes(select):
+        found = await svc.attachments(stored)
+    else:  # no contentBytes asked for: a file's bytes are not read
+        found = await svc.attachment_refs(stored)
     items = [encode(render.attachment(a, select=select)) for a in found]
     context = render.context(_attachments_path(call, stored))
     return Response(200, render.collection(context=context, items=items))
@@ -183,23 +190,34 @@ async def delete_attachment(call: Call, message_id: str, attachment_id: str) -> 
     return Response(204, content_type=None)
 
 
+def _with_bytes(select: list[str] | None) -> bool:
+    return select is None or "contentBytes" in select
+
+
 async def _attachment(
-    call: Call, message_id: str, attachment_id: str
+    call: Call, message_id: str, attachment_id: str, *, with_bytes: bool = True
 ) -> tuple[StoredMessage, Attachment]:
-    """The message and its attachment ``attachment_id`` (none under Mail.ReadBasic)."""
+    """The message and its attachment ``attachment_id`` (none under Mail.ReadBasic); a
+    file's bytes are read only when ``with_bytes``, and only that file's."""
     svc = call.services.messages
     stored = await svc.get(call.mailbox, message_id)
-    for a in [] if call.mailbox.principal.basic_only else await svc.attachments(stored):
-        if a.id == attachment_id:
-            return stored, a
-    raise NotFoundError(NOT_FOUND)
+    refs = [] if call.mailbox.principal.basic_only else await svc.attachment_refs(stored)
+    a = next((r for r in refs if r.id == attachment_id), None)
+    if a is None:
+        raise NotFoundError(NOT_FOUND)
+    if with_bytes and a.kind == FILE and a.blob is not None:
+        found = await svc.blob(a.blob)
+        if found is None:
+            raise NotFoundError(NOT_FOUND)
+        a = msgspec.structs.replace(a, content=b"".join([c async for c in found[1]()]))
+    return stored, a
 
 
 async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
     """GET …/attachments/{id}, with ``$expand=microsoft.graph.itemAttachment/item``."""
     expand = odata.expands_item(call.request.query)
     select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
-    stored, a = await _attachment(call, message_id, attachment_id)
+    stored, a = await _attachment(call, message_id, attachment_id, with_bytes=_with_bytes(select))
     render = call.services.render
     path = _attachments_path(call, stored)
     out = {
@@ -229,15 +247,22 @@ def _media_type(value: str) -> bytes:
 async def get_attachment_value(call: Call, message_id: str, attachment_id: str) -> Response:
     """GET …/attachments/{id}/$value: a file's bytes with its content type, an attached
     message as RFC 822 MIME; a reference attachment has none (405, as Graph)."""
-    _, a = await _attachment(call, message_id, attachment_id)
+    svc = call.services.messages
+    _, a = await _attachment(call, message_id, attachment_id, with_bytes=False)
     if a.item is not None:
-        raw = await call.services.messages.attachment_mime(a.item)
+        raw = await svc.attachment_mime(a.item)
         return Response(200, raw, content_type=b"message/rfc822")
     if a.kind != FILE:
         raise MethodNotAllowedError(
             "A reference attachment has no raw contents ($value); its sourceUrl is the file."
         )
-    return Response(200, a.content, content_type=_media_type(a.content_type or ""))
+    found = await svc.blob(a.blob) if a.blob is not None else None
+    if found is None:
+        raise NotFoundError(NOT_FOUND)
+    # streamed from storage, 1 MiB at a time: a 150 MB file is never whole in memory
+    size, stream = found
+    content_type = _media_type(a.content_type or "")
+    return Response(200, content_type=content_type, stream=stream, length=size)
 
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:

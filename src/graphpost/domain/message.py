@@ -152,6 +152,9 @@ class Attachment(msgspec.Struct, rename="camel"):
     last_modified_date_time: str
     content: bytes = b""
     kind: str = "file"
+    # the SHA-256 of the stored bytes when ``content`` is not loaded (large files: the store
+    # streams them, and a new item refers to the same blob instead of copying it)
+    blob: str | None = None
     item: Item | None = None
     reference: Reference | None = None
 

@@ -163,11 +163,35 @@ def _text_part(subtype: str, content: str) -> bytes:
     ).encode() + _qp(content)
 
 
-def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Body:
+    """Where an attachment's bytes go in a message being written: base64 in 76-character lines
+    (CRLF between them), or as they are (an attached message/rfc822)."""
+
+    attachment: Attachment
+    base64: bool
+
+    def render(self) -> bytes:
+        return _b64(self.attachment.content) if self.base64 else self.attachment.content
+
+    def encoded_size(self) -> int:
+        """The length of ``render()`` for ``attachment.size`` bytes, without the bytes."""
+        n = self.attachment.size
+        if not self.base64:
+            return n
+        chars = 4 * ((n + 2) // 3)
+        return chars + 2 * max(0, (chars + 75) // 76 - 1)
+
+
+Segment = bytes | Body
+BLOB_HEADER = "X-Graphpost-Blob"  # in a local copy's skeleton: "{sha256} {size}"
+
+
+def _attachment_part(a: Attachment, *, inline: bool) -> list[Segment]:
     if a.kind == ITEM and a.item is not None:
         disposition = f"attachment; {_param('filename', a.name)}"
         head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
-        return head.encode() + item_mime(a.item)
+        return [head.encode() + item_mime(a.item)]
     if a.kind == REFERENCE and a.reference is not None:
         # a link goes out as a URI list (RFC 2483) named as the attachment
         head = (
@@ -175,12 +199,12 @@ def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
             f"Content-Disposition: attachment; {_param('filename', a.name)}\r\n"
             "Content-Transfer-Encoding: base64\r\n\r\n"
         )
-        return head.encode() + _b64(a.reference.source_url.encode("utf-8", "replace") + b"\r\n")
+        return [head.encode() + _b64(a.reference.source_url.encode("utf-8", "replace") + b"\r\n")]
     main, sub = _split_type(a.content_type or "")
     if main == "message" and sub == "rfc822":
         disposition = f"attachment; {_param('filename', a.name)}"
         head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
-        return head.encode() + a.content
+        return [head.encode(), Body(a, base64=False)]
     disposition = "inline" if inline else "attachment"
     head = (
         f"Content-Type: {main}/{sub}; {_param('name', a.name)}\r\n"
@@ -188,7 +212,7 @@ def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
         + (f"Content-ID: <{_content_id(a.content_id or '')}>\r\n" if inline else "")
         + "Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    return head.encode() + _b64(a.content)
+    return [head.encode(), Body(a, base64=True)]
 
 
 def item_mime(item: Item) -> bytes:
@@ -206,13 +230,17 @@ def _content_id(value: str) -> str:
     return re.sub(r"[\s<>]", "", _ascii(value))
 
 
-def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+def _multipart(subtype: str, parts: list[list[Segment]]) -> list[Segment]:
     boundary = _boundary()
-    out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()]
+    out: list[Segment] = [
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()
+    ]
     for part in parts:
-        out += [f"--{boundary}\r\n".encode(), part, b"\r\n"]
+        out.append(f"--{boundary}\r\n".encode())
+        out += part
+        out.append(b"\r\n")
     out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out)
+    return out
 
 
 def build(
@@ -224,6 +252,39 @@ def build(
 ) -> bytes:
     """The message as it goes over SMTP: CRLF line ends, 7-bit clean (quoted-printable and
     base64 bodies, RFC 2047 headers), Bcc never written."""
+    found = segments(msg, headers=headers, attachments=attachments, date=date)
+    return b"".join(s if isinstance(s, bytes) else s.render() for s in found)
+
+
+def size_of(found: list[Segment]) -> int:
+    """The size of the message ``found`` describes, without its attachments' bytes."""
+    return sum(len(s) if isinstance(s, bytes) else s.encoded_size() for s in found)
+
+
+def skeleton(found: list[Segment]) -> bytes:
+    """The message without its attachments' bytes: each attachment part names its blob in an
+    ``X-Graphpost-Blob`` header and has an empty body (a local copy is read from it, and
+    refers to the same blobs). Only this server's own skeletons are read so (``trusted``)."""
+    out: list[bytes] = []
+    for s in found:
+        if isinstance(s, bytes):
+            out.append(s)
+            continue
+        a = s.attachment
+        head = out.pop()  # the part's header block, which ends in its blank line
+        out.append(head[:-2] + f"{BLOB_HEADER}: {a.blob} {a.size}\r\n\r\n".encode())
+    return b"".join(out)
+
+
+def segments(
+    msg: Message,
+    *,
+    headers: list[Header],
+    attachments: list[Attachment],
+    date: int,
+) -> list[Segment]:
+    """``build``'s message as its pieces: bytes, and a ``Body`` where each attachment's bytes
+    go (so that they can be streamed from storage)."""
     lines: list[str] = []
     if msg.from_ is not None:
         lines.append(f"From: {_address(msg.from_)}")
@@ -254,31 +315,35 @@ def build(
     for h in headers:
         # a name that is not a field name is never written (it would be part of a value)
         # nor one too long to leave room on its line for a word of its value
+        # nor ours: a skeleton's parts name their blobs in it (see ``skeleton``)
         if (
             h.name.lower().startswith("x-")
             and len(h.name) <= _SHORT_NAME
             and FIELD_NAME.fullmatch(h.name)
+            and h.name.lower() != BLOB_HEADER.lower()
         ):
             lines.append(f"{h.name}: {_text_header(h.value, h.name)}")
     lines.append("MIME-Version: 1.0")
     inline = [a for a in attachments if a.is_inline and a.content_id]
     files = [a for a in attachments if not (a.is_inline and a.content_id)]
+    body: list[Segment]
     if msg.body.content_type == "html":
-        html_part = _text_part("html", msg.body.content)
+        html_part: list[Segment] = [_text_part("html", msg.body.content)]
         if inline:
             html_part = _multipart(
                 "related", [html_part, *(_attachment_part(a, inline=True) for a in inline)]
             )
         body = _multipart(
-            "alternative", [_text_part("plain", html_to_text(msg.body.content) + "\r\n"), html_part]
+            "alternative",
+            [[_text_part("plain", html_to_text(msg.body.content) + "\r\n")], html_part],
         )
     else:
-        body = _text_part("plain", msg.body.content)
+        body = [_text_part("plain", msg.body.content)]
         files = list(attachments)
     if files:
         body = _multipart("mixed", [body, *(_attachment_part(a, inline=False) for a in files)])
     # ASCII but for SMTPUTF8 addresses (RFC 6532), which only such a relay is given
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace") + body
+    return [("\r\n".join(lines) + "\r\n").encode("utf-8", "replace"), *body]
 
 
 # ---------------------------------------------------------------- reading
@@ -300,6 +365,9 @@ class Parsed:
     body_type: str = "text"
     body: str = ""
     attachments: list[tuple[str, str, bytes, bool, str | None]] = field(default_factory=list)
+    # per attachment: (sha256, size) its part names in X-Graphpost-Blob, else None (honoured
+    # only for this server's own skeletons: see ``skeleton``)
+    blobs: list[tuple[str, int] | None] = field(default_factory=list)
     headers: list[Header] = field(default_factory=list)
     thread_index: str | None = None
     importance: str = "normal"
@@ -521,6 +589,7 @@ def _parse(raw: bytes) -> Parsed:
     for part in _leaves(em):
         if part is body:
             continue
+        top = part is em  # its headers are the message's: never a skeleton part's
         disposition = part.get_content_disposition()
         cid = part.get("Content-ID")
         if disposition is None and cid is None:
@@ -547,4 +616,13 @@ def _parse(raw: bytes) -> Parsed:
         content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         out.attachments.append((name, ctype, data, inline, content_id))
+        out.blobs.append(None if top else _blob_of(part.get(BLOB_HEADER)))
     return out
+
+
+_BLOB_REF = re.compile(r"([0-9a-f]{64}) ([0-9]{1,15})")
+
+
+def _blob_of(value: object) -> tuple[str, int] | None:
+    m = _BLOB_REF.fullmatch(str(value).strip()) if value is not None else None
+    return (m.group(1), int(m.group(2))) if m else None

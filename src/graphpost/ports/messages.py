@@ -7,6 +7,7 @@ beside it. The store derives its indexed columns from the document itself.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -79,7 +80,19 @@ class MessageStore(Protocol):
     async def find_by_internet_message_id(
         self, mailbox_id: str, internet_message_id: str
     ) -> StoredMessage | None: ...
-    async def attachments(self, message: StoredMessage) -> list[Attachment]: ...
+    async def attachments(self, message: StoredMessage) -> list[Attachment]:
+        """The attachments with their bytes."""
+        ...
+
+    async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
+        """The attachments without their bytes: each names its blob (``blob``), which a new
+        item may refer to, and which can be streamed (``BlobStore.read``)."""
+        ...
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A blob's size and a function that streams its bytes (1 MiB at a time), or None."""
+        ...
+
     async def add_attachment(
         self, mailbox_id: str, message: Message, attachment: Attachment, *,
         expected_change_key: str,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -377,7 +377,7 @@ class MessageService:
             last_modified_date_time=iso(stamp),
             web_link=message.web_link(self.web_base, new_id),
         )
-        attachments = fresh_copies(await self.store.attachments(original), stamp)
+        attachments = fresh_copies(await self.store.attachment_refs(original), stamp)
         return await self.store.insert_message(
             NewMessage(mailbox.id, msg, original.headers(), attachments)
         )
@@ -474,6 +474,14 @@ class MessageService:
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
         return await self.store.attachments(stored)
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A file attachment's bytes as a stream (its size, and a function that reads it)."""
+        return await self.store.blob(digest)
+
+    async def attachment_refs(self, stored: StoredMessage) -> list[Attachment]:
+        """The attachments without their bytes, each naming its blob (copies refer to it)."""
+        return await self.store.attachment_refs(stored)
 
     async def extensions(self, stored: StoredMessage) -> list[dict[str, Any]]:
         return await self.store.extensions(stored)

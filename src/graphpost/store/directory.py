@@ -7,8 +7,10 @@ from graphpost.domain.times import now
 from graphpost.errors import AlreadyExistsError
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
+from graphpost.store.blobs import release_where
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
+from graphpost.store.outbox import release_submission
 from graphpost.store.user_query import COLUMNS, compile_where
 
 _USER_COLS = "id, tenant_id, display_name, mail, upn"
@@ -167,6 +169,13 @@ class SqlDirectory:
     async def remove_user(self, user_id: str) -> bool:
         async def op(tx: Tx) -> bool:
             # children first: folders reference each other and messages reference folders
+            await release_where(tx, "m.mailbox_id = ?", (user_id,))
+            for sub in await tx.fetchall(
+                "SELECT id, mime_digest, blobs_held FROM submissions WHERE mailbox_id = ? "
+                "AND (mime_digest IS NOT NULL OR blobs_held IS NOT NULL)",
+                (user_id,),
+            ):
+                await release_submission(tx, sub[0], sub[1], sub[2])
             await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
             await tx.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
             await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
