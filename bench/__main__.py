@@ -599,6 +599,73 @@ async def wal_and_calls(url: str) -> tuple[int, int]:
     return int(lsn), int(xacts)
 
 
+@contextmanager
+def private_pg_database() -> Iterator[str]:
+    """A database of its own on the PostgreSQL server of PG_URL, dropped afterwards."""
+    import asyncio
+
+    import asyncpg
+
+    name = f"gp_bench_upload_{os.getpid()}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def upload_scenarios(res: Results, work: Path, size_mb: int, send_mb: int,
+                     database_url: str | None) -> None:  # fmt: skip
+    """A file of ``size_mb`` MB uploaded in 4 MiB parts (one cut off and sent again): the server's
+    peak RSS (goal: under 200 MB). Then a ``send_mb`` MB upload sent to the sink and a local
+    Inbox, and the peak RSS of that send."""
+    from bench import upload
+
+    sink = Sink(work)
+    engine = "PostgreSQL" if database_url else "SQLite"
+    limit = str(max(size_mb, send_mb) * 2 * upload.MIB)
+    try:
+        with graphpost(work / f"upload-{engine}", relay=f"smtp://127.0.0.1:{sink.port}",
+                       database_url=database_url, GRAPHPOST_MAX_MESSAGE_BYTES=limit,
+                       GRAPHPOST_MAX_UPLOAD_BYTES=limit) as s:  # fmt: skip
+            token, alex = s.token(), s.token(upload.ALEX)
+            idle = s.proc.rss_kb() / 1024
+            s.proc.reset_peak()
+            size = size_mb * upload.MIB
+            big, seconds = upload.upload_file(s.base, token, size, 4 * upload.MIB, [upload.ALEX])
+            res.add(Row(f"upload {size_mb} MB in 4 MiB parts ({engine})", size_mb / seconds,
+                        None, None, None, s.proc.peak_kb / 1024,
+                        note=f"MB/s; a part cut off, sent again; idle {idle:.0f} MB"))  # fmt: skip
+            s.proc.reset_peak()
+            got, seconds = upload.download(s.base, token, big)
+            assert got == size, f"downloaded {got} of {size} bytes"
+            res.add(Row(f"download it: GET …/attachments/{{id}}/$value ({engine})",
+                        size_mb / seconds, None, None, None, s.proc.peak_kb / 1024,
+                        note="MB/s; streamed from storage"))  # fmt: skip
+            mid, _ = upload.upload_file(s.base, token, send_mb * upload.MIB, 4 * upload.MIB,
+                                        [upload.ALEX, "far@example.net"])  # fmt: skip
+            before = sink.count()
+            s.proc.reset_peak()
+            t0 = time.monotonic()
+            upload.send(s.base, token, mid)
+            sink.wait(before + 1)
+            upload.wait_until(lambda: upload.inbox_has(s.base, alex, "upload bench"))
+            elapsed = time.monotonic() - t0
+            res.add(Row(f"send a {send_mb} MB attachment: relay + a local Inbox ({engine})",
+                        send_mb / elapsed, None, None, None, s.proc.peak_kb / 1024,
+                        note="MB/s until both copies arrived"))  # fmt: skip
+    finally:
+        sink.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -609,7 +676,26 @@ def main() -> int:
                         help="only the token endpoint and token verification")  # fmt: skip
     parser.add_argument("--only-big-inbound", action="store_true",
                         help="only the API under large inbound mail (SQLite)")  # fmt: skip
+    parser.add_argument("--only-upload", action="store_true",
+                        help="only a large upload session and its send (peak RSS)")  # fmt: skip
+    parser.add_argument(
+        "--upload-mb", type=int, default=150, help="the file's size for --only-upload"
+    )
+    parser.add_argument("--send-mb", type=int, default=30, help="--only-upload's sent file")
     args = parser.parse_args()
+    if args.only_upload:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, None)
+            if not args.no_postgres:
+                with private_pg_database() as url:  # never the shared database's schema
+                    upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, url)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        return 0
     if shutil.which("wrk") is None:
         print("bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2

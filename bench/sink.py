@@ -34,7 +34,9 @@ class Counter:
 async def main(port: int, out: Path) -> None:
     counter = Counter(out)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: SMTP(counter, hostname="sink"), "127.0.0.1", port)
+    server = await loop.create_server(
+        lambda: SMTP(counter, hostname="sink", data_size_limit=0), "127.0.0.1", port
+    )
     async with server:
         while True:
             tmp = out.with_suffix(".tmp")

@@ -12,7 +12,7 @@ import asyncio
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
-from graphpost.delivery.transport import Reply, reply
+from graphpost.delivery.transport import Mime, Reply, reply
 
 
 class _Hang:
@@ -72,7 +72,9 @@ class FakeTransport:
         """How many transactions named ``recipient``."""
         return sum(recipient.lower() in (r.lower() for r in c.recipients) for c in self.calls)
 
-    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+    async def send(self, sender: str, recipients: list[str], mime: Mime) -> dict[str, Reply]:
+        if not isinstance(mime, bytes):  # a large message, streamed
+            mime = b"".join([block async for block in mime()])
         self.calls.append(Call(sender, tuple(recipients), mime))
         answers: dict[str, Answer] = {}
         for rcpt in recipients:

@@ -86,16 +86,20 @@ class SinkHandler:
 
 
 class Sink:
-    """``smtputf8=False`` makes a relay that does not offer SMTPUTF8 (RFC 6531) in its EHLO."""
+    """``smtputf8=False`` makes a relay that does not offer SMTPUTF8 (RFC 6531) in its EHLO;
+    ``max_bytes``: the largest message it takes (aiosmtpd's default: 32 MiB)."""
 
-    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, *, smtputf8: bool = True, max_bytes: int | None = None
+    ) -> None:
         self.handler = SinkHandler()
         if port is None:
             with socket.socket() as probe:
                 probe.bind(("127.0.0.1", 0))
                 port = int(probe.getsockname()[1])
+        limits: dict[str, Any] = {} if max_bytes is None else {"data_size_limit": max_bytes}
         self.controller = Controller(
-            self.handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8
+            self.handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8, **limits
         )
 
     def start(self) -> Sink:

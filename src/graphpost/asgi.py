@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import binascii
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -15,6 +16,7 @@ from graphpost.domain import reader
 from graphpost.errors import (
     BodyNotReadableError,
     InvalidInputError,
+    MimeContentError,
     PropertyValueError,
     RequestTimeoutError,
     RequestTooLargeError,
@@ -44,6 +46,10 @@ TOO_DEEP = "The request body nests arrays and objects too deeply to be read."
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*+\\u0000")
 _SURROGATE_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*+\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Graph's answer to a MIME body that is not base64 (the create, sendMail and reply pages)
+INVALID_BASE64 = "Invalid base64 string for MIME content."
+_BASE64_SPACE = re.compile(rb"[ \t\r\n]+")
+_BASE64 = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
 def _find_nul(value: Any, path: str) -> str | None:
@@ -145,6 +151,24 @@ class Request:
                     f"The {name} header contains a control character.", target=name
                 )
 
+    def is_mime(self) -> bool:
+        """Whether the body is MIME: ``Content-Type: text/plain`` (Graph's MIME requests)."""
+        ctype = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        return ctype == "text/plain"
+
+    def mime(self) -> bytes:
+        """The MIME message of a ``text/plain`` body: base64 (line breaks and spaces between
+        its characters allowed, padding optional), decoded; Graph's 400 otherwise."""
+        text = _BASE64_SPACE.sub(b"", self.body)
+        if not text:
+            raise MimeContentError(f"{INVALID_BASE64} The request body is empty.")
+        if _BASE64.fullmatch(text) is None or len(text) % 4 == 1:
+            raise MimeContentError(INVALID_BASE64)
+        try:
+            return binascii.a2b_base64(text + b"=" * (-len(text) % 4), strict_mode=True)
+        except binascii.Error:
+            raise MimeContentError(INVALID_BASE64) from None
+
     def json(self, kind: type[T], *, allow_empty: bool = False) -> T:
         """The body decoded as ``kind``; Graph's errors for bad content."""
         ctype = self.headers.get("content-type", "application/json").split(";")[0].strip().lower()
@@ -217,6 +241,16 @@ class Response:
     body: bytes = b""
     content_type: bytes | None = JSON_TYPE
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    # a large body (an attachment's bytes): sent as it is read, ``length`` bytes in all, in
+    # place of ``body``
+    stream: Callable[[], AsyncIterator[bytes]] | None = None
+    length: int = 0
+
+    async def read(self) -> bytes:
+        """The whole body (a streamed one read into memory: a member of a JSON batch)."""
+        if self.stream is None:
+            return self.body
+        return b"".join([chunk async for chunk in self.stream()])
 
 
 def body_deadline(receive: Receive, seconds: float) -> Receive:

@@ -19,7 +19,10 @@ GraphpostError
 │   ├── ExtendedPropertyValueError  a value its extended property's type cannot hold
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
-│   └── MessageTooLargeError     over the message size limit
+│   ├── MessageTooLargeError     over the message size limit
+│   ├── AttachmentTooSmallError  an upload session for a file under 3 MB
+│   └── MimeContentError         a text/plain body that is not base64 MIME
+│       └── MimeUnreadableError  base64 of something that is not a message
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
@@ -38,9 +41,11 @@ GraphpostError
 │   └── RateThrottledError       more than 10,000 requests in 10 minutes
 ├── RequestTooLargeError         over the request size cap
 ├── RequestTimeoutError          the request body did not arrive in time
+├── RangeNotSatisfiableError     an upload part that does not start where the session stands
 ├── UnsupportedMediaTypeError    a Content-Type we cannot read
 ├── MethodNotAllowedError        a method the resource does not have
 ├── StoreError                   the database failed (not the caller's fault)
+│   └── BlobMissingError         a blob named by digest is no longer stored
 └── SignInError                  the identity platform's refusals (OAuth error + AADSTS code)
 """
 
@@ -132,6 +137,23 @@ class DelegatedOnlyError(InvalidInputError):
 
 class MessageTooLargeError(InvalidInputError):
     """The message is over the configured maximum size."""
+
+
+class AttachmentTooSmallError(InvalidInputError):
+    """An upload session for a file under the 3 MB minimum."""
+
+
+class RangeNotSatisfiableError(GraphpostError):
+    """An upload part that does not start at the session's next expected offset."""
+
+
+class MimeContentError(InvalidInputError):
+    """A MIME request body (``Content-Type: text/plain``) that is not base64."""
+
+
+class MimeUnreadableError(MimeContentError):
+    """Base64 that decodes to something that is not an RFC 5322 message, or whose structure
+    could not be read in time."""
 
 
 class NotFoundError(GraphpostError):
@@ -238,3 +260,7 @@ class SignInError(GraphpostError):
         self.error = error
         self.aadsts = aadsts
         self.status = status
+
+
+class BlobMissingError(StoreError):
+    """A blob referred to by its digest is no longer stored (its last user went, swept)."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import gc
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +33,11 @@ from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
+from graphpost.services.uploads import UploadService
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
+from graphpost.store.blobs import SqlBlobs, content_store
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -43,6 +47,8 @@ from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
+
+log = logging.getLogger("graphpost.runtime")
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Runtime:
     sending: SendService
     worker: DeliveryWorker
     parser: MimeParser
+    blobs: SqlBlobs
+    uploads: UploadService
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -71,17 +79,25 @@ class Runtime:
             synchronous=settings.sqlite_synchronous,
             pool_size=settings.pg_pool_size,
         )
-        message_store = SqlMessages(engine)
-        outbox = SqlOutbox(engine)
+        content = content_store(settings.blob_dir)
+        message_store = SqlMessages(engine, content)
+        outbox = SqlOutbox(engine, content)
         folders = FolderService(SqlFolders(engine))
         directory_store = SqlDirectory(engine)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
-        messages = MessageService(message_store, folders, directory, web_base=settings.base_url)
         parser = MimeParser(
             offload_bytes=settings.mime_offload_bytes,
             timeout=settings.mime_parse_timeout_seconds,
         )
+        messages = MessageService(
+            message_store, folders, directory, web_base=settings.base_url, parse=parser.parse
+        )
+        blobs = SqlBlobs(engine, content)
+        uploads = UploadService(
+            blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url,
+            lifetime_seconds=settings.upload_session_seconds,
+        )  # fmt: skip
         ingest = IngestService(
             message_store, folders, web_base=settings.base_url, parse=parser.parse
         )
@@ -109,6 +125,7 @@ class Runtime:
             lease_seconds=settings.lease_seconds,
             poll_seconds=settings.poll_seconds,
             sole=engine.dialect == "sqlite",
+            blobs=blobs,
         )
         limits = Limits(
             max_recipients=settings.max_recipients,
@@ -118,7 +135,7 @@ class Runtime:
         )
         sending = SendService(
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
-            wake=worker.wake, access=access,
+            wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
         return cls(
             settings=settings,
@@ -136,6 +153,8 @@ class Runtime:
             sending=sending,
             worker=worker,
             parser=parser,
+            blobs=blobs,
+            uploads=uploads,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -174,7 +193,11 @@ class Runtime:
         if self.settings.web_ui:
             extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
-            self.messages, self.folders, self.sending, Renderer(self.settings.base_url)
+            self.messages,
+            self.folders,
+            self.sending,
+            Renderer(self.settings.base_url),
+            self.uploads,
         )
         return GraphApp(
             services=services,
@@ -279,6 +302,7 @@ class Server:
         self.runtime: Runtime | None = None
         self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
 
@@ -309,6 +333,7 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
+                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -319,6 +344,10 @@ class Server:
             elif message["type"] == "lifespan.shutdown":
                 if self._inbound is not None:
                     await self._inbound.stop()
+                if self._housekeeping is not None:
+                    self._housekeeping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await self._housekeeping
                 if self.runtime is not None:
                     self.runtime.worker.stop()
                     if self._worker is not None:
@@ -326,6 +355,24 @@ class Server:
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+    """Once a minute: end expired upload sessions (their staged bytes with them) and remove
+    blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
+    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    while True:
+        try:
+            await blobs.expire()
+            for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute
+                if not await blobs.sweep():
+                    break
+        except Exception:
+            log.exception("blob housekeeping failed")
+        await asyncio.sleep(every)
 
 
 def server_from_env() -> Server:

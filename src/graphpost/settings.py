@@ -49,6 +49,21 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Request body cap (Graph: 4 MB)."
     )
+    max_upload_bytes: int = Field(
+        default=150 * 1024 * 1024,
+        ge=3 * 1024 * 1024,
+        description="Largest file attachment an upload session takes (Graph: 150 MB).",
+    )
+    upload_session_seconds: int = Field(
+        default=6 * 3600,
+        ge=1,
+        description="How long an upload session's URL works (fixed when it is created).",
+    )
+    blob_dir: Path | None = Field(
+        default=None,
+        description="Directory for attachment bytes (files named by SHA-256); unset: in the "
+        "database.",
+    )
     demo: bool = Field(default=True, description="Seed the demo tenant on first start.")
     token_lifetime: int = Field(
         default=3600,

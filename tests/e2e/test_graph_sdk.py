@@ -112,3 +112,52 @@ async def test_the_sdk_uses_extensions_and_extended_properties(server: RunningSe
     assert [(p.id, p.value) for p in sent.single_value_extended_properties] == [(prop_id, mark)]
     await one.delete()
     assert (await message.extensions.get()).value == []
+
+
+async def test_the_sdk_adds_reads_and_deletes_attachments(server: RunningServer) -> None:
+    """The SDK's own attachment models (fileAttachment, itemAttachment with a message,
+    referenceAttachment) posted to …/attachments, read back typed, expanded and deleted."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.models.file_attachment import FileAttachment
+    from msgraph.generated.models.item_attachment import ItemAttachment
+    from msgraph.generated.models.reference_attachment import ReferenceAttachment
+    from msgraph.generated.users.item.messages.item.attachments.item.attachment_item_request_builder import (  # noqa: E501
+        AttachmentItemRequestBuilder,
+    )
+
+    client = client_for(server, server.token())
+    created = await client.me.messages.post(Message(subject=unique("sdk attachments")))
+    attachments = client.me.messages.by_message_id(created.id).attachments
+    added = await attachments.post(FileAttachment(name="smile.gif", content_bytes=b"GIF89a-ish"))
+    assert isinstance(added, FileAttachment)
+    assert added.content_type == "image/gif" and added.size == len(b"GIF89a-ish")
+    assert added.content_bytes == b"GIF89a-ish"
+    inner = Message(subject="attached", to_recipients=[to(ALEX)],
+                    body=ItemBody(content_type=BodyType.Text, content="inside"))  # fmt: skip
+    item = await attachments.post(ItemAttachment(name="attached", item=inner))
+    assert isinstance(item, ItemAttachment) and item.content_type is None
+    with pytest.raises(ODataError) as caught:  # v1.0's model has no sourceUrl: a clear 400
+        await attachments.post(ReferenceAttachment(name="plan.docx"))
+    assert caught.value.response_status_code == 400
+    assert "sourceUrl" in str(caught.value.error.message)
+    url = "https://contoso.sharepoint.com/plan.docx"
+    link = await attachments.post(
+        ReferenceAttachment(name="plan.docx", additional_data={"sourceUrl": url})
+    )
+    assert isinstance(link, ReferenceAttachment)
+    assert link.additional_data["sourceUrl"] == url
+    listed = await attachments.get()
+    kinds = [type(a).__name__ for a in listed.value]
+    assert kinds == ["FileAttachment", "ItemAttachment", "ReferenceAttachment"]
+    query = AttachmentItemRequestBuilder.AttachmentItemRequestBuilderGetQueryParameters(
+        expand=["microsoft.graph.itemAttachment/item"]
+    )
+    expanded = await attachments.by_attachment_id(item.id).get(
+        request_configuration=RequestConfiguration(query_parameters=query)
+    )
+    assert isinstance(expanded, ItemAttachment) and isinstance(expanded.item, Message)
+    assert expanded.item.subject == "attached"
+    await attachments.by_attachment_id(added.id).delete()
+    after = await client.me.messages.by_message_id(created.id).get()
+    assert after.has_attachments is True  # the item is still there
+    assert [a.id for a in (await attachments.get()).value] == [item.id, link.id]

@@ -7,8 +7,9 @@ from dataclasses import replace
 
 import msgspec
 import pytest
+from msgspec.structs import replace as replace_struct
 
-from graphpost.domain import extended, ids
+from graphpost.domain import extended, ids, message
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.query import (
@@ -249,6 +250,53 @@ async def test_group_commit_many_writers(store: Stores) -> None:
     await asyncio.gather(*(store.messages.insert_message(n) for n in news))
     folder = await store.folders.get_folder(user.id, inbox.id)
     assert folder is not None and folder.total_count == 200
+
+
+async def test_attachments_of_every_kind_added_and_deleted(store: Stores) -> None:
+    """The three kinds round-trip (an item with its own attachments, a link); adding and
+    deleting write the document and the attachment together, guarded by the change key."""
+    user = await a_user(store)
+    drafts = await store.folders.well_known_folder(user.id, "drafts")
+    assert drafts is not None
+    written = await store.messages.insert_message(a_message(user, drafts.id))
+    inner = attachment("in.txt", "text/plain", b"in", is_inline=False, content_id=None, now=1)
+    embedded = message.embedded_message(message.MessageInput(subject="inner"), 1, [inner])
+    item_att = message.sized(
+        replace_struct(inner, id=ids.attachment_id(), kind=message.ITEM, content=b"",
+                       content_type=None, item=message.Item(embedded, [], [inner]))
+    )  # fmt: skip
+    link = message.sized(
+        replace_struct(inner, id=ids.attachment_id(), kind=message.REFERENCE, content=b"",
+                       content_type=None, reference=message.Reference("https://x.example/f"))
+    )  # fmt: skip
+    doc = written.message()
+    key = written.change_key
+    for new in (inner, item_att, link):
+        changed = replace_struct(doc, change_key=ids.change_key(), has_attachments=True)
+        stale = await store.messages.add_attachment(
+            user.id, changed, new, expected_change_key="stale"
+        )
+        assert stale is None
+        done = await store.messages.add_attachment(user.id, changed, new, expected_change_key=key)
+        assert done is not None and done.change_key == changed.change_key
+        doc, key = changed, changed.change_key
+    got = await store.messages.get_message(user.id, written.id)
+    assert got is not None and got.message().has_attachments
+    assert await store.messages.attachments(got) == [inner, item_att, link]
+    changed = replace_struct(doc, change_key=ids.change_key())
+    missing = await store.messages.delete_attachment(
+        user.id, changed, "no-such-attachment", expected_change_key=key
+    )
+    assert missing is None  # nothing written: the document keeps its key
+    got = await store.messages.get_message(user.id, written.id)
+    assert got is not None and got.change_key == key
+    done = await store.messages.delete_attachment(
+        user.id, changed, item_att.id, expected_change_key=key
+    )
+    assert done is not None
+    got = await store.messages.get_message(user.id, written.id)
+    assert got is not None and got.change_key == changed.change_key
+    assert await store.messages.attachments(got) == [inner, link]
 
 
 # ---------------------------------------------------------------- extensions, extended properties

@@ -125,10 +125,15 @@ async def send(call: Call, message_id: str) -> Response:
 
 
 async def send_mail(call: Call) -> Response:
+    key = call.request.headers.get("idempotency-key")
+    if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
+        sent = await call.services.sending.send_mail_mime(
+            call.mailbox, call.request.mime(), idempotency_key=key[:255] if key else None
+        )
+        return accepted(call, sent)
     params = parameters(call, "sendMail", optional=False)
     message = _message(params, required=True)
     assert message is not None
-    key = call.request.headers.get("idempotency-key")
     sent = await call.services.sending.send_mail(
         call.mailbox,
         message,
@@ -152,18 +157,28 @@ def _reply_request(call: Call, kind: str, *, create: bool) -> ReplyRequest:
 
 
 async def create_response(call: Call, message_id: str, kind: str) -> Response:
-    draft = await call.services.sending.create_response(
-        call.mailbox, message_id, _reply_request(call, kind, create=True)
-    )
+    sending = call.services.sending
+    if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
+        draft = await sending.create_response_mime(
+            call.mailbox, message_id, kind, call.request.mime()
+        )
+    else:
+        draft = await sending.create_response(
+            call.mailbox, message_id, _reply_request(call, kind, create=True)
+        )
     render = call.services.render
     context = render.context(f"{call.user_path}/messages/$entity")
     return Response(201, render.message(draft, context=context))
 
 
 async def respond(call: Call, message_id: str, kind: str) -> Response:
-    sent = await call.services.sending.respond(
-        call.mailbox, message_id, _reply_request(call, kind, create=False)
-    )
+    sending = call.services.sending
+    if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
+        sent = await sending.respond_mime(call.mailbox, message_id, kind, call.request.mime())
+    else:
+        sent = await sending.respond(
+            call.mailbox, message_id, _reply_request(call, kind, create=False)
+        )
     return accepted(call, sent)
 
 

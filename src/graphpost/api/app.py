@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, batch, mail_folders, messages, users
+from graphpost.api import actions, batch, mail_folders, messages, uploads, users
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -139,7 +139,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "messages/{id}/forward", _respond("forward")),
     Route("GET", "messages/{id}/deliveryStatus", actions.delivery_status),
     Route("GET", "messages/{id}/attachments", messages.list_attachments),
+    Route("POST", "messages/{id}/attachments", messages.add_attachment),
     Route("GET", "messages/{id}/attachments/{attachment}", messages.get_attachment),
+    Route("POST", "messages/{id}/attachments/createUploadSession", uploads.create_session),
+    Route("DELETE", "messages/{id}/attachments/{attachment}", messages.delete_attachment),
     Route("GET", "messages/{id}/attachments/{attachment}/$value", messages.get_attachment_value),
     Route("GET", "messages/{id}/$value", messages.get_mime),
     Route("GET", "messages/{id}/extensions", lambda c, m: messages.list_extensions(c, m, None)),
@@ -249,11 +252,23 @@ class GraphApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.respond(Request.from_scope(scope), receive)
-        headers = [(b"content-length", str(len(response.body)).encode()), *response.headers]
+        length = len(response.body) if response.stream is None else response.length
+        headers = [(b"content-length", str(length).encode()), *response.headers]
         if response.content_type is not None:
             headers.append((b"content-type", response.content_type))
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        if response.stream is None:
+            await send({"type": "http.response.body", "body": response.body})
+            return
+        # the status is sent: a failure now can only cut the connection (the client sees a
+        # body shorter than its Content-Length), and is logged
+        try:
+            async for chunk in response.stream():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except Exception:
+            log.exception("streaming a response failed")
+            raise
+        await send({"type": "http.response.body", "body": b""})
 
     async def respond(self, request: Request, receive: Receive | None = None) -> Response:
         """The one internal entry point: the whole answer to one request (checks, body limit,
@@ -337,6 +352,8 @@ class GraphApp:
                 if found is not None:
                     return found
             raise _not_found(segments[0] if segments else "")
+        if uploads.is_upload_path(segments):
+            return await self._upload(request, segments)
         principal = await self._authenticate(request)
         rest = segments[1:]
         if not rest:
@@ -387,6 +404,21 @@ class GraphApp:
         # directory calls count per app per tenant (Graph's identity limits are per tenant)
         async with self.throttle.slot(principal.app_id, f"directory:{principal.tenant_id}"):
             return await answer()
+
+    async def _upload(self, request: Request, segments: list[str]) -> Response:
+        """An upload session's URL: its token instead of a bearer token; throttled as a
+        request of the app that made the session, in its mailbox."""
+        service = self.services.uploads
+        if service is None or request.method not in ("PUT", "GET", "DELETE"):
+            if service is None:
+                raise _not_found(segments[5])
+            raise _not_allowed(request.method, ("DELETE", "GET", "PUT"))
+        session = await uploads.open_session(service, request, segments)
+        base = self.services.render.base
+        if self.throttle is None:
+            return await uploads.answer(service, base, request, session)
+        async with self.throttle.slot(session.app_id, session.mailbox_id):
+            return await uploads.answer(service, base, request, session)
 
     async def _authenticate(self, request: Request) -> Principal:
         header = request.headers.get("authorization", "")

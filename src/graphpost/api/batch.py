@@ -211,6 +211,8 @@ async def run(app: Responder, request: Request) -> Response:
             sub.body = member.body
             async with gate:
                 response = await app.respond(sub)
+                if response.stream is not None:
+                    response.body, response.stream = await response.read(), None
             member.status = response.status
             member.answer = _answer(member, response)
         finally:

@@ -11,6 +11,7 @@ from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.messages import MessageService
 from graphpost.services.sending import SendService
+from graphpost.services.uploads import UploadService
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +20,7 @@ class Services:
     folders: FolderService
     sending: SendService
     render: Renderer
+    uploads: UploadService | None = None
 
 
 TEXT_BODY = 'outlook.body-content-type="text"'

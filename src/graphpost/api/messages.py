@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
+
 from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
-from graphpost.domain.message import Attachment, MessageInput, extension_key
+from graphpost.domain.message import FILE, Attachment, MessageInput, extension_key
 from graphpost.domain.query import check_access
-from graphpost.errors import NotFoundError
+from graphpost.errors import MethodNotAllowedError, NotFoundError
 from graphpost.ports.messages import StoredMessage
 from graphpost.services.folders import NOT_FOUND
 
@@ -23,8 +25,14 @@ def _collection_path(call: Call, folder_key: str | None) -> str:
 
 
 async def create(call: Call, folder_key: str | None) -> Response:
-    inp = call.request.json(MessageInput, allow_empty=True)
-    created = await call.services.messages.create_draft(call.mailbox, inp, folder_key=folder_key)
+    svc = call.services.messages
+    if call.request.is_mime():  # a base64 MIME message (Content-Type: text/plain)
+        created = await svc.create_draft_from_mime(
+            call.mailbox, call.request.mime(), folder_key=folder_key
+        )
+    else:
+        inp = call.request.json(MessageInput, allow_empty=True)
+        created = await svc.create_draft(call.mailbox, inp, folder_key=folder_key)
     render = call.services.render
     path = _collection_path(call, folder_key)
     stored = created.message
@@ -73,6 +81,7 @@ async def _render_one(call: Call, stored: StoredMessage, context: str | None) ->
         extensions=extensions,
         extensions_context=None,
         attachments=attachments,
+        attachment_select=expand.attachment_select,
         more=more or None,
     )
 
@@ -133,39 +142,83 @@ async def permanent_delete(call: Call, message_id: str) -> Response:
     return Response(204, content_type=None)
 
 
+def _attachments_path(call: Call, stored: StoredMessage) -> str:
+    return f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments"
+
+
 async def list_attachments(call: Call, message_id: str) -> Response:
+    """GET …/attachments; ``$select`` as on any collection, ``$filter`` ignored as Graph
+    ignores it on attachments."""
     svc = call.services.messages
     stored = await svc.get(call.mailbox, message_id)
     render = call.services.render
-    found = [] if call.mailbox.principal.basic_only else await svc.attachments(stored)
-    select = call.request.query.get("$select", "")
-    with_bytes = not select or "contentbytes" in select.lower()
-    items = [render.attachment(a, with_bytes=with_bytes) for a in found]
-    context = render.context(
-        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments"
-    )
-    return Response(200, render.collection(context=context, items=[encode(i) for i in items]))
+    select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
+    if call.mailbox.principal.basic_only:
+        found = []
+    elif _with_bytes(select):
+        found = await svc.attachments(stored)
+    else:  # no contentBytes asked for: a file's bytes are not read
+        found = await svc.attachment_refs(stored)
+    items = [encode(render.attachment(a, select=select)) for a in found]
+    context = render.context(_attachments_path(call, stored))
+    return Response(200, render.collection(context=context, items=items))
+
+
+async def add_attachment(call: Call, message_id: str) -> Response:
+    """POST …/attachments: one file, item or reference attachment → 201 and the attachment."""
+    raw = call.request.json(dict[str, Any])
+    stored, a = await call.services.messages.add_attachment(call.mailbox, message_id, raw)
+    render = call.services.render
+    path = _attachments_path(call, stored)
+    body = encode({"@odata.context": render.context(f"{path}/$entity"), **render.attachment(a)})
+    location = f"{render.base}/v1.0/{path}('{quote(a.id, safe='')}')".encode()
+    return Response(201, body, headers=[(b"location", location)])
+
+
+async def delete_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
+    await call.services.messages.delete_attachment(call.mailbox, message_id, attachment_id)
+    return Response(204, content_type=None)
+
+
+def _with_bytes(select: list[str] | None) -> bool:
+    return select is None or "contentBytes" in select
 
 
 async def _attachment(
-    call: Call, message_id: str, attachment_id: str
+    call: Call, message_id: str, attachment_id: str, *, with_bytes: bool = True
 ) -> tuple[StoredMessage, Attachment]:
-    """The message and its attachment ``attachment_id`` (none under Mail.ReadBasic)."""
+    """The message and its attachment ``attachment_id`` (none under Mail.ReadBasic); a
+    file's bytes are read only when ``with_bytes``, and only that file's."""
     svc = call.services.messages
     stored = await svc.get(call.mailbox, message_id)
-    for a in [] if call.mailbox.principal.basic_only else await svc.attachments(stored):
-        if a.id == attachment_id:
-            return stored, a
-    raise NotFoundError(NOT_FOUND)
+    refs = [] if call.mailbox.principal.basic_only else await svc.attachment_refs(stored)
+    a = next((r for r in refs if r.id == attachment_id), None)
+    if a is None:
+        raise NotFoundError(NOT_FOUND)
+    if with_bytes and a.kind == FILE and a.blob is not None:
+        found = await svc.blob(a.blob)
+        if found is None:
+            raise NotFoundError(NOT_FOUND)
+        a = msgspec.structs.replace(a, content=b"".join([c async for c in found[1]()]))
+    return stored, a
 
 
 async def get_attachment(call: Call, message_id: str, attachment_id: str) -> Response:
-    stored, a = await _attachment(call, message_id, attachment_id)
+    """GET …/attachments/{id}, with ``$expand=microsoft.graph.itemAttachment/item``."""
+    expand = odata.expands_item(call.request.query)
+    select = odata.select_list(call.request.query, odata.ATTACHMENT_PROPS, odata.ATTACHMENT_TYPE)
+    stored, a = await _attachment(call, message_id, attachment_id, with_bytes=_with_bytes(select))
     render = call.services.render
-    context = render.context(
-        f"{call.user_path}/messages('{quote(stored.id, safe='')}')/attachments/$entity"
-    )
-    return Response(200, encode({"@odata.context": context, **render.attachment(a)}))
+    path = _attachments_path(call, stored)
+    out = {
+        "@odata.context": render.context(f"{path}/$entity"),
+        **render.attachment(a, select=select),
+    }
+    if expand and a.item is not None:
+        item_path = f"{path}('{quote(a.id, safe='')}')/microsoft.graph.itemAttachment/item"
+        out["item@odata.context"] = render.context(f"{item_path}/$entity")
+        out["item"] = render.item(a.item)
+    return Response(200, encode(out))
 
 
 async def get_mime(call: Call, message_id: str) -> Response:
@@ -182,9 +235,24 @@ def _media_type(value: str) -> bytes:
 
 
 async def get_attachment_value(call: Call, message_id: str, attachment_id: str) -> Response:
-    """GET …/attachments/{id}/$value: a file attachment's bytes with its content type."""
-    _, a = await _attachment(call, message_id, attachment_id)
-    return Response(200, a.content, content_type=_media_type(a.content_type))
+    """GET …/attachments/{id}/$value: a file's bytes with its content type, an attached
+    message as RFC 822 MIME; a reference attachment has none (405, as Graph)."""
+    svc = call.services.messages
+    _, a = await _attachment(call, message_id, attachment_id, with_bytes=False)
+    if a.item is not None:
+        raw = await svc.attachment_mime(a.item)
+        return Response(200, raw, content_type=b"message/rfc822")
+    if a.kind != FILE:
+        raise MethodNotAllowedError(
+            "A reference attachment has no raw contents ($value); its sourceUrl is the file."
+        )
+    found = await svc.blob(a.blob) if a.blob is not None else None
+    if found is None:
+        raise NotFoundError(NOT_FOUND)
+    # streamed from storage, 1 MiB at a time: a 150 MB file is never whole in memory
+    size, stream = found
+    content_type = _media_type(a.content_type or "")
+    return Response(200, content_type=content_type, stream=stream, length=size)
 
 
 async def list_extensions(call: Call, message_id: str, name: str | None) -> Response:

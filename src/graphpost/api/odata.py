@@ -326,7 +326,9 @@ def parse_bool(params: Mapping[str, str], name: str) -> bool:
     return lowered == "true"
 
 
-def select_list(params: Mapping[str, str], known: Mapping[str, str]) -> list[str] | None:
+def select_list(
+    params: Mapping[str, str], known: Mapping[str, str], type_name: str = "microsoft.graph.message"
+) -> list[str] | None:
     """$select as canonical property names; ``known`` maps lower case to canonical."""
     raw = params.get("$select")
     if raw is None:
@@ -339,16 +341,58 @@ def select_list(params: Mapping[str, str], known: Mapping[str, str]) -> list[str
         canon = known.get(name.lower())
         if canon is None:
             raise UnknownPropertyError(
-                f"Could not find a property named '{name}' on type 'microsoft.graph.message'."
+                f"Could not find a property named '{name}' on type '{type_name}'."
             )
         if canon not in out:
             out.append(canon)
     return out
 
 
+ATTACHMENT_TYPE = "microsoft.graph.attachment"
+# what $select may name on an attachment (of any of the three types), lower case → canonical
+ATTACHMENT_PROPS = {
+    name.lower(): name
+    for name in ("id", "lastModifiedDateTime", "name", "contentType", "size", "isInline",
+                 "contentId", "contentLocation", "contentBytes", "sourceUrl", "providerType",
+                 "permission", "thumbnailUrl", "previewUrl", "isFolder")
+}  # fmt: skip
+_ITEM_EXPAND = ("microsoft.graph.itemattachment/item", "item")
+
+
+def expands_item(params: Mapping[str, str]) -> bool:
+    """``$expand=microsoft.graph.itemAttachment/item`` on one attachment (any case, with or
+    without '#'); nothing else expands there."""
+    raw = params.get("$expand")
+    if raw is None:
+        return False
+    for part in _split_top(raw):
+        if part.strip().lstrip("#").lower() not in _ITEM_EXPAND:
+            raise QueryError(
+                f"Expanding '{part.strip()[:100]}' is not supported on an attachment; use "
+                "$expand=microsoft.graph.itemAttachment/item."
+            )
+    return True
+
+
+def _attachment_options(inner: str) -> list[str] | None:
+    """The nested options of ``attachments(…)``: only $select."""
+    select: list[str] | None = None
+    for option in inner.split(";"):
+        if not option.strip():
+            continue
+        name, _, value = option.partition("=")
+        if name.strip().lower() != "$select":
+            raise QueryError(
+                f"Only $select is supported inside $expand=attachments(…), not '{name.strip()}'."
+            )
+        select = select_list({"$select": value}, ATTACHMENT_PROPS, ATTACHMENT_TYPE)
+    return select
+
+
 @dataclass
 class Expand:
     attachments: bool = False
+    attachment_select: list[str] | None = None
     extensions: bool = False
     extension_ids: list[str] = field(default_factory=list)
     # canonical ids of the extended properties to expand (None: not expanded)
@@ -398,6 +442,11 @@ def parse_expand(params: Mapping[str, str]) -> Expand:
             inner = inner[:-1].strip()
         if key == "attachments":
             out.attachments = True
+            inner = inner.strip()
+            if inner:
+                if not inner.endswith(")"):
+                    raise QueryError(f"Invalid $expand: '{part.strip()[:100]}'.")
+                out.attachment_select = _attachment_options(inner[:-1])
         elif key == "extensions":
             out.extensions = True
             if inner:

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import msgspec
 
 from graphpost.domain.body import html_to_text
-from graphpost.domain.message import Attachment, Message
+from graphpost.domain.message import FILE, ITEM, REFERENCE, Attachment, Item, Message
 from graphpost.ports.folders import Folder
 from graphpost.ports.messages import StoredMessage
 
@@ -27,6 +27,11 @@ MESSAGE_PROPS = {name.lower(): name for name in (*DEFAULT_PROPS, *EXTRA_PROPS)}
 HIDDEN_BASIC = ("body", "bodyPreview", "uniqueBody")
 OPEN_EXTENSION = "#microsoft.graph.openTypeExtension"
 FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
+_ATTACHMENT_TYPES = {
+    FILE: FILE_ATTACHMENT,
+    ITEM: "#microsoft.graph.itemAttachment",
+    REFERENCE: "#microsoft.graph.referenceAttachment",
+}
 
 
 class Renderer:
@@ -53,6 +58,7 @@ class Renderer:
         extensions_context: str | None = None,
         attachments: list[Attachment] | None = None,
         more: dict[str, Any] | None = None,
+        attachment_select: list[str] | None = None,
     ) -> bytes:
         """The message's JSON; ``more``: expanded properties (with their annotations) added
         after the others, unless the caller reads basic properties only."""
@@ -94,7 +100,7 @@ class Renderer:
             out["attachments@odata.context"] = self.context(
                 f"users('{stored.mailbox_id}')/messages('{quote(stored.id)}')/attachments"
             )
-            out["attachments"] = [self.attachment(a) for a in attachments]
+            out["attachments"] = [self.attachment(a, select=attachment_select) for a in attachments]
         if extensions is not None and not basic_only:
             if extensions_context:
                 out["extensions@odata.context"] = extensions_context
@@ -107,21 +113,44 @@ class Renderer:
     def extension(self, doc: dict[str, Any]) -> dict[str, Any]:
         return {"@odata.type": OPEN_EXTENSION, **doc}
 
-    def attachment(self, a: Attachment, *, with_bytes: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "@odata.type": FILE_ATTACHMENT,
-            "@odata.mediaContentType": a.content_type,
+    def attachment(self, a: Attachment, *, select: list[str] | None = None) -> dict[str, Any]:
+        """An attachment as Graph shows it; with ``select``, its id and those properties."""
+        out: dict[str, Any] = {"@odata.type": _ATTACHMENT_TYPES.get(a.kind, FILE_ATTACHMENT)}
+        if a.kind == FILE:
+            out["@odata.mediaContentType"] = a.content_type
+        props: dict[str, Any] = {
             "id": a.id,
             "lastModifiedDateTime": a.last_modified_date_time,
             "name": a.name,
             "contentType": a.content_type,
             "size": a.size,
             "isInline": a.is_inline,
-            "contentId": a.content_id,
-            "contentLocation": None,
         }
-        if with_bytes:
-            out["contentBytes"] = base64.b64encode(a.content).decode("ascii")
+        if a.kind == FILE:
+            props["contentId"] = a.content_id
+            props["contentLocation"] = None
+            if select is None or "contentBytes" in select:  # encoded only when shown
+                props["contentBytes"] = base64.b64encode(a.content).decode("ascii")
+        elif a.kind == REFERENCE and a.reference is not None:
+            props.update(msgspec.to_builtins(a.reference))
+        if select is None:
+            out.update(props)
+        else:
+            out["id"] = a.id
+            out.update((name, props[name]) for name in select if name in props)
+        return out
+
+    def item(self, item: Item) -> dict[str, Any]:
+        """An attached message (``$expand=microsoft.graph.itemAttachment/item``): its
+        properties, headers and own attachments; it has no id, folder or change key of its
+        own."""
+        doc: dict[str, Any] = msgspec.to_builtins(item.message)
+        for empty in ("changeKey", "parentFolderId"):
+            doc.pop(empty, None)
+        out: dict[str, Any] = {"@odata.type": "#microsoft.graph.message", **doc}
+        out["internetMessageHeaders"] = [{"name": h.name, "value": h.value} for h in item.headers]
+        if item.attachments:
+            out["attachments"] = [self.attachment(a) for a in item.attachments]
         return out
 
     # ------------------------------------------------------------ folders

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import re
 import ssl
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -26,6 +27,47 @@ _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b\s*")
 _UNSENDABLE = re.compile(r"[\x00-\x20\x7f<>]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 log = logging.getLogger("graphpost.delivery")
+
+# a message: its bytes, or (a large one) a function that streams them, anew on each call
+Mime = bytes | Callable[[], AsyncIterator[bytes]]
+_PERIOD_AT_LINE_START = re.compile(rb"(?<=\n)\.")
+
+
+async def stream_data(
+    client: aiosmtplib.SMTP, chunks: AsyncIterator[bytes], seconds: float
+) -> aiosmtplib.SMTPResponse:
+    """DATA with a message streamed in chunks (aiosmtplib's ``data`` takes it whole): each
+    chunk dot-stuffed (a period at a line start doubled, across chunk boundaries too) and
+    written after the transport drained the one before, so that at most one chunk waits in
+    memory. Our MIME has CRLF line ends already. Uses aiosmtplib's protocol the way its own
+    ``execute_data_command`` does."""
+    protocol = client.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    async with protocol._command_lock:
+        protocol._response_pending = True
+        protocol.write(b"DATA\r\n")
+        start = await protocol.read_response(timeout=seconds)
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        at_line_start, ended = True, True
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            stuffed = _PERIOD_AT_LINE_START.sub(b"..", chunk)
+            if at_line_start and stuffed.startswith(b"."):
+                stuffed = b"." + stuffed
+            at_line_start = stuffed.endswith(b"\n")
+            ended = stuffed.endswith(b"\r\n")
+            protocol.write(stuffed)
+            async with asyncio.timeout(seconds):
+                await protocol._drain_helper()
+        protocol._response_pending = True
+        protocol.write((b"" if ended else b"\r\n") + b".\r\n")
+        answer = await protocol.read_response(timeout=seconds)
+        if answer.code != 250:
+            raise aiosmtplib.SMTPDataError(answer.code, answer.message)
+        return answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +133,7 @@ def _unread(client: aiosmtplib.SMTP) -> bool:
 
 
 class DeliveryTransport(Protocol):
-    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+    async def send(self, sender: str, recipients: list[str], mime: Mime) -> dict[str, Reply]:
         """An answer for every recipient; never raises."""
         ...
 
@@ -185,7 +227,7 @@ class SmtpTransport:
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
-    async def send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+    async def send(self, sender: str, recipients: list[str], mime: Mime) -> dict[str, Reply]:
         """One SMTP transaction, on a pooled connection when one is idle. Never raises: an
         unexpected error is a temporary failure for every recipient, and the connection it
         happened on is closed."""
@@ -196,7 +238,7 @@ class SmtpTransport:
             text = f"internal error talking to the relay: {type(exc).__name__}: {exc}"
             return {r: reply(None, text) for r in recipients}
 
-    async def _send(self, sender: str, recipients: list[str], mime: bytes) -> dict[str, Reply]:
+    async def _send(self, sender: str, recipients: list[str], mime: Mime) -> dict[str, Reply]:
         """A pooled connection the relay has closed meanwhile fails before any recipient was
         answered: then the transaction is tried once more on a fresh connection."""
         while self._idle:
@@ -219,7 +261,7 @@ class SmtpTransport:
         return results
 
     async def _on(
-        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: bytes
+        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: Mime
     ) -> tuple[dict[str, Reply], bool]:
         """The transaction on ``client``; afterwards the connection goes back to the pool or
         is closed, whatever happened."""
@@ -234,7 +276,7 @@ class SmtpTransport:
         return results, untouched
 
     async def _transaction(
-        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: bytes
+        self, client: aiosmtplib.SMTP, sender: str, recipients: list[str], mime: Mime
     ) -> tuple[dict[str, Reply], bool, bool]:
         """(answers, connection still usable, failed before the relay answered anything)."""
         utf8 = client.supports_extension("smtputf8")
@@ -267,7 +309,10 @@ class SmtpTransport:
                     results[rcpt] = reply(exc.code, exc.message)
             if accepted:
                 try:
-                    answer = await client.data(mime)
+                    if isinstance(mime, bytes):
+                        answer = await client.data(mime)
+                    else:
+                        answer = await stream_data(client, mime(), self.timeout)
                     done = reply(answer.code, answer.message)
                 except aiosmtplib.SMTPDataError as exc:
                     done = reply(exc.code, exc.message)

@@ -13,11 +13,14 @@ import logging
 import os
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
 
 from graphpost.delivery.reports import Failure, non_delivery_report
-from graphpost.delivery.transport import DeliveryTransport, Reply
+from graphpost.delivery.transport import DeliveryTransport, Mime, Reply
 from graphpost.domain.text import one_line
 from graphpost.domain.times import now, now_ms
+from graphpost.errors import BlobMissingError
+from graphpost.ports.blobs import BlobStore
 from graphpost.ports.messages import NewMessage
 from graphpost.ports.outbox import Delivery, DeliveryState, OutboxStore, Outcome, Route, Submission
 from graphpost.services.directory import DirectoryService
@@ -55,7 +58,9 @@ class DeliveryWorker:
         batch: int = 200,
         concurrency: int = 16,
         sole: bool = False,
+        blobs: BlobStore | None = None,
     ) -> None:
+        self.blobs = blobs
         self.store = store
         self.directory = directory
         self.ingest = ingest
@@ -192,7 +197,14 @@ class DeliveryWorker:
                 text = f"<{d.recipient}>: Recipient address rejected: no such mailbox here"
                 return Outcome(d.seq, DeliveryState.FAILED, 550, "5.1.1", text)
             copy = await self.ingest.message_from_mime(submission.mime, user, trusted=True)
-            await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
+            try:
+                await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
+            except BlobMissingError:
+                # a large message's skeleton names blobs that were removed meanwhile (they
+                # should not be: the submission holds them): read the whole message instead
+                whole = b"".join([block async for block in self._mime_stream(submission)()])
+                copy = await self.ingest.message_from_mime(whole, user, trusted=False)
+                await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
             return None
         except ParseTimeoutError as exc:  # the same message would time out again: for good
             return Outcome(
@@ -205,8 +217,11 @@ class DeliveryWorker:
     async def _remote(self, submission: Submission, ds: list[Delivery]) -> list[Outcome]:
         assert self.transport is not None
         try:
+            mime: Mime = submission.mime
+            if submission.mime_digest is not None:
+                mime = self._mime_stream(submission)
             replies = await self.transport.send(
-                submission.envelope_from, [d.recipient for d in ds], submission.mime
+                submission.envelope_from, [d.recipient for d in ds], mime
             )
         except Exception as exc:  # a transport must not raise; if one does, retry later
             log.exception("relay transport failed")
@@ -216,6 +231,13 @@ class DeliveryWorker:
             r = replies.get(d.recipient) or Reply(None, None, "no answer for this recipient")
             out.append(self._outcome(submission, d, r))
         return out
+
+    def _mime_stream(self, submission: Submission) -> Callable[[], AsyncIterator[bytes]]:
+        """A large message's MIME, streamed from its blob (anew on each call)."""
+        blobs, digest = self.blobs, submission.mime_digest
+        if blobs is None or digest is None:
+            raise RuntimeError("a large message needs the blob store")
+        return lambda: blobs.read(digest)
 
     def _outcome(self, submission: Submission | None, d: Delivery, r: Reply) -> Outcome:
         """The reply as an outcome: a temporary failure is retried with exponential backoff
@@ -287,8 +309,11 @@ class DeliveryWorker:
         failures = [
             Failure(recipient[o.delivery_seq], o.code, o.enhanced, o.response) for o in failed
         ]
+        original = submission.mime
+        if submission.mime_digest is not None:  # a skeleton: its header block is enough
+            original = original.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
         raw = non_delivery_report(
-            original_mime=submission.mime,
+            original_mime=original,
             original_subject=submission.subject,
             sender=sender.mail,
             sender_name=sender.display_name,

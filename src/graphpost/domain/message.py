@@ -21,7 +21,7 @@ from graphpost.domain import body as bodies
 from graphpost.domain import ids
 from graphpost.domain.addresses import shown
 from graphpost.domain.extended import MultiValueIn, SingleValueIn
-from graphpost.domain.reader import GraphInput
+from graphpost.domain.reader import GraphInput, convert, unknown_property
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
@@ -128,17 +128,70 @@ class Header(msgspec.Struct):
     value: str
 
 
+class Reference(msgspec.Struct, rename="camel", omit_defaults=True):
+    """What a referenceAttachment links to (the properties Graph's beta names; v1.0 has
+    none, yet its service needs ``sourceUrl``)."""
+
+    source_url: str
+    provider_type: str | None = None
+    permission: str | None = None
+    thumbnail_url: str | None = None
+    preview_url: str | None = None
+    is_folder: bool | None = None
+
+
 class Attachment(msgspec.Struct, rename="camel"):
-    """A file attachment; ``content`` is kept apart from the JSON document."""
+    """An attachment: a file (``content``), an attached message (``item``) or a link
+    (``reference``). ``kind`` is file, item or reference; the store keeps what ``payload``
+    gives (the file's bytes, or the item's or link's JSON) apart from the message."""
 
     id: str
     name: str
-    content_type: str
+    content_type: str | None
     size: int
     is_inline: bool
     content_id: str | None
     last_modified_date_time: str
     content: bytes = b""
+    kind: str = "file"
+    # the SHA-256 of the stored bytes when ``content`` is not loaded (large files: the store
+    # streams them, and a new item refers to the same blob instead of copying it)
+    blob: str | None = None
+    item: Item | None = None
+    reference: Reference | None = None
+
+
+class Item(msgspec.Struct, rename="camel"):
+    """An attached message: its document, its internet message headers and its own
+    attachments (nested to at most ``MAX_ITEM_DEPTH`` levels)."""
+
+    message: Message
+    headers: list[Header] = msgspec.field(default_factory=list)
+    attachments: list[Attachment] = msgspec.field(default_factory=list)
+
+
+FILE, ITEM, REFERENCE = "file", "item", "reference"
+_encode_json = msgspec.json.Encoder().encode
+_decode_item = msgspec.json.Decoder(Item).decode
+_decode_reference = msgspec.json.Decoder(Reference).decode
+
+
+def payload(a: Attachment) -> bytes:
+    """What the store keeps of an attachment beside its columns."""
+    if a.kind == ITEM and a.item is not None:
+        return _encode_json(a.item)
+    if a.kind == REFERENCE and a.reference is not None:
+        return _encode_json(a.reference)
+    return a.content
+
+
+def restored(a: Attachment, data: bytes) -> Attachment:
+    """``a`` (read from the store's columns) with its ``payload`` put back."""
+    if a.kind == ITEM:
+        return msgspec.structs.replace(a, item=_decode_item(data))
+    if a.kind == REFERENCE:
+        return msgspec.structs.replace(a, reference=_decode_reference(data))
+    return msgspec.structs.replace(a, content=data)
 
 
 # ---------------------------------------------------------------- what a client sends
@@ -464,71 +517,338 @@ def extensions(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def file_attachment(raw: Mapping[str, Any], now: int) -> Attachment:
-    """A fileAttachment given inline in a create call; bytes decoded and measured."""
-    kind = raw.get("@odata.type") or raw.get("odata.type")
-    if not kind:
-        raise UnprocessableTypeError(
-            "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'; "
-            "give each attachment an '@odata.type' such as '#microsoft.graph.fileAttachment'.",
-            target="attachments",
-        )
-    if str(kind).lstrip("#").lower() != "microsoft.graph.fileattachment":
+class _AttachmentIn(GraphInput):
+    name: str | None = None
+    content_type: str | None = None
+    is_inline: bool | None = None
+    # read-only: accepted (an SDK echoes what it read), never read
+    id: Any = UNSET
+    last_modified_date_time: Any = UNSET
+    size: Any = UNSET
+
+
+class FileAttachmentIn(_AttachmentIn):
+    graph_type: ClassVar[str] = "microsoft.graph.fileAttachment"
+    content_bytes: str | None = None
+    content_id: str | None = None
+    content_location: str | None = None  # "do not use" (Graph): accepted, not kept
+
+
+class ItemAttachmentIn(_AttachmentIn):
+    graph_type: ClassVar[str] = "microsoft.graph.itemAttachment"
+    item: dict[str, Any] | None = None
+
+
+class ReferenceAttachmentIn(_AttachmentIn):
+    graph_type: ClassVar[str] = "microsoft.graph.referenceAttachment"
+    source_url: str | None = None
+    provider_type: str | None = None
+    permission: str | None = None
+    thumbnail_url: str | None = None
+    preview_url: str | None = None
+    is_folder: bool | None = None
+
+
+_ATTACHMENT_TYPES: dict[str, type[_AttachmentIn]] = {
+    "microsoft.graph.fileattachment": FileAttachmentIn,
+    "microsoft.graph.itemattachment": ItemAttachmentIn,
+    "microsoft.graph.referenceattachment": ReferenceAttachmentIn,
+}
+ABSTRACT_ATTACHMENT = (
+    "Cannot process input of abstract type 'Microsoft.OutlookServices.Attachment'; give each "
+    "attachment an '@odata.type': #microsoft.graph.fileAttachment, #microsoft.graph."
+    "itemAttachment or #microsoft.graph.referenceAttachment."
+)
+MAX_ITEM_DEPTH = 30  # Graph expands nested item attachments up to 30 levels
+PROVIDERS = ("other", "onedrivebusiness", "onedriveconsumer", "dropbox")
+_PROVIDER_CANON = {"onedrivebusiness": "oneDriveBusiness", "onedriveconsumer": "oneDriveConsumer"}
+PERMISSIONS = ("other", "view", "edit", "anonymousview", "anonymousedit", "organizationview",
+               "organizationedit")  # fmt: skip
+_PERMISSION_CANON = {p.lower(): p for p in ("anonymousView", "anonymousEdit",
+                                            "organizationView", "organizationEdit")}  # fmt: skip
+MAX_URL = 8192
+_B64_SPACE = re.compile(r"[ \t\r\n]+")
+
+
+def _odata_type(raw: Mapping[str, Any], where: str) -> str | None:
+    kind = raw.get("@odata.type", raw.get("odata.type"))
+    if kind is None or kind == "":
+        return None
+    if not isinstance(kind, str):
+        raise PropertyValueError(f"'@odata.type' of {where} must be a string.", target=where)
+    return kind.lstrip("#").lower()
+
+
+def attachment_input(
+    raw: object, now: int, *, depth: int = 0, where: str = "attachments"
+) -> Attachment:
+    """An attachment a client gives (POST …/attachments, or inside a message it creates or
+    sends): typed by its ``@odata.type`` (with or without '#', any case), read strictly, checked
+    so that nothing in it can break the MIME it will be written into."""
+    if not isinstance(raw, Mapping):
+        raise PropertyValueError("An attachment must be a JSON object.", target=where)
+    kind = _odata_type(raw, where)
+    if kind is None or kind == "microsoft.graph.attachment":
+        raise UnprocessableTypeError(ABSTRACT_ATTACHMENT, target=where)
+    cls = _ATTACHMENT_TYPES.get(kind)
+    if cls is None:
         raise PropertyValueError(
-            f"Attachment type '{kind}' is not supported yet; use #microsoft.graph.fileAttachment.",
-            target="attachments",
+            f"'{shown(str(raw.get('@odata.type', raw.get('odata.type'))), 100)}' is not an "
+            "attachment type; use #microsoft.graph.fileAttachment, #microsoft.graph."
+            "itemAttachment or #microsoft.graph.referenceAttachment.",
+            target=where,
         )
-    name = raw.get("name")
-    data = raw.get("contentBytes")
-    if not isinstance(name, str) or not name:
-        raise PropertyValueError("A file attachment needs a 'name'.", target="attachments")
-    if not isinstance(data, str):
+    given = {k: v for k, v in raw.items() if k != "odata.type"}
+    try:
+        inp = convert(given, cls)
+    except msgspec.ValidationError as exc:
+        unknown = unknown_property(exc, cls, within=where)
+        if unknown is not None:
+            raise unknown from None
         raise PropertyValueError(
-            f"Attachment '{name}' needs 'contentBytes' as a base64 string.", target="attachments"
+            f"Invalid value in an attachment: {str(exc).replace(' - at `$', ' (at `$')}"
+            + ("" if " - at `$" not in str(exc) else ")"),
+            target=where,
+        ) from None
+    name = _name(inp.name, where)
+    if isinstance(inp, FileAttachmentIn):
+        return _file(inp, name, now, where)
+    if isinstance(inp, ItemAttachmentIn):
+        return _item_attachment(inp, name, now, depth, where)
+    assert isinstance(inp, ReferenceAttachmentIn)
+    return _reference(inp, name, now, where)
+
+
+def file_attachment(raw: object, now: int) -> Attachment:
+    """An attachment given inline in a create call (any of the three types)."""
+    return attachment_input(raw, now)
+
+
+def _name(name: str | None, where: str) -> str:
+    if not name:
+        raise PropertyValueError("An attachment needs a 'name'.", target=where)
+    if _CONTROL.search(name):
+        raise PropertyValueError(
+            f"The name of attachment '{shown(name)}' contains a line break or a control character.",
+            target=where,
         )
+    return name
+
+
+def _content_type(ctype: str | None, name: str, where: str) -> str | None:
+    if ctype and (len(ctype) > MAX_CONTENT_TYPE or not _CONTENT_TYPE.fullmatch(ctype)):
+        raise PropertyValueError(
+            f"Attachment '{shown(name)}': contentType '{shown(ctype)}' is not a MIME type "
+            "(type/subtype, then optional ;name=value parameters, no control characters).",
+            target=where,
+        )
+    return ctype or None
+
+
+def _file(inp: FileAttachmentIn, name: str, now: int, where: str) -> Attachment:
+    if inp.content_bytes is None:
+        raise PropertyValueError(
+            f"Attachment '{shown(name)}' needs 'contentBytes' as a base64 string.", target=where
+        )
+    data = inp.content_bytes
+    if _B64_SPACE.search(data):  # line-wrapped base64 (MIME's 76 columns), as Graph reads it
+        data = _B64_SPACE.sub("", data)
     try:
         content = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise PropertyValueError(
-            f"The contentBytes of attachment '{name}' is not valid base64.", target="attachments"
+            f"The contentBytes of attachment '{shown(name)}' is not valid base64 (RFC 4648: "
+            "A-Z, a-z, 0-9, '+', '/', padded with '=' to a multiple of 4 characters).",
+            target=where,
         ) from None
-    if _CONTROL.search(name):
-        raise PropertyValueError(
-            f"The name of attachment '{shown(name)}' contains a line break or a control character.",
-            target="attachments",
-        )
-    ctype = raw.get("contentType")
-    if ctype is not None and not isinstance(ctype, str):
-        raise PropertyValueError(
-            f"Attachment '{name}': contentType must be a string.", target="attachments"
-        )
-    if ctype and (len(ctype) > MAX_CONTENT_TYPE or not _CONTENT_TYPE.fullmatch(ctype)):
-        raise PropertyValueError(
-            f"Attachment '{name}': contentType '{shown(ctype)}' is not a MIME type "
-            "(type/subtype, then optional ;name=value parameters, no control characters).",
-            target="attachments",
-        )
+    ctype = _content_type(inp.content_type, name, where)
     if not ctype:
-        ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    content_id = raw.get("contentId")
-    is_inline = raw.get("isInline", False)
-    if not isinstance(is_inline, bool) or not (content_id is None or isinstance(content_id, str)):
-        raise PropertyValueError(
-            f"Attachment '{name}': isInline must be a boolean and contentId a string.",
-            target="attachments",
-        )
+        ctype = mimetypes.guess_type(name)[0] or sniffed(content)
+    content_id = inp.content_id
     if content_id is not None and _CONTROL.search(content_id):
         raise PropertyValueError(
-            f"Attachment '{name}': contentId contains a line break or a control character.",
-            target="attachments",
+            f"Attachment '{shown(name)}': contentId contains a line break or a control character.",
+            target=where,
         )
     if content_id is not None and len(content_id) > MAX_CONTENT_ID:
         # a Content-ID cannot be folded over lines, and a line holds at most 998 characters
         raise PropertyValueError(
-            f"Attachment '{name}': contentId is longer than {MAX_CONTENT_ID} characters.",
-            target="attachments",
+            f"Attachment '{shown(name)}': contentId is longer than {MAX_CONTENT_ID} characters.",
+            target=where,
         )
-    return attachment(name, ctype, content, is_inline=is_inline, content_id=content_id, now=now)
+    return attachment(
+        name, ctype, content, is_inline=bool(inp.is_inline), content_id=content_id, now=now
+    )
+
+
+# the first bytes of common files whose name may not say what they are (Graph answers
+# image/gif for a file named "smile")
+_MAGIC = (
+    (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif"), (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"), (b"%PDF-", "application/pdf"),
+    (b"PK\x03\x04", "application/zip"),
+)  # fmt: skip
+
+
+def sniffed(content: bytes) -> str:
+    """The content type of bytes whose name has no known extension, by their first bytes."""
+    for magic, ctype in _MAGIC:
+        if content.startswith(magic):
+            return ctype
+    return "application/octet-stream"
+
+
+def _reference(inp: ReferenceAttachmentIn, name: str, now: int, where: str) -> Attachment:
+    url = inp.source_url
+    if not url:
+        raise PropertyValueError(
+            f"Reference attachment '{shown(name)}' needs a 'sourceUrl'.", target=where
+        )
+    for prop, value in (("sourceUrl", url), ("thumbnailUrl", inp.thumbnail_url),
+                        ("previewUrl", inp.preview_url)):  # fmt: skip
+        if value is None:
+            continue
+        if len(value) > MAX_URL or _CONTROL.search(value) or any(c.isspace() for c in value):
+            raise PropertyValueError(
+                f"Reference attachment '{shown(name)}': {prop} must be a URL of at most "
+                f"{MAX_URL} characters without spaces or control characters.",
+                target=where,
+            )
+    provider = _enum(inp.provider_type, PROVIDERS, "providerType")
+    permission = _enum(inp.permission, PERMISSIONS, "permission")
+    reference = Reference(
+        source_url=url,
+        provider_type=_PROVIDER_CANON.get(provider, provider) if provider else None,
+        permission=_PERMISSION_CANON.get(permission, permission) if permission else None,
+        thumbnail_url=inp.thumbnail_url,
+        preview_url=inp.preview_url,
+        is_folder=inp.is_folder,
+    )
+    return sized(
+        Attachment(
+            id=ids.attachment_id(),
+            name=name,
+            content_type=_content_type(inp.content_type, name, where),
+            size=0,
+            is_inline=bool(inp.is_inline),
+            content_id=None,
+            last_modified_date_time=iso(now),
+            kind=REFERENCE,
+            reference=reference,
+        )
+    )
+
+
+def _item_attachment(
+    inp: ItemAttachmentIn, name: str, now: int, depth: int, where: str
+) -> Attachment:
+    if inp.content_type:
+        raise PropertyValueError(
+            f"Item attachment '{shown(name)}': contentType is always null for an item.",
+            target=where,
+        )
+    raw = inp.item
+    if raw is None:
+        raise PropertyValueError(
+            f"Item attachment '{shown(name)}' needs an 'item' (a message).", target=where
+        )
+    if depth >= MAX_ITEM_DEPTH:
+        raise PropertyValueError(
+            f"Item attachments nest at most {MAX_ITEM_DEPTH} levels deep.", target=where
+        )
+    inner = f"{where}.item"
+    kind = _odata_type(raw, inner)
+    if kind is None:
+        raise UnprocessableTypeError(
+            "Cannot process input of abstract type 'Microsoft.OutlookServices.Item'; give the "
+            "item an '@odata.type' of #microsoft.graph.message.",
+            target=inner,
+        )
+    if kind != "microsoft.graph.message":
+        raise PropertyValueError(
+            f"Only messages can be attached as items here (not '{shown(kind, 100)}'); events "
+            "and contacts are not resources of this server.",
+            target=inner,
+        )
+    try:
+        msg = convert({k: v for k, v in raw.items() if k != "odata.type"}, MessageInput)
+    except msgspec.ValidationError as exc:
+        unknown = unknown_property(exc, MessageInput, within=inner)
+        if unknown is not None:
+            raise unknown from None
+        raise PropertyValueError(
+            f"Invalid value in an attached item: {exc}", target=inner
+        ) from None
+    if msg.extensions:
+        raise PropertyValueError(
+            "An attached item cannot carry open extensions.", target=f"{inner}.extensions"
+        )
+    nested = [
+        attachment_input(a, now, depth=depth + 1, where=f"{inner}.attachments")
+        for a in msg.attachments or []
+    ]
+    return sized(
+        Attachment(
+            id=ids.attachment_id(),
+            name=name,
+            content_type=None,
+            size=0,
+            is_inline=bool(inp.is_inline),
+            content_id=None,
+            last_modified_date_time=iso(now),
+            kind=ITEM,
+            item=Item(
+                message=embedded_message(msg, now, nested),
+                headers=check_headers(msg.internet_message_headers or []),
+                attachments=nested,
+            ),
+        )
+    )
+
+
+def embedded_message(inp: MessageInput, now: int, attachments: Sequence[Attachment]) -> Message:
+    """The document of a message attached as an item: what the client gave; no id, folder or
+    link of its own (it is not an item of the mailbox), not a draft."""
+    from_ = recipient(inp.from_, {}, "from") if isinstance(inp.from_, RecipientIn) else None
+    sender = recipient(inp.sender, {}, "sender") if isinstance(inp.sender, RecipientIn) else from_
+    imid = inp.internet_message_id or ids.internet_message_id("graphpost.localhost")
+    if inp.internet_message_id:
+        _check_message_id(imid)
+    doc = item(
+        message_id="",
+        folder_id="",
+        now=now,
+        web_base="",
+        conversation_index=ids.conversation_index(now),
+        attachments=attachments,
+        internet_message_id=imid,
+        subject=inp.subject if isinstance(inp.subject, str) else None,
+        body=item_body(inp.body or None),
+        sender=sender,
+        from_=from_,
+        to=recipients(_list(inp.to_recipients), {}, "toRecipients"),
+        cc=recipients(_list(inp.cc_recipients), {}, "ccRecipients"),
+        bcc=recipients(_list(inp.bcc_recipients), {}, "bccRecipients"),
+        reply_to=recipients(_list(inp.reply_to), {}, "replyTo"),
+        is_read=True if inp.is_read is UNSET or inp.is_read is None else inp.is_read,
+        is_draft=False,
+        importance=_enum(inp.importance or None, IMPORTANCE, "importance") or "normal",
+        inference=_inference(inp.inference_classification),
+        categories=list(inp.categories or []),
+        flag=flag(inp.flag or None),
+        delivery_receipt=bool(inp.is_delivery_receipt_requested),
+        read_receipt=bool(inp.is_read_receipt_requested),
+    )
+    return msgspec.structs.replace(doc, change_key="", web_link="")
+
+
+def _inference(value: str | UnsetType | None) -> str:
+    return _enum(value or None, INFERENCE, "inferenceClassification") or "focused"
+
+
+def sized(a: Attachment) -> Attachment:
+    """``a`` with ``size``: the bytes the store keeps for it."""
+    return msgspec.structs.replace(a, size=len(payload(a)))
 
 
 def attachment(
@@ -546,6 +866,11 @@ def attachment(
         last_modified_date_time=iso(now),
         content=content,
     )
+
+
+def has_attachments(attachments: Iterable[Attachment]) -> bool:
+    """hasAttachments: Graph counts every attachment but the inline ones."""
+    return any(not a.is_inline for a in attachments)
 
 
 class DraftContext(msgspec.Struct, kw_only=True):
@@ -598,7 +923,7 @@ def item(
         categories=categories or [],
         received_date_time=stamp,
         sent_date_time=stamp if sent_at is None else iso(sent_at),
-        has_attachments=any(not a.is_inline for a in attachments),
+        has_attachments=has_attachments(attachments),
         internet_message_id=internet_message_id,
         subject=subject,
         body_preview=bodies.preview(body.content_type, body.content),
@@ -713,6 +1038,12 @@ def apply_patch(msg: Message, inp: MessageInput, names: Mapping[str, str], now: 
         raise InvalidOperationError(
             "internetMessageHeaders can be set only when the message is created.",
             target="internetMessageHeaders",
+        )
+    if inp.attachments is not UNSET and inp.attachments is not None:
+        raise InvalidOperationError(
+            "attachments cannot be changed by PATCH: POST each one to the message's "
+            "attachments, DELETE …/attachments/{id} removes one.",
+            target="attachments",
         )
     changes: dict[str, Any] = {}
     if inp.subject is not UNSET:

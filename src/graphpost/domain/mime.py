@@ -25,15 +25,19 @@ from graphpost.domain import addresses
 from graphpost.domain.body import html_to_text
 from graphpost.domain.message import (
     FIELD_NAME,
+    ITEM,
     MIME_TCHARS,
+    REFERENCE,
     Attachment,
     EmailAddress,
     Header,
+    Item,
     Message,
     Recipient,
     is_message_id,
 )
 from graphpost.domain.text import storable
+from graphpost.domain.times import parse_iso
 from graphpost.errors import InvalidRecipientsError
 
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
@@ -57,6 +61,14 @@ def _clean(value: str) -> str:
 def _ascii(value: str) -> str:
     """A header value that must be ASCII (message ids, Content-ID): cleaned, the rest '?'."""
     return _clean(value).encode("ascii", "replace").decode("ascii")
+
+
+def _id_list(value: str) -> str:
+    """In-Reply-To/References: message ids, one line when short, else one per folded line;
+    an id too long for any line (a line holds 998 characters) is left out."""
+    found = [word for word in _ascii(value).split() if len(word) <= _SHORT_NAME * 4]
+    joined = " ".join(found)
+    return joined if len(joined) <= 900 else _FOLD.join(found)
 
 
 def _address(r: Recipient) -> str:
@@ -84,12 +96,16 @@ def _address_list(recipients: list[Recipient]) -> str:
     return ",\r\n ".join(_address(r) for r in recipients)
 
 
-def _text_header(value: str) -> str:
-    """Unstructured text: as is when short ASCII, else RFC 2047 encoded words, folded."""
+def _text_header(value: str, name: str = "Subject") -> str:
+    """Unstructured text: as is when short ASCII (the line, ``name`` and all, within RFC
+    5322's 998 characters), else RFC 2047 encoded words, folded."""
     value = _clean(value)
-    if value.isascii() and len(value) <= 900:
+    if value.isascii() and len(name) + 2 + len(value) <= MAX_LINE:
         return value
-    return EmailHeader(value, "utf-8", maxlinelen=76).encode(linesep="\r\n")
+    return EmailHeader(value, "utf-8", maxlinelen=76, header_name=name).encode(linesep="\r\n")
+
+
+MAX_LINE = 998  # RFC 5322 §2.1.1
 
 
 def _split_type(content_type: str) -> tuple[str, str]:
@@ -147,12 +163,48 @@ def _text_part(subtype: str, content: str) -> bytes:
     ).encode() + _qp(content)
 
 
-def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
-    main, sub = _split_type(a.content_type)
+@dataclass(frozen=True, slots=True)
+class Body:
+    """Where an attachment's bytes go in a message being written: base64 in 76-character lines
+    (CRLF between them), or as they are (an attached message/rfc822)."""
+
+    attachment: Attachment
+    base64: bool
+
+    def render(self) -> bytes:
+        return _b64(self.attachment.content) if self.base64 else self.attachment.content
+
+    def encoded_size(self) -> int:
+        """The length of ``render()`` for ``attachment.size`` bytes, without the bytes."""
+        n = self.attachment.size
+        if not self.base64:
+            return n
+        chars = 4 * ((n + 2) // 3)
+        return chars + 2 * max(0, (chars + 75) // 76 - 1)
+
+
+Segment = bytes | Body
+BLOB_HEADER = "X-Graphpost-Blob"  # in a local copy's skeleton: "{sha256} {size}"
+
+
+def _attachment_part(a: Attachment, *, inline: bool) -> list[Segment]:
+    if a.kind == ITEM and a.item is not None:
+        disposition = f"attachment; {_param('filename', a.name)}"
+        head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
+        return [head.encode() + item_mime(a.item)]
+    if a.kind == REFERENCE and a.reference is not None:
+        # a link goes out as a URI list (RFC 2483) named as the attachment
+        head = (
+            f'Content-Type: text/uri-list; charset="utf-8"; {_param("name", a.name)}\r\n'
+            f"Content-Disposition: attachment; {_param('filename', a.name)}\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n"
+        )
+        return [head.encode() + _b64(a.reference.source_url.encode("utf-8", "replace") + b"\r\n")]
+    main, sub = _split_type(a.content_type or "")
     if main == "message" and sub == "rfc822":
         disposition = f"attachment; {_param('filename', a.name)}"
         head = f"Content-Type: message/rfc822\r\nContent-Disposition: {disposition}\r\n\r\n"
-        return head.encode() + a.content
+        return [head.encode(), Body(a, base64=False)]
     disposition = "inline" if inline else "attachment"
     head = (
         f"Content-Type: {main}/{sub}; {_param('name', a.name)}\r\n"
@@ -160,20 +212,35 @@ def _attachment_part(a: Attachment, *, inline: bool) -> bytes:
         + (f"Content-ID: <{_content_id(a.content_id or '')}>\r\n" if inline else "")
         + "Content-Transfer-Encoding: base64\r\n\r\n"
     )
-    return head.encode() + _b64(a.content)
+    return [head.encode(), Body(a, base64=True)]
+
+
+def item_mime(item: Item) -> bytes:
+    """An attached message as RFC 822 text (its ``$value``, and the message/rfc822 part it
+    becomes when sent), by the same writer, its own attachments inside it."""
+    msg = item.message
+    try:
+        date = parse_iso(msg.sent_date_time)
+    except (ValueError, OverflowError):
+        date = 0
+    return build(msg, headers=item.headers, attachments=item.attachments, date=date)
 
 
 def _content_id(value: str) -> str:
     return re.sub(r"[\s<>]", "", _ascii(value))
 
 
-def _multipart(subtype: str, parts: list[bytes]) -> bytes:
+def _multipart(subtype: str, parts: list[list[Segment]]) -> list[Segment]:
     boundary = _boundary()
-    out = [f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()]
+    out: list[Segment] = [
+        f'Content-Type: multipart/{subtype}; boundary="{boundary}"\r\n\r\n'.encode()
+    ]
     for part in parts:
-        out += [f"--{boundary}\r\n".encode(), part, b"\r\n"]
+        out.append(f"--{boundary}\r\n".encode())
+        out += part
+        out.append(b"\r\n")
     out.append(f"--{boundary}--\r\n".encode())
-    return b"".join(out)
+    return out
 
 
 def build(
@@ -185,6 +252,39 @@ def build(
 ) -> bytes:
     """The message as it goes over SMTP: CRLF line ends, 7-bit clean (quoted-printable and
     base64 bodies, RFC 2047 headers), Bcc never written."""
+    found = segments(msg, headers=headers, attachments=attachments, date=date)
+    return b"".join(s if isinstance(s, bytes) else s.render() for s in found)
+
+
+def size_of(found: list[Segment]) -> int:
+    """The size of the message ``found`` describes, without its attachments' bytes."""
+    return sum(len(s) if isinstance(s, bytes) else s.encoded_size() for s in found)
+
+
+def skeleton(found: list[Segment]) -> bytes:
+    """The message without its attachments' bytes: each attachment part names its blob in an
+    ``X-Graphpost-Blob`` header and has an empty body (a local copy is read from it, and
+    refers to the same blobs). Only this server's own skeletons are read so (``trusted``)."""
+    out: list[bytes] = []
+    for s in found:
+        if isinstance(s, bytes):
+            out.append(s)
+            continue
+        a = s.attachment
+        head = out.pop()  # the part's header block, which ends in its blank line
+        out.append(head[:-2] + f"{BLOB_HEADER}: {a.blob} {a.size}\r\n\r\n".encode())
+    return b"".join(out)
+
+
+def segments(
+    msg: Message,
+    *,
+    headers: list[Header],
+    attachments: list[Attachment],
+    date: int,
+) -> list[Segment]:
+    """``build``'s message as its pieces: bytes, and a ``Body`` where each attachment's bytes
+    go (so that they can be streamed from storage)."""
     lines: list[str] = []
     if msg.from_ is not None:
         lines.append(f"From: {_address(msg.from_)}")
@@ -204,7 +304,9 @@ def build(
     lines.append(f"Message-ID: {_ascii(msg.internet_message_id)}")
     for h in headers:
         if h.name.lower() in THREADING:
-            lines.append(f"{h.name}: {_ascii(h.value)}")
+            ids_value = _id_list(h.value)
+            if ids_value:
+                lines.append(f"{h.name}: {ids_value}")
     lines.append(f"Thread-Index: {_ascii(msg.conversation_index)}")
     if msg.importance != "normal":
         lines.append(f"Importance: {msg.importance}")
@@ -212,27 +314,36 @@ def build(
         lines.append(f"Disposition-Notification-To: {_address(msg.from_)}")
     for h in headers:
         # a name that is not a field name is never written (it would be part of a value)
-        if h.name.lower().startswith("x-") and FIELD_NAME.fullmatch(h.name):
-            lines.append(f"{h.name}: {_text_header(h.value)}")
+        # nor one too long to leave room on its line for a word of its value
+        # nor ours: a skeleton's parts name their blobs in it (see ``skeleton``)
+        if (
+            h.name.lower().startswith("x-")
+            and len(h.name) <= _SHORT_NAME
+            and FIELD_NAME.fullmatch(h.name)
+            and h.name.lower() != BLOB_HEADER.lower()
+        ):
+            lines.append(f"{h.name}: {_text_header(h.value, h.name)}")
     lines.append("MIME-Version: 1.0")
     inline = [a for a in attachments if a.is_inline and a.content_id]
     files = [a for a in attachments if not (a.is_inline and a.content_id)]
+    body: list[Segment]
     if msg.body.content_type == "html":
-        html_part = _text_part("html", msg.body.content)
+        html_part: list[Segment] = [_text_part("html", msg.body.content)]
         if inline:
             html_part = _multipart(
                 "related", [html_part, *(_attachment_part(a, inline=True) for a in inline)]
             )
         body = _multipart(
-            "alternative", [_text_part("plain", html_to_text(msg.body.content) + "\r\n"), html_part]
+            "alternative",
+            [[_text_part("plain", html_to_text(msg.body.content) + "\r\n")], html_part],
         )
     else:
-        body = _text_part("plain", msg.body.content)
+        body = [_text_part("plain", msg.body.content)]
         files = list(attachments)
     if files:
         body = _multipart("mixed", [body, *(_attachment_part(a, inline=False) for a in files)])
     # ASCII but for SMTPUTF8 addresses (RFC 6532), which only such a relay is given
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace") + body
+    return [("\r\n".join(lines) + "\r\n").encode("utf-8", "replace"), *body]
 
 
 # ---------------------------------------------------------------- reading
@@ -247,12 +358,16 @@ class Parsed:
     sender: EmailAddress | None = None
     to: list[EmailAddress] = field(default_factory=list)
     cc: list[EmailAddress] = field(default_factory=list)
+    bcc: list[EmailAddress] = field(default_factory=list)  # a draft's; received mail has none
     reply_to: list[EmailAddress] = field(default_factory=list)
     date: int | None = None
     message_id: str | None = None
     body_type: str = "text"
     body: str = ""
     attachments: list[tuple[str, str, bytes, bool, str | None]] = field(default_factory=list)
+    # per attachment: (sha256, size) its part names in X-Graphpost-Blob, else None (honoured
+    # only for this server's own skeletons: see ``skeleton``)
+    blobs: list[tuple[str, int] | None] = field(default_factory=list)
     headers: list[Header] = field(default_factory=list)
     thread_index: str | None = None
     importance: str = "normal"
@@ -291,19 +406,30 @@ def _word(charset: str, encoding: str, text: str) -> str:
         return text
     try:
         return data.decode(charset.split("*", 1)[0], "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
+    except (LookupError, ValueError):  # unknown, not a text encoding, or one that refuses
+        return data.decode("utf-8", "replace")  # "replace" (undefined, idna: UnicodeError)
 
 
 def _addresses(raw_values: list[str]) -> list[EmailAddress]:
     """Addresses of raw (undecoded) header values: split first, so that a comma inside an
     encoded display name cannot split an address; then each name is decoded."""
     out = []
-    for name, addr in getaddresses(raw_values):
+    # unfolded first (RFC 5322 §2.2.3): a fold inside a quoted name would end the list
+    unfolded = [_FOLD_TEXT.sub("", value) for value in raw_values]
+    for name, addr in getaddresses(unfolded):
         if addr:
             addr = storable(addr)
-            out.append(EmailAddress(name=storable(_decoded(name)) or addr, address=addr))
+            out.append(EmailAddress(name=_one_line(_decoded(name)) or addr, address=addr))
     return out
+
+
+_FOLD_TEXT = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _one_line(value: str) -> str:
+    """A name read off a header (a display name, a file name, a Content-ID): storable, on one
+    line, without control characters, whatever its encoded words decoded to."""
+    return storable(" ".join(_BREAKS.sub(" ", value).split()))
 
 
 def _text(value: object) -> str:
@@ -326,10 +452,21 @@ def parse(raw: bytes) -> Parsed:
     storable (no NUL, valid UTF-8), whatever bytes arrived. Never raises: a message the
     standard library cannot read (structure nested thousands deep, a header it recurses on)
     is read as its headers and a plain text body."""
-    try:
-        return _parse(raw)
-    except Exception:  # RecursionError, OverflowError, a parser bug: read it plainly
-        return _parse_plainly(raw)
+    for reader in (_parse, _parse_plainly):
+        # RecursionError, OverflowError, a parser bug: read it plainly (then not at all)
+        with contextlib.suppress(Exception):
+            return reader(raw)
+    return Parsed(body=storable(raw.decode("utf-8", "replace")))  # the bytes as text
+
+
+_FIRST_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,998}[ \t]*:")
+
+
+def is_message(raw: bytes) -> bool:
+    """Whether ``raw`` can be an RFC 5322 message: it begins with a header field. (The parser
+    reads anything; a client's MIME that does not even start so is refused, not stored as a
+    message of no headers.)"""
+    return _FIRST_FIELD.match(raw) is not None
 
 
 _FOLDED = re.compile(rb"\r?\n(?=[ \t])")
@@ -348,7 +485,12 @@ def _parse_plainly(raw: bytes) -> Parsed:
             out.headers.append(Header(name=name, value=" ".join(value.split())))
     first = {h.name.lower(): h.value for h in reversed(out.headers)}
     out.subject = first.get("subject")
-    for field_name, target in (("to", out.to), ("cc", out.cc), ("reply-to", out.reply_to)):
+    for field_name, target in (
+        ("to", out.to),
+        ("cc", out.cc),
+        ("bcc", out.bcc),
+        ("reply-to", out.reply_to),
+    ):
         with contextlib.suppress(Exception):
             target.extend(_addresses([first[field_name]] if field_name in first else []))
     with contextlib.suppress(Exception):
@@ -405,13 +547,16 @@ def _parse(raw: bytes) -> Parsed:
     out.sender = senders[0] if senders else out.from_
     out.to = _addresses(address_values("to"))
     out.cc = _addresses(address_values("cc"))
+    out.bcc = _addresses(address_values("bcc"))
     out.reply_to = _addresses(address_values("reply-to"))
     if "date" in first:
         try:
             when = parsedate_to_datetime(first["date"])
             if when.tzinfo is None:
                 when = when.replace(tzinfo=UTC)
-            out.date = int(when.timestamp())
+            # in UTC still within years 1 to 9999 (else OverflowError: no date), so that it
+            # renders as an ISO 8601 date every reader (and parse_iso) takes
+            out.date = int(when.astimezone(UTC).timestamp())
         except (TypeError, ValueError, IndexError, OverflowError):
             out.date = None
     # a Message-ID we could not index or send on (too long, not ASCII): the item gets its own
@@ -444,6 +589,7 @@ def _parse(raw: bytes) -> Parsed:
     for part in _leaves(em):
         if part is body:
             continue
+        top = part is em  # its headers are the message's: never a skeleton part's
         disposition = part.get_content_disposition()
         cid = part.get("Content-ID")
         if disposition is None and cid is None:
@@ -459,11 +605,24 @@ def _parse(raw: bytes) -> Parsed:
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
-        name = part.get_filename() or (
-            "attachment" + (mimetypes.guess_extension(part.get_content_type()) or "")
-        )
-        content_id = storable(str(cid).strip().strip("<>")) if cid else None
+        ctype = part.get_content_type()
+        if _MEDIA_TYPE.fullmatch(ctype) is None:
+            ctype = "application/octet-stream"
+        try:
+            filename = part.get_filename() or ""
+        except (LookupError, ValueError):  # an RFC 2231 charset no decoder takes
+            filename = ""
+        name = _one_line(filename) or ("attachment" + (mimetypes.guess_extension(ctype) or ""))
+        content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
-        ctype = storable(part.get_content_type())
-        out.attachments.append((storable(name), ctype, data, inline, content_id))
+        out.attachments.append((name, ctype, data, inline, content_id))
+        out.blobs.append(None if top else _blob_of(part.get(BLOB_HEADER)))
     return out
+
+
+_BLOB_REF = re.compile(r"([0-9a-f]{64}) ([0-9]{1,15})")
+
+
+def _blob_of(value: object) -> tuple[str, int] | None:
+    m = _BLOB_REF.fullmatch(str(value).strip()) if value is not None else None
+    return (m.group(1), int(m.group(2))) if m else None

@@ -8,7 +8,7 @@ beside it. The store derives its indexed columns from the document itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -90,7 +90,34 @@ class MessageStore(Protocol):
     async def find_by_internet_message_id(
         self, mailbox_id: str, internet_message_id: str
     ) -> StoredMessage | None: ...
-    async def attachments(self, message: StoredMessage) -> list[Attachment]: ...
+    async def attachments(self, message: StoredMessage) -> list[Attachment]:
+        """The attachments with their bytes."""
+        ...
+
+    async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
+        """The attachments without their bytes: each names its blob (``blob``), which a new
+        item may refer to, and which can be streamed (``BlobStore.read``)."""
+        ...
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A blob's size and a function that streams its bytes (1 MiB at a time), or None."""
+        ...
+
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        """Store the changed document (changeKey, hasAttachments) and the attachment after the
+        others, in one transaction, if the change key still is ``expected_change_key``."""
+        ...
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        """Store the changed document and remove the attachment, in one transaction; None
+        (nothing written) if the key changed meanwhile or the attachment is gone."""
+        ...
+
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]: ...
     async def add_extension(self, message: StoredMessage, doc: dict[str, Any]) -> None:
         """A new open extension (``AlreadyExistsError`` if its name is taken)."""

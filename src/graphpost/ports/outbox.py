@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from graphpost.domain.message import Message
+from graphpost.ports.blobs import StagedBlob
 from graphpost.ports.messages import NewMessage
 
 
@@ -45,6 +46,9 @@ class Submission:
     created_ms: int
     expires_ms: int
     idempotency_key: str | None = None
+    # a large message: ``mime`` is its skeleton (mime.skeleton) and the whole message is this
+    # blob, streamed to the relay; the blobs of its attachments are held until it is delivered
+    mime_digest: str | None = None
 
 
 @dataclass(slots=True)
@@ -98,10 +102,14 @@ class OutboxStore(Protocol):
         replace: tuple[Message, str] | None = None,
         insert: NewMessage | None = None,
         delete_id: str | None = None,
+        mime_blob: StagedBlob | None = None,
+        hold: list[str] | None = None,
     ) -> Submission:
         """Record a send in one transaction: the Sent Items copy (``replace``: the draft's
         new document and the change key it must still have; ``insert``: a new item;
-        ``delete_id``: the draft, not kept), the submission and its deliveries.
+        ``delete_id``: the draft, not kept), the submission and its deliveries. A large
+        message: ``mime_blob``, its MIME staged, becomes the submission's blob, and the blobs
+        ``hold`` names (its attachments') are held until every delivery is final.
 
         With an idempotency key this mailbox used already, nothing is written and the earlier
         submission is returned. A draft that changed or was sent meanwhile: ConflictError.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Protocol
 
+import msgspec
+
 from graphpost.domain import extended, ids, mime
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.times import now
@@ -68,6 +70,11 @@ class IngestService:
             attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
             for name, ctype, data, inline, cid in parsed.attachments
         ]
+        if trusted:  # our own skeleton: a large file refers to the blob the sender's copy has
+            attachments = [
+                msgspec.structs.replace(a, blob=ref[0], size=ref[1]) if ref else a
+                for a, ref in zip(attachments, parsed.blobs, strict=False)
+            ]
         msg = item(
             message_id=ids.message_id(),
             folder_id=folder,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,14 @@ import msgspec
 from graphpost.auth.principal import DENIED
 from graphpost.domain import extended, ids, message, mime
 from graphpost.domain.extended import ExtendedProperty
-from graphpost.domain.message import Attachment, DraftContext, Message, MessageInput
+from graphpost.domain.message import (
+    Attachment,
+    DraftContext,
+    EmailAddress,
+    Message,
+    MessageInput,
+    Recipient,
+)
 from graphpost.domain.query import MessageQuery, check_order_rule
 from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
@@ -22,11 +30,14 @@ from graphpost.errors import (
     InvalidInputError,
     InvalidOperationError,
     MalformedIdError,
+    MimeUnreadableError,
     NotFoundError,
 )
 from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
+from graphpost.services.ingest import Parse
+from graphpost.services.parsing import ParseTimeoutError
 from graphpost.types import Access
 
 CONFLICT = (
@@ -34,6 +45,10 @@ CONFLICT = (
     "request does not match the current change key for the item."
 )
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
+NOT_A_MESSAGE = (
+    "The MIME content is not an RFC 5322 message: it must begin with a header field "
+    "(such as 'To: someone@example.com')."
+)
 
 
 def etag_matches(if_match: str | None, change_key: str) -> bool:
@@ -58,6 +73,19 @@ def fresh_copies(attachments: list[Attachment], stamp: int) -> list[Attachment]:
     ]
 
 
+def checked(a: Attachment) -> Attachment:
+    """``a``, once its MIME could be written: an attached item whose addresses could not go
+    out is refused when it is given, not when it is sent."""
+    if a.kind == message.ITEM and a.item is not None:
+        mime.item_mime(a.item)
+    return a
+
+
+def given_attachments(raw: list[dict[str, Any]] | None, stamp: int) -> list[Attachment]:
+    """The attachments a client gives inside a message it creates or sends."""
+    return [checked(message.attachment_input(a, stamp)) for a in raw or []]
+
+
 @dataclass(slots=True)
 class Created:
     message: StoredMessage
@@ -72,11 +100,13 @@ class MessageService:
         directory: DirectoryService,
         *,
         web_base: str,
+        parse: Parse | None = None,
     ) -> None:
         self.store = store
         self.folders = folders
         self.directory = directory
         self.web_base = web_base
+        self._parse = parse  # services.parsing.MimeParser: a client's MIME off the loop
 
     async def get(
         self, mailbox: Mailbox, message_id: str, *, access: Access = Access.READ
@@ -118,9 +148,7 @@ class MessageService:
         props = extended.from_input(
             inp.single_value_extended_properties, inp.multi_value_extended_properties
         )
-        attachments = list(copied or []) + [
-            message.file_attachment(a, stamp) for a in inp.attachments or []
-        ]
+        attachments = list(copied or []) + given_attachments(inp.attachments or None, stamp)
         msg = await self.new_message(
             mailbox, inp, folder_id=folder_id, stamp=stamp, attachments=attachments,
             conversation_index=conversation_index,
@@ -129,6 +157,123 @@ class MessageService:
             NewMessage(mailbox.id, msg, headers, attachments, extensions, props)
         )
         return Created(stored, extensions)
+
+    # ------------------------------------------------------------ MIME in
+
+    async def parse_mime(self, raw: bytes) -> mime.Parsed:
+        """A client's MIME message (a create, sendMail, reply or forward in ``text/plain``),
+        read like received mail: off the loop, timed; what is not a message is a 400."""
+        if not mime.is_message(raw):
+            raise MimeUnreadableError(NOT_A_MESSAGE)
+        if self._parse is None:
+            return mime.parse(raw)
+        try:
+            return await self._parse(raw)
+        except (ParseTimeoutError, BrokenProcessPool) as exc:
+            raise MimeUnreadableError(
+                f"The MIME content could not be read: {exc or 'its parser failed'}."
+            ) from None
+
+    async def create_draft_from_mime(
+        self, mailbox: Mailbox, raw: bytes, *, folder_key: str | None = None
+    ) -> Created:
+        """POST /messages with a base64 MIME body: a draft made of the MIME's headers, bodies
+        and attachments (``sentDateTime`` is its Date, as Graph shows)."""
+        mailbox.principal.require(Access.WRITE)
+        if folder_key is None:
+            folder_id = await self.folders.well_known_id(mailbox, "drafts")
+        else:
+            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+        parsed = await self.parse_mime(raw)
+        new = await self.draft_from_mime(mailbox, parsed, folder_id=folder_id, stamp=now())
+        return Created(await self.store.insert_message(new))
+
+    async def save(self, new: NewMessage) -> StoredMessage:
+        """Insert a message a service made (a reply's draft from MIME)."""
+        return await self.store.insert_message(new)
+
+    async def draft_from_mime(
+        self,
+        mailbox: Mailbox,
+        parsed: mime.Parsed,
+        *,
+        folder_id: str,
+        stamp: int,
+        threading: list[message.Header] | None = None,
+        conversation_index: str | None = None,
+        copied: list[Attachment] | None = None,
+        fallback: MessageInput | None = None,
+    ) -> NewMessage:
+        """A new draft of ``mailbox`` from a parsed MIME message: its From (else the owner),
+        Sender, To, Cc, Bcc, Reply-To, Subject, Date, Message-ID, importance, bodies (HTML
+        when it has one), attachments (inline ones with their Content-ID) and headers.
+        ``fallback`` (a reply's): the subject and recipients when the MIME has none.
+        ``threading`` (a reply's or forward's) replaces the MIME's own In-Reply-To and
+        References."""
+        people = [parsed.from_, parsed.sender, *parsed.to, *parsed.cc, *parsed.bcc]
+        people += parsed.reply_to
+        unnamed = {a.address for a in people if a is not None and a.address and a.name == a.address}
+        names = await self.directory.display_names(sorted(unnamed)) if unnamed else {}
+
+        def one(a: EmailAddress) -> Recipient:
+            if a.name == a.address and a.address:
+                return Recipient(EmailAddress(names.get(a.address.lower(), a.address), a.address))
+            return Recipient(EmailAddress(a.name, a.address))
+
+        to = [one(a) for a in parsed.to]
+        cc = [one(a) for a in parsed.cc]
+        bcc = [one(a) for a in parsed.bcc]
+        subject = parsed.subject
+        if fallback is not None:
+            if subject is None and isinstance(fallback.subject, str):
+                subject = fallback.subject
+            if not (to or cc or bcc):
+                fallback_names = await self.directory.display_names(message.addresses_of(fallback))
+                for group, given, prop in (
+                    (to, fallback.to_recipients, "toRecipients"),
+                    (cc, fallback.cc_recipients, "ccRecipients"),
+                ):
+                    if isinstance(given, list):
+                        group += message.recipients(given, fallback_names, prop)
+        owner = Recipient(EmailAddress(mailbox.user.display_name, mailbox.user.mail))
+        from_ = one(parsed.from_) if parsed.from_ is not None else owner
+        sender = one(parsed.sender) if parsed.sender is not None else from_
+        attachments = list(copied or []) + [
+            message.attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
+            for name, ctype, data, inline, cid in parsed.attachments
+        ]
+        headers = list(parsed.headers)
+        if threading is not None:
+            mine = {h.name.lower() for h in threading}
+            headers = threading + [h for h in headers if h.name.lower() not in mine]
+        msg = message.item(
+            message_id=ids.message_id(),
+            folder_id=folder_id,
+            now=stamp,
+            web_base=self.web_base,
+            conversation_index=conversation_index or parsed.thread_index
+            or ids.conversation_index(stamp),
+            attachments=attachments,
+            internet_message_id=parsed.message_id
+            or ids.internet_message_id(mailbox.user.mail.rsplit("@", 1)[-1]),
+            subject=subject,
+            body=message.ItemBody(content_type=parsed.body_type, content=parsed.body),
+            sender=sender,
+            from_=from_,
+            to=to,
+            cc=cc,
+            bcc=bcc,
+            reply_to=[one(a) for a in parsed.reply_to],
+            is_read=True,
+            is_draft=True,
+            importance=parsed.importance,
+            delivery_receipt=None,  # as Graph shows a MIME draft
+            read_receipt=any(
+                h.name.lower() == "disposition-notification-to" for h in parsed.headers
+            ),
+            sent_at=parsed.date,
+        )  # fmt: skip
+        return NewMessage(mailbox.id, msg, headers, attachments)
 
     async def new_message(
         self,
@@ -246,7 +391,7 @@ class MessageService:
             last_modified_date_time=iso(stamp),
             web_link=message.web_link(self.web_base, new_id),
         )
-        attachments = fresh_copies(await self.store.attachments(original), stamp)
+        attachments = fresh_copies(await self.store.attachment_refs(original), stamp)
         return await self.store.insert_message(
             NewMessage(
                 mailbox.id, msg, original.headers(), attachments,
@@ -280,16 +425,81 @@ class MessageService:
         if mailbox.principal.basic_only:
             raise AccessDeniedError(DENIED)
         doc = stored.message()
-        when = doc.sent_date_time or doc.received_date_time or doc.created_date_time
+        date = now()
+        # a stored date no reader takes (a year past 9999, kept before received dates were
+        # checked) is skipped for the next one
+        for when in (doc.sent_date_time, doc.received_date_time, doc.created_date_time):
+            try:
+                date = parse_iso(when)
+                break
+            except ValueError:
+                continue
         return mime.build(
-            doc,
-            headers=stored.headers(),
-            attachments=await self.attachments(stored),
-            date=parse_iso(when),
+            doc, headers=stored.headers(), attachments=await self.attachments(stored), date=date
         )
+
+    async def add_attachment(
+        self, mailbox: Mailbox, message_id: str, raw: object
+    ) -> tuple[StoredMessage, Attachment]:
+        """POST …/attachments: to any message of the mailbox (Graph allows it on sent and
+        received ones too); its changeKey and lastModifiedDateTime change, hasAttachments
+        follows."""
+        mailbox.principal.require(Access.WRITE)
+        await self.get(mailbox, message_id, access=Access.WRITE)  # 404 before a bad body's 400
+        new = checked(message.attachment_input(raw, now()))
+        for _ in range(REWRITE_TRIES):
+            stored = await self.get(mailbox, message_id, access=Access.WRITE)
+            stamp = now()
+            doc = msgspec.structs.replace(
+                stored.message(),
+                has_attachments=stored.message().has_attachments or not new.is_inline,
+                change_key=ids.change_key(),
+                last_modified_date_time=iso(stamp),
+            )
+            written = await self.store.add_attachment(
+                mailbox.id, doc, new, expected_change_key=stored.change_key
+            )
+            if written is not None:
+                return written, new
+        raise ConflictError(CONFLICT)
+
+    async def delete_attachment(
+        self, mailbox: Mailbox, message_id: str, attachment_id: str
+    ) -> None:
+        """DELETE …/attachments/{id}; hasAttachments follows what is left."""
+        mailbox.principal.require(Access.WRITE)
+        for _ in range(REWRITE_TRIES):
+            stored = await self.get(mailbox, message_id, access=Access.WRITE)
+            present = await self.store.attachments(stored)
+            if not any(a.id == attachment_id for a in present):
+                raise NotFoundError(NOT_FOUND)
+            left = [a for a in present if a.id != attachment_id]
+            doc = msgspec.structs.replace(
+                stored.message(),
+                has_attachments=message.has_attachments(left),
+                change_key=ids.change_key(),
+                last_modified_date_time=iso(now()),
+            )
+            written = await self.store.delete_attachment(
+                mailbox.id, doc, attachment_id, expected_change_key=stored.change_key
+            )
+            if written is not None:
+                return
+        raise ConflictError(CONFLICT)
+
+    async def attachment_mime(self, item: message.Item) -> bytes:
+        return mime.item_mime(item)
 
     async def attachments(self, stored: StoredMessage) -> list[Attachment]:
         return await self.store.attachments(stored)
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        """A file attachment's bytes as a stream (its size, and a function that reads it)."""
+        return await self.store.blob(digest)
+
+    async def attachment_refs(self, stored: StoredMessage) -> list[Attachment]:
+        """The attachments without their bytes, each naming its blob (copies refer to it)."""
+        return await self.store.attachment_refs(stored)
 
     async def extensions(self, stored: StoredMessage) -> list[dict[str, Any]]:
         return await self.store.extensions(stored)

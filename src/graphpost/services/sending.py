@@ -8,8 +8,9 @@ workers take it from there.
 
 from __future__ import annotations
 
+import binascii
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,7 @@ from graphpost.errors import (
     NotFoundError,
     SendAsDeniedError,
 )
+from graphpost.ports.blobs import BlobStore, StagedBlob
 from graphpost.ports.directory import User
 from graphpost.ports.messages import NewMessage, StoredMessage
 from graphpost.ports.outbox import (
@@ -47,7 +49,7 @@ from graphpost.ports.outbox import (
 from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService, Mailbox, Reach
 from graphpost.services.folders import NOT_FOUND, FolderService
-from graphpost.services.messages import MessageService, fresh_copies
+from graphpost.services.messages import MessageService, fresh_copies, given_attachments
 from graphpost.types import Access, Right
 
 NO_RECIPIENTS = (
@@ -59,6 +61,15 @@ SEND_AS_DENIED = (
     "mail on behalf of the specified sending account. Cannot submit message."
 )
 NO_RELAY = "waiting for a relay: GRAPHPOST_SMTP_RELAY is not set"
+# a draft whose attachments hold more is sent as a stream: its MIME written part by part from
+# the attachments' blobs into a blob of its own, never whole in memory
+STREAM_ABOVE = 4 * 1024 * 1024
+
+
+def _lines(data: bytes) -> bytes:
+    """``data`` (a multiple of 57 bytes, or the last piece) as base64 lines joined by CRLF."""
+    raw = binascii.b2a_base64(data, newline=False)
+    return b"\r\n".join(raw[i : i + 76] for i in range(0, len(raw), 76))
 
 
 def _names(user: User, address: str) -> bool:
@@ -124,7 +135,9 @@ class SendService:
         web_base: str,
         wake: Callable[[], None] = lambda: None,
         access: AccessService | None = None,
+        blobs: BlobStore | None = None,
     ) -> None:
+        self.blobs = blobs
         self.store = store
         self.directory = directory
         self.folders = folders
@@ -249,14 +262,77 @@ class SendService:
         extensions: list[dict[str, Any]] | None = None,
     ) -> Sent:
         recipients = self._check_recipients(sent)
-        raw = mime.build(
+        found = mime.segments(
             sent, headers=_mime_headers(headers, props), attachments=attachments, date=stamp
         )
-        if len(raw) > self.limits.max_message_bytes:
+        size = mime.size_of(found)
+        if size > self.limits.max_message_bytes:
             raise MessageTooLargeError(
-                f"The message exceeds the maximum supported size: {len(raw)} bytes against a "
+                f"The message exceeds the maximum supported size: {size} bytes against a "
                 f"limit of {self.limits.max_message_bytes} bytes."
             )
+        streamed = self.blobs is not None and any(a.blob is not None for a in attachments)
+        staged: StagedBlob | None = None
+        if streamed:
+            assert self.blobs is not None
+            staged = await self.blobs.stage(self._stream(found))
+            raw = mime.skeleton(found)
+        else:
+            raw = b"".join(s if isinstance(s, bytes) else s.render() for s in found)
+        try:
+            return await self._record(
+                mailbox, sent, headers=headers, attachments=attachments, save=save,
+                idempotency_key=idempotency_key, replace_key=replace_key, raw=raw,
+                staged=staged, recipients=recipients, props=props, extensions=extensions,
+            )  # fmt: skip
+        except BaseException:
+            if staged is not None and self.blobs is not None:
+                await self.blobs.discard(staged)
+            raise
+
+    async def _stream(self, found: list[mime.Segment]) -> AsyncIterator[bytes]:
+        """The message ``found`` describes, its attachments read from their blobs 1 MiB at a
+        time and base64-encoded as ``mime.build`` writes them (76-character lines)."""
+        assert self.blobs is not None
+        for segment in found:
+            if isinstance(segment, bytes):
+                yield segment
+                continue
+            a = segment.attachment
+            if a.blob is None:
+                yield segment.render()
+                continue
+            if not segment.base64:
+                async for block in self.blobs.read(a.blob):
+                    yield block
+                continue
+            carry, first = b"", True
+            async for block in self.blobs.read(a.blob):
+                data = carry + block
+                cut = len(data) - len(data) % 57  # 57 bytes make one 76-character line
+                carry = data[cut:]
+                if cut:
+                    yield (b"" if first else b"\r\n") + _lines(data[:cut])
+                    first = False
+            if carry:
+                yield (b"" if first else b"\r\n") + _lines(carry)
+
+    async def _record(
+        self,
+        mailbox: Mailbox,
+        sent: Message,
+        *,
+        headers: list[message.Header],
+        attachments: list[Attachment],
+        save: bool,
+        idempotency_key: str | None,
+        replace_key: str | None,
+        raw: bytes,
+        staged: StagedBlob | None,
+        recipients: list[str],
+        props: list[ExtendedProperty],
+        extensions: list[dict[str, Any]] | None,
+    ) -> Sent:
         created_ms = now_ms()
         submission = Submission(
             id=uuid.uuid4().hex,
@@ -273,16 +349,21 @@ class SendService:
             idempotency_key=idempotency_key,
         )
         deliveries = await self._deliveries(recipients, created_ms)
+        hold = sorted({a.blob for a in attachments if a.blob}) if staged is not None else None
         if replace_key is not None:
             done = await self.store.submit(
                 submission,
                 deliveries,
                 replace=(sent, replace_key) if save else None,
                 delete_id=None if save else sent.id,
+                mime_blob=staged,
+                hold=hold,
             )
         else:
             new = NewMessage(mailbox.id, sent, headers, attachments, list(extensions or []), props)
-            done = await self.store.submit(submission, deliveries, insert=new if save else None)
+            done = await self.store.submit(
+                submission, deliveries, insert=new if save else None, mime_blob=staged, hold=hold
+            )
         self.wake()
         return Sent(mailbox.id, done.message_id, done.saved, done.id)
 
@@ -300,6 +381,14 @@ class SendService:
             parent_folder_id=sent_items,
         )
 
+    async def _attachments(self, draft: StoredMessage) -> list[Attachment]:
+        """The draft's attachments: as references to their blobs when they are large (the
+        message is then streamed), else with their bytes."""
+        refs = await self.messages.attachment_refs(draft)
+        if self.blobs is not None and sum(a.size for a in refs) > STREAM_ABOVE:
+            return refs
+        return await self.messages.attachments(draft) if refs else []
+
     async def send_draft(self, mailbox: Mailbox, message_id: str, *, save: bool = True) -> Sent:
         """POST /messages/{id}/send. Sending a message this server already sent is a no-op."""
         mailbox.principal.require(Access.SEND)
@@ -316,7 +405,7 @@ class SendService:
                 mailbox,
                 sent,
                 headers=draft.headers(),
-                attachments=await self.messages.attachments(draft),
+                attachments=await self._attachments(draft),
                 save=save,
                 idempotency_key=None,
                 replace_key=draft.change_key,
@@ -347,7 +436,7 @@ class SendService:
             inp.single_value_extended_properties, inp.multi_value_extended_properties
         )
         extensions = message.extensions(inp.extensions or [])
-        attachments = [message.file_attachment(a, stamp) for a in inp.attachments or []]
+        attachments = given_attachments(inp.attachments or None, stamp)
         draft = await self.messages.new_message(
             mailbox, inp, folder_id="", stamp=stamp, attachments=attachments
         )
@@ -365,7 +454,67 @@ class SendService:
             extensions=extensions,
         )
 
+    async def send_mail_mime(
+        self, mailbox: Mailbox, raw: bytes, *, idempotency_key: str | None = None
+    ) -> Sent:
+        """POST /sendMail with a base64 MIME body: the message it describes, sent at once and
+        saved in Sent Items (MIME has no saveToSentItems). What goes out is written anew
+        from what was read (``mime.build``), never the client's bytes as they came."""
+        mailbox.principal.require(Access.SEND)
+        parsed = await self.messages.parse_mime(raw)
+        stamp = now()
+        new = await self.messages.draft_from_mime(mailbox, parsed, folder_id="", stamp=stamp)
+        sent = await self._final(mailbox, new.message, stamp)
+        return await self._submit(
+            mailbox,
+            sent,
+            headers=new.headers,
+            attachments=new.attachments,
+            save=True,
+            idempotency_key=idempotency_key,
+            replace_key=None,
+            stamp=stamp,
+            props=[],
+        )
+
     # ------------------------------------------------------------ replies and forwards
+
+    async def create_response_mime(
+        self, mailbox: Mailbox, message_id: str, kind: str, raw: bytes
+    ) -> StoredMessage:
+        """createReply / createReplyAll / createForward with a base64 MIME body: the MIME's
+        message as a new draft in the original's conversation, with its threading headers;
+        a reply without recipients of its own goes to whom a reply goes (the original's
+        sender, and for reply-all its other recipients); a forward carries the original's
+        attachments, as the JSON form does."""
+        mailbox.principal.require(Access.WRITE)
+        stored = await self.messages.get(mailbox, message_id, access=Access.WRITE)
+        original = stored.message()
+        parsed = await self.messages.parse_mime(raw)
+        stamp = now()
+        fallback = compose.response_input(
+            original, compose.ReplyRequest(kind, None, None, None), owner=mailbox.user.mail
+        )
+        copied = []
+        if kind == "forward":
+            copied = fresh_copies(await self.messages.attachments(stored), stamp)
+        new = await self.messages.draft_from_mime(
+            mailbox,
+            parsed,
+            folder_id=await self.folders.well_known_id(mailbox, "drafts"),
+            stamp=stamp,
+            threading=compose.threading_headers(original, stored.headers()),
+            conversation_index=ids.child_conversation_index(original.conversation_index),
+            copied=copied,
+            fallback=fallback,
+        )
+        return await self.messages.save(new)
+
+    async def respond_mime(self, mailbox: Mailbox, message_id: str, kind: str, raw: bytes) -> Sent:
+        """reply / replyAll / forward with a base64 MIME body: the draft above, sent at once."""
+        mailbox.principal.require(Access.SEND)
+        draft = await self.create_response_mime(mailbox, message_id, kind, raw)
+        return await self.send_draft(mailbox, draft.id)
 
     async def create_response(
         self, mailbox: Mailbox, message_id: str, req: compose.ReplyRequest
@@ -377,7 +526,7 @@ class SendService:
         inp = compose.response_input(original, req, owner=mailbox.user.mail)
         copied = []
         if req.kind == "forward":
-            copied = fresh_copies(await self.messages.attachments(stored), now())
+            copied = fresh_copies(await self.messages.attachment_refs(stored), now())
         created = await self.messages.create_draft(
             mailbox,
             inp,

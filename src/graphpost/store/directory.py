@@ -7,8 +7,10 @@ from graphpost.domain.times import now
 from graphpost.errors import AlreadyExistsError
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
+from graphpost.store.blobs import release_where
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
+from graphpost.store.outbox import release_submission
 from graphpost.store.user_query import COLUMNS, compile_where
 
 _USER_COLS = "id, tenant_id, display_name, mail, upn"
@@ -19,6 +21,9 @@ _ADD_USER_LOCK = 0x67706F7374_01
 
 def _user(row: Row) -> User:
     return User(row[0], row[1], row[2], row[3], row[4])
+
+
+NAMES_PER_QUERY = 1000  # addresses per display-name query (twice as many parameters)
 
 
 class SqlDirectory:
@@ -164,6 +169,13 @@ class SqlDirectory:
     async def remove_user(self, user_id: str) -> bool:
         async def op(tx: Tx) -> bool:
             # children first: folders reference each other and messages reference folders
+            await release_where(tx, "m.mailbox_id = ?", (user_id,))
+            for sub in await tx.fetchall(
+                "SELECT id, mime_digest, blobs_held FROM submissions WHERE mailbox_id = ? "
+                "AND (mime_digest IS NOT NULL OR blobs_held IS NOT NULL)",
+                (user_id,),
+            ):
+                await release_submission(tx, sub[0], sub[1], sub[2])
             await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
             await tx.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
             await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
@@ -177,16 +189,20 @@ class SqlDirectory:
             return {}
 
         async def op(tx: Tx) -> dict[str, str]:
-            marks = ", ".join("?" for _ in wanted)
-            rows = await tx.fetchall(
-                f"SELECT mail_lower, upn_lower, display_name FROM users "
-                f"WHERE mail_lower IN ({marks}) OR upn_lower IN ({marks})",
-                (*wanted, *wanted),
-            )
             names: dict[str, str] = {}
-            for mail, upn, name in rows:
-                names[mail] = name
-                names[upn] = name
+            # in chunks: a message may name tens of thousands of recipients, and a statement
+            # takes at most 32,767 parameters (asyncpg; SQLite's limit is the same)
+            for at in range(0, len(wanted), NAMES_PER_QUERY):
+                chunk = wanted[at : at + NAMES_PER_QUERY]
+                marks = ", ".join("?" for _ in chunk)
+                rows = await tx.fetchall(
+                    f"SELECT mail_lower, upn_lower, display_name FROM users "
+                    f"WHERE mail_lower IN ({marks}) OR upn_lower IN ({marks})",
+                    (*chunk, *chunk),
+                )
+                for mail, upn, name in rows:
+                    names[mail] = name
+                    names[upn] = name
             return names
 
         return await self.engine.read(op)

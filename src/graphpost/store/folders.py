@@ -6,11 +6,19 @@ from typing import Any
 
 from graphpost.domain.times import now
 from graphpost.ports.folders import Folder
+from graphpost.store.blobs import release_where
 from graphpost.store.engine import Engine, Row, Tx
 
 _FOLDER_COLS = (
     "id, mailbox_id, parent_id, display_name, well_known, is_hidden, "
     "total_count, unread_count, child_count"
+)
+
+
+# a folder and every folder below it (both engines have recursive CTEs)
+_SUBTREE = (
+    "WITH RECURSIVE t(id) AS (SELECT id FROM folders WHERE id = ? UNION ALL "
+    "SELECT f.id FROM folders f JOIN t ON f.parent_id = t.id) SELECT id FROM t"
 )
 
 
@@ -101,6 +109,8 @@ class SqlFolders:
             if row is None:
                 return
             # the folder and everything under it: messages and subfolders go by cascade
+            # (their attachments' blobs are released first; the sweep removes them)
+            await release_where(tx, f"m.folder_id IN ({_SUBTREE})", (folder_id,))
             await tx.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
             await tx.execute(
                 "UPDATE folders SET child_count = child_count - 1 WHERE id = ?", (row[0],)

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import msgspec
 
 from graphpost.domain import extended as ext
 from graphpost.domain.extended import ExtendedProperty
-from graphpost.domain.message import Attachment, Message
+from graphpost.domain.message import FILE, Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.store.blobs import (
+    Content,
+    DbContent,
+    SqlBlobs,
+    reference_bytes,
+    reference_digest,
+    release,
+    release_where,
+)
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
 
@@ -37,6 +47,18 @@ UPDATE_MSG = (
 _STORED_COLS = "m.id, m.mailbox_id, m.folder_id, m.change_key, m.is_draft, m.doc, m.headers, m.seq"
 
 
+IN_DATABASE: Content = DbContent()
+
+
+class _Vanished(Exception):
+    """An attachment deleted by a concurrent request: the transaction is rolled back."""
+
+
+_INSERT_ATTACHMENT = (
+    "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
+    "is_inline, content_id, modified_at, blob_digest, kind) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 _last_seconds: dict[str, int] = {}
 
 
@@ -137,8 +159,54 @@ _PG_INSERT = (
 )
 
 
-async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
-    """Write ``new`` inside the caller's transaction (shared with the outbox)."""
+async def insert_attachment_rows(
+    tx: Tx, seq: int, attachments: list[tuple[Attachment, str]]
+) -> None:
+    """The rows of ``attachments`` (each with the digest of its blob, already referenced) after
+    the message's others."""
+    row = await tx.fetchone(
+        "SELECT COALESCE(MAX(position) + 1, 0) FROM attachments WHERE message_seq = ?", (seq,)
+    )
+    first = int(row[0]) if row is not None else 0
+    await tx.executemany(
+        _INSERT_ATTACHMENT,
+        [
+            (a.id, seq, first + n, a.name, a.content_type or "", a.size, a.is_inline,
+             a.content_id, _seconds(a.last_modified_date_time), digest, a.kind)
+            for n, (a, digest) in enumerate(attachments)
+        ],
+    )  # fmt: skip
+
+
+async def _reference(tx: Tx, content: Content, a: Attachment) -> str:
+    """The digest of ``a``'s blob, referenced once more: the blob it names (a large file
+    carried by digest), or the blob of its bytes."""
+    if a.blob is not None:
+        await reference_digest(tx, a.blob)
+        return a.blob
+    return await reference_bytes(tx, content, payload(a))
+
+
+async def _references(tx: Tx, content: Content, attachments: list[Attachment]) -> list[str]:
+    """``_reference`` for each, taken in the order of their digests (two transactions that
+    reference the same blobs lock their rows in one order: no deadlock on PostgreSQL)."""
+    keys = [a.blob or hashlib.sha256(payload(a)).hexdigest() for a in attachments]
+    found: dict[int, str] = {}
+    for i in sorted(range(len(attachments)), key=keys.__getitem__):
+        a = attachments[i]
+        found[i] = (
+            await _reference(tx, content, a)
+            if a.blob
+            else await reference_bytes(tx, content, payload(a), digest=keys[i])
+        )
+    return [found[i] for i in range(len(attachments))]
+
+
+async def insert_message_op(
+    tx: Tx, new: NewMessage, content: Content = IN_DATABASE
+) -> StoredMessage:
+    """Write ``new`` inside the caller's transaction (shared with the outbox); attachment
+    bytes go to ``content`` (or are counted once more where they already are)."""
     msg = new.message
     cols = Columns(msg)
     headers = _encode(new.headers) if new.headers else None
@@ -161,16 +229,14 @@ async def insert_message_op(tx: Tx, new: NewMessage) -> StoredMessage:
     else:
         seq = await tx.insert_returning(INSERT_MSG, params)
         await _write_children(tx, seq, cols)
-    await tx.executemany(
-        "INSERT INTO attachments (id, message_seq, position, name, content_type, size, "
-        "is_inline, content_id, modified_at, content) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (a.id, seq, n, a.name, a.content_type, a.size, a.is_inline, a.content_id,
-             _seconds(a.last_modified_date_time), a.content)
-            for n, a in enumerate(new.attachments)
-        ],
-    )  # fmt: skip
+    if new.attachments:
+        await insert_attachment_rows(
+            tx,
+            seq,
+            list(
+                zip(new.attachments, await _references(tx, content, new.attachments), strict=True)
+            ),
+        )
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
         [(seq, e["extensionName"], _encode(e)) for e in new.extensions],
@@ -261,6 +327,7 @@ async def delete_message_op(
     )
     if old is None or (drafts_only and not old[2]):
         return False
+    await release_where(tx, "m.id = ? AND m.mailbox_id = ?", (message_id, mailbox_id))
     await tx.execute(
         "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
     )
@@ -271,12 +338,14 @@ async def delete_message_op(
 class SqlMessages:
     """The messages port on SQLite or PostgreSQL (the difference lives in the Engine)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, content: Content = IN_DATABASE) -> None:
         self.engine = engine
+        self.content = content
+        self.blobs = SqlBlobs(engine, content)
 
     async def insert_message(self, new: NewMessage) -> StoredMessage:
         async def op(tx: Tx) -> StoredMessage:
-            return await insert_message_op(tx, new)
+            return await insert_message_op(tx, new, self.content)
 
         # on PostgreSQL a message without attachments or extensions is one statement
         alone = not new.attachments and not new.extensions and not new.extended
@@ -285,7 +354,7 @@ class SqlMessages:
     async def insert_messages(self, messages: list[NewMessage]) -> None:
         async def op(tx: Tx) -> None:
             for new in messages:
-                await insert_message_op(tx, new)
+                await insert_message_op(tx, new, self.content)
 
         await self.engine.write(op)
 
@@ -346,7 +415,10 @@ class SqlMessages:
         async def op(tx: Tx) -> bool:
             return await delete_message_op(tx, mailbox_id, message_id)
 
-        return await self.engine.write(op)
+        deleted = await self.engine.write(op)
+        if deleted:
+            await self.blobs.sweep()
+        return deleted
 
     async def find_by_internet_message_id(
         self, mailbox_id: str, internet_message_id: str
@@ -361,28 +433,88 @@ class SqlMessages:
 
         return await self.engine.read(op)
 
-    async def attachments(self, message: StoredMessage) -> list[Attachment]:
-        async def op(tx: Tx) -> list[Attachment]:
-            rows = await tx.fetchall(
-                "SELECT id, name, content_type, size, is_inline, content_id, modified_at, content "
-                "FROM attachments WHERE message_seq = ? ORDER BY position",
+    async def _attachment_rows(self, message: StoredMessage) -> list[Row]:
+        async def op(tx: Tx) -> list[Row]:
+            return await tx.fetchall(
+                "SELECT a.id, a.name, a.content_type, a.size, a.is_inline, a.content_id, "
+                "a.modified_at, a.blob_digest, b.location, a.kind "
+                "FROM attachments a JOIN blobs b ON b.digest = a.blob_digest "
+                "WHERE a.message_seq = ? ORDER BY a.position",
                 (message.seq,),
             )
-            return [
-                Attachment(
-                    id=r[0],
-                    name=r[1],
-                    content_type=r[2],
-                    size=r[3],
-                    is_inline=bool(r[4]),
-                    content_id=r[5],
-                    last_modified_date_time=iso(r[6]),
-                    content=bytes(r[7]),
-                )
-                for r in rows
-            ]
 
         return await self.engine.read(op)
+
+    @staticmethod
+    def _attachment(r: Row, blob: str | None) -> Attachment:
+        return Attachment(
+            id=r[0], name=r[1], content_type=r[2] or None, size=r[3], is_inline=bool(r[4]),
+            content_id=r[5], last_modified_date_time=iso(r[6]), kind=r[9], blob=blob,
+        )  # fmt: skip
+
+    async def _payload(self, r: Row) -> bytes:
+        return b"".join([block async for block in self.content.read(self.engine, r[7], r[8])])
+
+    async def attachments(self, message: StoredMessage) -> list[Attachment]:
+        return [
+            restored(self._attachment(r, None), await self._payload(r))
+            for r in await self._attachment_rows(message)
+        ]
+
+    async def attachment_refs(self, message: StoredMessage) -> list[Attachment]:
+        """A file's bytes are not read; an item's or a link's JSON (small) is."""
+        found: list[Attachment] = []
+        for r in await self._attachment_rows(message):
+            a = self._attachment(r, str(r[7]))
+            found.append(a if a.kind == FILE else restored(a, await self._payload(r)))
+        return found
+
+    async def blob(self, digest: str) -> tuple[int, Callable[[], AsyncIterator[bytes]]] | None:
+        found = await self.blobs.blob(digest)
+        if found is None:
+            return None
+        return found[0], lambda: self.blobs.read(digest)
+
+    async def add_attachment(
+        self, mailbox_id: str, message: Message, attachment: Attachment, *,
+        expected_change_key: str,
+    ) -> StoredMessage | None:  # fmt: skip
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            digest = await _reference(tx, self.content, attachment)
+            await insert_attachment_rows(tx, written.seq, [(attachment, digest)])
+            return written
+
+        return await self.engine.write(op)
+
+    async def delete_attachment(
+        self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
+    ) -> StoredMessage | None:
+        async def op(tx: Tx) -> StoredMessage | None:
+            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            if written is None:
+                return None
+            found = await tx.fetchone(
+                "SELECT blob_digest FROM attachments WHERE id = ? AND message_seq = ?",
+                (attachment_id, written.seq),
+            )
+            gone = await tx.execute(
+                "DELETE FROM attachments WHERE id = ? AND message_seq = ?",
+                (attachment_id, written.seq),
+            )
+            if not gone or found is None:  # removed meanwhile: undo the document's change too
+                raise _Vanished
+            await release(tx, [str(found[0])])
+            return written
+
+        try:
+            written = await self.engine.write(op)
+        except _Vanished:
+            return None
+        await self.blobs.sweep()
+        return written
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]:
         async def op(tx: Tx) -> list[bytes]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphpost.domain.message import Message
 from graphpost.errors import ConflictError
+from graphpost.ports.blobs import StagedBlob
 from graphpost.ports.messages import NewMessage
 from graphpost.ports.outbox import (
     Attempt,
@@ -13,12 +14,18 @@ from graphpost.ports.outbox import (
     Route,
     Submission,
 )
+from graphpost.store.blobs import Content, adopt_staged, reference_digest, release
 from graphpost.store.engine import Engine, Row, Tx
-from graphpost.store.messages import delete_message_op, insert_message_op, replace_message_op
+from graphpost.store.messages import (
+    IN_DATABASE,
+    delete_message_op,
+    insert_message_op,
+    replace_message_op,
+)
 
 _SUB_COLS = (
     "id, mailbox_id, message_id, internet_message_id, subject, envelope_from, sender_name, "
-    "mime, saved, created_ms, expires_ms, idempotency_key"
+    "mime, saved, created_ms, expires_ms, idempotency_key, mime_digest"
 )
 _DEL_COLS = (
     "d.seq, d.submission_id, d.recipient, d.transport, d.local_mailbox_id, d.state, d.attempts, "
@@ -30,7 +37,7 @@ CHANGED = "The draft changed or was sent while it was being sent."
 
 def _submission(r: Row) -> Submission:
     return Submission(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bytes(r[7]), bool(r[8]),
-                         r[9], r[10], r[11])  # fmt: skip
+                         r[9], r[10], r[11], r[12])  # fmt: skip
 
 
 def _delivery(r: Row) -> Delivery:
@@ -40,8 +47,9 @@ def _delivery(r: Row) -> Delivery:
 class SqlOutbox:
     """The outbox port on either engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, content: Content = IN_DATABASE) -> None:
         self.engine = engine
+        self.content = content  # where attachment bytes go (local copies, reports)
 
     async def submit(
         self,
@@ -51,7 +59,10 @@ class SqlOutbox:
         replace: tuple[Message, str] | None = None,
         insert: NewMessage | None = None,
         delete_id: str | None = None,
+        mime_blob: StagedBlob | None = None,
+        hold: list[str] | None = None,
     ) -> Submission:
+        held = sorted(hold or [])
 
         async def op(tx: Tx) -> Submission:
             if submission.idempotency_key is not None:
@@ -61,7 +72,15 @@ class SqlOutbox:
                     (submission.mailbox_id, submission.idempotency_key),
                 )
                 if found is not None:
+                    if mime_blob is not None:  # sent before: this copy of its MIME goes
+                        await tx.execute(
+                            "DELETE FROM blob_chunks WHERE location = ?", (f"u:{mime_blob.key}",)
+                        )
                     return _submission(found)
+            for digest in held:  # before the draft (and its references) may go
+                await reference_digest(tx, digest)
+            if mime_blob is not None:
+                await adopt_staged(tx, self.content, mime_blob)
             if replace is not None:
                 sent, key = replace
                 if not await replace_message_op(
@@ -73,14 +92,16 @@ class SqlOutbox:
             ):
                 raise ConflictError(CHANGED)
             if insert is not None:
-                await insert_message_op(tx, insert)
+                await insert_message_op(tx, insert, self.content)
             s = submission
             await tx.execute(
-                f"INSERT INTO submissions ({_SUB_COLS}, size) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO submissions ({_SUB_COLS}, size, blobs_held) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (s.id, s.mailbox_id, s.message_id, s.internet_message_id, s.subject,
                  s.envelope_from, s.sender_name, s.mime, s.saved, s.created_ms, s.expires_ms,
-                 s.idempotency_key, len(s.mime)),
+                 s.idempotency_key, mime_blob.digest if mime_blob else None,
+                 mime_blob.size if mime_blob else len(s.mime),
+                 " ".join(held) if held else None),
             )  # fmt: skip
             await tx.executemany(
                 "INSERT INTO deliveries (submission_id, recipient, transport, local_mailbox_id, "
@@ -90,9 +111,13 @@ class SqlOutbox:
                   d.next_attempt_ms, s.created_ms, s.created_ms, d.last_response)
                  for d in deliveries],
             )  # fmt: skip
-            return s
+            return replace_submission(s, mime_blob)
 
-        return await self.engine.write(op)
+        try:
+            return await self.engine.write(op)
+        finally:
+            if mime_blob is not None:
+                self.content.settle_key(mime_blob.key)
 
     async def find_submission(self, mailbox_id: str, message_id: str) -> Submission | None:
         async def op(tx: Tx) -> Submission | None:
@@ -154,8 +179,8 @@ class SqlOutbox:
             )
             if held is None or DeliveryState(held[0]).final:
                 return False
-            await insert_message_op(tx, message)
-            await _set_outcome(
+            await insert_message_op(tx, message, self.content)
+            await _set_outcome_and_release(
                 tx,
                 Outcome(
                     delivery.seq, DeliveryState.DELIVERED, 250, "2.0.0", "delivered to the mailbox"
@@ -173,9 +198,9 @@ class SqlOutbox:
         async def op(tx: Tx) -> int:
             done = 0
             for outcome in outcomes:
-                done += await _set_outcome(tx, outcome, owner, now_ms)
+                done += await _set_outcome_and_release(tx, outcome, owner, now_ms)
             if bounce is not None and done:
-                await insert_message_op(tx, bounce)
+                await insert_message_op(tx, bounce, self.content)
             return done
 
         return await self.engine.write(op)
@@ -227,6 +252,48 @@ class SqlOutbox:
             ]
 
         return await self.engine.read(op)
+
+
+def replace_submission(s: Submission, mime_blob: StagedBlob | None) -> Submission:
+    if mime_blob is None:
+        return s
+    return Submission(s.id, s.mailbox_id, s.message_id, s.internet_message_id, s.subject,
+                      s.envelope_from, s.sender_name, s.mime, s.saved, s.created_ms,
+                      s.expires_ms, s.idempotency_key, mime_blob.digest)  # fmt: skip
+
+
+async def _set_outcome_and_release(tx: Tx, o: Outcome, owner: str, now_ms: int) -> int:
+    """The outcome; when it was the submission's last open delivery, the blobs the
+    submission held (its MIME, its attachments) are released in the same transaction."""
+    changed = await _set_outcome(tx, o, owner, now_ms)
+    if changed and o.state.final:
+        row = await tx.fetchone(
+            "SELECT s.id, s.mime_digest, s.blobs_held FROM submissions s "
+            "JOIN deliveries d ON d.submission_id = s.id WHERE d.seq = ?",
+            (o.delivery_seq,),
+        )
+        if row is not None and (row[1] is not None or row[2] is not None):
+            open_ = await tx.fetchone(
+                "SELECT 1 FROM deliveries WHERE submission_id = ? "
+                "AND state NOT IN ('delivered', 'failed') LIMIT 1",
+                (row[0],),
+            )
+            if open_ is None:
+                await release_submission(tx, row[0], row[1], row[2])
+    return changed
+
+
+async def release_submission(
+    tx: Tx, submission_id: str, mime_digest: str | None, held: str | None
+) -> None:
+    digests = ([mime_digest] if mime_digest else []) + (held.split() if held else [])
+    changed = await tx.execute(
+        "UPDATE submissions SET mime_digest = NULL, blobs_held = NULL WHERE id = ? "
+        "AND (mime_digest IS NOT NULL OR blobs_held IS NOT NULL)",
+        (submission_id,),
+    )
+    if changed:
+        await release(tx, digests)
 
 
 async def _set_outcome(tx: Tx, o: Outcome, owner: str, now_ms: int) -> int:

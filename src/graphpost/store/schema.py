@@ -153,8 +153,56 @@ attachments = Table(
     Column("is_inline", Boolean, nullable=False),
     Column("content_id", Text, nullable=True),
     Column("modified_at", BigInteger, nullable=False),
-    Column("content", LargeBinary, nullable=False),
+    # the bytes (a file's, or the item's or link's JSON): a content-addressed blob (SHA-256,
+    # hex), counted in blobs.refs
+    Column("blob_digest", String(64), ForeignKey("blobs.digest"), nullable=False),
+    # file, item or reference: what the blob holds (the bytes, or the item's or link's JSON)
+    Column("kind", String(16), nullable=False, server_default="file"),
     Index("ix_attachments_message", "message_seq", "position"),
+    Index("ix_attachments_blob", "blob_digest"),
+)
+
+# ---------------------------------------------------------------- blobs (content-addressed)
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("digest", String(64), primary_key=True),  # SHA-256 of the bytes, hex
+    Column("size", BigInteger, nullable=False),
+    # attachments using it; a blob at 0 is removed by the sweep (store/blobs.py)
+    Column("refs", BigInteger, nullable=False),
+    # the key of its rows in blob_chunks; NULL: a file named by the digest in GRAPHPOST_BLOB_DIR
+    Column("location", String(80), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_blobs_unreferenced", "refs"),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("location", String(80), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+)
+
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("token_hash", String(64), nullable=False),  # SHA-256 of the URL's authtoken
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(80), nullable=False),
+    Column("app_id", String(36), nullable=False),  # for throttling the PUTs
+    Column("name", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("is_inline", Boolean, nullable=False),
+    Column("content_id", Text, nullable=True),
+    Column("received", BigInteger, nullable=False),  # bytes taken so far
+    Column("parts", Integer, nullable=False),  # staged parts so far
+    Column("expires_at", BigInteger, nullable=False),  # epoch ms, fixed at creation
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_upload_sessions_expiry", "expires_at"),
 )
 
 extensions = Table(
@@ -199,6 +247,11 @@ submissions = Table(
     Column("idempotency_key", String(255), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),  # retries stop here
+    # a large message: the whole MIME is this blob (``mime`` is its skeleton), and
+    # ``blobs_held`` the digests of its attachments (space-separated), each referenced once
+    # until every delivery is final; both are released then (and set NULL)
+    Column("mime_digest", String(64), nullable=True),
+    Column("blobs_held", Text, nullable=True),
     UniqueConstraint("mailbox_id", "idempotency_key", name="uq_submissions_idempotency"),
     Index("ix_submissions_message", "mailbox_id", "message_id"),
 )

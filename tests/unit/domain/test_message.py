@@ -168,3 +168,62 @@ def test_an_extension_needs_its_type_a_sane_size_and_plain_property_names() -> N
     twice = [{"@odata.type": OPEN, "extensionName": n} for n in ("Com.X", "com.x")]
     with pytest.raises(PropertyValueError, match="given twice"):
         message.extensions(twice)
+
+
+# ---------------------------------------------------------------- attachment input
+
+
+def _item(depth: int) -> dict[str, object]:
+    inner: dict[str, object] = _att(name="bottom.txt")
+    for _ in range(depth):
+        message_in = {"@odata.type": "#microsoft.graph.message", "attachments": [inner]}
+        inner = {"@odata.type": "#microsoft.graph.itemAttachment", "name": "i", "item": message_in}
+    return inner
+
+
+def test_attachment_types_and_payloads() -> None:
+    item = message.attachment_input(_item(2), 0)
+    assert item.kind == message.ITEM and item.content_type is None and item.item is not None
+    assert item.item.message.has_attachments and not item.item.message.is_draft
+    stored = message.payload(item)
+    assert item.size == len(stored)
+    back = message.restored(msgspec.structs.replace(item, item=None), stored)
+    assert back == item
+    link = message.attachment_input(
+        {"@odata.type": "microsoft.graph.referenceattachment", "name": "l",
+         "sourceUrl": "https://x/y", "providerType": "ONEDRIVECONSUMER"}, 0)  # fmt: skip
+    assert link.reference == message.Reference("https://x/y", provider_type="oneDriveConsumer")
+    assert message.restored(msgspec.structs.replace(link, reference=None),
+                            message.payload(link)) == link  # fmt: skip
+
+
+def test_nesting_stops_at_thirty_items() -> None:
+    assert message.attachment_input(_item(30), 0).kind == message.ITEM
+    with pytest.raises(PropertyValueError, match="at most 30 levels"):
+        message.attachment_input(_item(31), 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "ctype"),
+    [("smile", b"GIF89a...", "image/gif"), ("p", b"\x89PNG\r\n\x1a\nx", "image/png"),
+     ("x.txt", b"GIF89a", "text/plain"), ("blob", b"\x00\x01", "application/octet-stream")],
+)  # fmt: skip
+def test_content_type_from_name_then_bytes(name: str, data: bytes, ctype: str) -> None:
+    import base64
+
+    raw = _att(name=name, contentBytes=base64.b64encode(data).decode())
+    assert message.attachment_input(raw, 0).content_type == ctype
+
+
+def test_patch_refuses_attachments() -> None:
+    msg = message.new_draft(parse({}), ctx(), {})
+    with pytest.raises(InvalidOperationError):
+        message.apply_patch(msg, parse({"attachments": [_att()]}), {}, 0)
+    assert message.apply_patch(msg, parse({"attachments": None}), {}, 0).subject is None
+
+
+def test_base64_may_be_wrapped_over_lines() -> None:
+    wrapped = _att(contentBytes="aGVs\r\nbG8g\n d29y bGQ=")
+    assert message.attachment_input(wrapped, 0).content == b"hello world"
+    with pytest.raises(PropertyValueError, match="not valid base64"):
+        message.attachment_input(_att(contentBytes="aGVs-bG8_"), 0)

@@ -182,3 +182,63 @@ def test_an_attached_message_with_an_oversized_structure_header_is_read_quickly(
     assert parsed.subject == "outer" and parsed.body.strip() == "hello"
     [(_, ctype, data, _, _)] = parsed.attachments
     assert ctype == "message/rfc822" and b"Subject: inner" in data
+
+
+def test_item_and_reference_parts() -> None:
+    from graphpost.domain import message
+
+    to = [{"emailAddress": {"address": "t@example.net"}}]
+    item = message.attachment_input(
+        {"@odata.type": "#microsoft.graph.itemAttachment", "name": "fwd",
+         "item": {"@odata.type": "#microsoft.graph.message", "subject": "a\r\nBcc: x@y.z",
+                  "toRecipients": to}}, 0)  # fmt: skip
+    link = message.attachment_input(
+        {"@odata.type": "#microsoft.graph.referenceAttachment", "name": "plan",
+         "sourceUrl": "https://example.com/plan"}, 0)  # fmt: skip
+    raw = mime.build(draft(subject="outer"), headers=[], attachments=[item, link], date=0)
+    em = BytesParser(policy=policy.default).parsebytes(raw)
+    parts = list(em.iter_attachments())
+    assert [p.get_content_type() for p in parts] == ["message/rfc822", "text/uri-list"]
+    inner = parts[0].get_content()
+    assert inner["Subject"] == "a Bcc: x@y.z" and inner["Bcc"] is None
+    assert parts[1].get_payload(decode=True) == b"https://example.com/plan\r\n"
+
+
+def test_an_attachment_bodys_size_is_known_without_its_bytes() -> None:
+    """``Body.encoded_size`` (the send's size check for a streamed message) is the length of
+    what ``mime.build`` writes, for every remainder of 57-byte lines."""
+    from graphpost.domain.message import attachment as new_attachment
+    from graphpost.domain.mime import Body
+
+    for n in [*range(0, 240), 57 * 1000, 57 * 1000 + 1, 1024 * 1024 + 5]:
+        a = new_attachment("f", "application/x", b"\xff" * n, is_inline=False, content_id=None,
+                           now=0)  # fmt: skip
+        body = Body(a, base64=True)
+        assert body.encoded_size() == len(body.render()), n
+
+
+def test_no_client_header_names_a_blob() -> None:
+    """``X-Graphpost-Blob`` is ours (a skeleton's parts name their blobs in it): a client's
+    header of that name is never written, and a message's own header (not a part's) is never
+    read as one, so no sender can make a local copy refer to someone else's file."""
+    from graphpost.domain import mime as m
+    from graphpost.domain.message import Header
+
+    forged = f"{'ab' * 32} 10"
+    msg = m.parse(b"Subject: s\r\n\r\nhi\r\n")
+    assert msg.blobs == []
+    single = m.parse(
+        f"Subject: s\r\nX-Graphpost-Blob: {forged}\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Disposition: attachment; filename=x.bin\r\n\r\nAAAA\r\n".encode()
+    )
+    assert len(single.attachments) == 1 and single.blobs == [None]
+    part = m.parse(
+        b'Subject: s\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: application/x\r\n"
+        b"Content-Disposition: attachment; filename=y\r\nX-Graphpost-Blob: "
+        + forged.encode()
+        + b"\r\n\r\n\r\n--b--\r\n"
+    )
+    assert part.blobs == [("ab" * 32, 10)]  # a part's header is read (trusted callers only)
+    raw = m.build(draft(), headers=[Header("X-Graphpost-Blob", forged)], attachments=[], date=0)
+    assert b"graphpost-blob" not in raw.lower()
