@@ -438,15 +438,12 @@ def parse_expand(params: Mapping[str, str]) -> Expand:
         inner = inner.strip()
         if paren:
             if not inner.endswith(")"):
-                raise QueryError(f"Invalid $expand clause: '{part.strip()[:100]}'.")
+                raise QueryError(f"Invalid $expand: '{part.strip()[:100]}'.")
             inner = inner[:-1].strip()
         if key == "attachments":
             out.attachments = True
-            inner = inner.strip()
             if inner:
-                if not inner.endswith(")"):
-                    raise QueryError(f"Invalid $expand: '{part.strip()[:100]}'.")
-                out.attachment_select = _attachment_options(inner[:-1])
+                out.attachment_select = _attachment_options(inner)
         elif key == "extensions":
             out.extensions = True
             if inner:
