@@ -14,6 +14,9 @@ GraphpostError
 │   │   ├── UnsupportedQueryError  a query the directory does not run (Request_UnsupportedQuery)
 │   │   └── DirectoryQueryError  a malformed directory query (Request_BadRequest)
 │   ├── InvalidOperationError    well-formed but not allowed on this item
+│   ├── ExtendedPropertyIdError  an extended property id in none of Graph's formats
+│   ├── ExtendedPropertyError    an extended property type that does not fit, or too many
+│   ├── ExtendedPropertyValueError  a value its extended property's type cannot hold
 │   ├── BatchFormatError         a $batch body Graph refuses whole
 │   ├── DelegatedOnlyError       /me with an application token
 │   ├── MessageTooLargeError     over the message size limit
@@ -25,6 +28,7 @@ GraphpostError
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
 │   └── UnknownSegmentError      a URL segment that is not a resource
 ├── AlreadyExistsError           a name that must be unique is taken
+│   └── ExtensionExistsError     an open extension of that name is already on the item
 ├── ConflictError                If-Match does not match the change key
 ├── AuthenticationError          no, bad, expired or foreign token
 │   └── NoPermissionsError       a token with neither scp nor roles
@@ -114,6 +118,19 @@ class InvalidOperationError(InvalidInputError):
     """Well-formed, but not allowed on this item (e.g. editing a sent message's body)."""
 
 
+class ExtendedPropertyIdError(InvalidInputError):
+    """An extended property id in none of the three formats (Graph: ErrorInvalidProperty)."""
+
+
+class ExtendedPropertyError(InvalidInputError):
+    """An id of an unknown type, or of a multi-value type where a single value is expected
+    (and the reverse), or too many properties (Graph: ErrorInvalidExtendedProperty)."""
+
+
+class ExtendedPropertyValueError(InvalidInputError):
+    """A value its type cannot hold (Graph: ErrorInvalidExtendedPropertyValue)."""
+
+
 class DelegatedOnlyError(InvalidInputError):
     """/me needs a user: an application token must name the mailbox."""
 
@@ -157,6 +174,10 @@ class UnknownSegmentError(NotFoundError):
 
 class AlreadyExistsError(GraphpostError):
     """A name that must be unique is already taken."""
+
+
+class ExtensionExistsError(AlreadyExistsError):
+    """POST …/extensions with the name of an extension the item already has."""
 
 
 class ConflictError(GraphpostError):

@@ -4,13 +4,21 @@ only its base URL and its credential point here."""
 from __future__ import annotations
 
 import pytest
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.importance import Importance
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.message import Message
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.open_type_extension import OpenTypeExtension
 from msgraph.generated.models.recipient import Recipient
+from msgraph.generated.models.single_value_legacy_extended_property import (
+    SingleValueLegacyExtendedProperty,
+)
+from msgraph.generated.users.item.mail_folders.item.messages.messages_request_builder import (
+    MessagesRequestBuilder,
+)
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import (
     SendMailPostRequestBody,
 )
@@ -61,6 +69,49 @@ async def test_the_sdk_creates_reads_and_sends(server: RunningServer) -> None:
         await client.me.messages.by_message_id("AAMkADhMGAAA=").get()
     assert caught.value.response_status_code == 404
     assert caught.value.error.code == "ErrorItemNotFound"
+
+
+async def test_the_sdk_uses_extensions_and_extended_properties(server: RunningServer) -> None:
+    """Open extensions and an extended property through msgraph-sdk's own models: mark a
+    draft, send it, find it again in Sent Items by the mark."""
+    client = client_for(server, server.token())
+    prop_id = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name SdkMark"
+    mark = unique("sdk-mark")
+    draft = Message(
+        subject=unique("sdk extensions"),
+        to_recipients=[to(ALEX)],
+        single_value_extended_properties=[
+            SingleValueLegacyExtendedProperty(id=prop_id, value=mark)
+        ],
+    )
+    created = await client.me.messages.post(draft)
+    message = client.me.messages.by_message_id(created.id)
+    made = await message.extensions.post(
+        OpenTypeExtension(extension_name="Com.Contoso.Sdk", additional_data={"dealValue": 10})
+    )
+    assert isinstance(made, OpenTypeExtension)
+    assert made.id == "microsoft.graph.openTypeExtension.Com.Contoso.Sdk"
+    one = message.extensions.by_extension_id("Com.Contoso.Sdk")
+    await one.patch(
+        OpenTypeExtension(extension_name="Com.Contoso.Sdk", additional_data={"dealValue": 11})
+    )
+    got = await one.get()
+    assert got.additional_data["dealValue"] == 11
+    await message.send.post()
+
+    query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(
+        filter=f"singleValueExtendedProperties/any(ep: ep/id eq '{prop_id}' and "
+        f"ep/value eq '{mark}')",
+        expand=[f"singleValueExtendedProperties($filter=id eq '{prop_id}')"],
+    )
+    page = await client.me.mail_folders.by_mail_folder_id("sentitems").messages.get(
+        request_configuration=RequestConfiguration(query_parameters=query)
+    )
+    [sent] = page.value
+    assert sent.id == created.id and sent.is_draft is False
+    assert [(p.id, p.value) for p in sent.single_value_extended_properties] == [(prop_id, mark)]
+    await one.delete()
+    assert (await message.extensions.get()).value == []
 
 
 async def test_the_sdk_adds_reads_and_deletes_attachments(server: RunningServer) -> None:

@@ -9,9 +9,11 @@ import msgspec
 import pytest
 from msgspec.structs import replace as replace_struct
 
-from graphpost.domain import ids, message
+from graphpost.domain import extended, ids, message
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.query import (
+    And,
     Compare,
     Lambda,
     Lit,
@@ -19,7 +21,7 @@ from graphpost.domain.query import (
     OrderBy,
     Prop,
 )
-from graphpost.errors import AlreadyExistsError
+from graphpost.errors import AlreadyExistsError, ExtendedPropertyError
 from graphpost.ports.directory import User
 from graphpost.ports.folders import Folder
 from graphpost.ports.messages import NewMessage
@@ -295,3 +297,76 @@ async def test_attachments_of_every_kind_added_and_deleted(store: Stores) -> Non
     got = await store.messages.get_message(user.id, written.id)
     assert got is not None and got.change_key == changed.change_key
     assert await store.messages.attachments(got) == [inner, link]
+
+
+# ---------------------------------------------------------------- extensions, extended properties
+
+NAMED = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Color"
+TAGS = "StringArray {66f5a359-4659-4830-9070-00047ec6ac6e} Name Tags"
+
+
+def any_prop(prop_id: str, value: str) -> Lambda:
+    body = And(Compare("eq", Prop(("ep", "id")), Lit(prop_id, "string")),
+               Compare("eq", Prop(("ep", "value")), Lit(value, "string")))  # fmt: skip
+    return Lambda("any", "singlevalueextendedproperties", "ep", body)
+
+
+async def test_extended_properties_are_written_replaced_and_found(store: Stores) -> None:
+    user = await a_user(store)
+    inbox = await store.folders.well_known_folder(user.id, "inbox")
+    assert inbox is not None
+    props = [ExtendedProperty(NAMED, "Green"), ExtendedProperty(TAGS, ["a", "b"])]
+    new = replace(a_message(user, inbox.id), extended=props)
+    got = await store.messages.insert_message(new)
+    assert await store.messages.extended_properties(got) == sorted(props, key=lambda p: p.id)
+    assert await store.messages.extended_properties(got, [TAGS]) == [props[1]]
+    assert await store.messages.extended_properties(got, []) == []
+    other = await store.messages.insert_message(a_message(user, inbox.id))
+
+    query = MessageQuery(filter=any_prop(NAMED, "GREEN"))  # values compare without case
+    found, _, _ = await store.messages.list_messages(user.id, None, query)
+    assert [m.id for m in found] == [got.id]
+    query = MessageQuery(filter=any_prop(NAMED.replace("Color", "color"), "Green"))
+    assert (await store.messages.list_messages(user.id, None, query))[0] == []  # names do not
+
+    # a replace adds new ids and overwrites known ones, in the same transaction
+    msg = msgspec.structs.replace(new.message, change_key=ids.change_key())
+    more = [ExtendedProperty(NAMED, "Blue"), ExtendedProperty(NAMED + "2", "x")]
+    assert await store.messages.replace_message(
+        user.id, msg, expected_change_key=new.message.change_key, extended=more
+    )
+    values = {p.id: p.value for p in await store.messages.extended_properties(got)}
+    assert values == {NAMED: "Blue", NAMED + "2": "x", TAGS: ["a", "b"]}
+    assert await store.messages.extended_properties(other) == []
+
+    # past the cap nothing of the write is kept
+    over = [ExtendedProperty(f"{NAMED}{i}", "v") for i in range(extended.MAX_PROPERTIES)]
+    newer = msgspec.structs.replace(msg, change_key=ids.change_key(), subject="changed")
+    with pytest.raises(ExtendedPropertyError):
+        await store.messages.replace_message(
+            user.id, newer, expected_change_key=msg.change_key, extended=over
+        )
+    stored = await store.messages.get_message(user.id, msg.id)
+    assert stored is not None and stored.change_key == msg.change_key
+    assert len(await store.messages.extended_properties(got)) == 3
+
+    # the rows go with the message
+    assert await store.messages.delete_message(user.id, msg.id)
+    assert await store.messages.extended_properties(got) == []
+
+
+async def test_open_extensions_are_added_replaced_and_deleted(store: Stores) -> None:
+    user = await a_user(store)
+    inbox = await store.folders.well_known_folder(user.id, "inbox")
+    assert inbox is not None
+    got = await store.messages.insert_message(a_message(user, inbox.id))
+    doc = {"id": "microsoft.graph.openTypeExtension.Com.X", "extensionName": "Com.X", "a": 1}
+    await store.messages.add_extension(got, doc)
+    with pytest.raises(AlreadyExistsError):
+        await store.messages.add_extension(got, doc)
+    assert await store.messages.replace_extension(got, {**doc, "a": 2, "b": [1]})
+    assert await store.messages.extensions(got) == [{**doc, "a": 2, "b": [1]}]
+    assert not await store.messages.replace_extension(got, {**doc, "extensionName": "Com.Y"})
+    assert await store.messages.delete_extension(got, "Com.X")
+    assert not await store.messages.delete_extension(got, "Com.X")
+    assert await store.messages.extensions(got) == []

@@ -147,6 +147,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "messages/{id}/$value", messages.get_mime),
     Route("GET", "messages/{id}/extensions", lambda c, m: messages.list_extensions(c, m, None)),
     Route("GET", "messages/{id}/extensions/{name}", messages.list_extensions),
+    Route("POST", "messages/{id}/extensions", messages.create_extension),
+    Route("PATCH", "messages/{id}/extensions/{name}", messages.update_extension),
+    Route("DELETE", "messages/{id}/extensions/{name}", messages.delete_extension),
 )
 
 

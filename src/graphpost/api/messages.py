@@ -11,9 +11,9 @@ from graphpost.api import odata
 from graphpost.api.context import Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
-from graphpost.domain.message import FILE, Attachment, MessageInput
+from graphpost.domain.message import FILE, Attachment, MessageInput, extension_key
 from graphpost.domain.query import check_access
-from graphpost.errors import MethodNotAllowedError, NotFoundError, PropertyValueError
+from graphpost.errors import MethodNotAllowedError, NotFoundError
 from graphpost.ports.messages import StoredMessage
 from graphpost.services.folders import NOT_FOUND
 
@@ -32,7 +32,6 @@ async def create(call: Call, folder_key: str | None) -> Response:
         )
     else:
         inp = call.request.json(MessageInput, allow_empty=True)
-        _unique_extension_names(inp)
         created = await svc.create_draft(call.mailbox, inp, folder_key=folder_key)
     render = call.services.render
     path = _collection_path(call, folder_key)
@@ -49,19 +48,6 @@ async def create(call: Call, folder_key: str | None) -> Response:
     return Response(201, body, headers=[(b"location", location)])
 
 
-def _unique_extension_names(inp: MessageInput) -> None:
-    """Two open extensions of one name in one create: a 400 here, not the store's 409."""
-    seen: set[str] = set()
-    for ext in inp.extensions or []:
-        name = ext.get("extensionName")
-        if isinstance(name, str):
-            if name in seen:
-                raise PropertyValueError(
-                    f"The extension '{name}' is given twice.", target="extensions"
-                )
-            seen.add(name)
-
-
 async def _render_one(call: Call, stored: StoredMessage, context: str | None) -> bytes:
     q = call.request.query
     select = odata.select_list(q, MESSAGE_PROPS)
@@ -75,6 +61,17 @@ async def _render_one(call: Call, stored: StoredMessage, context: str | None) ->
             wanted = {_ext_key(i) for i in expand.extension_ids}
             extensions = [e for e in extensions if _ext_key_of(e) & wanted]
     attachments = await svc.attachments(stored) if expand.attachments else None
+    more: dict[str, Any] = {}
+    for name, ids in (
+        ("singleValueExtendedProperties", expand.single_values),
+        ("multiValueExtendedProperties", expand.multi_values),
+    ):
+        found = await svc.extended_properties(stored, ids) if ids and not basic else []
+        if found:  # Graph leaves the property out when none of the ids is on the message
+            more[f"{name}@odata.context"] = call.services.render.context(
+                f"users('{stored.mailbox_id}')/messages('{quote(stored.id, safe='')}')/{name}"
+            )
+            more[name] = [p.wire() for p in found]
     return call.services.render.message(
         stored,
         context=context,
@@ -85,18 +82,11 @@ async def _render_one(call: Call, stored: StoredMessage, context: str | None) ->
         extensions_context=None,
         attachments=attachments,
         attachment_select=expand.attachment_select,
+        more=more or None,
     )
 
 
-def _ext_key(value: str) -> str:
-    lowered = value.lower()
-    for prefix in (
-        "microsoft.graph.opentypeextension.",
-        "microsoft.outlookservices.opentypeextension.",
-    ):
-        if lowered.startswith(prefix):
-            return lowered[len(prefix) :]
-    return lowered
+_ext_key = extension_key
 
 
 def _ext_key_of(doc: dict[str, Any]) -> set[str]:
@@ -280,10 +270,44 @@ async def list_extensions(call: Call, message_id: str, name: str | None) -> Resp
     key = _ext_key(name)
     for doc in docs:
         if key in _ext_key_of(doc):
-            return Response(
-                200,
-                encode(
-                    {"@odata.context": render.context(f"{base}/$entity"), **render.extension(doc)}
-                ),
-            )
+            return Response(200, _extension_body(call, stored, doc))
     raise NotFoundError(NOT_FOUND)
+
+
+def _extension_body(call: Call, stored: StoredMessage, doc: dict[str, Any]) -> bytes:
+    render = call.services.render
+    base = f"{call.user_path}/messages('{quote(stored.id, safe='')}')/extensions"
+    entity = (
+        f"{render.base}/v1.0/users('{stored.mailbox_id}')/messages('{quote(stored.id, safe='')}')"
+        f"/extensions('{quote(str(doc['id']), safe='')}')"
+    )
+    return encode(
+        {"@odata.context": render.context(f"{base}/$entity"), "@odata.id": entity,
+         **render.extension(doc)}
+    )  # fmt: skip
+
+
+def _json_object(call: Call) -> dict[str, Any]:
+    """An open extension's body: a JSON object (an open type: read by its own builder)."""
+    return call.request.json(dict[str, Any])
+
+
+async def create_extension(call: Call, message_id: str) -> Response:
+    """POST …/messages/{id}/extensions: 201 and the new open extension."""
+    stored, doc = await call.services.messages.add_extension(
+        call.mailbox, message_id, _json_object(call)
+    )
+    return Response(201, _extension_body(call, stored, doc))
+
+
+async def update_extension(call: Call, message_id: str, name: str) -> Response:
+    """PATCH …/extensions/{name or id}: 200 and the whole extension as it now is."""
+    stored, doc = await call.services.messages.update_extension(
+        call.mailbox, message_id, name, _json_object(call)
+    )
+    return Response(200, _extension_body(call, stored, doc))
+
+
+async def delete_extension(call: Call, message_id: str, name: str) -> Response:
+    await call.services.messages.delete_extension(call.mailbox, message_id, name)
+    return Response(204, content_type=None)

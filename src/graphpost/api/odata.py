@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from graphpost.domain.extended import canonical_id
 from graphpost.domain.query import (
     And,
     BoolProp,
@@ -146,6 +147,11 @@ class _Parser:
             return node
         if self.word() in _FUNCTIONS and (nxt := self.peek(1)) is not None and nxt.text == "(":
             return self.function()
+        if self.word() == "cast" and (nxt := self.peek(1)) is not None and nxt.text == "(":
+            raise QueryError(
+                "cast() is not supported in $filter here; compare the value as a string "
+                "(ep/value eq '12')."
+            )
         if tok.kind == "name":
             return self.from_path()
         # literal op path
@@ -389,9 +395,36 @@ class Expand:
     attachment_select: list[str] | None = None
     extensions: bool = False
     extension_ids: list[str] = field(default_factory=list)
+    # canonical ids of the extended properties to expand (None: not expanded)
+    single_values: list[str] | None = None
+    multi_values: list[str] | None = None
 
 
-_EXT_FILTER = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
+_ID_EQ = re.compile(r"\s*\(?\s*id\s+eq\s+'((?:[^']|'')*)'\s*\)?\s*(?:(or)\s+|$)", re.IGNORECASE)
+_EXPANDS = "attachments, extensions and singleValueExtendedProperties/multiValueExtendedProperties"
+
+
+def _expand_ids(inner: str, what: str) -> list[str]:
+    """The ids of ``$filter=id eq '…' [or id eq '…']`` inside ``what(…)``."""
+    opt, _, value = inner.partition("=")
+    if opt.strip().lower() != "$filter" or not value.strip():
+        raise QueryError(
+            f"Expanding {what} needs $filter=id eq '<id>' (several joined by 'or'): the "
+            "service returns no list of all of them."
+        )
+    ids: list[str] = []
+    text, pos = value.strip(), 0
+    while True:
+        m = _ID_EQ.match(text, pos)
+        if m is None or len(ids) >= MAX_CONDITIONS:
+            raise QueryError(
+                f"Only $expand={what}($filter=id eq '<id>') is supported (at most "
+                f"{MAX_CONDITIONS} joined by 'or')."
+            )
+        ids.append(m.group(1).replace("''", "'"))
+        pos = m.end()
+        if m.group(2) is None:
+            return ids
 
 
 def parse_expand(params: Mapping[str, str]) -> Expand:
@@ -400,28 +433,32 @@ def parse_expand(params: Mapping[str, str]) -> Expand:
     if raw is None:
         return out
     for part in _split_top(raw):
-        name, _, inner = part.partition("(")
+        name, paren, inner = part.partition("(")
         key = name.strip().lower()
+        inner = inner.strip()
+        if paren:
+            if not inner.endswith(")"):
+                raise QueryError(f"Invalid $expand: '{part.strip()[:100]}'.")
+            inner = inner[:-1].strip()
         if key == "attachments":
             out.attachments = True
-            inner = inner.strip()
             if inner:
-                if not inner.endswith(")"):
-                    raise QueryError(f"Invalid $expand: '{part.strip()[:100]}'.")
-                out.attachment_select = _attachment_options(inner[:-1])
+                out.attachment_select = _attachment_options(inner)
         elif key == "extensions":
             out.extensions = True
-            inner = inner.rstrip(")").strip()
             if inner:
-                opt, _, value = inner.partition("=")
-                m = _EXT_FILTER.match(value) if opt.strip().lower() == "$filter" else None
-                if m is None:
-                    raise QueryError(
-                        "Only $expand=extensions($filter=id eq '<name>') is supported."
-                    )
-                out.extension_ids.append(m.group(1).replace("''", "'"))
+                out.extension_ids += _expand_ids(inner, "extensions")
+        elif key in ("singlevalueextendedproperties", "multivalueextendedproperties"):
+            multi = key.startswith("multi")
+            wanted = [canonical_id(i, multi=multi) for i in _expand_ids(inner, name.strip())]
+            if multi:
+                out.multi_values = (out.multi_values or []) + wanted
+            else:
+                out.single_values = (out.single_values or []) + wanted
         else:
-            raise QueryError(f"Expanding '{name.strip()}' is not supported on messages.")
+            raise QueryError(
+                f"Expanding '{name.strip()[:100]}' is not supported on messages; {_EXPANDS} are."
+            )
     return out
 
 

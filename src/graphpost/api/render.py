@@ -57,8 +57,11 @@ class Renderer:
         extensions: list[dict[str, Any]] | None = None,
         extensions_context: str | None = None,
         attachments: list[Attachment] | None = None,
+        more: dict[str, Any] | None = None,
         attachment_select: list[str] | None = None,
     ) -> bytes:
+        """The message's JSON; ``more``: expanded properties (with their annotations) added
+        after the others, unless the caller reads basic properties only."""
         etag = b'"@odata.etag":' + encode(f'W/"{stored.change_key}"')
         head = b"{" + (b'"@odata.context":' + encode(context) + b"," if context else b"") + etag
         simple = (
@@ -67,6 +70,7 @@ class Renderer:
             and not text_body
             and extensions is None
             and attachments is None
+            and more is None
         )
         if simple:
             return head + b"," + stored.document[1:]
@@ -101,6 +105,8 @@ class Renderer:
             if extensions_context:
                 out["extensions@odata.context"] = extensions_context
             out["extensions"] = [self.extension(e) for e in extensions]
+        if more and not basic_only:
+            out.update(more)
         body_bytes = encode(out)
         return head + (b"," + body_bytes[1:] if len(body_bytes) > 2 else b"}")
 

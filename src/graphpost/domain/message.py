@@ -20,10 +20,12 @@ from msgspec import UNSET, UnsetType
 from graphpost.domain import body as bodies
 from graphpost.domain import ids
 from graphpost.domain.addresses import shown
+from graphpost.domain.extended import MultiValueIn, SingleValueIn
 from graphpost.domain.reader import GraphInput, convert, unknown_property
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
+    InvalidInputError,
     InvalidOperationError,
     InvalidRecipientsError,
     PropertyValueError,
@@ -258,6 +260,8 @@ class MessageInput(GraphInput):
     internet_message_headers: list[HeaderIn] | UnsetType | None = UNSET
     extensions: list[dict[str, Any]] | UnsetType | None = UNSET
     attachments: list[dict[str, Any]] | UnsetType | None = UNSET
+    single_value_extended_properties: list[SingleValueIn] | UnsetType | None = UNSET
+    multi_value_extended_properties: list[MultiValueIn] | UnsetType | None = UNSET
     # read-only: accepted, never read
     odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
     id: Any = UNSET
@@ -413,8 +417,27 @@ def flag(inp: FollowupFlagIn | None) -> FollowupFlag:
     )
 
 
+MAX_EXTENSION_BYTES = 32768
+"""Largest open extension, as JSON."""
+MAX_EXTENSIONS = 50
+"""Most open extensions one message holds."""
+OPEN_EXTENSION_ID = "microsoft.graph.openTypeExtension."
+_EXTENSION_PREFIXES = (OPEN_EXTENSION_ID.lower(), "microsoft.outlookservices.opentypeextension.")
+
+
+def extension_key(value: str) -> str:
+    """How an extension is looked up: its name or its fully qualified id (either prefix),
+    without regard to case."""
+    lowered = value.lower()
+    for prefix in _EXTENSION_PREFIXES:
+        if lowered.startswith(prefix):
+            return lowered[len(prefix) :]
+    return lowered
+
+
 def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """An open extension as stored: id, extensionName, then the custom data."""
+    """An open extension as stored: id, extensionName, then the custom data (primitives or
+    arrays of primitives). Its ``@odata.type`` is required: extension is an abstract type."""
     name = raw.get("extensionName")
     if not isinstance(name, str) or not name.strip():
         raise PropertyValueError(
@@ -426,26 +449,72 @@ def extension(raw: Mapping[str, Any]) -> dict[str, Any]:
             "character.",
             target="extensions",
         )
-    kind = str(raw.get("@odata.type") or raw.get("odata.type") or "").lstrip("#").lower()
-    if kind and kind != "microsoft.graph.opentypeextension":
+    kind = raw.get("@odata.type") or raw.get("odata.type")
+    if not kind:
+        raise UnprocessableTypeError(
+            "Cannot process input of abstract type 'Microsoft.OutlookServices.Extension'; "
+            "give the extension '@odata.type': 'microsoft.graph.openTypeExtension'.",
+            target="extensions",
+        )
+    if not isinstance(kind, str) or kind.lstrip("#").lower() not in (
+        "microsoft.graph.opentypeextension",
+        "microsoft.outlookservices.opentypeextension",
+    ):
         raise PropertyValueError(
-            f"Extension type '{kind}' is not supported; use microsoft.graph.openTypeExtension.",
+            f"Extension type '{shown(str(kind), 100)}' is not supported; use "
+            "microsoft.graph.openTypeExtension.",
             target="extensions",
         )
     data = {
         k: v
         for k, v in raw.items()
-        if k not in ("extensionName", "id") and not k.startswith(("@", "odata."))
+        if k not in ("extensionName", "id") and "@" not in k and not k.startswith("odata.")
     }
     for key, value in data.items():
+        if not key or len(key) > MAX_EXTENSION_NAME or _CONTROL.search(key):
+            raise PropertyValueError(
+                f"Extension property names have 1 to {MAX_EXTENSION_NAME} characters and no "
+                f"control character: '{shown(key, 100)}'.",
+                target="extensions",
+            )
         if isinstance(value, dict) or (
             isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)
         ):
             raise PropertyValueError(
-                f"Extension property '{key}' must be a primitive value or an array of them.",
+                f"Extension property '{shown(key, 100)}' must be a primitive value or an array "
+                "of them.",
                 target="extensions",
             )
-    return {"id": f"microsoft.graph.openTypeExtension.{name}", "extensionName": name, **data}
+    doc = {"id": OPEN_EXTENSION_ID + name, "extensionName": name, **data}
+    size = len(msgspec.json.encode(doc))
+    if size > MAX_EXTENSION_BYTES:
+        raise InvalidInputError(
+            f"The open extension '{shown(name, 100)}' is {size} bytes as JSON; an extension "
+            f"holds at most {MAX_EXTENSION_BYTES} bytes.",
+            target="extensions",
+        )
+    return doc
+
+
+def extensions(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The open extensions given in a create: each checked, no name twice, at most
+    ``MAX_EXTENSIONS``."""
+    given = list(raw)
+    if len(given) > MAX_EXTENSIONS:
+        raise InvalidInputError(
+            f"A message can hold at most {MAX_EXTENSIONS} open extensions.", target="extensions"
+        )
+    out = [extension(e) for e in given]
+    seen: set[str] = set()
+    for doc in out:
+        key = extension_key(doc["extensionName"])
+        if key in seen:
+            raise PropertyValueError(
+                f"The extension '{shown(doc['extensionName'], 100)}' is given twice.",
+                target="extensions",
+            )
+        seen.add(key)
+    return out
 
 
 class _AttachmentIn(GraphInput):

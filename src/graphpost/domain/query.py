@@ -136,15 +136,20 @@ def check_order_rule(query: MessageQuery) -> None:
         )
 
 
-# Properties Mail.ReadBasic does not cover (Graph hides them from such a token).
+# Properties Mail.ReadBasic does not cover (Graph hides them from such a token): the body,
+# and the custom data apps keep on a message (open extensions, extended properties).
 BODY_PROPERTIES = frozenset({"body", "bodypreview", "uniquebody"})
+CUSTOM_DATA = frozenset(
+    {"extensions", "singlevalueextendedproperties", "multivalueextendedproperties"}
+)
 
 
 def may_touch(path: tuple[str, ...] | str, *, basic_only: bool) -> bool:
     """THE rule for which message properties a caller may read, filter, sort or (later)
-    search on: a Mail.ReadBasic caller none of the body's (``basic_only``)."""
+    search on: a Mail.ReadBasic caller none of the body's, nor extensions or extended
+    properties (``basic_only``)."""
     first = (path.split("/", 1)[0] if isinstance(path, str) else path[0]) if path else ""
-    return not (basic_only and first.lower() in BODY_PROPERTIES)
+    return not (basic_only and first.lower() in BODY_PROPERTIES | CUSTOM_DATA)
 
 
 def query_properties(query: MessageQuery) -> list[tuple[str, ...]]:

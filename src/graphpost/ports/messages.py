@@ -1,4 +1,5 @@
-"""The messages port: a mailbox's items, their attachments and open extensions.
+"""The messages port: a mailbox's items, their attachments, open extensions and extended
+properties.
 
 Services hand the store domain values (a ``Message`` document, its headers, attachments and
 extensions) and get back ``StoredMessage``: the document as stored, with what the store knows
@@ -7,12 +8,13 @@ beside it. The store derives its indexed columns from the document itself.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import Attachment, Header, Message
 from graphpost.domain.query import MessageQuery
 
@@ -29,6 +31,7 @@ class NewMessage:
     headers: list[Header] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     extensions: list[dict[str, Any]] = field(default_factory=list)  # open type extensions
+    extended: list[ExtendedProperty] = field(default_factory=list)  # MAPI extended properties
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +73,17 @@ class MessageStore(Protocol):
         ...
 
     async def replace_message(
-        self, mailbox_id: str, message: Message, *, expected_change_key: str
+        self,
+        mailbox_id: str,
+        message: Message,
+        *,
+        expected_change_key: str,
+        extended: Sequence[ExtendedProperty] = (),
     ) -> StoredMessage | None:
         """Store a changed document (its folder is ``message.parent_folder_id``: a move) if the
-        stored change key still is ``expected_change_key``; None if it is not (or gone)."""
+        stored change key still is ``expected_change_key``; None if it is not (or gone).
+        ``extended``: properties added, or replacing those of the same id, in the same
+        transaction (``ExtendedPropertyError`` past the cap of a message)."""
         ...
 
     async def delete_message(self, mailbox_id: str, message_id: str) -> bool: ...
@@ -109,3 +119,17 @@ class MessageStore(Protocol):
         ...
 
     async def extensions(self, message: StoredMessage) -> list[dict[str, Any]]: ...
+    async def add_extension(self, message: StoredMessage, doc: dict[str, Any]) -> None:
+        """A new open extension (``AlreadyExistsError`` if its name is taken)."""
+        ...
+
+    async def replace_extension(self, message: StoredMessage, doc: dict[str, Any]) -> bool:
+        """The extension of ``doc``'s exact name replaced by ``doc``; False if none."""
+        ...
+
+    async def delete_extension(self, message: StoredMessage, name: str) -> bool: ...
+    async def extended_properties(
+        self, message: StoredMessage, ids: Sequence[str] | None = None
+    ) -> list[ExtendedProperty]:
+        """The message's extended properties of the canonical ``ids`` (all when None)."""
+        ...

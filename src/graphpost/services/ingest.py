@@ -11,7 +11,7 @@ from typing import Protocol
 
 import msgspec
 
-from graphpost.domain import ids, mime
+from graphpost.domain import extended, ids, mime
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
@@ -99,7 +99,9 @@ class IngestService:
             ),
             sent_at=parsed.date or stamp,
         )
-        return NewMessage(user.id, msg, list(parsed.headers), attachments)
+        headers = list(parsed.headers)
+        props = extended.from_headers((h.name, h.value) for h in headers)
+        return NewMessage(user.id, msg, headers, attachments, extended=props)
 
     async def deliver(self, raw: bytes, users: list[User]) -> list[NewMessage]:
         """One received message into several mailboxes, in one transaction."""

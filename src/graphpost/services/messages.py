@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from graphpost.auth.principal import DENIED
-from graphpost.domain import ids, message, mime
+from graphpost.domain import extended, ids, message, mime
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import (
     Attachment,
     DraftContext,
@@ -23,7 +24,11 @@ from graphpost.domain.query import MessageQuery, check_order_rule
 from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
     ConflictError,
+    ExtensionExistsError,
+    InvalidInputError,
+    InvalidOperationError,
     MalformedIdError,
     MimeUnreadableError,
     NotFoundError,
@@ -139,14 +144,17 @@ class MessageService:
             folder_id = (await self.folders.resolve(mailbox, folder_key)).id
         stamp = now()
         headers = (threading or []) + message.check_headers(inp.internet_message_headers or [])
-        extensions = [message.extension(e) for e in inp.extensions or []]
+        extensions = message.extensions(inp.extensions or [])
+        props = extended.from_input(
+            inp.single_value_extended_properties, inp.multi_value_extended_properties
+        )
         attachments = list(copied or []) + given_attachments(inp.attachments or None, stamp)
         msg = await self.new_message(
             mailbox, inp, folder_id=folder_id, stamp=stamp, attachments=attachments,
             conversation_index=conversation_index,
         )  # fmt: skip
         stored = await self.store.insert_message(
-            NewMessage(mailbox.id, msg, headers, attachments, extensions)
+            NewMessage(mailbox.id, msg, headers, attachments, extensions, props)
         )
         return Created(stored, extensions)
 
@@ -309,6 +317,7 @@ class MessageService:
         change: Callable[[Message, int], Message],
         *,
         if_match: str | None,
+        extended: list[ExtendedProperty] | None = None,
     ) -> StoredMessage:
         """Apply ``change`` to the stored document and write it back if nobody wrote it
         meanwhile (else read it again and retry). With ``If-Match``, a mismatch is a 412."""
@@ -318,7 +327,7 @@ class MessageService:
                 raise ConflictError(CONFLICT)
             new = change(stored.message(), now())
             written = await self.store.replace_message(
-                mailbox.id, new, expected_change_key=stored.change_key
+                mailbox.id, new, expected_change_key=stored.change_key, extended=extended or ()
             )
             if written is not None:
                 return written
@@ -330,11 +339,15 @@ class MessageService:
         """PATCH: last writer wins unless the client sent If-Match (then 412 on a mismatch)."""
         mailbox.principal.require(Access.WRITE)
         names = await self.directory.display_names(message.addresses_of(inp))
+        props = extended.from_input(
+            inp.single_value_extended_properties, inp.multi_value_extended_properties
+        )
         return await self._rewrite(
             mailbox,
             message_id,
             lambda msg, stamp: message.apply_patch(msg, inp, names, stamp),
             if_match=if_match,
+            extended=props,
         )
 
     async def move(
@@ -362,7 +375,8 @@ class MessageService:
         )
 
     async def copy(self, mailbox: Mailbox, message_id: str, destination: str) -> StoredMessage:
-        """A new item (new id) in ``destination``, with the original's attachments."""
+        """A new item (new id) in ``destination``, with the original's attachments, open
+        extensions and extended properties."""
         mailbox.principal.require(Access.WRITE)
         folder = await self.folders.resolve(mailbox, destination)
         original = await self.get(mailbox, message_id, access=Access.WRITE)
@@ -379,8 +393,12 @@ class MessageService:
         )
         attachments = fresh_copies(await self.store.attachment_refs(original), stamp)
         return await self.store.insert_message(
-            NewMessage(mailbox.id, msg, original.headers(), attachments)
-        )
+            NewMessage(
+                mailbox.id, msg, original.headers(), attachments,
+                await self.store.extensions(original),
+                await self.store.extended_properties(original),
+            )
+        )  # fmt: skip
 
     async def delete(self, mailbox: Mailbox, message_id: str, *, if_match: str | None) -> None:
         """DELETE: into Deleted Items; an item already there (or below) is gone for good."""
@@ -485,3 +503,76 @@ class MessageService:
 
     async def extensions(self, stored: StoredMessage) -> list[dict[str, Any]]:
         return await self.store.extensions(stored)
+
+    async def extended_properties(
+        self, stored: StoredMessage, ids: list[str] | None = None
+    ) -> list[ExtendedProperty]:
+        return await self.store.extended_properties(stored, ids)
+
+    # ------------------------------------------------------------ open extensions
+
+    async def _extension(
+        self, mailbox: Mailbox, message_id: str, name: str
+    ) -> tuple[StoredMessage, dict[str, Any]]:
+        """The message (for a write) and its extension named ``name`` (name or id, any case)."""
+        stored = await self.get(mailbox, message_id, access=Access.WRITE)
+        key = message.extension_key(name)
+        for doc in await self.store.extensions(stored):
+            if message.extension_key(str(doc.get("extensionName", ""))) == key:
+                return stored, doc
+        raise NotFoundError(NOT_FOUND)
+
+    async def add_extension(
+        self, mailbox: Mailbox, message_id: str, raw: dict[str, Any]
+    ) -> tuple[StoredMessage, dict[str, Any]]:
+        """POST …/extensions: a new open extension (409 if the message has one of its name)."""
+        mailbox.principal.require(Access.WRITE)
+        stored = await self.get(mailbox, message_id, access=Access.WRITE)
+        doc = message.extension(raw)
+        existing = await self.store.extensions(stored)
+        key = message.extension_key(doc["extensionName"])
+        taken = ExtensionExistsError(
+            f"The message already has an open extension named '{doc['extensionName']}'; "
+            "change it with PATCH."
+        )
+        if any(message.extension_key(str(e.get("extensionName", ""))) == key for e in existing):
+            raise taken
+        if len(existing) >= message.MAX_EXTENSIONS:
+            raise InvalidInputError(
+                f"A message can hold at most {message.MAX_EXTENSIONS} open extensions.",
+                target="extensions",
+            )
+        try:
+            await self.store.add_extension(stored, doc)
+        except AlreadyExistsError:
+            raise taken from None
+        return stored, doc
+
+    async def update_extension(
+        self, mailbox: Mailbox, message_id: str, name: str, raw: dict[str, Any]
+    ) -> tuple[StoredMessage, dict[str, Any]]:
+        """PATCH …/extensions/{name}: the extension's custom data become the body's (a given
+        property is written, a new one added, one left out removed, as the current Graph page
+        describes); last writer wins."""
+        mailbox.principal.require(Access.WRITE)
+        stored, found = await self._extension(mailbox, message_id, name)
+        current = str(found["extensionName"])
+        given = raw.get("extensionName") or current
+        if not isinstance(given, str) or message.extension_key(given) != message.extension_key(
+            current
+        ):
+            raise InvalidOperationError(
+                "The extensionName of an open extension cannot be changed.",
+                target="extensionName",
+            )
+        doc = message.extension({**raw, "extensionName": current})
+        doc["id"] = found.get("id", doc["id"])
+        if not await self.store.replace_extension(stored, doc):
+            raise NotFoundError(NOT_FOUND)
+        return stored, doc
+
+    async def delete_extension(self, mailbox: Mailbox, message_id: str, name: str) -> None:
+        mailbox.principal.require(Access.WRITE)
+        stored, found = await self._extension(mailbox, message_id, name)
+        if not await self.store.delete_extension(stored, str(found["extensionName"])):
+            raise NotFoundError(NOT_FOUND)

@@ -12,10 +12,12 @@ import binascii
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
-from graphpost.domain import addresses, compose, ids, message, mime
+from graphpost.domain import addresses, compose, extended, ids, message, mime
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import (
     Attachment,
     EmailAddress,
@@ -26,6 +28,7 @@ from graphpost.domain.message import (
 from graphpost.domain.times import iso, now, now_ms
 from graphpost.errors import (
     ConflictError,
+    InvalidHeaderError,
     InvalidOperationError,
     InvalidRecipientsError,
     MessageTooLargeError,
@@ -79,6 +82,27 @@ def _envelope_from(mailbox: Mailbox, sent: Message) -> str:
     who = sent.sender or sent.from_
     address = who.email_address.address if who is not None else None
     return address or mailbox.user.mail
+
+
+def _mime_headers(
+    headers: list[message.Header], props: list[ExtendedProperty]
+) -> list[message.Header]:
+    """``headers`` and, as Exchange writes them, the String properties of the internet headers
+    namespace that pass the rules of ``internetMessageHeaders`` (an ``x-`` name, one line, no
+    control character) and are not already given; any other (a Subject, a From, a value with a
+    line break) is kept on the item but never written into the MIME."""
+    given = {h.name.lower() for h in headers}
+    out = list(headers)
+    for prop in props:
+        found = extended.internet_header(prop)
+        if found is None or found[0].lower() in given:
+            continue
+        try:
+            out += message.check_headers([message.HeaderIn(name=found[0], value=found[1])])
+        except InvalidHeaderError:
+            continue
+        given.add(found[0].lower())
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,9 +258,13 @@ class SendService:
         idempotency_key: str | None,
         replace_key: str | None,
         stamp: int,
+        props: list[ExtendedProperty],
+        extensions: list[dict[str, Any]] | None = None,
     ) -> Sent:
         recipients = self._check_recipients(sent)
-        found = mime.segments(sent, headers=headers, attachments=attachments, date=stamp)
+        found = mime.segments(
+            sent, headers=_mime_headers(headers, props), attachments=attachments, date=stamp
+        )
         size = mime.size_of(found)
         if size > self.limits.max_message_bytes:
             raise MessageTooLargeError(
@@ -255,7 +283,7 @@ class SendService:
             return await self._record(
                 mailbox, sent, headers=headers, attachments=attachments, save=save,
                 idempotency_key=idempotency_key, replace_key=replace_key, raw=raw,
-                staged=staged, recipients=recipients,
+                staged=staged, recipients=recipients, props=props, extensions=extensions,
             )  # fmt: skip
         except BaseException:
             if staged is not None and self.blobs is not None:
@@ -302,6 +330,8 @@ class SendService:
         raw: bytes,
         staged: StagedBlob | None,
         recipients: list[str],
+        props: list[ExtendedProperty],
+        extensions: list[dict[str, Any]] | None,
     ) -> Sent:
         created_ms = now_ms()
         submission = Submission(
@@ -330,7 +360,7 @@ class SendService:
                 hold=hold,
             )
         else:
-            new = NewMessage(mailbox.id, sent, headers, attachments)
+            new = NewMessage(mailbox.id, sent, headers, attachments, list(extensions or []), props)
             done = await self.store.submit(
                 submission, deliveries, insert=new if save else None, mime_blob=staged, hold=hold
             )
@@ -380,6 +410,7 @@ class SendService:
                 idempotency_key=None,
                 replace_key=draft.change_key,
                 stamp=stamp,
+                props=await self.messages.extended_properties(draft),
             )
         except ConflictError:
             # sent by a concurrent call meanwhile: the same no-op as a send after it
@@ -401,6 +432,10 @@ class SendService:
         mailbox.principal.require(Access.SEND)
         stamp = now()
         headers = message.check_headers(inp.internet_message_headers or [])
+        props = extended.from_input(
+            inp.single_value_extended_properties, inp.multi_value_extended_properties
+        )
+        extensions = message.extensions(inp.extensions or [])
         attachments = given_attachments(inp.attachments or None, stamp)
         draft = await self.messages.new_message(
             mailbox, inp, folder_id="", stamp=stamp, attachments=attachments
@@ -415,6 +450,8 @@ class SendService:
             idempotency_key=idempotency_key,
             replace_key=None,
             stamp=stamp,
+            props=props,
+            extensions=extensions,
         )
 
     async def send_mail_mime(
@@ -437,6 +474,7 @@ class SendService:
             idempotency_key=idempotency_key,
             replace_key=None,
             stamp=stamp,
+            props=[],
         )
 
     # ------------------------------------------------------------ replies and forwards

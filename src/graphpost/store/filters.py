@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphpost.domain.extended import canonical_id
+from graphpost.domain.message import extension_key
 from graphpost.domain.query import (
     And,
     Compare,
@@ -49,6 +51,13 @@ RECIPIENT_KINDS = {
     "ccrecipients": "cc",
     "bccrecipients": "bcc",
     "replyto": "rt",
+}
+
+# lambda collections of keyed items: item property → (column, kind); kind extid: an extended
+# property id (canonical spelling), extname: an open extension's name or id (any case)
+_KEYED_COLLECTIONS = {
+    "singlevalueextendedproperties": {"id": ("prop_id", "extid"), "value": ("value", "text")},
+    "extensions": {"id": ("name", "extname")},
 }
 
 _OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
@@ -101,6 +110,12 @@ def _like(value: str, call: str) -> str:
 
 
 def _column_compare(column: str, kind: str, op: str, lit: Lit, prop: str, c: Compiled) -> str:
+    if kind in ("extid", "extname"):
+        if op not in ("eq", "ne") or lit.kind != "string":
+            raise QueryError(f"'{prop}' compares only with eq or ne and a quoted string.")
+        if kind == "extid":
+            return f"{column} {_OPS[op]} {c.add(canonical_id(str(lit.value)))}"
+        return f"lower({column}) {_OPS[op]} {c.add(extension_key(str(lit.value)))}"
     value = _literal(lit, kind, prop)
     if value is None:
         if op == "eq":
@@ -160,6 +175,11 @@ def _resolve(prop: Prop, scope: tuple[str, str, str] | None) -> tuple[str, str]:
     if not prop.path or prop.path[0] != var:
         return _scalar(prop)
     rest = "/".join(prop.path[1:])
+    if collection in _KEYED_COLLECTIONS:
+        column = _KEYED_COLLECTIONS[collection].get(rest)
+        if column is None:
+            raise _unknown(prop.name)
+        return f"{alias}.{column[0]}", column[1]
     if collection == "categories":
         if rest:
             raise _unknown(prop.name)
@@ -175,6 +195,13 @@ def _lambda(node: Lambda, c: Compiled) -> str:
     alias = "x"
     if node.collection == "categories":
         base = f"SELECT 1 FROM message_categories {alias} WHERE {alias}.message_seq = m.seq"
+    elif node.collection == "singlevalueextendedproperties":
+        base = (
+            f"SELECT 1 FROM message_extended_props {alias} "
+            f"WHERE {alias}.message_seq = m.seq AND {alias}.multi = {c.add(False)}"
+        )
+    elif node.collection == "extensions":
+        base = f"SELECT 1 FROM message_extensions {alias} WHERE {alias}.message_seq = m.seq"
     elif node.collection in RECIPIENT_KINDS:
         kind = c.add(RECIPIENT_KINDS[node.collection])
         base = (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import msgspec
 
+from graphpost.domain import extended as ext
+from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import FILE, Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.times import iso, parse_iso
@@ -239,6 +241,7 @@ async def insert_message_op(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
         [(seq, e["extensionName"], _encode(e)) for e in new.extensions],
     )
+    await _write_extended(tx, seq, new.extended, replacing=False)
     if tx.dialect != "postgresql":
         await _bump_counts(tx, cols.folder_id, 1, 0 if cols.is_read else 1)
     return StoredMessage(
@@ -247,8 +250,44 @@ async def insert_message_op(
     )  # fmt: skip
 
 
+_UPSERT_EXTENDED = (
+    "INSERT INTO message_extended_props (message_seq, prop_id, multi, value) VALUES (?, ?, ?, ?)"
+)
+
+
+async def _write_extended(
+    tx: Tx, seq: int, props: Sequence[ExtendedProperty], *, replacing: bool
+) -> None:
+    """Add ``props`` to message ``seq`` (replacing those of the same id), then hold the cap."""
+    if not props:
+        return
+    sql = _UPSERT_EXTENDED
+    if replacing:
+        sql += (
+            " ON CONFLICT (message_seq, prop_id) DO UPDATE SET multi = excluded.multi, "
+            "value = excluded.value"
+        )
+    await tx.executemany(
+        sql,
+        [(seq, p.id, p.multi, p.value if isinstance(p.value, str) else _encode(p.value).decode())
+         for p in props],
+    )  # fmt: skip
+    if replacing or len(props) > ext.MAX_PROPERTIES:
+        got = await tx.fetchone(
+            "SELECT count(*) FROM message_extended_props WHERE message_seq = ?", (seq,)
+        )
+        if got is not None and int(got[0]) > ext.MAX_PROPERTIES:
+            raise ext.too_many()
+
+
 async def replace_message_op(
-    tx: Tx, mailbox_id: str, msg: Message, expected_change_key: str, *, drafts_only: bool = False
+    tx: Tx,
+    mailbox_id: str,
+    msg: Message,
+    expected_change_key: str,
+    *,
+    drafts_only: bool = False,
+    extended: Sequence[ExtendedProperty] = (),
 ) -> StoredMessage | None:
     """Write a changed document (and its folder) if the key still matches."""
     old = await tx.fetchone(
@@ -264,6 +303,7 @@ async def replace_message_op(
     await tx.execute("DELETE FROM message_recipients WHERE message_seq = ?", (seq,))
     await tx.execute("DELETE FROM message_categories WHERE message_seq = ?", (seq,))
     await _write_children(tx, seq, cols)
+    await _write_extended(tx, seq, extended, replacing=True)
     was_unread = 0 if old[0] else 1
     now_unread = 0 if cols.is_read else 1
     if cols.folder_id == old[1]:
@@ -308,7 +348,8 @@ class SqlMessages:
             return await insert_message_op(tx, new, self.content)
 
         # on PostgreSQL a message without attachments or extensions is one statement
-        return await self.engine.write(op, one_statement=not new.attachments and not new.extensions)
+        alone = not new.attachments and not new.extensions and not new.extended
+        return await self.engine.write(op, one_statement=alone)
 
     async def insert_messages(self, messages: list[NewMessage]) -> None:
         async def op(tx: Tx) -> None:
@@ -356,10 +397,17 @@ class SqlMessages:
         return await self.engine.read(op)
 
     async def replace_message(
-        self, mailbox_id: str, message: Message, *, expected_change_key: str
+        self,
+        mailbox_id: str,
+        message: Message,
+        *,
+        expected_change_key: str,
+        extended: Sequence[ExtendedProperty] = (),
     ) -> StoredMessage | None:
         async def op(tx: Tx) -> StoredMessage | None:
-            return await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            return await replace_message_op(
+                tx, mailbox_id, message, expected_change_key, extended=extended
+            )
 
         return await self.engine.write(op)
 
@@ -477,3 +525,49 @@ class SqlMessages:
             return [bytes(r[0]) for r in rows]
 
         return [_decode(doc) for doc in await self.engine.read(op)]
+
+    async def add_extension(self, message: StoredMessage, doc: dict[str, Any]) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute(
+                "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
+                (message.seq, doc["extensionName"], _encode(doc)),
+            )
+
+        await self.engine.write(op, one_statement=True)
+
+    async def replace_extension(self, message: StoredMessage, doc: dict[str, Any]) -> bool:
+        async def op(tx: Tx) -> int:
+            return await tx.execute(
+                "UPDATE message_extensions SET doc = ? WHERE message_seq = ? AND name = ?",
+                (_encode(doc), message.seq, doc["extensionName"]),
+            )
+
+        return await self.engine.write(op, one_statement=True) > 0
+
+    async def delete_extension(self, message: StoredMessage, name: str) -> bool:
+        async def op(tx: Tx) -> int:
+            return await tx.execute(
+                "DELETE FROM message_extensions WHERE message_seq = ? AND name = ?",
+                (message.seq, name),
+            )
+
+        return await self.engine.write(op, one_statement=True) > 0
+
+    async def extended_properties(
+        self, message: StoredMessage, ids: Sequence[str] | None = None
+    ) -> list[ExtendedProperty]:
+        sql = "SELECT prop_id, multi, value FROM message_extended_props WHERE message_seq = ?"
+        params: list[Any] = [message.seq]
+        if ids is not None:
+            if not ids:
+                return []
+            sql += f" AND prop_id IN ({', '.join('?' for _ in ids)})"
+            params.extend(ids)
+
+        async def op(tx: Tx) -> list[Row]:
+            return await tx.fetchall(sql + " ORDER BY prop_id", params)
+
+        return [
+            ExtendedProperty(r[0], _decode(r[2], type=list[str]) if r[1] else r[2])
+            for r in await self.engine.read(op)
+        ]

@@ -214,6 +214,21 @@ extensions = Table(
     UniqueConstraint("message_seq", "name", name="uq_extensions_message_name"),
 )
 
+# MAPI extended properties: one row each, so that singleValueExtendedProperties/any(...) is an
+# EXISTS over (message_seq, prop_id). prop_id is canonical (domain/extended.py); value is the
+# string, or a multi-value property's values as a JSON array. Not indexed on value: a value
+# may be longer than a PostgreSQL b-tree entry, and values compare without regard to case.
+extended_props = Table(
+    "message_extended_props",
+    metadata,
+    Column("message_seq", SeqType, ForeignKey("messages.seq", ondelete="CASCADE"), nullable=False),
+    Column("prop_id", Text, nullable=False),
+    Column("multi", Boolean, nullable=False),
+    Column("value", Text, nullable=False),
+    UniqueConstraint("message_seq", "prop_id", name="uq_extended_props_message_id"),
+    Index("ix_extended_props_id", "prop_id"),
+)
+
 # ---------------------------------------------------------------- sending (transactional outbox)
 
 submissions = Table(

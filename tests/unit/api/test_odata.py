@@ -18,7 +18,13 @@ from graphpost.domain.query import (
     check_order_rule,
     may_touch,
 )
-from graphpost.errors import AccessDeniedError, InefficientFilterError, QueryError
+from graphpost.errors import (
+    AccessDeniedError,
+    ExtendedPropertyError,
+    ExtendedPropertyIdError,
+    InefficientFilterError,
+    QueryError,
+)
 
 
 def test_comparisons_and_literals() -> None:
@@ -82,6 +88,42 @@ def test_select_and_expand() -> None:
     assert odata.select_list({"$select": "Subject, sender"}, known) == ["subject", "sender"]
     e = odata.parse_expand({"$expand": "extensions($filter=id eq 'Com.X'),attachments"})
     assert e.extensions and e.attachments and e.extension_ids == ["Com.X"]
+
+
+GUID = "66f5a359-4659-4830-9070-00047ec6ac6e"
+
+
+def test_expanding_extended_properties() -> None:
+    quoted = f"String {{{GUID.upper()}}} Name it''s or not"
+    raw = (f"singleValueExtendedProperties($filter=id eq '{quoted}' "
+           "or (id eq 'Binary 0x0E0A')),multiValueExtendedProperties($filter=id eq "
+           "'StringArray 0x1')")  # fmt: skip
+    e = odata.parse_expand({"$expand": raw})
+    assert e.single_values == [f"String {{{GUID}}} Name it's or not", "Binary 0xe0a"]
+    assert e.multi_values == ["StringArray 0x1"]
+    assert odata.parse_expand({}).single_values is None
+    for bad in ("singleValueExtendedProperties", "singleValueExtendedProperties($top=1)",
+                "singleValueExtendedProperties($filter=id eq 'String 0x1' and 1 eq 1)",
+                "singleValueExtendedProperties($filter=id eq 'String 0x1'",
+                "extensions($filter=name eq 'x')", "body"):  # fmt: skip
+        with pytest.raises(QueryError):
+            odata.parse_expand({"$expand": bad})
+    with pytest.raises(ExtendedPropertyIdError):
+        odata.parse_expand({"$expand": "singleValueExtendedProperties($filter=id eq 'Test')"})
+    with pytest.raises(ExtendedPropertyError):
+        odata.parse_expand({"$expand": "multiValueExtendedProperties($filter=id eq 'String 0x1')"})
+
+
+def test_cast_is_refused_by_name() -> None:
+    with pytest.raises(QueryError, match="cast"):
+        odata.parse_filter("singleValueExtendedProperties/any(ep: ep/id eq 'Integer 0x1' and "
+                           "cast(ep/value, Edm.Int32) eq 12)")  # fmt: skip
+
+
+def test_custom_data_is_hidden_from_basic_readers() -> None:
+    for path in ("extensions", "singleValueExtendedProperties", "multivalueextendedproperties"):
+        assert may_touch(path, basic_only=False)
+        assert not may_touch(path, basic_only=True)
 
 
 def test_long_or_chains_nest_log2_deep() -> None:

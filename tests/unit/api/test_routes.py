@@ -51,7 +51,8 @@ def test_every_handler_takes_what_its_pattern_gives() -> None:
         ("POST", "Messages/abc", ("DELETE", "GET", "PATCH")),
         ("GET", "mailFolders/inbox/messages/abc/createReplyAll", ("POST",)),
         ("HEAD", "mailFolders/a/childFolders/b/childFolders", ("GET", "POST")),
-        ("DELETE", "messages/abc/extensions/com.contoso.x", ("GET",)),
+        ("PUT", "messages/abc/extensions/com.contoso.x", ("DELETE", "GET", "PATCH")),
+        ("DELETE", "messages/abc/extensions", ("GET", "POST")),
     ],
 )
 def test_wrong_method(method: str, path: str, allowed: tuple[str, ...]) -> None:

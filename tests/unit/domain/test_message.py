@@ -5,7 +5,13 @@ import pytest
 
 from graphpost.domain import message
 from graphpost.domain.message import DraftContext, EmailAddress, MessageInput
-from graphpost.errors import InvalidHeaderError, InvalidOperationError, PropertyValueError
+from graphpost.errors import (
+    InvalidHeaderError,
+    InvalidInputError,
+    InvalidOperationError,
+    PropertyValueError,
+    UnprocessableTypeError,
+)
 
 
 def ctx() -> DraftContext:
@@ -132,13 +138,36 @@ def test_internet_message_id_is_printable_ascii(imid: str) -> None:
     assert len(ok.internet_message_id) == 998
 
 
+OPEN = "microsoft.graph.openTypeExtension"
+
+
 def test_extension_values_are_primitives_or_arrays_of_them() -> None:
-    assert message.extension({"extensionName": "e", "v": [1, "a", None]})["v"] == [1, "a", None]
+    ok = message.extension({"@odata.type": OPEN, "extensionName": "e", "v": [1, "a", None]})
+    assert ok["v"] == [1, "a", None]
     for bad in ({"a": 1}, [[1]], [{"a": 1}]):
         with pytest.raises(PropertyValueError):
-            message.extension({"extensionName": "e", "v": bad})
+            message.extension({"@odata.type": OPEN, "extensionName": "e", "v": bad})
     with pytest.raises(PropertyValueError):
-        message.extension({"extensionName": "e" * 256})
+        message.extension({"@odata.type": OPEN, "extensionName": "e" * 256})
+
+
+def test_an_extension_needs_its_type_a_sane_size_and_plain_property_names() -> None:
+    with pytest.raises(UnprocessableTypeError):
+        message.extension({"extensionName": "e"})
+    with pytest.raises(PropertyValueError):
+        message.extension({"@odata.type": "#microsoft.graph.fileAttachment", "extensionName": "e"})
+    for key in ("", "a\nb", "k" * 256):
+        with pytest.raises(PropertyValueError):
+            message.extension({"@odata.type": OPEN, "extensionName": "e", key: 1})
+    big = {"@odata.type": OPEN, "extensionName": "e", "v": "x" * message.MAX_EXTENSION_BYTES}
+    with pytest.raises(InvalidInputError, match="at most 32768 bytes"):
+        message.extension(big)
+    legacy = "Microsoft.OutlookServices.OpenTypeExtension"
+    assert message.extension({"@odata.type": legacy, "extensionName": "e"})["id"] == OPEN + ".e"
+    assert message.extension_key("MICROSOFT.graph.openTypeExtension.Com.X") == "com.x"
+    twice = [{"@odata.type": OPEN, "extensionName": n} for n in ("Com.X", "com.x")]
+    with pytest.raises(PropertyValueError, match="given twice"):
+        message.extensions(twice)
 
 
 # ---------------------------------------------------------------- attachment input
