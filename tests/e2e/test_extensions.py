@@ -199,3 +199,18 @@ def test_permissions_copies_and_change_keys(server: RunningServer) -> None:
     # another user's mailbox is not reachable
     with server.client(server.token(ALEX)) as c:
         assert c.get(f"/me/messages/{m['id']}/extensions").status_code == 404
+
+
+def test_patch_of_the_message_does_not_take_extensions(server: RunningServer) -> None:
+    """Extensions change through their own URLs: a PATCH naming them is a 400, never a 200
+    that drops them."""
+    with server.client() as c:
+        draft = a_draft(c)
+        r = c.patch(
+            f"/me/messages/{draft['id']}",
+            json={"subject": "changed", "extensions": [ext("Com.Contoso.Patched", a=1)]},
+        )
+        assert_error(r, 400, "ErrorInvalidRequest")
+        again = c.get(f"/me/messages/{draft['id']}?$expand=extensions").json()
+    assert again["subject"] == draft["subject"]
+    assert again.get("extensions", []) == []

@@ -1045,6 +1045,12 @@ def apply_patch(msg: Message, inp: MessageInput, names: Mapping[str, str], now: 
             "attachments, DELETE …/attachments/{id} removes one.",
             target="attachments",
         )
+    if inp.extensions is not UNSET and inp.extensions is not None:
+        raise InvalidOperationError(
+            "extensions cannot be changed by PATCH of the message: POST one to the message's "
+            "extensions, PATCH or DELETE …/extensions/{name} changes or removes it.",
+            target="extensions",
+        )
     changes: dict[str, Any] = {}
     if inp.subject is not UNSET:
         changes["subject"] = inp.subject
