@@ -1,0 +1,72 @@
+"""The official Python SDK's ``LargeFileUploadTask`` (msgraph-core), unchanged, attaching large
+files to a draft through an upload session on both engines: the session is made by the SDK's
+``createUploadSession`` request builder, the parts are PUT by the task, and the attachment's
+bytes are read back by ``…/attachments/{id}/$value``."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import pytest
+from msgraph.generated.models.attachment_item import AttachmentItem
+from msgraph.generated.models.attachment_type import AttachmentType
+from msgraph.generated.models.message import Message
+from msgraph.generated.users.item.messages.item.attachments.create_upload_session.create_upload_session_post_request_body import (  # noqa: E501
+    CreateUploadSessionPostRequestBody,
+)
+from msgraph_core.tasks.large_file_upload import LargeFileUploadTask
+
+from tests.conftest import RunningServer
+from tests.mail_api import unique
+from tests.sdk_client import client_for
+
+pytestmark = pytest.mark.anyio
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+async def upload_with_the_sdk(
+    server: RunningServer, data: bytes, max_chunk_size: int, name: str = "large.bin"
+) -> tuple[str, str]:
+    """Draft, session and task as the Graph docs' Python example does; (message id, name)."""
+    client = client_for(server, server.token())
+    draft = await client.me.messages.post(Message(subject=unique("sdk large attachment")))
+    session = await client.me.messages.by_message_id(
+        draft.id
+    ).attachments.create_upload_session.post(
+        CreateUploadSessionPostRequestBody(
+            attachment_item=AttachmentItem(
+                attachment_type=AttachmentType.File, name=name, size=len(data)
+            )
+        )
+    )
+    task = LargeFileUploadTask(
+        session, client.request_adapter, io.BytesIO(data), max_chunk_size=max_chunk_size
+    )
+    progress: list[list[object]] = []
+    await task.upload(progress.append)
+    return draft.id, name
+
+
+@pytest.mark.parametrize(
+    ("size", "chunk"),
+    [
+        (3 * MIB + 1, 320 * KIB),  # the docs' slice size
+        (4 * MIB + 17, 12 * 320 * KIB),
+        (5 * MIB, MIB),  # a whole number of slices
+        (5 * MIB + 700 * KIB, MIB),  # a last slice over half a slice
+    ],
+)
+async def test_large_file_upload_task(server: RunningServer, size: int, chunk: int) -> None:
+    data = os.urandom(size)
+    message_id, name = await upload_with_the_sdk(server, data, chunk)
+    with server.client() as c:
+        listed = c.get(f"/me/messages/{message_id}/attachments").json()["value"]
+        [att] = [a for a in listed if a["name"] == name]
+        assert att["size"] == size
+        got = c.get(f"/me/messages/{message_id}/attachments/{att['id']}/$value")
+    assert got.status_code == 200
+    assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(data).hexdigest()
