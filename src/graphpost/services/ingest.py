@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from typing import Protocol
 
 from graphpost.domain import ids, mime
-from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
+from graphpost.domain.message import EmailAddress, ItemBody, Recipient, item
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
 from graphpost.ports.messages import MessageStore, NewMessage
@@ -64,10 +64,7 @@ class IngestService:
                 index = ids.child_conversation_index(parent.message().conversation_index, stamp)
             else:
                 index = ids.conversation_index(stamp)
-        attachments = [
-            attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
-            for name, ctype, data, inline, cid in parsed.attachments
-        ]
+        attachments = mime.attachments_of(parsed, stamp)
         msg = item(
             message_id=ids.message_id(),
             folder_id=folder,
