@@ -203,3 +203,35 @@ def test_item_and_reference_parts() -> None:
     inner = parts[0].get_content()
     assert inner["Subject"] == "a Bcc: x@y.z" and inner["Bcc"] is None
     assert parts[1].get_payload(decode=True) == b"https://example.com/plan\r\n"
+
+
+def test_attached_messages_are_items_down_to_the_depth_cap() -> None:
+    from graphpost.domain.message import ITEM, MAX_ITEM_DEPTH
+
+    raw = b"From: a@example.org\r\nSubject: level 40\r\n\r\nbottom\r\n"
+    for level in range(39, -1, -1):
+        raw = (
+            b"From: a@example.org\r\nSubject: level %d\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n" % level
+        ) + raw
+    [top] = mime.attachments_of(mime.parse(raw), 0)
+    levels, a = 0, top
+    while a.kind == ITEM and a.item is not None:
+        levels += 1
+        assert a.name == f"level {levels}" and a.content_type is None
+        [a] = a.item.attachments
+    assert levels == MAX_ITEM_DEPTH
+    assert a.content_type == "message/rfc822" and b"Subject: level 40" in a.content
+    assert a.content.startswith(b"From: a@example.org\r\nSubject: level 31")
+
+
+def test_not_a_message_stays_a_file() -> None:
+    for inner in (b"", b"\r\njust text", b"\x00\xff garbage\r\n", b"X-Only: one\r\n\r\nx"):
+        raw = (
+            b"Subject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+            b"\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+            + inner
+            + b"\r\n--b--\r\n"
+        )
+        [a] = mime.attachments_of(mime.parse(raw), 0)
+        assert a.kind == "file" and a.content_type == "message/rfc822", inner
