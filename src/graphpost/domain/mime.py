@@ -707,6 +707,8 @@ _BLOB_REF = re.compile(r"([0-9a-f]{64}) ([0-9]{1,15})")
 def _blob_of(value: object) -> tuple[str, int] | None:
     m = _BLOB_REF.fullmatch(str(value).strip()) if value is not None else None
     return (m.group(1), int(m.group(2))) if m else None
+
+
 def _attached(head: EmailMessage, depth: int) -> Parsed | None:
     """An attached message read as a message (an item attachment), or None when it stays a
     file: nested deeper than an item may be (``MAX_ITEM_DEPTH``), without a single header

@@ -243,6 +243,8 @@ def test_no_client_header_names_a_blob() -> None:
     assert part.blobs == [("ab" * 32, 10)]  # a part's header is read (trusted callers only)
     raw = m.build(draft(), headers=[Header("X-Graphpost-Blob", forged)], attachments=[], date=0)
     assert b"graphpost-blob" not in raw.lower()
+
+
 def test_attached_messages_are_items_down_to_the_depth_cap() -> None:
     from graphpost.domain.message import ITEM, MAX_ITEM_DEPTH
 
