@@ -4,12 +4,17 @@ strong ones that found none."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 from tests.mail_api import unique
 from tests.sink import Sink, wait_for
 
@@ -73,3 +78,72 @@ def test_a_streamed_send_never_gives_the_relay_a_bare_line_end(
     assert _BARE_LINE_END.search(received.data) is None
     # the bytes arrived, as lines of the attached message (the sink removed the stuffing)
     assert b"\r\n.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:" in received.data
+
+
+# ---------------------------------------------------------------- a blob directory of its own
+
+
+@pytest.fixture(scope="module")
+def dir_server(
+    tmp_path_factory: pytest.TempPathFactory, sink: Sink
+) -> Iterator[tuple[RunningServer, Path]]:
+    data_dir = tmp_path_factory.mktemp("attack-blobs")
+    blobs = data_dir / "blobs"
+    running = start_server(data_dir, relay=sink.url, GRAPHPOST_BLOB_DIR=str(blobs))
+    yield running, blobs
+    running.stop()
+
+
+def _uploaded(server: RunningServer, data: bytes, *to: str) -> tuple[str, str]:
+    """A draft with ``data`` uploaded as its one attachment: (message id, attachment id)."""
+    with server.client() as c:
+        made = draft(c, unique("blob"), *to)
+        done = upload(upload_url(c, made["id"], len(data)), data)
+    return made["id"], done.headers["location"].rsplit("attachments('", 1)[1].rstrip("')")
+
+
+def _read_whole(server: RunningServer, path: str) -> tuple[int, bytes] | None:
+    """Status and body of a GET, or None when the server cut the body short."""
+    with server.client() as c:
+        try:
+            r = c.get(path)
+        except httpx.HTTPError:
+            return None
+    return r.status_code, r.content
+
+
+def test_a_corrupted_blob_file_is_never_served_as_the_attachment(
+    dir_server: tuple[RunningServer, Path],
+) -> None:
+    """A file in GRAPHPOST_BLOB_DIR whose bytes changed (same length) is not served whole as
+    if it were the attachment: the read checks the SHA-256 its name promises."""
+    server, blobs = dir_server
+    data = os.urandom(3 * MIB + 11)
+    digest = hashlib.sha256(data).hexdigest()
+    mid, aid = _uploaded(server, data)
+    path = blobs / digest[:2] / digest
+    assert path.read_bytes() == data
+    bad = bytearray(data)
+    bad[2 * MIB + 5] ^= 0xFF
+    path.write_bytes(bytes(bad))
+    got = _read_whole(server, f"/me/messages/{mid}/attachments/{aid}/$value")
+    assert got is None or got[0] != 200, "corrupted bytes served as the attachment"
+    assert got is None or bytes(bad) != got[1]
+    # the server is fine otherwise, and the file restored reads again
+    path.write_bytes(data)
+    assert _read_whole(server, f"/me/messages/{mid}/attachments/{aid}/$value") == (200, data)
+
+
+def test_a_removed_blob_file(dir_server: tuple[RunningServer, Path]) -> None:
+    """A file removed under the server: reading the attachment is a clear error (never a 200
+    of nothing), sending it is refused or deferred, never relayed without it."""
+    server, blobs = dir_server
+    data = os.urandom(3 * MIB + 13)
+    digest = hashlib.sha256(data).hexdigest()
+    mid, aid = _uploaded(server, data)
+    (blobs / digest[:2] / digest).unlink()
+    got = _read_whole(server, f"/me/messages/{mid}/attachments/{aid}/$value")
+    assert got is None or got[0] == 503, got
+    with server.client() as c:
+        r = c.get(f"/me/messages/{mid}/attachments/{aid}", params={"$select": "contentBytes"})
+        assert r.status_code == 503, r.text

@@ -148,6 +148,22 @@ async def _in_pieces(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(buffer)
 
 
+async def _checked(digest: str, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``blocks`` as they are, the last one held back until all of them hash to ``digest``:
+    bytes changed or cut in storage end the read with an error before the last block, so a
+    reader (a download, a relay's DATA) never takes them for the blob."""
+    sha, held = hashlib.sha256(), None
+    async for block in blocks:
+        sha.update(block)
+        if held is not None:
+            yield held
+        held = block
+    if sha.hexdigest() != digest:
+        raise StoreError(f"blob {digest} is damaged: its stored bytes do not match their SHA-256")
+    if held is not None:
+        yield held
+
+
 async def _chunks_exist(tx: Tx, location: str) -> bool:
     return (
         await tx.fetchone("SELECT 1 FROM blob_chunks WHERE location = ? AND n = 0", (location,))
@@ -202,7 +218,7 @@ class DbContent:
     def read(self, engine: Engine, digest: str, location: str | None) -> AsyncIterator[bytes]:
         if location is None:
             raise StoreError(f"blob {digest} is kept in a blob directory, and none is set")
-        return _read_chunks(engine, location)
+        return _checked(digest, _read_chunks(engine, location))
 
     def prepare_part(self, session_id: str, part: int, data: bytes) -> object:
         return None
@@ -348,7 +364,7 @@ class DirContent:
     def read(self, engine: Engine, digest: str, location: str | None) -> AsyncIterator[bytes]:
         if location is not None:
             return self._db.read(engine, digest, location)
-        return self._read_file(self.path(digest))
+        return _checked(digest, self._read_file(self.path(digest)))
 
     async def _read_file(self, path: Path) -> AsyncIterator[bytes]:
         """The file 1 MiB at a time, each read in a thread (off the loop)."""
