@@ -4,18 +4,22 @@ strong ones that found none."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
+import signal
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.conftest import RunningServer, start_server
-from tests.mail_api import unique
+from tests.mail_api import assert_error, unique
 from tests.sink import Sink, wait_for
 
 MIB = 1024 * 1024
@@ -147,3 +151,242 @@ def test_a_removed_blob_file(dir_server: tuple[RunningServer, Path]) -> None:
     with server.client() as c:
         r = c.get(f"/me/messages/{mid}/attachments/{aid}", params={"$select": "contentBytes"})
         assert r.status_code == 503, r.text
+
+
+def _file(blobs: Path, data: bytes) -> Path:
+    digest = hashlib.sha256(data).hexdigest()
+    return blobs / digest[:2] / digest
+
+
+def test_shared_bytes_are_freed_by_the_last_delete_and_no_earlier(
+    dir_server: tuple[RunningServer, Path],
+) -> None:
+    """The same bytes attached to four messages (three POSTs, a copy), then let go one way
+    after another (attachment DELETE, message delete into Deleted Items and for good, the
+    copy's own delete): the file stays, and reads whole, until the last user is gone."""
+    server, blobs = dir_server
+    data = os.urandom(2 * MIB)
+    b64 = base64.b64encode(data).decode()
+    with server.client() as c:
+        users: list[tuple[str, str]] = []
+        for _ in range(3):
+            m = draft(c, unique("shared"))
+            r = c.post(
+                f"/me/messages/{m['id']}/attachments",
+                json={"@odata.type": "#microsoft.graph.fileAttachment", "name": "s.bin",
+                      "contentBytes": b64},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            users.append((m["id"], r.json()["id"]))
+        r = c.post(f"/me/messages/{users[0][0]}/copy", json={"destinationId": "drafts"})
+        assert r.status_code == 201, r.text
+        [copied] = c.get(f"/me/messages/{r.json()['id']}/attachments").json()["value"]
+        users.append((r.json()["id"], copied["id"]))
+        path = _file(blobs, data)
+
+        def still_whole(left: list[tuple[str, str]]) -> None:
+            assert path.exists()
+            for mid, aid in left:
+                got = c.get(f"/me/messages/{mid}/attachments/{aid}/$value")
+                assert got.status_code == 200 and got.content == data
+
+        still_whole(users)
+        assert c.delete(f"/me/messages/{users[0][0]}/attachments/{users[0][1]}").status_code == 204
+        still_whole(users[1:])
+        assert c.delete(f"/me/messages/{users[1][0]}").status_code == 204  # Deleted Items
+        still_whole(users[1:])
+        assert c.post(f"/me/messages/{users[1][0]}/permanentDelete").status_code == 204
+        still_whole(users[2:])
+        assert c.post(f"/me/messages/{users[2][0]}/permanentDelete").status_code == 204
+        still_whole(users[3:])
+        assert c.delete(f"/me/messages/{users[3][0]}/attachments/{users[3][1]}").status_code == 204
+    wait_for(lambda: not path.exists(), timeout=90, what="the file removed after the last user")
+
+
+def test_deleting_a_message_while_it_is_sent_keeps_its_bytes_until_delivered(
+    dir_server: tuple[RunningServer, Path], sink: Sink
+) -> None:
+    """A large message accepted for sending, then its Sent Items copy deleted for good while
+    the relay still refuses it for now: the delivery that follows carries the whole file, and
+    only then does the file go."""
+    server, blobs = dir_server
+    data = os.urandom(5 * MIB + 1)
+    outside = f"{unique('far')}@example.net"
+    for _ in range(4):
+        sink.answer(outside, "451 4.3.0 try again later")
+    mid, _ = _uploaded(server, data, outside)
+    with server.client() as c:
+        assert c.post(f"/me/messages/{mid}/send").status_code == 202
+        assert c.delete(f"/me/messages/{mid}").status_code == 204
+        assert c.post(f"/me/messages/{mid}/permanentDelete").status_code == 204
+    assert sink.messages_for(outside) == [], "delivered before the delete: no attack"
+    [received] = wait_for(lambda: sink.messages_for(outside), timeout=60, what="the delivery")
+    [part] = list(received.message.iter_attachments())
+    assert part.get_payload(decode=True) == data
+    wait_for(lambda: not _file(blobs, data).exists(), timeout=90, what="the file removed")
+
+
+def test_a_message_deleted_mid_upload(dir_server: tuple[RunningServer, Path]) -> None:
+    """The last part after the message was deleted for good: 404, nothing staged is left
+    behind, the URL is over."""
+    server, blobs = dir_server
+    data = os.urandom(3 * MIB)
+    with server.client() as c:
+        made = draft(c, unique("gone"))
+        url = upload_url(c, made["id"], len(data))
+        r = httpx.put(
+            url, content=data[:MIB], headers={"Content-Range": f"bytes 0-{MIB - 1}/{len(data)}"}
+        )
+        assert r.status_code == 200, r.text
+        assert c.delete(f"/me/messages/{made['id']}").status_code == 204
+        assert c.post(f"/me/messages/{made['id']}/permanentDelete").status_code == 204
+    rest = data[MIB:]
+    r = httpx.put(
+        url, content=rest, headers={"Content-Range": f"bytes {MIB}-{len(data) - 1}/{len(data)}"}
+    )
+    assert_error(r, 404, "ErrorItemNotFound")
+    assert_error(httpx.get(url), 404, "ErrorItemNotFound")
+    sid = url.split("attachmentSessions('", 1)[1].split("'", 1)[0]
+    assert [p.name for p in (blobs / "uploads").iterdir() if sid in p.name] == []
+    assert not _file(blobs, data).exists()
+
+
+@pytest.mark.parametrize("blob_dir", [True, False])
+def test_kill_9_mid_upload_then_resume(tmp_path: Path, blob_dir: bool) -> None:
+    """kill -9 with one part taken and the next one half sent; after the restart the session
+    stands where its last whole part left it, and the file comes out whole."""
+
+    def start(port: int | None = None) -> RunningServer:
+        if blob_dir:
+            return start_server(tmp_path / "srv", port=port, GRAPHPOST_BLOB_DIR=str(tmp_path / "b"))
+        return start_server(tmp_path / "srv", port=port)
+
+    data = os.urandom(5 * MIB + 7)
+    server = start()
+    port = int(server.base.rsplit(":", 1)[1])
+    try:
+        with server.client() as c:
+            made = draft(c, unique("kill"))
+            url = upload_url(c, made["id"], len(data))
+        r = httpx.put(
+            url,
+            content=data[: 2 * MIB],
+            headers={"Content-Range": f"bytes 0-{2 * MIB - 1}/{len(data)}"},
+        )
+        assert r.status_code == 200, r.text
+        # the next part's head and half its body, then the kill
+        parts = urlsplit(url)
+        head = (
+            f"PUT {parts.path}?{parts.query} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+            f"Content-Length: {2 * MIB}\r\n"
+            f"Content-Range: bytes {2 * MIB}-{4 * MIB - 1}/{len(data)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(head + data[2 * MIB : 3 * MIB])
+            os.kill(server.process.pid, signal.SIGKILL)
+            server.process.wait(10)
+    finally:
+        server.stop()
+    server = start(port)
+    try:
+        state = httpx.get(url, timeout=30)
+        assert state.status_code == 200, state.text
+        assert state.json()["nextExpectedRanges"] == [str(2 * MIB)]
+        first = 2 * MIB
+        for first in range(2 * MIB, len(data), 2 * MIB):
+            part = data[first : first + 2 * MIB]
+            r = httpx.put(
+                url,
+                content=part,
+                headers={"Content-Range": f"bytes {first}-{first + len(part) - 1}/{len(data)}"},
+                timeout=60,
+            )
+        assert r.status_code == 201, r.text
+        aid = r.headers["location"].rsplit("attachments('", 1)[1].rstrip("')")
+        with server.client() as c:
+            got = c.get(f"/me/messages/{made['id']}/attachments/{aid}/$value")
+        assert got.status_code == 200 and got.content == data
+    finally:
+        server.stop()
+
+
+def test_cancel_during_parts(server: RunningServer) -> None:
+    """DELETE of the URL while parts are being PUT, at the same time, again and again: every
+    answer is one of the documented ones (never a 500), and at the end the session is gone
+    and the message has no attachment."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = os.urandom(3 * MIB)
+    with server.client() as c:
+        made = draft(c, unique("cancel race"))
+        for _ in range(4):
+            url = upload_url(c, made["id"], len(data))
+
+            def part(n: int, url: str = url) -> int:
+                first = n * MIB
+                return httpx.put(
+                    url,
+                    content=data[first : first + MIB],
+                    headers={"Content-Range": f"bytes {first}-{first + MIB - 1}/{len(data)}"},
+                    timeout=60,
+                ).status_code
+
+            with ThreadPoolExecutor(3) as pool:
+                puts = [pool.submit(part, n) for n in range(3)]
+
+                def cancel_it(url: str = url) -> int:
+                    return httpx.delete(url, timeout=60).status_code
+
+                cancel = pool.submit(cancel_it)
+                codes = [f.result() for f in puts]
+                assert cancel.result() in (204, 404)
+            assert set(codes) <= {200, 201, 404, 416}, codes
+            if 201 not in codes:
+                assert httpx.get(url).status_code == 404
+        done = c.get(f"/me/messages/{made['id']}/attachments").json()["value"]
+        # a session that finished before its cancel made its attachment, whole
+        for a in done:
+            got = c.get(f"/me/messages/{made['id']}/attachments/{a['id']}/$value")
+            assert got.content == data
+
+
+def test_the_last_part_sent_many_times_at_once(
+    server: RunningServer, dir_server: tuple[RunningServer, Path]
+) -> None:
+    """The last part PUT by eight clients at the same moment (a client retrying on a timeout
+    while the first try is still being finished): one makes the attachment, the others are
+    refused with 404 or 416 (never a 500), and the message has exactly one whole file."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for srv in (server, dir_server[0]):
+        for _ in range(3):
+            data = os.urandom(3 * MIB + 1)
+            with srv.client() as c:
+                made = draft(c, unique("last part race"))
+                url = upload_url(c, made["id"], len(data))
+            head = httpx.put(
+                url,
+                content=data[: 2 * MIB],
+                headers={"Content-Range": f"bytes 0-{2 * MIB - 1}/{len(data)}"},
+            )
+            assert head.status_code == 200, head.text
+            rest = data[2 * MIB :]
+
+            def last(_: int, url: str = url, rest: bytes = rest) -> httpx.Response:
+                return httpx.put(
+                    url,
+                    content=rest,
+                    headers={"Content-Range": f"bytes {2 * MIB}-{len(data) - 1}/{len(data)}"},
+                    timeout=60,
+                )
+
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(last, range(8)))
+            codes = sorted(r.status_code for r in answers)
+            assert codes.count(201) == 1 and set(codes) <= {201, 404, 416}, [
+                r.text for r in answers if r.status_code not in (201, 416)
+            ]
+            with srv.client() as c:
+                [att] = c.get(f"/me/messages/{made['id']}/attachments").json()["value"]
+                got = c.get(f"/me/messages/{made['id']}/attachments/{att['id']}/$value")
+            assert got.content == data
