@@ -373,10 +373,11 @@ def test_the_last_part_sent_many_times_at_once(
             rest = data[2 * MIB :]
 
             def last(_: int, url: str = url, rest: bytes = rest) -> httpx.Response:
+                total = 2 * MIB + len(rest)
                 return httpx.put(
                     url,
                     content=rest,
-                    headers={"Content-Range": f"bytes {2 * MIB}-{len(data) - 1}/{len(data)}"},
+                    headers={"Content-Range": f"bytes {2 * MIB}-{total - 1}/{total}"},
                     timeout=60,
                 )
 
@@ -390,3 +391,93 @@ def test_the_last_part_sent_many_times_at_once(
                 [att] = c.get(f"/me/messages/{made['id']}/attachments").json()["value"]
                 got = c.get(f"/me/messages/{made['id']}/attachments/{att['id']}/$value")
             assert got.content == data
+
+
+def test_odd_upload_urls_and_headers_are_refused_cleanly(server: RunningServer) -> None:
+    """Path traversal, injection and junk in every part of the upload URL and its headers:
+    each is a 4xx in Graph's envelope (never a 500), and the session is untouched."""
+    size = 3 * MIB
+    with server.client() as c:
+        made = draft(c, unique("odd urls"))
+        url = upload_url(c, made["id"], size)
+    base, token = url.split("?authtoken=", 1)
+    sid = base.split("attachmentSessions('", 1)[1].split("'", 1)[0]
+    odd = [
+        base.replace(sid, "..%2F..%2F..%2Fetc%2Fpasswd") + f"?authtoken={token}",
+        base.replace(sid, "x' OR '1'='1") + f"?authtoken={token}",
+        base.replace(sid, "ü" * 300) + f"?authtoken={token}",
+        base.replace(sid, "a" * 20000) + f"?authtoken={token}",
+        base.replace(sid, "%00") + f"?authtoken={token}",
+        f"{base}?authtoken=%00{token}",
+        f"{base}?authtoken=%ED%A0%80",  # a lone surrogate's UTF-8
+        f"{base}?authtoken=%FF%FE",  # not UTF-8
+        f"{base}?authtoken=",
+        f"{base}?authtoken={'A' * 10000}",
+    ]
+    for bad in odd:
+        r = httpx.put(bad, content=b"x", headers={"Content-Range": f"bytes 0-0/{size}"})
+        assert 400 <= r.status_code < 500 and r.status_code != 413, (bad[:120], r.text)
+        if r.status_code != 431 and r.headers.get("content-type", "").startswith(
+            "application/json"
+        ):
+            assert r.json()["error"]["code"]
+    headers: list[dict[bytes, bytes] | dict[str, str]] = [
+        {"Content-Range": f"bytes 0-0/{size}", "Content-Length": "abc"},
+        {"Content-Range": f"bytes 0-{10**15}/{10**15}"},
+        {"Content-Range": f"bytes 0-{10**16}/{10**16}"},
+        {"Content-Range": f"bytes 1-0/{size}"},
+        {"Content-Range": f"bytes 0-0/-{size}"},
+        {"Content-Range": f"bytes 0-0/{size}, bytes 1-1/{size}"},
+        {b"Content-Range": "bytes ٠-٠/٣".encode()},  # Arabic-Indic digits, as UTF-8
+        {"Content-Range": f"bytes 0-0/{size}\t"},
+        {"Content-Range": f"bytes */{size}"},
+    ]
+    for h in headers:
+        try:
+            r = httpx.put(url, content=b"x", headers=h)
+        except httpx.HTTPError:
+            continue  # the client would not send it
+        assert r.status_code in (400, 416), (h, r.text)
+        assert r.json()["error"]["code"]
+    state = httpx.get(url)
+    assert state.status_code == 200 and state.json()["nextExpectedRanges"] == ["0"]
+
+
+def test_blob_storage_that_cannot_be_written(tmp_path: Path) -> None:
+    """GRAPHPOST_BLOB_DIR broken under the server (its uploads directory or a fan-out
+    directory replaced by a file: what a full or read-only disk looks like to the writer):
+    a part, a JSON attachment and a send are a clear 503 (nothing half-written), and once the
+    directory is back the same requests succeed."""
+    blobs = tmp_path / "blobs"
+    server = start_server(tmp_path / "srv", GRAPHPOST_BLOB_DIR=str(blobs))
+    try:
+        data = os.urandom(3 * MIB)
+        with server.client() as c:
+            made = draft(c, unique("broken dir"))
+            url = upload_url(c, made["id"], len(data))
+            (blobs / "uploads").rmdir()
+            (blobs / "uploads").write_bytes(b"not a directory")
+            part = {"Content-Range": f"bytes 0-{MIB - 1}/{len(data)}"}
+            assert_error(
+                httpx.put(url, content=data[:MIB], headers=part), 503, "ServiceUnavailable"
+            )
+            (blobs / "uploads").unlink()
+            (blobs / "uploads").mkdir()
+            assert httpx.get(url).json()["nextExpectedRanges"] == ["0"]
+            assert httpx.put(url, content=data[:MIB], headers=part).status_code == 200
+
+            small = os.urandom(1000)
+            digest = hashlib.sha256(small).hexdigest()
+            (blobs / digest[:2]).write_bytes(b"in the way")
+            att = {"@odata.type": "#microsoft.graph.fileAttachment", "name": "s.bin",
+                   "contentBytes": base64.b64encode(small).decode()}  # fmt: skip
+            r = c.post(f"/me/messages/{made['id']}/attachments", json=att)
+            assert_error(r, 503, "ServiceUnavailable")
+            assert c.get(f"/me/messages/{made['id']}/attachments").json()["value"] == []
+            (blobs / digest[:2]).unlink()
+            r = c.post(f"/me/messages/{made['id']}/attachments", json=att)
+            assert r.status_code == 201, r.text
+            got = c.get(f"/me/messages/{made['id']}/attachments/{r.json()['id']}/$value")
+            assert got.content == small
+    finally:
+        server.stop()

@@ -33,7 +33,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -315,6 +315,16 @@ def _write_file(
     return sha.hexdigest(), size
 
 
+@contextlib.contextmanager
+def _disk() -> Iterator[None]:
+    """The blob directory's OS errors (a full or read-only disk, a path in the way) as a
+    ``StoreError``: the client gets a 503 and nothing is half-written, never a 500."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"The attachment storage failed: {exc.strerror or exc}.") from exc
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -349,9 +359,10 @@ class DirContent:
 
     async def write(self, tx: Tx, digest: str, data: bytes) -> str | None:
         path = self.path(digest)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        _write_file(path, [data])
-        _fsync_dir(path.parent)
+        with _disk():
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            _write_file(path, [data])
+            _fsync_dir(path.parent)
         return None
 
     async def remove(self, tx: Tx, digest: str, location: str | None) -> None:
@@ -372,24 +383,28 @@ class DirContent:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError:
             raise StoreError(f"blob file {path.name} is missing") from None
-        with handle:
+        except OSError as exc:
+            raise StoreError(f"The attachment storage failed: {exc.strerror or exc}.") from exc
+        with handle, _disk():
             while block := await asyncio.to_thread(handle.read, CHUNK):
                 yield block
 
     def prepare_part(self, session_id: str, part: int, data: bytes) -> object:
         tmp = self.uploads / f".{session_id}.{part}.{uuid.uuid4().hex}"
-        _write_file(tmp, [data])
+        with _disk():
+            _write_file(tmp, [data])
         return tmp
 
     async def stage_part(
         self, tx: Tx, session_id: str, part: int, data: bytes, prepared: object
     ) -> int:
         assert isinstance(prepared, Path)
-        try:
-            os.replace(prepared, self._part(session_id, part))
-        except FileNotFoundError:  # renamed by an earlier run of this transaction
-            if not self._part(session_id, part).exists():
-                raise
+        with _disk():
+            try:
+                os.replace(prepared, self._part(session_id, part))
+            except FileNotFoundError:  # renamed by an earlier run of this transaction
+                if not self._part(session_id, part).exists():
+                    raise
         return part + 1
 
     def discard_part(self, prepared: object) -> None:
@@ -407,7 +422,8 @@ class DirContent:
 
     async def seal(self, engine: Engine, session: UploadSession) -> tuple[str, int]:
         sources = [self._part(session.id, part) for part in range(session.parts)]
-        return _write_file(self._whole(session.id), source=sources)
+        with _disk():
+            return _write_file(self._whole(session.id), source=sources)
 
     async def adopt(self, tx: Tx, session: UploadSession, digest: str) -> str | None:
         return await self.adopt_key(tx, session.id, digest)
@@ -419,7 +435,7 @@ class DirContent:
         tmp = path.with_name(f".{path.name}.tmp")
         sha, size = hashlib.sha256(), 0
         try:
-            with tmp.open("wb") as out:
+            with _disk(), tmp.open("wb") as out:
                 async for piece in _in_pieces(chunks):
                     out.write(piece)
                     sha.update(piece)
@@ -435,15 +451,16 @@ class DirContent:
 
     async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
         path = self.path(digest)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        try:
-            os.replace(self._whole(key), path)
-        except FileNotFoundError:
-            # renamed by an earlier run of this transaction (SQLite runs a batch's operations
-            # once more, alone, when a neighbour failed)
-            if not path.exists():
-                raise
-        _fsync_dir(path.parent)
+        with _disk():
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            try:
+                os.replace(self._whole(key), path)
+            except FileNotFoundError:
+                # renamed by an earlier run of this transaction (SQLite runs a batch's
+                # operations once more, alone, when a neighbour failed)
+                if not path.exists():
+                    raise
+            _fsync_dir(path.parent)
         return None
 
     async def drop_key(self, engine: Engine, key: str) -> None:
