@@ -150,7 +150,27 @@ def test_a_removed_blob_file(dir_server: tuple[RunningServer, Path]) -> None:
     assert got is None or got[0] == 503, got
     with server.client() as c:
         r = c.get(f"/me/messages/{mid}/attachments/{aid}", params={"$select": "contentBytes"})
-        assert r.status_code == 503, r.text
+        assert_error(r, 503, "ServiceUnavailable")
+        # a send of it (a small message: built in memory) is refused; the draft stays a draft
+        assert (
+            c.patch(
+                f"/me/messages/{mid}",
+                json={
+                    "toRecipients": [{"emailAddress": {"address": f"{unique('far')}@example.net"}}]
+                },
+            ).status_code
+            == 200
+        )
+        assert_error(c.post(f"/me/messages/{mid}/send"), 503, "ServiceUnavailable")
+        assert c.get(f"/me/messages/{mid}").json()["isDraft"] is True
+    # a large one (streamed from the blob into a staged MIME): the same, nothing staged is kept
+    big = os.urandom(5 * MIB)
+    mid, _ = _uploaded(server, big, f"{unique('far')}@example.net")
+    _file(blobs, big).unlink()
+    with server.client() as c:
+        assert_error(c.post(f"/me/messages/{mid}/send"), 503, "ServiceUnavailable")
+        assert c.get(f"/me/messages/{mid}").json()["isDraft"] is True
+    assert [p.name for p in (blobs / "uploads").iterdir() if p.name.endswith(".whole")] == []
 
 
 def _file(blobs: Path, data: bytes) -> Path:
