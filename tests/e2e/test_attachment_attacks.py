@@ -501,3 +501,54 @@ def test_blob_storage_that_cannot_be_written(tmp_path: Path) -> None:
             assert got.content == small
     finally:
         server.stop()
+
+
+def _staged_rows(server: RunningServer) -> int:
+    import sqlite3
+
+    db = sqlite3.connect(server.data_dir / "graphpost.sqlite3")
+    try:
+        return int(
+            db.execute("SELECT count(*) FROM blob_chunks WHERE location LIKE 'u:%'").fetchone()[0]
+        )
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("blob_dir", [True, False])
+def test_removing_a_user_drops_the_bytes_of_their_upload_sessions(
+    tmp_path: Path, blob_dir: bool
+) -> None:
+    """A user removed (``graphpost users remove``) while an upload session of theirs holds
+    staged parts: the session rows went with the user, so nothing would ever drop the bytes
+    (the expiry sweep looks at session rows); they must go with the user."""
+    if blob_dir:
+        server = start_server(tmp_path / "srv", GRAPHPOST_BLOB_DIR=str(tmp_path / "b"))
+    else:
+        server = start_server(tmp_path / "srv")
+    try:
+        upn = f"{unique('leaver')}@contoso.onmicrosoft.com"
+        server.cli("users", "add", "--name", "Leaver", "--mail", upn)
+        data = os.urandom(3 * MIB)
+        with server.client(server.token(upn)) as c:
+            made = draft(c, unique("leaver"))
+            url = upload_url(c, made["id"], len(data))
+        r = httpx.put(
+            url,
+            content=data[: 2 * MIB],
+            headers={"Content-Range": f"bytes 0-{2 * MIB - 1}/{len(data)}"},
+        )
+        assert r.status_code == 200, r.text
+        sid = url.split("attachmentSessions('", 1)[1].split("'", 1)[0]
+        uploads = tmp_path / "b" / "uploads"
+
+        def staged() -> int:
+            if blob_dir:
+                return len([p for p in uploads.iterdir() if sid in p.name])
+            return _staged_rows(server)
+
+        assert staged() > 0
+        server.cli("users", "remove", upn)
+        assert staged() == 0
+    finally:
+        server.stop()

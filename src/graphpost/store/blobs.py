@@ -54,13 +54,13 @@ _UPSERT = (
     "INSERT INTO blobs (digest, size, refs, location, created_at) VALUES (?, ?, 1, ?, ?) "
     "ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + 1 RETURNING refs, location"
 )
-_SESSION_COLS = (
+SESSION_COLS = (
     "id, mailbox_id, message_id, app_id, name, content_type, size, is_inline, content_id, "
     "received, parts, expires_at"
 )
 
 
-def _session(row: Row) -> UploadSession:
+def session_of(row: Row) -> UploadSession:
     return UploadSession(
         id=str(row[0]),
         mailbox_id=str(row[1]),
@@ -557,7 +557,7 @@ class SqlBlobs:
     async def create_session(self, session: UploadSession, token_hash: str) -> None:
         async def op(tx: Tx) -> None:
             await tx.execute(
-                f"INSERT INTO upload_sessions ({_SESSION_COLS}, token_hash, created_at) "
+                f"INSERT INTO upload_sessions ({SESSION_COLS}, token_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id, session.mailbox_id, session.message_id, session.app_id,
@@ -571,10 +571,10 @@ class SqlBlobs:
     async def session(self, session_id: str) -> tuple[UploadSession, str] | None:
         async def op(tx: Tx) -> tuple[UploadSession, str] | None:
             row = await tx.fetchone(
-                f"SELECT {_SESSION_COLS}, token_hash FROM upload_sessions WHERE id = ?",
+                f"SELECT {SESSION_COLS}, token_hash FROM upload_sessions WHERE id = ?",
                 (session_id,),
             )
-            return (_session(row), str(row[12])) if row is not None else None
+            return (session_of(row), str(row[12])) if row is not None else None
 
         return await self.engine.read(op)
 
