@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from tests.conformance import shapes
 from tests.conftest import RunningServer
 from tests.mail_api import assert_error
 
@@ -32,20 +33,8 @@ GIF87 = b"GIF87a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff,\x00\x00\x0
 GIF87 += b"\x01\x00\x00\x02\x02D\x01\x00;"
 
 
-def check_shape(got: Any, expected: Any, where: str = "$") -> None:
-    """Every property the example shows is present, with equal value unless it is volatile."""
-    if isinstance(expected, dict):
-        assert isinstance(got, dict), where
-        for key, value in expected.items():
-            assert key in got, f"{where}.{key} missing"
-            if key not in VOLATILE:
-                check_shape(got[key], value, f"{where}.{key}")
-    elif isinstance(expected, list):
-        assert isinstance(got, list) and len(got) >= len(expected), where
-        for g, e in zip(got, expected, strict=False):
-            check_shape(g, e, f"{where}[]")
-    else:
-        assert got == expected, f"{where}: {got!r} != {expected!r}"
+def check_shape(got: Any, expected: Any) -> None:
+    shapes.check_shape(got, expected, VOLATILE)
 
 
 def path_of(example: dict[str, Any], message_id: str, attachment_id: str = "") -> str:

@@ -503,13 +503,15 @@ def test_blob_storage_that_cannot_be_written(tmp_path: Path) -> None:
         server.stop()
 
 
-def _staged_rows(server: RunningServer) -> int:
+def _staged_rows(server: RunningServer, session_id: str) -> int:
     import sqlite3
 
     db = sqlite3.connect(server.data_dir / "graphpost.sqlite3")
     try:
         return int(
-            db.execute("SELECT count(*) FROM blob_chunks WHERE location LIKE 'u:%'").fetchone()[0]
+            db.execute(
+                "SELECT count(*) FROM blob_chunks WHERE location = ?", (f"u:{session_id}",)
+            ).fetchone()[0]
         )
     finally:
         db.close()
@@ -545,10 +547,19 @@ def test_removing_a_user_drops_the_bytes_of_their_upload_sessions(
         def staged() -> int:
             if blob_dir:
                 return len([p for p in uploads.iterdir() if sid in p.name])
-            return _staged_rows(server)
+            return _staged_rows(server, sid)
 
         assert staged() > 0
+        # a finished session of theirs, whose bytes (its blob) Adele's message uses too
+        shared = os.urandom(3 * MIB)
+        with server.client(server.token(upn)) as c:
+            done = upload(upload_url(c, draft(c, unique("leaver"))["id"], len(shared)), shared)
+            assert done.status_code == 201
+        mid, aid = _uploaded(server, shared)
         server.cli("users", "remove", upn)
         assert staged() == 0
+        with server.client() as c:
+            got = c.get(f"/me/messages/{mid}/attachments/{aid}/$value")
+        assert got.status_code == 200 and got.content == shared
     finally:
         server.stop()

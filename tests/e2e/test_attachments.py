@@ -638,10 +638,21 @@ def test_sent_with_file_inline_item_and_reference(server: RunningServer, sink: S
         found = {a["name"]: a for a in listed(c, local["id"])}
     assert base64.b64decode(found["data.bin"]["contentBytes"]) == payload
     assert found["logo.gif"]["isInline"] is True and found["logo.gif"]["contentId"] == "logo"
-    # a received message/rfc822 part is kept as a file attachment of that type
-    assert found["the attached one"]["contentType"] == "message/rfc822"
-    again = mime(base64.b64decode(found["the attached one"]["contentBytes"]))
+    # a received message/rfc822 part is an item attachment again (as Exchange shows it)
+    kept = found["the attached one"]
+    assert kept["@odata.type"] == ITEM and kept["contentType"] is None
+    with server.client(server.token(ALEX)) as c:
+        r = c.get(f"/me/messages/{local['id']}/attachments/{kept['id']}",
+                  params={"$expand": "microsoft.graph.itemAttachment/item"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        inner = r.json()["item"]
+        assert inner["subject"] == "the attached one"
+        value = c.get(f"/me/messages/{local['id']}/attachments/{kept['id']}/$value")
+    assert value.status_code == 200
+    again = mime(value.content)
     assert again["Subject"] == "the attached one"
+    [deep_part] = list(again.iter_attachments())
+    assert deep_part.get_payload(decode=True) == b"deep"
 
 
 def test_send_mail_with_an_item_attachment(server: RunningServer, sink: Sink) -> None:

@@ -9,13 +9,14 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 
 import pytest
 
 from tests.conftest import RunningServer, free_port, start_server
 from tests.mail_api import ADELE, ALEX, inbox_items, unique
-from tests.sink import wait_for
+from tests.sink import Sink, wait_for
 
 
 def test_mail_lands_in_the_inbox(server: RunningServer) -> None:
@@ -308,3 +309,185 @@ def test_too_many_recipients_get_452(guarded: RunningServer) -> None:
         client.mail("a@example.org")
         codes = [client.rcpt(ADELE)[0] for _ in range(5)]
     assert codes == [250, 250, 250, 452, 452]
+
+
+def _smtp_send(server: RunningServer, msg: EmailMessage | bytes, to: str = ADELE) -> None:
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=60) as client:
+        if isinstance(msg, bytes):
+            assert client.sendmail("someone@example.org", [to], msg) == {}
+        else:
+            assert client.send_message(msg, to_addrs=[to]) == {}
+
+
+def _attached_message(subject: str) -> EmailMessage:
+    """A message carrying an attached message (with a file and an attached message of its
+    own) named by its file name, and one (a plain one) named by nothing but its subject."""
+    deepest = EmailMessage()
+    deepest["From"] = "deep@example.org"
+    deepest["Subject"] = "the deepest"
+    deepest.set_content("at the bottom")
+    inner = EmailMessage()
+    inner["From"] = "Inner Sender <inner@example.org>"
+    inner["To"] = "Ïnner Rcpt <rcpt@example.net>"
+    inner["Cc"] = "cc@example.net"
+    inner["Subject"] = "the inner one"
+    inner["Date"] = "Tue, 01 Dec 2026 10:20:30 +0100"
+    inner["Message-ID"] = "<inner-1@example.org>"
+    inner["X-Inner"] = "kept"
+    inner.set_content("inner plain")
+    inner.add_alternative("<p>inner <b>html</b></p>", subtype="html")
+    inner.add_attachment(
+        b"inner bytes", maintype="application", subtype="x-test", filename="in.bin"
+    )
+    inner.add_attachment(deepest)
+    plain = EmailMessage()
+    plain["From"] = "other@example.org"
+    plain["Subject"] = "named by its subject"
+    plain.set_content("plain one")
+    msg = EmailMessage()
+    msg["From"] = "Outer <outer@example.org>"
+    msg["To"] = ADELE
+    msg["Subject"] = subject
+    msg.set_content("see attached")
+    msg.add_attachment(inner)
+    [part] = list(msg.iter_attachments())
+    part.replace_header("Content-Disposition", 'attachment; filename="fwd.eml"')
+    msg.add_attachment(plain)
+    return msg
+
+
+def test_an_attached_message_arrives_as_an_item(server: RunningServer, sink: Sink) -> None:
+    """A received message/rfc822 part is an itemAttachment, as Exchange shows one: the inner
+    message read by the same parser (its own attachments items again), its MIME back as
+    ``$value``, and a forward carries it out as message/rfc822 again."""
+    subject = unique("attached message")
+    _smtp_send(server, _attached_message(subject))
+    (got,) = wait_for(lambda: inbox_items(server, ADELE, subject))
+    assert got["hasAttachments"] is True
+    base = f"/me/messages/{got['id']}/attachments"
+    with server.client() as c:
+        atts = {a["name"]: a for a in c.get(base).json()["value"]}
+        assert sorted(atts) == ["fwd.eml", "named by its subject"]
+        for a in atts.values():
+            assert a["@odata.type"] == "#microsoft.graph.itemAttachment"
+            assert a["contentType"] is None and "contentBytes" not in a
+        r = c.get(f"{base}/{atts['fwd.eml']['id']}",
+                  params={"$expand": "microsoft.graph.itemAttachment/item"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        item = r.json()["item"]
+        value = c.get(f"{base}/{atts['fwd.eml']['id']}/$value")
+        far = [{"emailAddress": {"address": "far@example.net"}}]
+        forwarded = c.post(f"/me/messages/{got['id']}/forward", json={"toRecipients": far})
+        assert forwarded.status_code == 202, forwarded.text
+    assert item["subject"] == "the inner one" and item["isDraft"] is False
+    assert item["from"]["emailAddress"] == {"name": "Inner Sender", "address": "inner@example.org"}
+    assert item["toRecipients"] == [
+        {"emailAddress": {"name": "Ïnner Rcpt", "address": "rcpt@example.net"}}
+    ]
+    assert [r["emailAddress"]["address"] for r in item["ccRecipients"]] == ["cc@example.net"]
+    assert item["sentDateTime"] == item["receivedDateTime"] == "2026-12-01T09:20:30Z"
+    assert item["internetMessageId"] == "<inner-1@example.org>"
+    assert item["body"]["contentType"] == "html" and "inner <b>html</b>" in item["body"]["content"]
+    assert {"name": "X-Inner", "value": "kept"} in item["internetMessageHeaders"]
+    assert item["hasAttachments"] is True
+    nested = {a["name"]: a for a in item["attachments"]}
+    assert sorted(nested) == ["in.bin", "the deepest"]
+    assert nested["in.bin"]["@odata.type"] == "#microsoft.graph.fileAttachment"
+    assert base64.b64decode(nested["in.bin"]["contentBytes"]) == b"inner bytes"
+    assert nested["the deepest"]["@odata.type"] == "#microsoft.graph.itemAttachment"
+    assert value.status_code == 200 and value.headers["content-type"] == "message/rfc822"
+    again = message_from_bytes(value.content, policy=policy.default)
+    assert again["Subject"] == "the inner one" and "inner@example.org" in again["From"]
+    assert isinstance(again, EmailMessage)
+    assert {p.get_filename() for p in again.iter_attachments()} >= {"in.bin"}
+    (out,) = wait_for(lambda: sink.with_subject(f"FW: {subject}"))
+    parts = [p for p in out.message.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    assert sorted(p.get_filename() for p in parts) == ["fwd.eml", "named by its subject"]
+    (carried,) = [p for p in parts if p.get_filename() == "fwd.eml"]
+    inner = carried.get_content()
+    assert inner["Subject"] == "the inner one"
+    files = {p.get_filename(): p for p in inner.iter_attachments() if p.get_filename()}
+    assert files["in.bin"].get_payload(decode=True) == b"inner bytes"
+    deepest = [p for p in inner.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    assert [p.get_content()["Subject"] for p in deepest] == ["the deepest"]
+
+
+def _with_attached(subject: str, inner: bytes) -> bytes:
+    return (
+        (
+            f"From: someone@example.org\r\nTo: {ADELE}\r\nSubject: {subject}\r\n"
+            "MIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n'
+            "\r\nhello\r\n--b\r\nContent-Type: message/rfc822\r\n"
+            'Content-Disposition: attachment; filename="x.eml"\r\n\r\n'
+        ).encode()
+        + inner
+        + b"\r\n--b--\r\n"
+    )
+
+
+def _nested_messages(depth: int) -> bytes:
+    """``depth`` messages each attached to the one around it (one line of headers each)."""
+    raw = b"From: a@example.org\r\nSubject: level %d\r\n\r\nbottom\r\n" % depth
+    for level in range(depth - 1, 0, -1):
+        raw = (
+            b"From: a@example.org\r\nSubject: level %d\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n" % level
+        ) + raw
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("case", "inner"),
+    [
+        ("garbage", b"\x00\xff\xfe not a message at all \r\n\x80\x81"),
+        ("empty", b""),
+        ("headerless", b"\r\njust a body"),
+        ("deep", _nested_messages(100)),
+        ("deep-40", _nested_messages(40)),
+        ("deeper than the parser goes", _nested_messages(1000)),
+        ("huge", b"From: a@example.org\r\nSubject: huge\r\n\r\n" + (b"y" * 998 + b"\r\n") * 5000),
+    ],
+)  # fmt: skip
+def test_hostile_attached_messages_are_stored_and_served(
+    server: RunningServer, case: str, inner: bytes
+) -> None:
+    """Garbage, empty, 40, 100 and 1000 deep, 5 MB: delivered, listed, expanded and served as
+    MIME, never a 500. Not a message (no header a message has): a file attachment of message/rfc822;
+    attached messages deeper than an item may nest (30 levels) stay files inside the last."""
+    subject = unique(f"hostile rfc822 {case}")
+    _smtp_send(server, _with_attached(subject, inner))
+    (got,) = wait_for(lambda: inbox_items(server, ADELE, subject), timeout=60)
+    base = f"/me/messages/{got['id']}/attachments"
+    with server.client() as c:
+        atts = c.get(base).json()["value"]
+        if case == "deeper than the parser goes":
+            # the standard library's parser recurses on it: read plainly, all of it the body
+            assert atts == [] and got["hasAttachments"] is False
+            full = c.get(f"/me/messages/{got['id']}").json()
+            assert "Subject: level 1000" in full["body"]["content"]
+            assert c.get(f"/me/messages/{got['id']}/$value").status_code == 200
+            return
+        assert len(atts) == 1, atts
+        (att,) = atts
+        expanded = c.get(f"{base}/{att['id']}",
+                         params={"$expand": "microsoft.graph.itemAttachment/item"})  # fmt: skip
+        value = c.get(f"{base}/{att['id']}/$value")
+        mime_value = c.get(f"/me/messages/{got['id']}/$value")
+    assert expanded.status_code == value.status_code == mime_value.status_code == 200
+    if case in ("garbage", "empty", "headerless"):
+        assert att["@odata.type"] == "#microsoft.graph.fileAttachment"
+        assert att["contentType"] == "message/rfc822"
+        return
+    assert att["@odata.type"] == "#microsoft.graph.itemAttachment"
+    item = expanded.json()["item"]
+    if case == "huge":
+        assert item["subject"] == "huge" and len(item["body"]["content"]) > 4_000_000
+        return
+    # (the depth cap, 30 levels of items and files below, is in tests/unit/domain/test_mime.py)
+    assert item["subject"] == "level 1"
+    (kid,) = item["attachments"]
+    assert kid["@odata.type"] == "#microsoft.graph.itemAttachment" and kid["name"] == "level 2"
+    # nothing lost: every level is in the attachment's MIME
+    deepest = case.removeprefix("deep-") if case != "deep" else "100"
+    assert b"Subject: level %s\r\n" % deepest.encode() in value.content

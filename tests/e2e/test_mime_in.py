@@ -380,3 +380,29 @@ def test_send_mail_in_mime_is_idempotent_with_a_key(server: RunningServer) -> No
     assert first.headers["location"] == again.headers["location"]
     wait_for(lambda: inbox_items(server, MEGAN, subject))
     assert len(inbox_items(server, MEGAN, subject)) == 1
+
+
+def test_an_attached_message_in_a_mime_draft_is_an_item(server: RunningServer) -> None:
+    """A MIME draft's message/rfc822 part is an item attachment (as for received mail)."""
+    subject = unique("mime draft with a message")
+    raw = (
+        f"From: {ALEX}\r\nTo: {MEGAN}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n'
+        "\r\nsee it\r\n--b\r\nContent-Type: message/rfc822\r\n"
+        "Content-Disposition: attachment\r\n\r\n"
+        "From: Old <old@example.org>\r\nSubject: the old one\r\n"
+        "Date: Sun, 28 Feb 2021 07:15:00 +0000\r\n\r\nold body\r\n--b--\r\n"
+    ).encode()
+    with server.client() as c:
+        r = post_mime(c, "/me/messages", raw)
+        assert r.status_code == 201, r.text
+        mid = r.json()["id"]
+        (att,) = c.get(f"/me/messages/{mid}/attachments").json()["value"]
+        assert att["@odata.type"] == "#microsoft.graph.itemAttachment"
+        assert att["name"] == "the old one" and att["contentType"] is None
+        expand = {"$expand": "microsoft.graph.itemAttachment/item"}
+        r = c.get(f"/me/messages/{mid}/attachments/{att['id']}", params=expand)
+        item = r.json()["item"]
+    assert item["from"]["emailAddress"] == {"name": "Old", "address": "old@example.org"}
+    assert item["sentDateTime"] == "2021-02-28T07:15:00Z"
+    assert item["body"]["content"].strip() == "old body"

@@ -9,6 +9,7 @@ reads it from the recipient's Inbox and sends a `$batch` of three requests.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -320,3 +321,60 @@ def test_graph_client_with_msal_node(tls: RunningServer, tmp_path: Path) -> None
     env.update(SUBJECT=unique("README js"), SENDER=SENDER, RECIPIENT=RECIPIENT)
     result = run([executable], str(script), tmp_path, env)
     expect_delivered(result, SENDER)
+
+
+O365_ATTACHMENTS_SCENARIO = """
+import base64, hashlib, json, os, time
+from pathlib import Path
+small = Path("o365-small.txt"); small.write_bytes(b"a small file from python-o365")
+large = Path("o365-large.bin"); large.write_bytes(os.urandom(4 * 1024 * 1024 + 17))
+message = account.mailbox().new_message()
+message.to.add(RECIPIENT)
+message.subject = SUBJECT
+message.body = "attachments from python-o365"
+message.attachments.add(str(small))
+assert message.save_draft(), "the first save_draft failed"
+message.attachments.add(str(large))  # over 3 MB: python-o365 opens an upload session
+message.subject = SUBJECT
+assert message.save_draft(), "the second save_draft failed"
+assert message.send(), "python-o365 could not send"
+inbox = account.mailbox(resource=RECIPIENT).inbox_folder()
+found = []
+for _ in range(300):
+    found = [m for m in inbox.get_messages(limit=25) if m.subject == SUBJECT]
+    if found:
+        break
+    time.sleep(0.1)
+received = found[0]
+received.attachments.download_attachments()
+print(json.dumps({a.name: hashlib.sha256(base64.b64decode(a.content)).hexdigest()
+                  for a in received.attachments}))
+"""
+
+
+def test_python_o365_attachments_save_draft_and_send(tls: RunningServer) -> None:
+    """python-o365's ``attachments.add()`` + ``save_draft()`` + ``send()``, unchanged: the first
+    save posts the draft with its attachment, the second adds one over 3 MB by an upload
+    session, then the draft is sent and read back in the recipient's Inbox."""
+    app = register(tls, unique("readme-o365-att"), "Mail.ReadWrite Mail.Send")
+    setup = with_values(
+        readme_block("python-o365"),
+        GRAPHPOST=tls.base,
+        TENANT_ID=app["tenant_id"],
+        CLIENT_ID=app["client_id"],
+        CLIENT_SECRET=app["client_secret"],
+        CA_FILE=str(tls.data_dir / "tls" / "cert.pem"),
+        MAILBOX=SENDER,
+    )
+    subject = unique("README o365 attachments")
+    script = (
+        setup + f"RECIPIENT = {RECIPIENT!r}\nSUBJECT = {subject!r}\n" + O365_ATTACHMENTS_SCENARIO
+    )
+    result = python_result(tls, script)
+    small = (tls.data_dir / "o365-small.txt").read_bytes()
+    large = (tls.data_dir / "o365-large.bin").read_bytes()
+    assert len(large) > 4 * 1024 * 1024
+    assert result == {
+        "o365-small.txt": hashlib.sha256(small).hexdigest(),
+        "o365-large.bin": hashlib.sha256(large).hexdigest(),
+    }

@@ -195,7 +195,14 @@ def test_permanent_failure_bounces(server: RunningServer, sink: Sink) -> None:
         full = c.get(f"/me/messages/{ndr['id']}").json()
         assert gone in full["body"]["content"] and "5.1.1" in full["body"]["content"]
         atts = c.get(f"/me/messages/{ndr['id']}/attachments").json()["value"]
-    assert any(a["name"].endswith(".eml") for a in atts)
+        # the original is an item attachment, as Exchange shows it in a report
+        (original,) = [a for a in atts if a["name"] == "original message.eml"]
+        assert original["@odata.type"] == "#microsoft.graph.itemAttachment"
+        assert original["contentType"] is None
+        expand = {"$expand": "microsoft.graph.itemAttachment/item"}
+        r = c.get(f"/me/messages/{ndr['id']}/attachments/{original['id']}", params=expand)
+        item = r.json()["item"]
+    assert item["subject"] == subject and item["from"]["emailAddress"]["address"] == ADELE
     status = status_of(server, sent_id)
     (rcpt,) = status["recipients"]
     assert rcpt["status"] == "failed" and rcpt["statusCode"] == 550

@@ -222,7 +222,9 @@ async def test_an_upload_session(b: Blobs) -> None:
     assert moved2 is not None and moved2.received == len(data)
     att = an_attachment(len(data))
     assert await b.blobs.finish(moved2, att, touched)
-    assert await b.blobs.session(session.id) is None
+    # kept, finished, to answer its last part sent again
+    kept = await b.blobs.session(session.id)
+    assert kept is not None and kept[0].finished and kept[0].received == len(data)
     stored = await b.messages.get_message(user.id, draft.message.id)
     assert stored is not None and stored.message().has_attachments
     [got] = await b.messages.attachments(stored)
@@ -230,6 +232,14 @@ async def test_an_upload_session(b: Blobs) -> None:
     assert await b.blobs.blob(digest(data)) == (len(data), 1)
     if isinstance(b.content, DirContent):
         assert list(b.content.uploads.iterdir()) == []  # parts and the whole file are gone
+        assert b.content.path(digest(data)).read_bytes() == data
+    # ending the finished session (its expiry) leaves the attachment's bytes alone
+    assert await b.blobs.cancel(session.id)
+    assert await b.blobs.session(session.id) is None
+    [got] = await b.messages.attachments(stored)
+    assert got.content == data
+    assert await b.blobs.blob(digest(data)) == (len(data), 1)
+    if isinstance(b.content, DirContent):
         assert b.content.path(digest(data)).read_bytes() == data
 
 

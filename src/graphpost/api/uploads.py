@@ -12,7 +12,7 @@ from graphpost.api.context import Call
 from graphpost.asgi import Request, Response
 from graphpost.errors import AuthenticationError, InvalidInputError, NotFoundError
 from graphpost.ports.blobs import UploadSession
-from graphpost.services.uploads import UploadService, session_json
+from graphpost.services.uploads import GONE, UploadService, session_json
 
 _encode = msgspec.json.Encoder().encode
 
@@ -57,7 +57,10 @@ async def open_session(
 async def answer(
     uploads: UploadService, base: str, request: Request, session: UploadSession
 ) -> Response:
-    """The upload URL's methods, for an opened session."""
+    """The upload URL's methods, for an opened session (a finished one answers only its last
+    part sent again)."""
+    if session.finished and request.method != "PUT":
+        raise NotFoundError(GONE)
     if request.method == "DELETE":
         await uploads.cancel(session)
         return Response(204, b"", content_type=None)

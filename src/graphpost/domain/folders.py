@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, NamedTuple
 
-import msgspec
 from msgspec import UNSET
 
-from graphpost.domain.reader import GraphInput
+from graphpost.domain.reader import EntityInput
 
 
 class WellKnown(NamedTuple):
@@ -51,7 +50,7 @@ def well_known_name(value: str) -> str | None:
     return lowered if lowered in WELL_KNOWN_NAMES else None
 
 
-class MailFolderInput(GraphInput):
+class MailFolderInput(EntityInput):
     """A mailFolder as POST and PATCH carry it; the services check the values' types. The
     read-only properties a client may echo back are accepted and ignored."""
 
@@ -59,8 +58,6 @@ class MailFolderInput(GraphInput):
     display_name: Any = None
     is_hidden: Any = None
     # read-only: accepted, never read
-    odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
-    id: Any = UNSET
     parent_folder_id: Any = UNSET
     child_folder_count: Any = UNSET
     unread_item_count: Any = UNSET

@@ -36,6 +36,11 @@ def attachment_id() -> str:
     return "AAMkAGAT" + _b64url(os.urandom(31))
 
 
+def attachment_id_for(seed: str) -> str:
+    """An attachment id derived from a secret ``seed`` (one-way: the id does not reveal it)."""
+    return "AAMkAGAT" + _b64url(hashlib.sha256(seed.encode()).digest()[:31])
+
+
 def conversation_id_for(index: str) -> str:
     """The conversationId of a conversation index: derived from its 22-byte root, as Exchange
     derives ConversationId from Thread-Index, so every reply (and every copy delivered to

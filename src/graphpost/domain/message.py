@@ -21,7 +21,7 @@ from graphpost.domain import body as bodies
 from graphpost.domain import ids
 from graphpost.domain.addresses import shown
 from graphpost.domain.extended import MultiValueIn, SingleValueIn
-from graphpost.domain.reader import GraphInput, convert, unknown_property
+from graphpost.domain.reader import EntityInput, GraphInput, convert, unknown_property
 from graphpost.domain.times import iso
 from graphpost.errors import (
     InvalidHeaderError,
@@ -234,7 +234,7 @@ class HeaderIn(GraphInput, rename=None):
     value: str | None = None
 
 
-class MessageInput(GraphInput):
+class MessageInput(EntityInput):
     """A message as POST and PATCH carry it. Unset = not given. The read-only properties a
     client may echo back (an SDK's or python-o365's whole object) are accepted and ignored,
     as Graph ignores them; any other unknown property is refused."""
@@ -263,8 +263,6 @@ class MessageInput(GraphInput):
     single_value_extended_properties: list[SingleValueIn] | UnsetType | None = UNSET
     multi_value_extended_properties: list[MultiValueIn] | UnsetType | None = UNSET
     # read-only: accepted, never read
-    odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
-    id: Any = UNSET
     created_date_time: Any = UNSET
     last_modified_date_time: Any = UNSET
     change_key: Any = UNSET
@@ -517,12 +515,11 @@ def extensions(raw: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-class _AttachmentIn(GraphInput):
+class _AttachmentIn(EntityInput):
     name: str | None = None
     content_type: str | None = None
     is_inline: bool | None = None
     # read-only: accepted (an SDK echoes what it read), never read
-    id: Any = UNSET
     last_modified_date_time: Any = UNSET
     size: Any = UNSET
 

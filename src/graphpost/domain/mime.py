@@ -21,23 +21,30 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import encode_rfc2231, formataddr, formatdate, getaddresses, parsedate_to_datetime
 
-from graphpost.domain import addresses
+import msgspec
+
+from graphpost.domain import addresses, ids
 from graphpost.domain.body import html_to_text
 from graphpost.domain.message import (
     FIELD_NAME,
     ITEM,
+    MAX_ITEM_DEPTH,
     MIME_TCHARS,
     REFERENCE,
     Attachment,
     EmailAddress,
     Header,
     Item,
+    ItemBody,
     Message,
     Recipient,
+    attachment,
     is_message_id,
+    item,
+    sized,
 )
 from graphpost.domain.text import storable
-from graphpost.domain.times import parse_iso
+from graphpost.domain.times import iso, parse_iso
 from graphpost.errors import InvalidRecipientsError
 
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
@@ -364,13 +371,75 @@ class Parsed:
     message_id: str | None = None
     body_type: str = "text"
     body: str = ""
-    attachments: list[tuple[str, str, bytes, bool, str | None]] = field(default_factory=list)
+    # (name, content type, bytes, inline, Content-ID); an attached message (message/rfc822)
+    # read as a message is a Parsed of its own (content type then "message/rfc822")
+    attachments: list[tuple[str, str, bytes | Parsed, bool, str | None]] = field(
+        default_factory=list
+    )
     # per attachment: (sha256, size) its part names in X-Graphpost-Blob, else None (honoured
     # only for this server's own skeletons: see ``skeleton``)
     blobs: list[tuple[str, int] | None] = field(default_factory=list)
     headers: list[Header] = field(default_factory=list)
     thread_index: str | None = None
     importance: str = "normal"
+
+
+def attachments_of(parsed: Parsed, now: int) -> list[Attachment]:
+    """The attachments of a read message as the domain's: a file for every part, an item
+    (as Exchange shows one) for every attached message read as a message, its own attached
+    messages items in turn."""
+    out: list[Attachment] = []
+    for name, ctype, data, inline, cid in parsed.attachments:
+        if isinstance(data, Parsed):
+            out.append(_item_of(name, data, inline, now))
+        else:
+            out.append(attachment(name, ctype, data, is_inline=inline, content_id=cid, now=now))
+    return out
+
+
+def _item_of(name: str, inner: Parsed, inline: bool, now: int) -> Attachment:
+    nested = attachments_of(inner, now)
+
+    def one(a: EmailAddress | None) -> Recipient | None:
+        return Recipient(a) if a is not None else None
+
+    when = inner.date if inner.date is not None else now
+    doc = item(
+        message_id="",
+        folder_id="",
+        now=when,  # received (and created) when it was sent, as far as anyone can tell
+        web_base="",
+        conversation_index=inner.thread_index or ids.conversation_index(when),
+        attachments=nested,
+        internet_message_id=inner.message_id or ids.internet_message_id("graphpost.localhost"),
+        subject=inner.subject,
+        body=ItemBody(content_type=inner.body_type, content=inner.body),
+        sender=one(inner.sender),
+        from_=one(inner.from_),
+        to=[Recipient(a) for a in inner.to],
+        cc=[Recipient(a) for a in inner.cc],
+        bcc=[Recipient(a) for a in inner.bcc],
+        reply_to=[Recipient(a) for a in inner.reply_to],
+        is_read=True,
+        is_draft=False,
+        importance=inner.importance,
+        read_receipt=any(h.name.lower() == "disposition-notification-to" for h in inner.headers),
+        sent_at=when,
+    )
+    doc = msgspec.structs.replace(doc, change_key="", web_link="")
+    return sized(
+        Attachment(
+            id=ids.attachment_id(),
+            name=name,
+            content_type=None,
+            size=0,
+            is_inline=inline,
+            content_id=None,
+            last_modified_date_time=iso(now),
+            kind=ITEM,
+            item=Item(message=doc, headers=list(inner.headers), attachments=nested),
+        )
+    )
 
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
@@ -530,7 +599,11 @@ def _bounded(raw: bytes) -> bytes:
 
 
 def _parse(raw: bytes) -> Parsed:
-    em = BytesParser(policy=policy.default).parsebytes(_bounded(raw))
+    return _read(BytesParser(policy=policy.default).parsebytes(_bounded(raw)), 0)
+
+
+def _read(em: EmailMessage, depth: int) -> Parsed:
+    """A parsed message (at ``depth`` attached messages inside the one received)."""
     out = Parsed()
     undecoded = [(name, str(value)) for name, value in em.raw_items()]
     raw_headers = [(storable(n), storable(_decoded(v))) for n, v in undecoded]
@@ -594,14 +667,19 @@ def _parse(raw: bytes) -> Parsed:
         cid = part.get("Content-ID")
         if disposition is None and cid is None:
             continue  # another alternative of the body
+        data: bytes | Parsed
         if part.get_content_type() == "message/rfc822":
             inner = part.get_payload()
             head: object = inner[0] if isinstance(inner, list) and inner else None
-            data = (
-                head.as_bytes(policy=policy.SMTP)
-                if isinstance(head, EmailMessage)
-                else _text(inner).encode()
-            )
+            attached = _attached(head, depth) if isinstance(head, EmailMessage) else None
+            if attached is not None:
+                data = attached
+            else:
+                data = (
+                    head.as_bytes(policy=policy.SMTP)
+                    if isinstance(head, EmailMessage)
+                    else _text(inner).encode()
+                )
         else:
             payload = part.get_payload(decode=True)
             data = payload if isinstance(payload, bytes) else b""
@@ -612,7 +690,10 @@ def _parse(raw: bytes) -> Parsed:
             filename = part.get_filename() or ""
         except (LookupError, ValueError):  # an RFC 2231 charset no decoder takes
             filename = ""
-        name = _one_line(filename) or ("attachment" + (mimetypes.guess_extension(ctype) or ""))
+        if isinstance(data, Parsed):
+            name = _one_line(filename) or data.subject or "Untitled"
+        else:
+            name = _one_line(filename) or ("attachment" + (mimetypes.guess_extension(ctype) or ""))
         content_id = _one_line(str(cid)).strip("<>") or None if cid else None
         inline = disposition == "inline" or (disposition is None and content_id is not None)
         out.attachments.append((name, ctype, data, inline, content_id))
@@ -626,3 +707,21 @@ _BLOB_REF = re.compile(r"([0-9a-f]{64}) ([0-9]{1,15})")
 def _blob_of(value: object) -> tuple[str, int] | None:
     m = _BLOB_REF.fullmatch(str(value).strip()) if value is not None else None
     return (m.group(1), int(m.group(2))) if m else None
+
+
+def _attached(head: EmailMessage, depth: int) -> Parsed | None:
+    """An attached message read as a message (an item attachment), or None when it stays a
+    file: nested deeper than an item may be (``MAX_ITEM_DEPTH``), without a single header
+    field (empty, or not a message at all), or unreadable."""
+    if depth >= MAX_ITEM_DEPTH or not _any_field(head):
+        return None
+    try:
+        return _read(head, depth + 1)
+    except Exception:  # RecursionError, a parser bug: the part stays a file
+        return None
+
+
+def _any_field(head: EmailMessage) -> bool:
+    """Whether the attached message has a header field a message has."""
+    names = {n.lower() for n in head}
+    return bool(names & {"from", "subject", "date", "to", "message-id", "mime-version"})

@@ -31,6 +31,14 @@ class GraphInput(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_
     odata_type: str | UnsetType = msgspec.field(default=UNSET, name="@odata.type")
 
 
+class EntityInput(GraphInput, kw_only=True):
+    """An entity a client writes: its read-only ``id`` and ``@odata.etag`` are accepted (an SDK
+    echoes the object it read) and never read."""
+
+    id: Any = UNSET
+    odata_etag: Any = msgspec.field(default=UNSET, name="@odata.etag")
+
+
 def _struct_at(kind: Any, steps: list[str]) -> type[GraphInput] | None:
     """The input Struct reached from ``kind`` along the path ``steps`` (names and indexes)."""
     info: Any = msgspec.inspect.type_info(kind)

@@ -25,6 +25,9 @@ class StagedBlob:
     size: int
 
 
+FINISHED = -1  # UploadSession.parts of a session whose attachment was made
+
+
 @dataclass(frozen=True, slots=True)
 class UploadSession:
     """One upload session: what it will attach to which message, and how far it got."""
@@ -39,8 +42,14 @@ class UploadSession:
     is_inline: bool
     content_id: str | None
     received: int  # bytes taken so far: the next expected offset
-    parts: int  # the store's count of staged parts
+    parts: int  # the store's count of staged parts; FINISHED once the attachment is made
     expires_at_ms: int
+
+    @property
+    def finished(self) -> bool:
+        """The attachment was made; the session is kept (until its expiry) only to answer its
+        last part sent again."""
+        return self.parts == FINISHED
 
 
 class BlobStore(Protocol):
@@ -61,12 +70,13 @@ class BlobStore(Protocol):
         self, session: UploadSession, attachment: Attachment, update: Callable[[Message], Message]
     ) -> bool:
         """The staged bytes become ``attachment`` (its ``content`` is not read) of the session's
-        message, whose document ``update`` changes; the session ends. False: the message or
-        the session is gone."""
+        message, whose document ``update`` changes; the session is kept, ``finished``, until
+        its expiry. False: the message or the session is gone (the session ends)."""
         ...
 
     async def cancel(self, session_id: str) -> bool:
-        """End a session and drop what it staged; False if there was none."""
+        """End a session and drop what it staged (a finished one staged nothing any more: its
+        bytes are the attachment's); False if there was none."""
         ...
 
     async def expire(self) -> int:

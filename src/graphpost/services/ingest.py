@@ -12,7 +12,7 @@ from typing import Protocol
 import msgspec
 
 from graphpost.domain import extended, ids, mime
-from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
+from graphpost.domain.message import EmailAddress, ItemBody, Recipient, item
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
 from graphpost.ports.messages import MessageStore, NewMessage
@@ -66,10 +66,7 @@ class IngestService:
                 index = ids.child_conversation_index(parent.message().conversation_index, stamp)
             else:
                 index = ids.conversation_index(stamp)
-        attachments = [
-            attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
-            for name, ctype, data, inline, cid in parsed.attachments
-        ]
+        attachments = mime.attachments_of(parsed, stamp)
         if trusted:  # our own skeleton: a large file refers to the blob the sender's copy has
             attachments = [
                 msgspec.structs.replace(a, blob=ref[0], size=ref[1]) if ref else a

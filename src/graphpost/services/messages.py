@@ -238,10 +238,7 @@ class MessageService:
         owner = Recipient(EmailAddress(mailbox.user.display_name, mailbox.user.mail))
         from_ = one(parsed.from_) if parsed.from_ is not None else owner
         sender = one(parsed.sender) if parsed.sender is not None else from_
-        attachments = list(copied or []) + [
-            message.attachment(name, ctype, data, is_inline=inline, content_id=cid, now=stamp)
-            for name, ctype, data, inline, cid in parsed.attachments
-        ]
+        attachments = list(copied or []) + mime.attachments_of(parsed, stamp)
         headers = list(parsed.headers)
         if threading is not None:
             mine = {h.name.lower() for h in threading}

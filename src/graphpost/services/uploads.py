@@ -62,17 +62,33 @@ class Progress:
 
 
 def session_json(session: UploadSession, *, url: str | None = None) -> dict[str, Any]:
-    """The uploadSession resource, with the doc example's PascalCase pair beside Graph's."""
+    """The uploadSession resource. Made (``url`` given): ``["0-"]``, as Graph answers. After a
+    part: the doc example's PascalCase pair with the single offset (``["2097152"]``), then the
+    camelCase pair with the uploadSession resource's ``start-end`` form (``["2097152-{last}"]``),
+    which Graph's SDKs parse (msgraph-core's Python task reads the end; the .NET task reads the
+    last of the two spellings, so camelCase comes last)."""
     expires = iso(session.expires_at_ms // 1000)
-    ranges = [str(session.received)] if url is None else [f"{session.received}-"]
-    out: dict[str, Any] = {}
     if url is not None:
-        out["uploadUrl"] = url
-    out["expirationDateTime"] = expires
-    out["nextExpectedRanges"] = ranges
-    out["ExpirationDateTime"] = expires
-    out["NextExpectedRanges"] = ranges
-    return out
+        return {
+            "uploadUrl": url,
+            "expirationDateTime": expires,
+            "nextExpectedRanges": ["0-"],
+            "ExpirationDateTime": expires,
+            "NextExpectedRanges": ["0-"],
+        }
+    return {
+        "ExpirationDateTime": expires,
+        "NextExpectedRanges": [str(session.received)],
+        "expirationDateTime": expires,
+        "nextExpectedRanges": [f"{session.received}-{session.size - 1}"],
+    }
+
+
+def attachment_id_of(session: UploadSession) -> str:
+    """The id of the attachment a session makes: derived from the session's (secret, random)
+    id, so a finished session answers its last part sent again with the same Location, and
+    the id does not reveal the session's."""
+    return ids.attachment_id_for(f"upload session {session.id}")
 
 
 def _token_hash(token: str) -> str:
@@ -215,7 +231,7 @@ class UploadService:
     ) -> Progress:
         """One part. ``declared``: the request's Content-Length (a body that ended before it
         is refused, and nothing of it kept)."""
-        if session.received == session.size:
+        if session.received == session.size and not session.finished:
             # every byte arrived but the attachment was not made (the last part's transaction
             # failed): any part sent again finishes it
             return Progress(None, await self._finish(session))
@@ -249,6 +265,12 @@ class UploadService:
                 + (f" and its Content-Length {declared}." if declared is not None else "."),
                 target="Content-Range",
             )
+        if session.finished:
+            # PUT is idempotent: the last part sent again (its answer was lost, or the client
+            # sends it twice, as msgraph-core's Python task does) answers the same 201
+            if last != session.size - 1:
+                raise NotFoundError(GONE)
+            return Progress(None, attachment_id_of(session))
         if first != session.received:
             raise RangeNotSatisfiableError(
                 f"The range {first}-{last} does not start at the next expected offset "
@@ -270,7 +292,7 @@ class UploadService:
     async def _finish(self, session: UploadSession) -> str:
         stamp = now()
         attachment = Attachment(
-            id=ids.attachment_id(),
+            id=attachment_id_of(session),
             name=session.name,
             content_type=session.content_type,
             size=session.size,
@@ -288,8 +310,13 @@ class UploadService:
             )
 
         if not await self.blobs.finish(session, attachment, update):
+            fresh = await self.blobs.session(session.id)
+            if fresh is not None and fresh[0].finished:  # another request made it first
+                return attachment.id
             raise NotFoundError("The message of this upload session no longer exists.")
         return attachment.id
 
     async def cancel(self, session: UploadSession) -> None:
+        if session.finished:
+            raise NotFoundError(GONE)
         await self.blobs.cancel(session.id)

@@ -42,7 +42,7 @@ import msgspec
 from graphpost.domain.message import Attachment, Message
 from graphpost.domain.times import now, now_ms
 from graphpost.errors import BlobMissingError, StoreError
-from graphpost.ports.blobs import StagedBlob, UploadSession
+from graphpost.ports.blobs import FINISHED, StagedBlob, UploadSession
 from graphpost.store.engine import Engine, Row, Tx
 
 _decode_message = msgspec.json.Decoder(Message).decode
@@ -628,11 +628,12 @@ class SqlBlobs:
             raise StoreError(f"upload session {session.id} staged {size} of {session.size} bytes")
 
         async def op(tx: Tx) -> bool:
-            gone = await tx.execute(
-                "DELETE FROM upload_sessions WHERE id = ? AND received = ?",
-                (session.id, session.received),
+            # kept, finished, to answer its last part sent again (the expiry removes it)
+            taken = await tx.execute(
+                "UPDATE upload_sessions SET parts = ? WHERE id = ? AND received = ? AND parts >= 0",
+                (FINISHED, session.id, session.received),
             )
-            if not gone:
+            if not taken:
                 return False
             row = await tx.fetchone(
                 f"SELECT doc, seq, change_key FROM messages WHERE id = ? AND mailbox_id = ?"
@@ -640,6 +641,7 @@ class SqlBlobs:
                 (session.message_id, session.mailbox_id),
             )
             if row is None:
+                await tx.execute("DELETE FROM upload_sessions WHERE id = ?", (session.id,))
                 await self.content.drop_staged(tx, session)
                 return False
             changed = update(_decode_message(bytes(row[0])))
@@ -666,16 +668,23 @@ class SqlBlobs:
             return False
         session = found[0]
 
-        async def op(tx: Tx) -> bool:
-            gone = await tx.execute("DELETE FROM upload_sessions WHERE id = ?", (session_id,))
-            if gone:
-                await self.content.drop_staged(tx, session)
-            return gone > 0
+        async def op(tx: Tx) -> bool | None:
+            """True: ended; None: ended, finished; False: none."""
+            row = await tx.fetchone(
+                f"SELECT parts FROM upload_sessions WHERE id = ?{tx.for_update}", (session_id,)
+            )
+            if row is None:
+                return False
+            await tx.execute("DELETE FROM upload_sessions WHERE id = ?", (session_id,))
+            if int(row[0]) == FINISHED:
+                return None  # its staged bytes are its attachment's now: never dropped
+            await self.content.drop_staged(tx, session)
+            return True
 
         done = await self.engine.write(op)
         if done:
             await self.content.drop_staged(None, session)
-        return done
+        return done is not False
 
     async def expire(self) -> int:
         """End the sessions past their expiry (their staged bytes with them)."""

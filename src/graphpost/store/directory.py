@@ -176,11 +176,13 @@ class SqlDirectory:
             await release_where(tx, "m.mailbox_id = ?", (user_id,))
             # the user's upload sessions, and what they staged (the rows would go by cascade,
             # and nothing would ever drop their parts)
+            # (a finished session's staged bytes are its attachment's blob now: left alone)
             sessions[:] = [
-                session_of(r)
+                s
                 for r in await tx.fetchall(
                     f"SELECT {SESSION_COLS} FROM upload_sessions WHERE mailbox_id = ?", (user_id,)
                 )
+                if not (s := session_of(r)).finished
             ]
             for session in sessions:
                 await self.content.drop_staged(tx, session)

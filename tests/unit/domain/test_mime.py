@@ -181,7 +181,8 @@ def test_an_attached_message_with_an_oversized_structure_header_is_read_quickly(
     parsed = mime.parse(raw)
     assert parsed.subject == "outer" and parsed.body.strip() == "hello"
     [(_, ctype, data, _, _)] = parsed.attachments
-    assert ctype == "message/rfc822" and b"Subject: inner" in data
+    assert ctype == "message/rfc822" and isinstance(data, mime.Parsed)
+    assert data.subject == "inner" and data.body.startswith("body")
 
 
 def test_item_and_reference_parts() -> None:
@@ -242,3 +243,35 @@ def test_no_client_header_names_a_blob() -> None:
     assert part.blobs == [("ab" * 32, 10)]  # a part's header is read (trusted callers only)
     raw = m.build(draft(), headers=[Header("X-Graphpost-Blob", forged)], attachments=[], date=0)
     assert b"graphpost-blob" not in raw.lower()
+
+
+def test_attached_messages_are_items_down_to_the_depth_cap() -> None:
+    from graphpost.domain.message import ITEM, MAX_ITEM_DEPTH
+
+    raw = b"From: a@example.org\r\nSubject: level 40\r\n\r\nbottom\r\n"
+    for level in range(39, -1, -1):
+        raw = (
+            b"From: a@example.org\r\nSubject: level %d\r\nMIME-Version: 1.0\r\n"
+            b"Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n" % level
+        ) + raw
+    [top] = mime.attachments_of(mime.parse(raw), 0)
+    levels, a = 0, top
+    while a.kind == ITEM and a.item is not None:
+        levels += 1
+        assert a.name == f"level {levels}" and a.content_type is None
+        [a] = a.item.attachments
+    assert levels == MAX_ITEM_DEPTH
+    assert a.content_type == "message/rfc822" and b"Subject: level 40" in a.content
+    assert a.content.startswith(b"From: a@example.org\r\nSubject: level 31")
+
+
+def test_not_a_message_stays_a_file() -> None:
+    for inner in (b"", b"\r\njust text", b"\x00\xff garbage\r\n", b"X-Only: one\r\n\r\nx"):
+        raw = (
+            b"Subject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n"
+            b"\r\n--b\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n"
+            + inner
+            + b"\r\n--b--\r\n"
+        )
+        [a] = mime.attachments_of(mime.parse(raw), 0)
+        assert a.kind == "file" and a.content_type == "message/rfc822", inner
