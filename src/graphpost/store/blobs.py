@@ -623,9 +623,17 @@ class SqlBlobs:
             replace_message_op,
         )
 
-        digest, size = await self.content.seal(self.engine, session)
-        if size != session.size:
-            raise StoreError(f"upload session {session.id} staged {size} of {session.size} bytes")
+        try:
+            digest, size = await self.content.seal(self.engine, session)
+            if size != session.size:
+                raise StoreError(
+                    f"upload session {session.id} staged {size} of {session.size} bytes"
+                )
+        except StoreError:
+            # cancelled meanwhile (DELETE of its URL, its expiry): its parts went with it
+            if await self.session(session.id) is None:
+                return False
+            raise
 
         async def op(tx: Tx) -> bool:
             # kept, finished, to answer its last part sent again (the expiry removes it)
