@@ -83,7 +83,7 @@ class Runtime:
         message_store = SqlMessages(engine, content)
         outbox = SqlOutbox(engine, content)
         folders = FolderService(SqlFolders(engine))
-        directory_store = SqlDirectory(engine)
+        directory_store = SqlDirectory(engine, content)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
         parser = MimeParser(

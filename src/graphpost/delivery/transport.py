@@ -31,15 +31,18 @@ log = logging.getLogger("graphpost.delivery")
 # a message: its bytes, or (a large one) a function that streams them, anew on each call
 Mime = bytes | Callable[[], AsyncIterator[bytes]]
 _PERIOD_AT_LINE_START = re.compile(rb"(?<=\n)\.")
+_LINE_END = re.compile(rb"\r\n|\n|\r")
 
 
 async def stream_data(
     client: aiosmtplib.SMTP, chunks: AsyncIterator[bytes], seconds: float
 ) -> aiosmtplib.SMTPResponse:
     """DATA with a message streamed in chunks (aiosmtplib's ``data`` takes it whole): each
-    chunk dot-stuffed (a period at a line start doubled, across chunk boundaries too) and
-    written after the transport drained the one before, so that at most one chunk waits in
-    memory. Our MIME has CRLF line ends already. Uses aiosmtplib's protocol the way its own
+    chunk's line ends made CRLF (a bare CR or LF, which an attached message/rfc822 file may
+    hold as it is, could otherwise end the DATA early at a lenient relay: SMTP smuggling), a
+    period at a line start doubled (across chunk boundaries too, as aiosmtplib does for a whole
+    message), and written after the transport drained the one before, so that at most one
+    chunk waits in memory. Uses aiosmtplib's protocol the way its own
     ``execute_data_command`` does."""
     protocol = client.protocol
     if protocol is None or protocol._command_lock is None:
@@ -50,11 +53,15 @@ async def stream_data(
         start = await protocol.read_response(timeout=seconds)
         if start.code != 354:
             raise aiosmtplib.SMTPDataError(start.code, start.message)
-        at_line_start, ended = True, True
+        at_line_start, ended, held = True, True, b""
         async for chunk in chunks:
-            if not chunk:
+            data = held + chunk
+            # a CR at the end may be the first half of a CRLF split between two chunks
+            held = b"\r" if data.endswith(b"\r") else b""
+            data = data[: len(data) - len(held)]
+            if not data:
                 continue
-            stuffed = _PERIOD_AT_LINE_START.sub(b"..", chunk)
+            stuffed = _PERIOD_AT_LINE_START.sub(b"..", _LINE_END.sub(b"\r\n", data))
             if at_line_start and stuffed.startswith(b"."):
                 stuffed = b"." + stuffed
             at_line_start = stuffed.endswith(b"\n")
@@ -62,6 +69,9 @@ async def stream_data(
             protocol.write(stuffed)
             async with asyncio.timeout(seconds):
                 await protocol._drain_helper()
+        if held:
+            protocol.write(b"\r\n")
+            ended = True
         protocol._response_pending = True
         protocol.write((b"" if ended else b"\r\n") + b".\r\n")
         answer = await protocol.read_response(timeout=seconds)

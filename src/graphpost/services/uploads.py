@@ -313,7 +313,9 @@ class UploadService:
             fresh = await self.blobs.session(session.id)
             if fresh is not None and fresh[0].finished:  # another request made it first
                 return attachment.id
-            raise NotFoundError("The message of this upload session no longer exists.")
+            raise NotFoundError(
+                GONE if fresh is None else "The message of this upload session no longer exists."
+            )
         return attachment.id
 
     async def cancel(self, session: UploadSession) -> None:

@@ -33,7 +33,7 @@ import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -54,13 +54,13 @@ _UPSERT = (
     "INSERT INTO blobs (digest, size, refs, location, created_at) VALUES (?, ?, 1, ?, ?) "
     "ON CONFLICT (digest) DO UPDATE SET refs = blobs.refs + 1 RETURNING refs, location"
 )
-_SESSION_COLS = (
+SESSION_COLS = (
     "id, mailbox_id, message_id, app_id, name, content_type, size, is_inline, content_id, "
     "received, parts, expires_at"
 )
 
 
-def _session(row: Row) -> UploadSession:
+def session_of(row: Row) -> UploadSession:
     return UploadSession(
         id=str(row[0]),
         mailbox_id=str(row[1]),
@@ -148,6 +148,22 @@ async def _in_pieces(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(buffer)
 
 
+async def _checked(digest: str, blocks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``blocks`` as they are, the last one held back until all of them hash to ``digest``:
+    bytes changed or cut in storage end the read with an error before the last block, so a
+    reader (a download, a relay's DATA) never takes them for the blob."""
+    sha, held = hashlib.sha256(), None
+    async for block in blocks:
+        sha.update(block)
+        if held is not None:
+            yield held
+        held = block
+    if sha.hexdigest() != digest:
+        raise StoreError(f"blob {digest} is damaged: its stored bytes do not match their SHA-256")
+    if held is not None:
+        yield held
+
+
 async def _chunks_exist(tx: Tx, location: str) -> bool:
     return (
         await tx.fetchone("SELECT 1 FROM blob_chunks WHERE location = ? AND n = 0", (location,))
@@ -202,7 +218,7 @@ class DbContent:
     def read(self, engine: Engine, digest: str, location: str | None) -> AsyncIterator[bytes]:
         if location is None:
             raise StoreError(f"blob {digest} is kept in a blob directory, and none is set")
-        return _read_chunks(engine, location)
+        return _checked(digest, _read_chunks(engine, location))
 
     def prepare_part(self, session_id: str, part: int, data: bytes) -> object:
         return None
@@ -299,6 +315,16 @@ def _write_file(
     return sha.hexdigest(), size
 
 
+@contextlib.contextmanager
+def _disk() -> Iterator[None]:
+    """The blob directory's OS errors (a full or read-only disk, a path in the way) as a
+    ``StoreError``: the client gets a 503 and nothing is half-written, never a 500."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreError(f"The attachment storage failed: {exc.strerror or exc}.") from exc
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -333,9 +359,10 @@ class DirContent:
 
     async def write(self, tx: Tx, digest: str, data: bytes) -> str | None:
         path = self.path(digest)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        _write_file(path, [data])
-        _fsync_dir(path.parent)
+        with _disk():
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            _write_file(path, [data])
+            _fsync_dir(path.parent)
         return None
 
     async def remove(self, tx: Tx, digest: str, location: str | None) -> None:
@@ -348,7 +375,7 @@ class DirContent:
     def read(self, engine: Engine, digest: str, location: str | None) -> AsyncIterator[bytes]:
         if location is not None:
             return self._db.read(engine, digest, location)
-        return self._read_file(self.path(digest))
+        return _checked(digest, self._read_file(self.path(digest)))
 
     async def _read_file(self, path: Path) -> AsyncIterator[bytes]:
         """The file 1 MiB at a time, each read in a thread (off the loop)."""
@@ -356,24 +383,28 @@ class DirContent:
             handle = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError:
             raise StoreError(f"blob file {path.name} is missing") from None
-        with handle:
+        except OSError as exc:
+            raise StoreError(f"The attachment storage failed: {exc.strerror or exc}.") from exc
+        with handle, _disk():
             while block := await asyncio.to_thread(handle.read, CHUNK):
                 yield block
 
     def prepare_part(self, session_id: str, part: int, data: bytes) -> object:
         tmp = self.uploads / f".{session_id}.{part}.{uuid.uuid4().hex}"
-        _write_file(tmp, [data])
+        with _disk():
+            _write_file(tmp, [data])
         return tmp
 
     async def stage_part(
         self, tx: Tx, session_id: str, part: int, data: bytes, prepared: object
     ) -> int:
         assert isinstance(prepared, Path)
-        try:
-            os.replace(prepared, self._part(session_id, part))
-        except FileNotFoundError:  # renamed by an earlier run of this transaction
-            if not self._part(session_id, part).exists():
-                raise
+        with _disk():
+            try:
+                os.replace(prepared, self._part(session_id, part))
+            except FileNotFoundError:  # renamed by an earlier run of this transaction
+                if not self._part(session_id, part).exists():
+                    raise
         return part + 1
 
     def discard_part(self, prepared: object) -> None:
@@ -391,7 +422,8 @@ class DirContent:
 
     async def seal(self, engine: Engine, session: UploadSession) -> tuple[str, int]:
         sources = [self._part(session.id, part) for part in range(session.parts)]
-        return _write_file(self._whole(session.id), source=sources)
+        with _disk():
+            return _write_file(self._whole(session.id), source=sources)
 
     async def adopt(self, tx: Tx, session: UploadSession, digest: str) -> str | None:
         return await self.adopt_key(tx, session.id, digest)
@@ -403,7 +435,7 @@ class DirContent:
         tmp = path.with_name(f".{path.name}.tmp")
         sha, size = hashlib.sha256(), 0
         try:
-            with tmp.open("wb") as out:
+            with _disk(), tmp.open("wb") as out:
                 async for piece in _in_pieces(chunks):
                     out.write(piece)
                     sha.update(piece)
@@ -419,15 +451,16 @@ class DirContent:
 
     async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
         path = self.path(digest)
-        path.parent.mkdir(exist_ok=True, mode=0o700)
-        try:
-            os.replace(self._whole(key), path)
-        except FileNotFoundError:
-            # renamed by an earlier run of this transaction (SQLite runs a batch's operations
-            # once more, alone, when a neighbour failed)
-            if not path.exists():
-                raise
-        _fsync_dir(path.parent)
+        with _disk():
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            try:
+                os.replace(self._whole(key), path)
+            except FileNotFoundError:
+                # renamed by an earlier run of this transaction (SQLite runs a batch's
+                # operations once more, alone, when a neighbour failed)
+                if not path.exists():
+                    raise
+            _fsync_dir(path.parent)
         return None
 
     async def drop_key(self, engine: Engine, key: str) -> None:
@@ -524,7 +557,7 @@ class SqlBlobs:
     async def create_session(self, session: UploadSession, token_hash: str) -> None:
         async def op(tx: Tx) -> None:
             await tx.execute(
-                f"INSERT INTO upload_sessions ({_SESSION_COLS}, token_hash, created_at) "
+                f"INSERT INTO upload_sessions ({SESSION_COLS}, token_hash, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id, session.mailbox_id, session.message_id, session.app_id,
@@ -538,10 +571,10 @@ class SqlBlobs:
     async def session(self, session_id: str) -> tuple[UploadSession, str] | None:
         async def op(tx: Tx) -> tuple[UploadSession, str] | None:
             row = await tx.fetchone(
-                f"SELECT {_SESSION_COLS}, token_hash FROM upload_sessions WHERE id = ?",
+                f"SELECT {SESSION_COLS}, token_hash FROM upload_sessions WHERE id = ?",
                 (session_id,),
             )
-            return (_session(row), str(row[12])) if row is not None else None
+            return (session_of(row), str(row[12])) if row is not None else None
 
         return await self.engine.read(op)
 
@@ -590,9 +623,17 @@ class SqlBlobs:
             replace_message_op,
         )
 
-        digest, size = await self.content.seal(self.engine, session)
-        if size != session.size:
-            raise StoreError(f"upload session {session.id} staged {size} of {session.size} bytes")
+        try:
+            digest, size = await self.content.seal(self.engine, session)
+            if size != session.size:
+                raise StoreError(
+                    f"upload session {session.id} staged {size} of {session.size} bytes"
+                )
+        except StoreError:
+            # cancelled meanwhile (DELETE of its URL, its expiry): its parts went with it
+            if await self.session(session.id) is None:
+                return False
+            raise
 
         async def op(tx: Tx) -> bool:
             # kept, finished, to answer its last part sent again (the expiry removes it)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from graphpost.domain import ids
 from graphpost.domain.times import now
 from graphpost.errors import AlreadyExistsError
+from graphpost.ports.blobs import UploadSession
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
-from graphpost.store.blobs import release_where
+from graphpost.store.blobs import SESSION_COLS, Content, DbContent, release_where, session_of
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
 from graphpost.store.outbox import release_submission
@@ -27,8 +28,9 @@ NAMES_PER_QUERY = 1000  # addresses per display-name query (twice as many parame
 
 
 class SqlDirectory:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, content: Content | None = None) -> None:
         self.engine = engine
+        self.content = content or DbContent()  # where upload sessions stage their parts
 
     async def ensure_tenant(self, *, domain: str, display_name: str) -> Tenant:
         async def op(tx: Tx) -> Tenant:
@@ -167,9 +169,24 @@ class SqlDirectory:
         return await self.engine.read(op)
 
     async def remove_user(self, user_id: str) -> bool:
+        sessions: list[UploadSession] = []
+
         async def op(tx: Tx) -> bool:
             # children first: folders reference each other and messages reference folders
             await release_where(tx, "m.mailbox_id = ?", (user_id,))
+            # the user's upload sessions, and what they staged (the rows would go by cascade,
+            # and nothing would ever drop their parts)
+            # (a finished session's staged bytes are its attachment's blob now: left alone)
+            sessions[:] = [
+                s
+                for r in await tx.fetchall(
+                    f"SELECT {SESSION_COLS} FROM upload_sessions WHERE mailbox_id = ?", (user_id,)
+                )
+                if not (s := session_of(r)).finished
+            ]
+            for session in sessions:
+                await self.content.drop_staged(tx, session)
+            await tx.execute("DELETE FROM upload_sessions WHERE mailbox_id = ?", (user_id,))
             for sub in await tx.fetchall(
                 "SELECT id, mime_digest, blobs_held FROM submissions WHERE mailbox_id = ? "
                 "AND (mime_digest IS NOT NULL OR blobs_held IS NOT NULL)",
@@ -181,7 +198,10 @@ class SqlDirectory:
             await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
             return await tx.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0
 
-        return await self.engine.write(op)
+        done = await self.engine.write(op)
+        for session in sessions:
+            await self.content.drop_staged(None, session)  # a directory's part files
+        return done
 
     async def display_names(self, addresses: list[str]) -> dict[str, str]:
         wanted = sorted({a.lower() for a in addresses if a})
