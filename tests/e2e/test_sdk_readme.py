@@ -246,8 +246,9 @@ print(json.dumps({"from": found[0].sender.address, "subject": found[0].subject})
 """
 
 
-def test_python_o365(tls: RunningServer) -> None:
-    app = register(tls, unique("readme-o365"), "Mail.ReadWrite Mail.Send")
+def o365_script(tls: RunningServer, app_name: str, subject: str, scenario: str) -> str:
+    """The README's python-o365 block for a newly registered app, then ``scenario``."""
+    app = register(tls, unique(app_name), "Mail.ReadWrite Mail.Send")
     setup = with_values(
         readme_block("python-o365"),
         GRAPHPOST=tls.base,
@@ -257,9 +258,12 @@ def test_python_o365(tls: RunningServer) -> None:
         CA_FILE=str(tls.data_dir / "tls" / "cert.pem"),
         MAILBOX=SENDER,
     )
+    return setup + f"RECIPIENT = {RECIPIENT!r}\nSUBJECT = {subject!r}\n" + scenario
+
+
+def test_python_o365(tls: RunningServer) -> None:
     subject = unique("README o365")
-    script = setup + f"RECIPIENT = {RECIPIENT!r}\nSUBJECT = {subject!r}\n" + O365_SCENARIO
-    result = python_result(tls, script)
+    result = python_result(tls, o365_script(tls, "readme-o365", subject, O365_SCENARIO))
     assert result == {"from": SENDER, "subject": subject}
 
 
@@ -356,20 +360,8 @@ def test_python_o365_attachments_save_draft_and_send(tls: RunningServer) -> None
     """python-o365's ``attachments.add()`` + ``save_draft()`` + ``send()``, unchanged: the first
     save posts the draft with its attachment, the second adds one over 3 MB by an upload
     session, then the draft is sent and read back in the recipient's Inbox."""
-    app = register(tls, unique("readme-o365-att"), "Mail.ReadWrite Mail.Send")
-    setup = with_values(
-        readme_block("python-o365"),
-        GRAPHPOST=tls.base,
-        TENANT_ID=app["tenant_id"],
-        CLIENT_ID=app["client_id"],
-        CLIENT_SECRET=app["client_secret"],
-        CA_FILE=str(tls.data_dir / "tls" / "cert.pem"),
-        MAILBOX=SENDER,
-    )
     subject = unique("README o365 attachments")
-    script = (
-        setup + f"RECIPIENT = {RECIPIENT!r}\nSUBJECT = {subject!r}\n" + O365_ATTACHMENTS_SCENARIO
-    )
+    script = o365_script(tls, "readme-o365-att", subject, O365_ATTACHMENTS_SCENARIO)
     result = python_result(tls, script)
     small = (tls.data_dir / "o365-small.txt").read_bytes()
     large = (tls.data_dir / "o365-large.bin").read_bytes()
