@@ -397,35 +397,62 @@ def attachments_of(parsed: Parsed, now: int) -> list[Attachment]:
     return out
 
 
-def _item_of(name: str, inner: Parsed, inline: bool, now: int) -> Attachment:
-    nested = attachments_of(inner, now)
+def document(
+    parsed: Parsed,
+    *,
+    message_id: str,
+    folder_id: str,
+    now: int,
+    web_base: str,
+    conversation_index: str,
+    attachments: list[Attachment],
+    is_read: bool,
+    with_bcc: bool,
+) -> Message:
+    """A read message as the domain's document: one that arrived, or one attached to another
+    (``now`` its arrival; sent then too when it has no Date)."""
 
     def one(a: EmailAddress | None) -> Recipient | None:
         return Recipient(a) if a is not None else None
 
-    when = inner.date if inner.date is not None else now
-    doc = item(
-        message_id="",
-        folder_id="",
-        now=when,  # received (and created) when it was sent, as far as anyone can tell
-        web_base="",
-        conversation_index=inner.thread_index or ids.conversation_index(when),
-        attachments=nested,
-        internet_message_id=inner.message_id or ids.internet_message_id("graphpost.localhost"),
-        subject=inner.subject,
-        body=ItemBody(content_type=inner.body_type, content=inner.body),
-        sender=one(inner.sender),
-        from_=one(inner.from_),
-        to=[Recipient(a) for a in inner.to],
-        cc=[Recipient(a) for a in inner.cc],
-        bcc=[Recipient(a) for a in inner.bcc],
-        reply_to=[Recipient(a) for a in inner.reply_to],
-        is_read=True,
+    return item(
+        message_id=message_id,
+        folder_id=folder_id,
+        now=now,
+        web_base=web_base,
+        conversation_index=conversation_index,
+        attachments=attachments,
+        internet_message_id=parsed.message_id or ids.internet_message_id("graphpost.localhost"),
+        subject=parsed.subject,
+        body=ItemBody(content_type=parsed.body_type, content=parsed.body),
+        sender=one(parsed.sender),
+        from_=one(parsed.from_),
+        to=[Recipient(a) for a in parsed.to],
+        cc=[Recipient(a) for a in parsed.cc],
+        bcc=[Recipient(a) for a in parsed.bcc] if with_bcc else [],
+        reply_to=[Recipient(a) for a in parsed.reply_to],
+        is_read=is_read,
         is_draft=False,
-        importance=inner.importance,
-        read_receipt=any(h.name.lower() == "disposition-notification-to" for h in inner.headers),
-        sent_at=when,
+        importance=parsed.importance,
+        read_receipt=asks_read_receipt(parsed),
+        sent_at=parsed.date or now,
     )
+
+
+def asks_read_receipt(parsed: Parsed) -> bool:
+    """Whether the message asks for a read receipt (Disposition-Notification-To)."""
+    return any(h.name.lower() == "disposition-notification-to" for h in parsed.headers)
+
+
+def _item_of(name: str, inner: Parsed, inline: bool, now: int) -> Attachment:
+    nested = attachments_of(inner, now)
+    when = inner.date if inner.date is not None else now
+    # received (and created) when it was sent, as far as anyone can tell
+    doc = document(
+        inner, message_id="", folder_id="", now=when, web_base="",
+        conversation_index=inner.thread_index or ids.conversation_index(when),
+        attachments=nested, is_read=True, with_bcc=True,
+    )  # fmt: skip
     doc = msgspec.structs.replace(doc, change_key="", web_link="")
     return sized(
         Attachment(

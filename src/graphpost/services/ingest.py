@@ -12,7 +12,6 @@ from typing import Protocol
 import msgspec
 
 from graphpost.domain import extended, ids, mime
-from graphpost.domain.message import EmailAddress, ItemBody, Recipient, item
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
 from graphpost.ports.messages import MessageStore, NewMessage
@@ -23,10 +22,6 @@ class Parse(Protocol):
     """Reads received MIME (``services.parsing.MimeParser.parse``: off the loop, timed)."""
 
     def __call__(self, raw: bytes, *, trusted: bool = False) -> Awaitable[mime.Parsed]: ...
-
-
-def _r(address: EmailAddress | None) -> Recipient | None:
-    return Recipient(address) if address is not None else None
 
 
 class IngestService:
@@ -72,29 +67,16 @@ class IngestService:
                 msgspec.structs.replace(a, blob=ref[0], size=ref[1]) if ref else a
                 for a, ref in zip(attachments, parsed.blobs, strict=False)
             ]
-        msg = item(
+        msg = mime.document(
+            parsed,
             message_id=ids.message_id(),
             folder_id=folder,
             now=stamp,
             web_base=self.web_base,
             conversation_index=index,
             attachments=attachments,
-            internet_message_id=parsed.message_id or ids.internet_message_id("graphpost.localhost"),
-            subject=parsed.subject,
-            body=ItemBody(content_type=parsed.body_type, content=parsed.body),
-            sender=_r(parsed.sender),
-            from_=_r(parsed.from_),
-            to=[Recipient(a) for a in parsed.to],
-            cc=[Recipient(a) for a in parsed.cc],
-            bcc=[],
-            reply_to=[Recipient(a) for a in parsed.reply_to],
             is_read=False,
-            is_draft=False,
-            importance=parsed.importance,
-            read_receipt=any(
-                h.name.lower() == "disposition-notification-to" for h in parsed.headers
-            ),
-            sent_at=parsed.date or stamp,
+            with_bcc=False,
         )
         headers = list(parsed.headers)
         props = extended.from_headers((h.name, h.value) for h in headers)

@@ -265,9 +265,7 @@ class MessageService:
             is_draft=True,
             importance=parsed.importance,
             delivery_receipt=None,  # as Graph shows a MIME draft
-            read_receipt=any(
-                h.name.lower() == "disposition-notification-to" for h in parsed.headers
-            ),
+            read_receipt=mime.asks_read_receipt(parsed),
             sent_at=parsed.date,
         )  # fmt: skip
         return NewMessage(mailbox.id, msg, headers, attachments)
