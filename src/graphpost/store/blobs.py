@@ -35,7 +35,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import msgspec
 
@@ -285,26 +285,27 @@ class DbContent:
         await engine.write(op)
 
 
-def _write_file(
-    path: Path, parts: list[bytes] | None = None, source: list[Path] | None = None
-) -> tuple[str, int]:
-    """Write a new file at a temporary name beside ``path``, fsync, rename; its SHA-256 and
-    size. The bytes are ``parts``, or the concatenation of the files ``source`` (read 1 MiB at
-    a time)."""
+class _Written:
+    """What a ``_new_file`` received: its SHA-256 and size, counted as it is written."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.sha, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+
+
+@contextlib.contextmanager
+def _new_file(path: Path) -> Iterator[_Written]:
+    """A new file at ``path``, whole or not at all: written at a temporary name beside it,
+    fsynced and renamed into place when the block ends, removed when it fails."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    sha, size = hashlib.sha256(), 0
     try:
         with open(tmp, "wb") as out:
-            for data in parts or []:
-                out.write(data)
-                sha.update(data)
-                size += len(data)
-            for src in source or []:
-                with open(src, "rb") as inp:
-                    while block := inp.read(CHUNK):
-                        out.write(block)
-                        sha.update(block)
-                        size += len(block)
+            written = _Written(out)
+            yield written
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -312,7 +313,21 @@ def _write_file(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return sha.hexdigest(), size
+
+
+def _write_file(
+    path: Path, parts: list[bytes] | None = None, source: list[Path] | None = None
+) -> tuple[str, int]:
+    """A new file at ``path`` (see ``_new_file``); its SHA-256 and size. The bytes are
+    ``parts``, or the concatenation of the files ``source`` (read 1 MiB at a time)."""
+    with _new_file(path) as out:
+        for data in parts or []:
+            out.write(data)
+        for src in source or []:
+            with open(src, "rb") as inp:
+                while block := inp.read(CHUNK):
+                    out.write(block)
+    return out.sha.hexdigest(), out.size
 
 
 @contextlib.contextmanager
@@ -431,23 +446,10 @@ class DirContent:
     async def stage_stream(
         self, engine: Engine, key: str, chunks: AsyncIterator[bytes]
     ) -> tuple[str, int]:
-        path = self._whole(key)
-        tmp = path.with_name(f".{path.name}.tmp")
-        sha, size = hashlib.sha256(), 0
-        try:
-            with _disk(), tmp.open("wb") as out:
-                async for piece in _in_pieces(chunks):
-                    out.write(piece)
-                    sha.update(piece)
-                    size += len(piece)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        return sha.hexdigest(), size
+        with _disk(), _new_file(self._whole(key)) as out:
+            async for piece in _in_pieces(chunks):
+                out.write(piece)
+        return out.sha.hexdigest(), out.size
 
     async def adopt_key(self, tx: Tx, key: str, digest: str) -> str | None:
         path = self.path(digest)
