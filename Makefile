@@ -28,7 +28,7 @@ $(VENV)/.dev-stamp: requirements-dev.lock pyproject.toml | $(VENV)/.pip-stamp
 	touch $@ $(VENV)/.run-stamp
 
 run: $(VENV)/.run-stamp
-	$(BIN)/graphpost serve
+	GRAPHPOST_EMULATOR=$${GRAPHPOST_EMULATOR:-true} $(BIN)/graphpost serve
 
 lint: $(VENV)/.dev-stamp
 	$(BIN)/ruff format --check src tests bench

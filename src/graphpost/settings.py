@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         "database.",
     )
     demo: bool = Field(default=True, description="Seed the demo tenant on first start.")
+    emulator: bool = Field(
+        default=False,
+        description="Emulator mode for app developers (`make run` turns it on): the test "
+        "controls under /_graphpost/, the open mailbox page on loopback, plain-http webhooks.",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,
