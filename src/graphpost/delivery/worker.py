@@ -59,8 +59,12 @@ class DeliveryWorker:
         concurrency: int = 16,
         sole: bool = False,
         blobs: BlobStore | None = None,
+        on_outcome: Callable[[], None] | None = None,
     ) -> None:
         self.blobs = blobs
+        # called when a submission's claimed deliveries have their outcomes recorded (the
+        # emulator's long poll of what was delivered waits for it)
+        self.on_outcome = on_outcome
         self.store = store
         self.directory = directory
         self.ingest = ingest
@@ -167,6 +171,13 @@ class DeliveryWorker:
         """Deliver one submission's claimed recipients. Every recipient ends this with its
         outcome recorded (delivered, deferred with backoff, or failed), whatever goes wrong:
         nothing is released to be tried again at once."""
+        try:
+            await self._deliver(submission_id, deliveries)
+        finally:
+            if self.on_outcome is not None:
+                self.on_outcome()
+
+    async def _deliver(self, submission_id: str, deliveries: list[Delivery]) -> None:
         async with self._limit:
             try:
                 submission = await self.store.get_submission(submission_id)
