@@ -25,7 +25,16 @@ from typing import Any, ClassVar, Literal
 import msgspec
 
 from graphpost.api.errors import envelope, status_and_code
-from graphpost.asgi import ASGIApp, Receive, Request, Response, Scope, Send, read_body
+from graphpost.asgi import (
+    ASGIApp,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    printable_header,
+    read_body,
+)
 from graphpost.auth.tokens import TokenService
 from graphpost.domain import times
 from graphpost.domain.message import MessageInput
@@ -184,6 +193,9 @@ class _Edge:
             return
         request = Request.from_scope(scope)
         request_id = f"{random.getrandbits(128):032x}"
+        client_id = request.headers.get("client-request-id") or request_id
+        if not printable_header(client_id) or len(client_id) > 200:
+            client_id = request_id
         headers: list[tuple[bytes, bytes]] = []
         try:
             response = await self.answer(request, scope, receive)
@@ -195,7 +207,7 @@ class _Edge:
                 log.warning("test control %s failed: %r", request.raw_path, exc)
             response = Response(
                 status,
-                envelope(code, exc.message, request_id=request_id, client_request_id=request_id,
+                envelope(code, exc.message, request_id=request_id, client_request_id=client_id,
                          target=exc.target, status=status),
             )  # fmt: skip
         except Exception:
@@ -203,11 +215,12 @@ class _Edge:
             response = Response(
                 500,
                 envelope("InternalServerError", "The test control failed; see the log.",
-                         request_id=request_id, client_request_id=request_id),
+                         request_id=request_id, client_request_id=client_id),
             )  # fmt: skip
         out = [
             (b"content-length", str(len(response.body)).encode()),
             (b"request-id", request_id.encode()),
+            (b"client-request-id", client_id.encode("latin-1")),
             (b"cache-control", b"no-store"),
             *headers,
             *response.headers,
