@@ -301,7 +301,7 @@ def test_smtp_drop_cuts_the_whole_session(gp: GraphpostClient, sink: Sink) -> No
 
 def test_seed_then_reset_one_tenant(gp: GraphpostClient, tmp_path: Path) -> None:
     domain = f"{unique('t')}.example"
-    seed = {
+    seed: dict[str, Any] = {
         "users": [{"userPrincipalName": f"bob@{domain}", "displayName": "Bob",
                    "password": "correct horse"}],
         "messages": [
