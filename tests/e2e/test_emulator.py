@@ -4,6 +4,8 @@ both engines, relaying to a real SMTP sink; and their absence (404) with emulato
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import httpx
 import pytest
 
 from graphpost.testing import ControlError, GraphpostClient
-from tests.conftest import RunningServer
+from tests.conftest import ROOT, RunningServer
 from tests.delivery_checks import engine_server
 from tests.mail_api import ADELE, ALEX, MEGAN, assert_error, unique
 from tests.sink import Sink
@@ -405,6 +407,20 @@ def test_tokens_from_the_controls(emulator: RunningServer) -> None:
         with pytest.raises(ControlError) as caught:
             gp._call("POST", "/token", bad)
         assert caught.value.status in (400, 404)
+
+
+def test_the_examples_attach_to_a_running_server(emulator: RunningServer) -> None:
+    """graphpost.testing's fixtures with GRAPHPOST_TEST_URL: the examples' tests run against
+    this server instead of one in-process."""
+    env = {**emulator.env, "GRAPHPOST_TEST_URL": emulator.base}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 passed" in done.stdout
+    # they ran here: their sender's mail is listed by this server
+    assert GraphpostClient(emulator.base).messages(sender="welcome@shop.example")
 
 
 # ------------------------------------------------------------------------------ the clock (last)
