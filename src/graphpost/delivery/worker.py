@@ -135,9 +135,13 @@ class DeliveryWorker:
             limit=self.batch,
             remote=self.transport is not None,
         )
+        # a delivery already in hand is never started twice: its lease can only look over
+        # to this worker when the clock was moved forward (emulator mode), and it is ours
+        in_hand = {seq for group in self._tasks.values() for seq in group}
         by_submission: dict[str, list[Delivery]] = defaultdict(list)
         for d in claimed:
-            by_submission[d.submission_id].append(d)
+            if d.seq not in in_hand:
+                by_submission[d.submission_id].append(d)
         for sid, ds in by_submission.items():
             task = asyncio.create_task(self._submission(sid, ds))
             self._tasks[task] = [d.seq for d in ds]
