@@ -92,6 +92,23 @@ def test_without_emulator_mode_every_control_is_404(
         assert c.get("/me/mailFolders/inbox").status_code == 200
 
 
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_controls_answer_only_their_networks(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Emulator mode on, but this client (loopback) is not in the networks given: 403, and
+    nothing ran; the Graph API is unaffected."""
+    env = {"GRAPHPOST_EMULATOR": "true", "GRAPHPOST_EMULATOR_CONTROLS_FROM": "10.0.0.0/8"}
+    with engine_server(engine, tmp_path / "srv", request, relay=None, **env) as s:
+        with controls(s) as c:
+            for method, path in (("POST", "/clock"), ("POST", "/reset"), ("GET", "/messages")):
+                r = c.request(method, path, json={"advanceSeconds": 86400})
+                assert_error(r, 403, "ErrorAccessDenied")
+                assert "GRAPHPOST_EMULATOR_CONTROLS_FROM" in r.json()["error"]["message"]
+        with s.client() as c:  # a token of the real time still works: the clock did not move
+            assert c.get("/me/mailFolders/inbox").status_code == 200
+
+
 # ------------------------------------------------------------------------------ delivered
 
 

@@ -117,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         relay = settings.smtp_relay or "none: external mail waits in the queue"
         print(f"outbound relay: {relay.split('@')[-1]}")
         print(f"identity (authority): {base}")
+        if settings.emulator:
+            print(
+                f"emulator mode: test controls at {base}/_graphpost "
+                f"(clients in {settings.emulator_controls_from})"
+            )
         if settings.demo and token:
             print(
                 f"demo sign-in: every {DEMO_DOMAIN} user's password is {DEMO_PASSWORD}; "
