@@ -145,6 +145,49 @@ def test_local_and_relay_deliveries_are_listed_and_awaited(gp: GraphpostClient, 
     assert len(gp.messages(subject=subject, state="delivered,deferred")) == 2
 
 
+def test_many_waits_at_once_each_get_theirs(gp: GraphpostClient) -> None:
+    subjects = [unique("many") for _ in range(6)]
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def wait_for(subject: str) -> None:
+        found[subject] = gp.messages(subject=subject, wait=30)
+
+    waiters = [threading.Thread(target=wait_for, args=(s,)) for s in subjects]
+    for w in waiters:
+        w.start()
+    with graph(gp) as c:
+        for subject in subjects:
+            assert send(c, subject, ALEX).status_code == 202
+    for w in waiters:
+        w.join(60)
+    assert {s: [d["subject"] for d in found.get(s, [])] for s in subjects} == {
+        s: [s] for s in subjects
+    }
+
+
+def test_a_reset_racing_deliveries_leaves_counts_true(gp: GraphpostClient) -> None:
+    """Sends in flight while the mailboxes are emptied: every folder's count still matches
+    its messages, and no answer is a 500."""
+    subject = unique("race")
+    with graph(gp) as c:
+        sent = [send(c, subject, ALEX, MEGAN) for _ in range(10)]
+        done = gp.reset()
+        sent += [send(c, subject, ALEX, MEGAN) for _ in range(5)]
+    assert {r.status_code for r in sent} == {202}
+    assert done["mailboxes"] >= 2
+    marker = unique("after the race")
+    with graph(gp) as c:
+        assert send(c, marker, ALEX, MEGAN).status_code == 202
+    gp.wait_for_message(subject=marker, to="alexw", timeout=30)
+    gp.wait_for_message(subject=marker, to="meganb", timeout=30)
+    for user in (ALEX, MEGAN, ADELE):
+        with graph(gp, user) as c:
+            for folder in ("inbox", "sentitems"):
+                counted = c.get(f"/me/mailFolders/{folder}").json()["totalItemCount"]
+                listed = c.get(f"/me/mailFolders/{folder}/messages", params={"$top": 1000})
+                assert counted == len(listed.json()["value"]), (user, folder)
+
+
 def test_a_wait_with_no_match_ends_empty(gp: GraphpostClient) -> None:
     assert gp.messages(subject=unique("never sent"), wait=0.3) == []
 
