@@ -1,0 +1,319 @@
+"""The ``$search`` index of messages and its queries, on both engines.
+
+SQLite: ``message_search``, an FTS5 table (unicode61, diacritics removed) whose rowid is the
+message's ``seq``, one column per field; a trigger deletes its row with the message (also by
+cascade, when a folder or a user goes). PostgreSQL: ``message_search`` (``message_seq``, a
+``tsvector`` ``doc`` under a GIN index, the ``digest`` of the message's own fields), deleted by
+its foreign key's cascade. Each PostgreSQL lexeme is a word tagged with its field
+(``s.pizza``: a word of the subject), so one ``tsvector`` holds every field.
+
+Both are given the words of ``domain.search`` (already folded and split), never raw text, and
+every word reaches the engine inside a quoted string of its query language (an FTS5 string,
+a tsquery lexeme) that is itself one bound parameter: no user text is ever part of the SQL
+or of an FTS expression's syntax.
+
+Rows are written in the transaction of the message (insert, replace, attachments added or
+removed); migration 0011 fills them for the messages that were there before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from graphpost.domain.search import (
+    ATTACHMENT,
+    FIELDS,
+    AllOf,
+    AnyOf,
+    DateRange,
+    Flag,
+    Importance,
+    IndexFields,
+    Nope,
+    SearchNode,
+    Text,
+    words,
+)
+from graphpost.store.engine import Tx
+
+# PostgreSQL: the tag of each field's lexemes
+TAGS = {
+    "subject": "s", "body": "b", "sender": "f", "torecip": "t", "ccrecip": "c",
+    "bccrecip": "x", "attachment": "a",
+}  # fmt: skip
+_OWN_FIELDS = tuple(f for f in FIELDS if f != ATTACHMENT)
+_MAX_POSITIONS = 256  # PostgreSQL keeps at most 256 positions of a lexeme
+_MAX_POSITION = 16383
+
+SQLITE_COLUMNS = ", ".join(FIELDS)
+
+
+def _column_text(groups: list[list[str]]) -> str:
+    return " ".join(" ".join(g) for g in groups)
+
+
+def _lexeme(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def tsvector_text(fields: dict[str, list[list[str]]]) -> str:
+    """A tsvector's input text: each field's words tagged, with positions (a field starts at
+    1; consecutive groups, such as two recipients, one position apart so no phrase spans
+    them)."""
+    positions: dict[str, list[int]] = {}
+    for field, groups in fields.items():
+        tag = TAGS[field]
+        pos = 1
+        for group in groups:
+            for w in group:
+                found = positions.setdefault(f"{tag}.{w}", [])
+                if len(found) < _MAX_POSITIONS:
+                    found.append(min(pos, _MAX_POSITION))
+                pos += 1
+            pos += 1
+    return " ".join(
+        f"{_lexeme(lex)}:{','.join(map(str, sorted(set(pos))))}" for lex, pos in positions.items()
+    )
+
+
+def _own(fields: IndexFields) -> dict[str, list[list[str]]]:
+    every = fields.by_field()
+    return {f: every[f] for f in _OWN_FIELDS}
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+class IndexEntry:
+    """What ``write_index`` writes for a message's own fields (not its attachment names)."""
+
+    __slots__ = ("digest", "pg", "sqlite")
+
+    def __init__(self, fields: IndexFields) -> None:
+        own = _own(fields)
+        self.sqlite = [_column_text(own[f]) for f in _OWN_FIELDS]
+        self.pg = tsvector_text(own)
+        self.digest = _digest(self.pg)
+
+
+def pg_index_text(row: IndexEntry, attachment_names: list[str]) -> str:
+    """A new message's tsvector text: its own fields and its attachments' names."""
+    if not attachment_names:
+        return row.pg
+    names = [words(n) for n in attachment_names]
+    return row.pg + " " + tsvector_text({ATTACHMENT: names})
+
+
+async def insert_index(tx: Tx, seq: int, row: IndexEntry, attachment_names: list[str]) -> None:
+    """The index row of a new message (on PostgreSQL the insert CTE writes it instead)."""
+    if tx.dialect == "postgresql":
+        await tx.execute(
+            "INSERT INTO message_search (message_seq, digest, doc) "
+            "VALUES (?, ?, ?::text::tsvector)",
+            (seq, row.digest, pg_index_text(row, attachment_names)),
+        )
+        return
+    names = [words(n) for n in attachment_names]
+    await tx.execute(
+        f"INSERT INTO message_search (rowid, {SQLITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, *row.sqlite, _column_text(names)),
+    )
+
+
+# PostgreSQL: keep the attachment lexemes (a.*) and put the message's own in place
+_PG_REPLACE_OWN = (
+    "UPDATE message_search SET digest = ?, doc = ?::text::tsvector || ts_delete(doc, "
+    "ARRAY(SELECT l FROM unnest(tsvector_to_array(doc)) AS l WHERE l NOT LIKE 'a.%')) "
+    "WHERE message_seq = ? AND digest <> ?"
+)
+_PG_REPLACE_ATTACHMENTS = (
+    "UPDATE message_search SET doc = ts_delete(doc, "
+    "ARRAY(SELECT l FROM unnest(tsvector_to_array(doc)) AS l WHERE l LIKE 'a.%')) "
+    "|| ?::text::tsvector WHERE message_seq = ?"
+)
+_SQLITE_REPLACE_OWN = (
+    "UPDATE message_search SET "
+    + ", ".join(f"{f} = ?" for f in _OWN_FIELDS)
+    + " WHERE rowid = ? AND NOT ("
+    + " AND ".join(f"{f} IS ?" for f in _OWN_FIELDS)
+    + ")"
+)
+
+
+async def replace_index(tx: Tx, seq: int, row: IndexEntry) -> None:
+    """A changed message's own fields, written only when they differ (a PATCH of isRead
+    leaves the index alone)."""
+    if tx.dialect == "postgresql":
+        await tx.execute(_PG_REPLACE_OWN, (row.digest, row.pg, seq, row.digest))
+    else:
+        await tx.execute(_SQLITE_REPLACE_OWN, (*row.sqlite, seq, *row.sqlite))
+
+
+async def reindex_attachments(tx: Tx, seq: int) -> None:
+    """The attachment names of message ``seq`` as its attachment rows now say."""
+    rows = await tx.fetchall(
+        "SELECT name FROM attachments WHERE message_seq = ? ORDER BY position", (seq,)
+    )
+    names = [words(str(r[0] or "")) for r in rows]
+    if tx.dialect == "postgresql":
+        await tx.execute(_PG_REPLACE_ATTACHMENTS, (tsvector_text({ATTACHMENT: names}), seq))
+    else:
+        await tx.execute(
+            f"UPDATE message_search SET {ATTACHMENT} = ? WHERE rowid = ?",
+            (_column_text(names), seq),
+        )
+
+
+# ---------------------------------------------------------------- queries
+
+
+def _fts_string(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _fts_text(node: Text) -> str:
+    phrase = _fts_string(" ".join(node.words)) + ("" if node.exact else "*")
+    return "{" + " ".join(node.fields) + "} : " + phrase
+
+
+def _fts(node: SearchNode) -> str | None:
+    """An FTS5 expression for a subtree of text only (NOT only beside something positive,
+    FTS5's NOT being binary); None for anything else."""
+    if isinstance(node, Text):
+        return _fts_text(node)
+    if isinstance(node, AnyOf):
+        parts = [_fts(i) for i in node.items]
+        if any(p is None for p in parts):
+            return None
+        return "(" + " OR ".join(p for p in parts if p) + ")"
+    if isinstance(node, AllOf):
+        plus: list[str] = []
+        minus: list[str] = []
+        for item in node.items:
+            if isinstance(item, Nope):
+                inner = _fts(item.item)
+                if inner is None:
+                    return None
+                minus.append(inner)
+            else:
+                got = _fts(item)
+                if got is None:
+                    return None
+                plus.append(got)
+        if not plus:
+            return None
+        expr = "(" + " AND ".join(plus) + ")"
+        for m in minus:
+            expr = f"({expr} NOT {m})"
+        return expr
+    return None
+
+
+def _tsq_text(node: Text) -> str:
+    alternatives = []
+    for field in node.fields:
+        tag = TAGS[field]
+        lexemes = [_lexeme(f"{tag}.{w}") for w in node.words]
+        if not node.exact:
+            lexemes[-1] += ":*"
+        alternatives.append(" <-> ".join(lexemes))
+    joined = " | ".join(f"({a})" for a in alternatives)
+    return f"({joined})"
+
+
+def _tsq(node: SearchNode) -> str | None:
+    """A tsquery for a subtree of text only (tsquery has AND, OR and a unary NOT)."""
+    if isinstance(node, Text):
+        return _tsq_text(node)
+    if isinstance(node, Nope):
+        inner = _tsq(node.item)
+        return None if inner is None else f"!{inner}"
+    if isinstance(node, (AllOf, AnyOf)):
+        parts = [_tsq(i) for i in node.items]
+        if any(p is None for p in parts):
+            return None
+        op = " & " if isinstance(node, AllOf) else " | "
+        return "(" + op.join(p for p in parts if p) + ")"
+    return None
+
+
+_DATE_COLUMNS = {"received": "m.received_at", "sent": "m.sent_at"}
+
+
+class SearchSql:
+    """A search's SQL: the condition (over ``m``, and ``s`` when ``join`` is set) and its
+    parameters."""
+
+    def __init__(self, dialect: str) -> None:
+        self.dialect = dialect
+        self.params: list[Any] = []
+        self.join = False
+        self.where = ""
+
+    def text_condition(self, node: SearchNode) -> str | None:
+        if self.dialect == "postgresql":
+            tsq = _tsq(node)
+            if tsq is None:
+                return None
+            self.join = True
+            self.params.append(tsq)
+            return "s.doc @@ ?::text::tsquery"
+        fts = _fts(node)
+        if fts is None:
+            return None
+        self.params.append(fts)
+        return "m.seq IN (SELECT rowid FROM message_search WHERE message_search MATCH ?)"
+
+    def condition(self, node: SearchNode) -> str:
+        found = self.text_condition(node)
+        if found is not None:
+            return found
+        if isinstance(node, Nope):
+            return f"NOT ({self.condition(node.item)})"
+        if isinstance(node, (AllOf, AnyOf)):
+            # the text-only items together: one MATCH (one index lookup) instead of several
+            texts = [i for i in node.items if self._texty(i)]
+            rest = [i for i in node.items if not self._texty(i)]
+            parts: list[str] = []
+            if len(texts) > 1:
+                grouped = AllOf(tuple(texts)) if isinstance(node, AllOf) else AnyOf(tuple(texts))
+                got = self.text_condition(grouped)
+                if got is not None:
+                    parts.append(got)
+                else:
+                    rest = list(node.items)
+            else:
+                rest = list(node.items)
+            parts += [self.condition(i) for i in rest]
+            op = " AND " if isinstance(node, AllOf) else " OR "
+            return "(" + op.join(parts) + ")"
+        if isinstance(node, DateRange):
+            column = _DATE_COLUMNS[node.field]
+            bounds = []
+            if node.start is not None:
+                self.params.append(node.start)
+                bounds.append(f"{column} >= ?")
+            if node.end is not None:
+                self.params.append(node.end)
+                bounds.append(f"{column} < ?")
+            return "(" + " AND ".join(bounds) + ")" if bounds else "1 = 1"
+        if isinstance(node, Flag):
+            self.params.append(node.value)
+            return "m.has_attachments = ?"
+        if isinstance(node, Importance):
+            self.params.append(node.value)
+            return "lower(m.importance) = ?"
+        raise AssertionError(node)  # Text is always texty
+
+    def _texty(self, node: SearchNode) -> bool:
+        if self.dialect == "postgresql":
+            return _tsq(node) is not None
+        return _fts(node) is not None or (isinstance(node, Nope) and _fts(node.item) is not None)
+
+
+def compile_search(node: SearchNode, dialect: str) -> SearchSql:
+    found = SearchSql(dialect)
+    found.where = found.condition(node)
+    return found
