@@ -104,6 +104,13 @@ async def test_free_text_and_every_property(store: Stores, mailbox: tuple[User, 
         "Quarterly report", "Pizza party on Friday"
     ]  # fmt: skip
     assert await search(store, user, "cafe resume") == ["Holiday plans"]
+    assert len(await search(store, user, "kind:email")) == 4
+    assert await search(store, user, "kind:voicemail") == []
+    assert len(await search(store, user, "size:1..500000")) == 4
+    assert await search(store, user, "size>100000000") == []
+    assert await search(store, user, "importance:medium budget") == [
+        "Re: budget", "Quarterly report"
+    ]  # fmt: skip
 
 
 async def test_phrases_booleans_and_dates(store: Stores, mailbox: tuple[User, str]) -> None:

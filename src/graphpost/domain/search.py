@@ -77,10 +77,12 @@ TEXT_PROPERTIES: dict[str, tuple[str, ...]] = {
 }
 DATE_PROPERTIES = {"received": "received", "sent": "sent"}
 FLAG_PROPERTIES = {"hasattachment": "hasattachments", "hasattachments": "hasattachments"}
-IMPORTANCE = ("low", "normal", "high")
-UNSUPPORTED = frozenset(
-    {"size", "kind", "category", "followupflag", "isread", "isflagged", "messagesize"}
-)
+IMPORTANCE = {"low": "low", "normal": "normal", "medium": "normal", "high": "high"}
+KINDS = frozenset(
+    {"contacts", "docs", "email", "faxes", "im", "journals", "meetings", "notes", "posts",
+     "rssfeeds", "tasks", "voicemail"}
+)  # fmt: skip
+UNSUPPORTED = frozenset({"category", "followupflag", "isread", "isflagged", "messagesize"})
 
 _OPS = (">=", "<=", "<>", ":", "=", ">", "<")
 _RESTRICTION = re.compile(r"([A-Za-z]+)(>=|<=|<>|:|=|>|<)(.*)", re.DOTALL)
@@ -116,6 +118,21 @@ class Importance:
 
 
 @dataclass(frozen=True, slots=True)
+class Size:
+    """The message's size in bytes in [low, high]; None: unbounded."""
+
+    low: int | None
+    high: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """``kind:email`` (every message here); any other kind matches none."""
+
+    email: bool
+
+
+@dataclass(frozen=True, slots=True)
 class AllOf:
     items: tuple[SearchNode, ...]
 
@@ -130,7 +147,7 @@ class Nope:
     item: SearchNode
 
 
-SearchNode = Text | DateRange | Flag | Importance | AllOf | AnyOf | Nope
+SearchNode = Text | DateRange | Flag | Importance | Size | Kind | AllOf | AnyOf | Nope
 
 
 # ---------------------------------------------------------------- words
@@ -227,6 +244,10 @@ def message_fields(msg: Message) -> IndexFields:
         attachment_names=[],
     )
 
+
+_PROPERTIES = frozenset(
+    {*TEXT_PROPERTIES, *DATE_PROPERTIES, *FLAG_PROPERTIES, "importance", "kind", "size"}
+)
 
 # ---------------------------------------------------------------- lexer
 
@@ -372,14 +393,9 @@ class _Parser:
                 raise QueryError(
                     f"The $search property '{m.group(1)}' is not supported by this server; "
                     "use from, to, cc, bcc, participants, recipients, subject, body, "
-                    "attachment, received, sent, hasAttachments or importance."
+                    "attachment, received, sent, hasAttachments, importance, size or kind."
                 )
-            if (
-                name in TEXT_PROPERTIES
-                or name in DATE_PROPERTIES
-                or name in FLAG_PROPERTIES
-                or (name == "importance")
-            ):
+            if name in _PROPERTIES:
                 return self.restriction(name, m.group(2), m.group(3), tok, depth)
         return self.text(tok.text, fields, exact=False)
 
@@ -428,7 +444,14 @@ class _Parser:
             lowered = value.lower()
             if op not in (":", "=") or lowered not in IMPORTANCE:
                 raise _invalid("importance is low, normal or high ('importance:high').")
-            return Importance(lowered)
+            return Importance(IMPORTANCE[lowered])
+        if name == "kind":
+            lowered = value.lower()
+            if op not in (":", "=") or lowered not in KINDS:
+                raise _invalid(f"kind is one of {', '.join(sorted(KINDS))} ('kind:email').")
+            return Kind(lowered == "email")
+        if name == "size":
+            return _size(op, value)
         return self.dates(DATE_PROPERTIES[name], op, value)
 
     def dates(self, field: str, op: str, value: str) -> DateRange:
@@ -451,6 +474,26 @@ class _Parser:
         if op == "<":
             return DateRange(field, None, start)
         return DateRange(field, None, end)  # <=
+
+
+def _bytes(raw: str) -> int:
+    if not raw.strip().isdigit() or len(raw.strip()) > 18:
+        raise _invalid(f"'{raw.strip()[:40]}' is not a size in bytes ('size:1..500000').")
+    return int(raw.strip())
+
+
+def _size(op: str, value: str) -> Size:
+    if ".." in value:
+        if op not in (":", "="):
+            raise _invalid("a size range ('size:1..500000') takes ':'.")
+        low, _, high = value.partition("..")
+        return Size(_bytes(low) if low.strip() else None, _bytes(high) if high.strip() else None)
+    n = _bytes(value)
+    bounds = {":": (n, n), "=": (n, n), ">": (n + 1, None), ">=": (n, None),
+              "<": (None, n - 1), "<=": (None, n)}  # fmt: skip
+    if op not in bounds:
+        raise _invalid("size compares with :, =, <, <=, > or >=.")
+    return Size(*bounds[op])
 
 
 def _seconds(d: date) -> int:

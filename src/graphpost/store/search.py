@@ -30,8 +30,10 @@ from graphpost.domain.search import (
     Flag,
     Importance,
     IndexFields,
+    Kind,
     Nope,
     SearchNode,
+    Size,
     Text,
     words,
 )
@@ -305,6 +307,23 @@ class SearchSql:
         if isinstance(node, Importance):
             self.params.append(node.value)
             return "lower(m.importance) = ?"
+        if isinstance(node, Kind):
+            return "1 = 1" if node.email else "1 = 0"
+        if isinstance(node, Size):
+            # the item's size: its stored document and its attachments' bytes
+            length = "octet_length" if self.dialect == "postgresql" else "length"
+            size = (
+                f"({length}(m.doc) + (SELECT COALESCE(SUM(a.size), 0) FROM attachments a "
+                "WHERE a.message_seq = m.seq))"
+            )
+            bounds = []
+            if node.low is not None:
+                self.params.append(node.low)
+                bounds.append(f"{size} >= ?")
+            if node.high is not None:
+                self.params.append(node.high)
+                bounds.append(f"{size} <= ?")
+            return "(" + " AND ".join(bounds) + ")" if bounds else "1 = 1"
         raise AssertionError(node)  # Text is always texty
 
     def _texty(self, node: SearchNode) -> bool:
