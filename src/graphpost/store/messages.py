@@ -391,31 +391,40 @@ class SqlMessages:
     async def list_messages(
         self, mailbox_id: str, folder_id: str | None, query: MessageQuery
     ) -> tuple[list[StoredMessage], int | None, bool]:
-        params: list[Any] = []
+        searched = compile_search(query.search, self.engine.dialect) if query.search else None
+        params: list[Any] = list(searched.hits_params) if searched else []
+        # on SQLite, when the search index finds the rows, the mailbox is checked on each
+        # (``+``: its index not used), not walked in date order to test each message
+        plus = "+" if searched and searched.text_first and self.engine.dialect == "sqlite" else ""
         if folder_id is None:
-            where = "m.mailbox_id = ?"
+            where = f"{plus}m.mailbox_id = ?"
             params.append(mailbox_id)
         else:
-            where = "m.folder_id = ?"
+            where = f"{plus}m.folder_id = ?"
             params.append(folder_id)
         if query.filter is not None:
             where += " AND " + compile_filter(query.filter, params)
         source = "messages m"
-        if query.search is not None:
-            found = compile_search(query.search, self.engine.dialect)
-            where += " AND " + found.where
-            params += found.params
-            if found.join:
-                source += " JOIN message_search s ON s.message_seq = m.seq"
+        if searched is not None:
+            where += " AND " + searched.where
+            params += searched.params
+            if searched.hits:  # PostgreSQL: the rows the text finds, then their messages
+                source = "hits JOIN messages m ON m.seq = hits.message_seq"
+        lead = f"WITH {searched.hits} " if searched and searched.hits else ""
         order = compile_order(query.orderby)
-        sql = f"SELECT {_STORED_COLS} FROM {source} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        sql = (
+            f"{lead}SELECT {_STORED_COLS} FROM {source} WHERE {where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        )
 
         async def op(tx: Tx) -> tuple[list[StoredMessage], int | None, bool]:
             rows = await tx.fetchall(sql, (*params, query.top + 1, query.skip))
             more = len(rows) > query.top
             count = None
             if query.count:
-                got = await tx.fetchone(f"SELECT count(*) FROM {source} WHERE {where}", params)
+                got = await tx.fetchone(
+                    f"{lead}SELECT count(*) FROM {source} WHERE {where}", params
+                )
                 count = int(got[0]) if got else 0
             return [stored(r) for r in rows[: query.top]], count, more
 

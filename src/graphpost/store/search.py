@@ -23,7 +23,14 @@ from typing import Any
 
 from graphpost.domain.search import (
     ATTACHMENT,
+    BCC,
+    BODY,
+    CC,
+    DEFAULT_FIELDS,
     FIELDS,
+    FROM,
+    SUBJECT,
+    TO,
     AllOf,
     AnyOf,
     DateRange,
@@ -59,14 +66,20 @@ def _lexeme(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def tsvector_text(fields: dict[str, list[list[str]]]) -> str:
+# PostgreSQL: free text looks up each word once under ANY (every field of the message's own,
+# one after the other, the body last) and once under the attachments' tag, instead of once per
+# field: the GIN index's partial matches are what a query costs
+ANY = "w"
+_ANY_ORDER = (SUBJECT, FROM, TO, CC, BCC, BODY)
+
+
+def tsvector_text(fields: dict[str, list[list[str]]], *, any_field: bool = False) -> str:
     """A tsvector's input text: each field's words tagged, with positions (a field starts at
     1; consecutive groups, such as two recipients, one position apart so no phrase spans
-    them)."""
+    them); with ``any_field`` also under ANY, the fields one after the other."""
     positions: dict[str, list[int]] = {}
-    for field, groups in fields.items():
-        tag = TAGS[field]
-        pos = 1
+
+    def add(tag: str, groups: list[list[str]], pos: int) -> int:
         for group in groups:
             for w in group:
                 found = positions.setdefault(f"{tag}.{w}", [])
@@ -74,9 +87,15 @@ def tsvector_text(fields: dict[str, list[list[str]]]) -> str:
                     found.append(min(pos, _MAX_POSITION))
                 pos += 1
             pos += 1
-    return " ".join(
-        f"{_lexeme(lex)}:{','.join(map(str, sorted(set(pos))))}" for lex, pos in positions.items()
-    )
+        return pos
+
+    for field, groups in fields.items():
+        add(TAGS[field], groups, 1)
+    if any_field:
+        pos = 1
+        for field in _ANY_ORDER:
+            pos = add(ANY, fields.get(field, []), pos)
+    return " ".join([f"{_lexeme(lex)}:{','.join(map(str, pos))}" for lex, pos in positions.items()])
 
 
 def _own(fields: IndexFields) -> dict[str, list[list[str]]]:
@@ -89,15 +108,30 @@ def _digest(text: str) -> str:
 
 
 class IndexEntry:
-    """What ``write_index`` writes for a message's own fields (not its attachment names)."""
+    """What is indexed of a message's own fields (not its attachment names), in the form
+    each engine takes (made when asked for: an engine needs only its own)."""
 
-    __slots__ = ("digest", "pg", "sqlite")
+    __slots__ = ("_own", "_pg")
 
     def __init__(self, fields: IndexFields) -> None:
-        own = _own(fields)
-        self.sqlite = [_column_text(own[f]) for f in _OWN_FIELDS]
-        self.pg = tsvector_text(own)
-        self.digest = _digest(self.pg)
+        self._own = _own(fields)
+        self._pg: str | None = None
+
+    @property
+    def sqlite(self) -> list[str]:
+        """The FTS5 columns but the attachment names."""
+        return [_column_text(self._own[f]) for f in _OWN_FIELDS]
+
+    @property
+    def pg(self) -> str:
+        """The tsvector's text."""
+        if self._pg is None:
+            self._pg = tsvector_text(self._own, any_field=True)
+        return self._pg
+
+    @property
+    def digest(self) -> str:
+        return _digest(self.pg)
 
 
 def pg_index_text(row: IndexEntry, attachment_names: list[str]) -> str:
@@ -148,9 +182,11 @@ async def replace_index(tx: Tx, seq: int, row: IndexEntry) -> None:
     """A changed message's own fields, written only when they differ (a PATCH of isRead
     leaves the index alone)."""
     if tx.dialect == "postgresql":
-        await tx.execute(_PG_REPLACE_OWN, (row.digest, row.pg, seq, row.digest))
+        digest = row.digest
+        await tx.execute(_PG_REPLACE_OWN, (digest, row.pg, seq, digest))
     else:
-        await tx.execute(_SQLITE_REPLACE_OWN, (*row.sqlite, seq, *row.sqlite))
+        columns = row.sqlite
+        await tx.execute(_SQLITE_REPLACE_OWN, (*columns, seq, *columns))
 
 
 async def reindex_attachments(tx: Tx, seq: int) -> None:
@@ -215,8 +251,10 @@ def _fts(node: SearchNode) -> str | None:
 
 def _tsq_text(node: Text) -> str:
     alternatives = []
-    for field in node.fields:
-        tag = TAGS[field]
+    tags = (
+        [ANY, TAGS[ATTACHMENT]] if node.fields == DEFAULT_FIELDS else [TAGS[f] for f in node.fields]
+    )
+    for tag in tags:
         lexemes = [_lexeme(f"{tag}.{w}") for w in node.words]
         if not node.exact:
             lexemes[-1] += ":*"
@@ -245,23 +283,31 @@ _DATE_COLUMNS = {"received": "m.received_at", "sent": "m.sent_at"}
 
 
 class SearchSql:
-    """A search's SQL: the condition (over ``m``, and ``s`` when ``join`` is set) and its
-    parameters."""
+    """A search's SQL: ``where`` over ``m`` and its ``params``; on PostgreSQL, when a text
+    condition must hold for every result, ``hits`` (a CTE of the rows it finds, its parameter
+    in ``hits_params``) for the query to join ``messages`` to."""
 
     def __init__(self, dialect: str) -> None:
         self.dialect = dialect
         self.params: list[Any] = []
-        self.join = False
         self.where = ""
+        self.hits = ""
+        self.hits_params: list[Any] = []
+        self.text_first = False
+        """Whether the index should find the rows (a text condition every result must meet):
+        then the mailbox's own index must not be used to walk it in date order (the
+        planners' guesses of a text match's selectivity are poor, so it is imposed)."""
 
     def text_condition(self, node: SearchNode) -> str | None:
         if self.dialect == "postgresql":
             tsq = _tsq(node)
             if tsq is None:
                 return None
-            self.join = True
             self.params.append(tsq)
-            return "s.doc @@ ?::text::tsquery"
+            return (
+                "EXISTS (SELECT 1 FROM message_search s WHERE s.message_seq = m.seq "
+                "AND s.doc @@ ?::text::tsquery)"
+            )
         fts = _fts(node)
         if fts is None:
             return None
@@ -332,7 +378,41 @@ class SearchSql:
         return _fts(node) is not None or (isinstance(node, Nope) and _fts(node.item) is not None)
 
 
+def _driving(node: SearchNode, dialect: str) -> tuple[SearchNode, list[SearchNode]] | None:
+    """The text condition every result must meet (the node, or the text items of a top AND
+    together) and what is left to check on each row; None if there is none."""
+    texty = SearchSql(dialect)._texty
+    if texty(node):
+        drive: SearchNode = node
+        rest: list[SearchNode] = []
+    elif isinstance(node, AllOf):
+        texts = [i for i in node.items if texty(i)]
+        rest = [i for i in node.items if not texty(i)]
+        if not texts:
+            return None
+        drive = texts[0] if len(texts) == 1 else AllOf(tuple(texts))
+    else:
+        return None
+    usable = _tsq(drive) if dialect == "postgresql" else _fts(drive)
+    return (drive, rest) if usable is not None else None
+
+
 def compile_search(node: SearchNode, dialect: str) -> SearchSql:
     found = SearchSql(dialect)
-    found.where = found.condition(node)
+    driving = _driving(node, dialect)
+    if driving is None:
+        found.where = found.condition(node)
+        return found
+    drive, rest = driving
+    found.text_first = True
+    if dialect == "postgresql":
+        found.hits = (
+            "hits AS MATERIALIZED (SELECT message_seq FROM message_search "
+            "WHERE doc @@ ?::text::tsquery)"
+        )
+        found.hits_params.append(_tsq(drive))
+        parts = [found.condition(r) for r in rest]
+    else:
+        parts = [found.condition(drive)] + [found.condition(r) for r in rest]
+    found.where = " AND ".join(parts) if parts else "1 = 1"
     return found
