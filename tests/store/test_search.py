@@ -11,6 +11,7 @@ from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachme
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.search import parse_search
 from graphpost.ports.directory import User
+from graphpost.ports.folders import Folder
 from graphpost.ports.messages import NewMessage
 from graphpost.services.directory import mailbox_folders
 from graphpost.store.engine import Tx
@@ -211,8 +212,15 @@ async def test_index_follows_every_write(store: Stores, mailbox: tuple[User, str
     assert await store.messages.delete_message(user.id, written.id)
     assert await search(store, user, "beluga") == []
     assert await index_rows(store) == 4
-    folder = await store.folders.well_known_folder(user.id, "inbox")
-    assert folder is not None
+    root = await store.folders.well_known_folder(user.id, "msgfolderroot")
+    assert root is not None
+    box = Folder(ids.folder_id(), user.id, root.id, "Box", None, False)
+    await store.folders.create_folder(box)
+    await store.messages.insert_message(new_message(user, box.id, subject="boxed"))
+    assert await search(store, user, "boxed") == ["boxed"]
+    await store.folders.delete_folder(user.id, box.id)  # its messages go by cascade
+    assert await search(store, user, "boxed") == []
+    assert await index_rows(store) == 4
     assert await store.directory.remove_user(user.id)
     assert await index_rows(store) == 0
 
