@@ -86,10 +86,18 @@ async def seed(data_dir: Path, user: str, count: int, database_url: str | None) 
         inbox = await runtime.folders.well_known_of(owner.id, "inbox")
         writer = Writer()
         me = Recipient(EmailAddress(owner.display_name, owner.mail))
+        pending: set[asyncio.Task[None]] = set()
         for start in range(0, count, 1000):
             batch = [writer.message(owner.id, inbox, n, me)
                      for n in range(start, min(count, start + 1000))]  # fmt: skip
-            await runtime.message_store.insert_messages(batch)
+            # a few transactions in flight: the database works while the next batch is made
+            pending.add(asyncio.create_task(runtime.message_store.insert_messages(batch)))
+            if len(pending) >= 3:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+        for task in pending:
+            await task
     finally:
         await runtime.close()
 

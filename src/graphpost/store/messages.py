@@ -408,8 +408,14 @@ class SqlMessages:
         if searched is not None:
             where += " AND " + searched.where
             params += searched.params
-            if searched.hits:  # PostgreSQL: the rows the text finds, then their messages
-                source = "hits JOIN messages m ON m.seq = hits.message_seq"
+            if searched.hits:
+                # PostgreSQL: the rows the text finds, then each one's message by its key
+                # (OFFSET 0 keeps the planner from turning this into a join that hashes the
+                # whole mailbox when its statistics are stale)
+                source = (
+                    "hits CROSS JOIN LATERAL (SELECT * FROM messages "
+                    "WHERE seq = hits.message_seq OFFSET 0) m"
+                )
         lead = f"WITH {searched.hits} " if searched and searched.hits else ""
         order = compile_order(query.orderby)
         sql = (
