@@ -101,6 +101,14 @@ class InefficientFilterError(QueryError):
     """$orderby properties must lead $filter, in the same order."""
 
 
+class SearchWithFilterError(QueryError):
+    """$search with $filter on messages."""
+
+
+class SearchWithOrderByError(QueryError):
+    """$search with $orderby on messages."""
+
+
 class UnsupportedQueryError(QueryError):
     """A directory query the service does not run (or not without advanced query parameters)."""
 

@@ -22,6 +22,8 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.MimeUnreadableError, 400, "ErrorMimeContentInvalid"),
     (e.MimeContentError, 400, "ErrorMimeContentInvalidBase64String"),
     (e.InefficientFilterError, 400, "InefficientFilter"),
+    (e.SearchWithFilterError, 400, "SearchWithFilter"),
+    (e.SearchWithOrderByError, 400, "SearchWithOrderBy"),
     (e.UnsupportedQueryError, 400, "Request_UnsupportedQuery"),
     (e.DirectoryQueryError, 400, "Request_BadRequest"),
     (e.BatchFormatError, 400, "BadRequest"),

@@ -22,7 +22,14 @@ from graphpost.domain.query import (
     OrderBy,
     Prop,
 )
-from graphpost.errors import QueryError, UnknownPropertyError
+from graphpost.domain.search import parse_search
+from graphpost.domain.times import now
+from graphpost.errors import (
+    QueryError,
+    SearchWithFilterError,
+    SearchWithOrderByError,
+    UnknownPropertyError,
+)
 
 MAX_TOP = 1000
 DEFAULT_TOP = 10
@@ -491,6 +498,15 @@ def message_query(params: Mapping[str, str]) -> MessageQuery:
         query.filter = parse_filter(text)
     if (text := params.get("$orderby")) is not None:
         query.orderby = parse_orderby(text)
-    if "$search" in params:
-        raise QueryError("$search is not supported yet on this server; use $filter.")
+    if (text := params.get("$search")) is not None:
+        # Graph's checks, in its order: the combinations first, then the query itself
+        if query.filter is not None:
+            raise SearchWithFilterError(
+                "The query parameter '$filter' is not supported with '$search'."
+            )
+        if query.orderby:
+            raise SearchWithOrderByError(
+                "The query parameter '$orderBy' is not supported with '$search'."
+            )
+        query.search = parse_search(text, now=now())
     return query

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal as TypingLiteral
 
+from graphpost.domain.search import FULL_READ_FIELDS, SearchNode, restricted_fields
 from graphpost.errors import AccessDeniedError, InefficientFilterError
 
 LiteralKind = TypingLiteral["string", "number", "bool", "null", "datetime"]
@@ -93,6 +94,8 @@ class MessageQuery:
     top: int = 10
     skip: int = 0
     count: bool = False
+    search: SearchNode | None = None
+    """``$search``: newest first, never with $filter or $orderby (the edge refuses them)."""
 
 
 def filter_properties(node: Node | None) -> list[str]:
@@ -178,7 +181,16 @@ def query_properties(query: MessageQuery) -> list[tuple[str, ...]]:
 
 def check_access(query: MessageQuery, *, basic_only: bool) -> None:
     """403 for a query that would read what the caller may not (a $filter on bodyPreview
-    under Mail.ReadBasic answers one character at a time)."""
+    under Mail.ReadBasic answers one character at a time, and so would a $search on the
+    body or attachment names: free text simply leaves them out, see search.without_full_read)."""
+    if basic_only and query.search is not None:
+        named = restricted_fields(query.search) & FULL_READ_FIELDS
+        if named:
+            raise AccessDeniedError(
+                "Access is denied. Check credentials and try again. Mail.ReadBasic does not "
+                f"grant reading the {' or '.join(sorted(named))} of messages, so $search "
+                "cannot name it."
+            )
     for path in query_properties(query):
         if not may_touch(path, basic_only=basic_only):
             raise AccessDeniedError(

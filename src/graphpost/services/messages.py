@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -21,6 +21,7 @@ from graphpost.domain.message import (
     Recipient,
 )
 from graphpost.domain.query import MessageQuery, check_order_rule
+from graphpost.domain.search import SEARCH_RESULTS, without_full_read
 from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
     AccessDeniedError,
@@ -300,10 +301,34 @@ class MessageService:
     ) -> tuple[list[StoredMessage], int | None, bool]:
         mailbox.principal.require(Access.READ)
         check_order_rule(query)
+        if query.search is not None:
+            return await self._search(mailbox, query, folder_key)
         folder_id = None
         if folder_key is not None:
             folder_id = (await self.folders.resolve(mailbox, folder_key)).id
         return await self.store.list_messages(mailbox.id, folder_id, query)
+
+    async def _search(
+        self, mailbox: Mailbox, query: MessageQuery, folder_key: str | None
+    ) -> tuple[list[StoredMessage], int | None, bool]:
+        """``$search``: Graph's rules. At most SEARCH_RESULTS results in all (pages past them
+        are empty), newest first, no count; a caller without body access searches no body or
+        attachment name (a restriction naming them was refused by ``check_access``)."""
+        if query.skip >= SEARCH_RESULTS:
+            return [], None, False
+        narrowed = replace(
+            query,
+            top=min(query.top, SEARCH_RESULTS - query.skip),
+            count=False,
+            search=without_full_read(query.search)
+            if query.search is not None and mailbox.principal.basic_only
+            else query.search,
+        )
+        folder_id = None
+        if folder_key is not None:
+            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+        found, _, more = await self.store.list_messages(mailbox.id, folder_id, narrowed)
+        return found, None, more and query.skip + narrowed.top < SEARCH_RESULTS
 
     async def _rewrite(
         self,

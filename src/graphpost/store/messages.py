@@ -12,6 +12,7 @@ from graphpost.domain import extended as ext
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import FILE, Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
+from graphpost.domain.search import message_fields
 from graphpost.domain.times import iso, parse_iso
 from graphpost.ports.messages import NewMessage, StoredMessage
 from graphpost.store.blobs import (
@@ -25,6 +26,14 @@ from graphpost.store.blobs import (
 )
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
+from graphpost.store.search import (
+    IndexEntry,
+    compile_search,
+    insert_index,
+    pg_index_text,
+    reindex_attachments,
+    replace_index,
+)
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.decode
@@ -154,16 +163,18 @@ _PG_INSERT = (
     "c AS (INSERT INTO message_categories (message_seq, name) "
     "SELECT m.seq, x FROM m, unnest(?::text[]) AS x), "
     "f AS (UPDATE folders SET total_count = total_count + 1, "
-    "unread_count = unread_count + ? WHERE id = ?) "
+    "unread_count = unread_count + ? WHERE id = ?), "
+    "s AS (INSERT INTO message_search (message_seq, digest, doc) "
+    "SELECT m.seq, ?, ?::text::tsvector FROM m) "
     "SELECT seq FROM m"
 )
 
 
 async def insert_attachment_rows(
-    tx: Tx, seq: int, attachments: list[tuple[Attachment, str]]
+    tx: Tx, seq: int, attachments: list[tuple[Attachment, str]], *, reindex: bool = True
 ) -> None:
     """The rows of ``attachments`` (each with the digest of its blob, already referenced) after
-    the message's others."""
+    the message's others (and their names in the search index, unless the caller wrote them)."""
     row = await tx.fetchone(
         "SELECT COALESCE(MAX(position) + 1, 0) FROM attachments WHERE message_seq = ?", (seq,)
     )
@@ -176,6 +187,8 @@ async def insert_attachment_rows(
             for n, (a, digest) in enumerate(attachments)
         ],
     )  # fmt: skip
+    if reindex:
+        await reindex_attachments(tx, seq)
 
 
 async def _reference(tx: Tx, content: Content, a: Attachment) -> str:
@@ -211,6 +224,8 @@ async def insert_message_op(
     cols = Columns(msg)
     headers = _encode(new.headers) if new.headers else None
     params = [msg.id, new.mailbox_id, headers, *cols.values]
+    index = IndexEntry(message_fields(msg))
+    names = [a.name or "" for a in new.attachments]
     if tx.dialect == "postgresql":
         found = await tx.fetchone(
             _PG_INSERT,
@@ -222,6 +237,8 @@ async def insert_message_op(
                 cols.categories,
                 0 if cols.is_read else 1,
                 cols.folder_id,
+                index.digest,
+                pg_index_text(index, names),
             ),
         )
         assert found is not None
@@ -229,6 +246,7 @@ async def insert_message_op(
     else:
         seq = await tx.insert_returning(INSERT_MSG, params)
         await _write_children(tx, seq, cols)
+        await insert_index(tx, seq, index, names)
     if new.attachments:
         await insert_attachment_rows(
             tx,
@@ -236,6 +254,7 @@ async def insert_message_op(
             list(
                 zip(new.attachments, await _references(tx, content, new.attachments), strict=True)
             ),
+            reindex=False,
         )
     await tx.executemany(
         "INSERT INTO message_extensions (message_seq, name, doc) VALUES (?, ?, ?)",
@@ -303,6 +322,7 @@ async def replace_message_op(
     await tx.execute("DELETE FROM message_recipients WHERE message_seq = ?", (seq,))
     await tx.execute("DELETE FROM message_categories WHERE message_seq = ?", (seq,))
     await _write_children(tx, seq, cols)
+    await replace_index(tx, seq, IndexEntry(message_fields(msg)))
     await _write_extended(tx, seq, extended, replacing=True)
     was_unread = 0 if old[0] else 1
     now_unread = 0 if cols.is_read else 1
@@ -371,26 +391,54 @@ class SqlMessages:
     async def list_messages(
         self, mailbox_id: str, folder_id: str | None, query: MessageQuery
     ) -> tuple[list[StoredMessage], int | None, bool]:
-        params: list[Any] = []
+        searched = compile_search(query.search, self.engine.dialect) if query.search else None
+        params: list[Any] = list(searched.hits_params) if searched else []
+        # on SQLite, when the search index finds the rows, the mailbox is checked on each
+        # (``+``: its index not used), not walked in date order to test each message
+        plus = "+" if searched and searched.text_first and self.engine.dialect == "sqlite" else ""
         if folder_id is None:
-            where = "m.mailbox_id = ?"
+            where = f"{plus}m.mailbox_id = ?"
             params.append(mailbox_id)
         else:
-            where = "m.folder_id = ?"
+            where = f"{plus}m.folder_id = ?"
             params.append(folder_id)
         if query.filter is not None:
             where += " AND " + compile_filter(query.filter, params)
+        source = "messages m"
+        if searched is not None:
+            where += " AND " + searched.where
+            params += searched.params
+            if searched.hits:
+                # PostgreSQL: the rows the text finds, then each one's message by its key
+                # (OFFSET 0 keeps the planner from turning this into a join that hashes the
+                # whole mailbox when its statistics are stale)
+                source = (
+                    "hits CROSS JOIN LATERAL (SELECT * FROM messages "
+                    "WHERE seq = hits.message_seq OFFSET 0) m"
+                )
+        lead = f"WITH {searched.hits} " if searched and searched.hits else ""
         order = compile_order(query.orderby)
         sql = (
-            f"SELECT {_STORED_COLS} FROM messages m WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+            f"{lead}SELECT {_STORED_COLS} FROM {source} WHERE {where} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
         )
+        if searched is not None and searched.text_first:
+            # the matches are sorted by their keys alone, and only the page's rows are read
+            # whole (sorting every match with its document cost a quarter of a search)
+            sql = (
+                f"{lead}SELECT {_STORED_COLS} FROM messages m WHERE m.seq IN (SELECT m.seq "
+                f"FROM {source} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) "
+                f"ORDER BY {order}"
+            )
 
         async def op(tx: Tx) -> tuple[list[StoredMessage], int | None, bool]:
             rows = await tx.fetchall(sql, (*params, query.top + 1, query.skip))
             more = len(rows) > query.top
             count = None
             if query.count:
-                got = await tx.fetchone(f"SELECT count(*) FROM messages m WHERE {where}", params)
+                got = await tx.fetchone(
+                    f"{lead}SELECT count(*) FROM {source} WHERE {where}", params
+                )
                 count = int(got[0]) if got else 0
             return [stored(r) for r in rows[: query.top]], count, more
 
@@ -506,6 +554,7 @@ class SqlMessages:
             )
             if not gone or found is None:  # removed meanwhile: undo the document's change too
                 raise _Vanished
+            await reindex_attachments(tx, written.seq)
             await release(tx, [str(found[0])])
             return written
 
