@@ -35,7 +35,9 @@ def emulator(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sink: Sink
 ) -> Iterator[RunningServer]:
     data_dir = tmp_path_factory.mktemp(f"emulator-{request.param}")
-    with engine_server(request.param, data_dir, request, relay=sink.url, **SLOW_RETRY) as s:
+    with engine_server(
+        request.param, data_dir, request, relay=sink.url, args=(), **SLOW_RETRY
+    ) as s:
         yield s
 
 
@@ -98,8 +100,10 @@ def test_controls_answer_only_their_networks(
 ) -> None:
     """Emulator mode on, but this client (loopback) is not in the networks given: 403, and
     nothing ran; the Graph API is unaffected."""
-    env = {"GRAPHPOST_EMULATOR": "true", "GRAPHPOST_EMULATOR_CONTROLS_FROM": "10.0.0.0/8"}
-    with engine_server(engine, tmp_path / "srv", request, relay=None, **env) as s:
+    with engine_server(
+        engine, tmp_path / "srv", request, relay=None,
+        GRAPHPOST_EMULATOR="true", GRAPHPOST_EMULATOR_CONTROLS_FROM="10.0.0.0/8",
+    ) as s:  # fmt: skip
         with controls(s) as c:
             for method, path in (("POST", "/clock"), ("POST", "/reset"), ("GET", "/messages")):
                 r = c.request(method, path, json={"advanceSeconds": 86400})
@@ -186,6 +190,36 @@ def test_a_reset_racing_deliveries_leaves_counts_true(gp: GraphpostClient) -> No
                 counted = c.get(f"/me/mailFolders/{folder}").json()["totalItemCount"]
                 listed = c.get(f"/me/mailFolders/{folder}/messages", params={"$top": 1000})
                 assert counted == len(listed.json()["value"]), (user, folder)
+
+
+@pytest.mark.postgres
+def test_a_wait_sees_a_worker_of_another_process(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """PostgreSQL, the API process delivering nothing (`serve --no-worker`) and a `graphpost
+    worker` beside it: the wait, which no outcome of this process wakes, looks again each
+    second and returns the delivery."""
+    with engine_server(
+        "postgresql", tmp_path / "srv", request, relay=None, args=("--no-worker",),
+        GRAPHPOST_EMULATOR="true",
+    ) as s:  # fmt: skip
+        gp = GraphpostClient(s.base)
+        subject = unique("elsewhere")
+        with graph(gp) as c:
+            assert send(c, subject, ALEX).status_code == 202
+        assert gp.messages(subject=subject, wait=0) == []  # nobody delivers yet
+        log = open(s.data_dir / "worker.log", "ab")  # noqa: SIM115 - closed below
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "graphpost.cli.main", "worker", "--data-dir", str(s.data_dir)],
+            stdout=log, stderr=subprocess.STDOUT, env=s.env,
+        )  # fmt: skip
+        try:
+            found = gp.messages(subject=subject, wait=30)
+            assert [d["state"] for d in found] == ["delivered"]
+        finally:
+            worker.terminate()
+            worker.wait(30)
+            log.close()
 
 
 def test_a_wait_with_no_match_ends_empty(gp: GraphpostClient) -> None:
@@ -509,3 +543,20 @@ def test_the_clock_moves_forward_only_and_expires_tokens(emulator: RunningServer
         # a token issued now (by the moved clock) is good
         fresh = {"Authorization": f"Bearer {gp.token(ADELE)}"}
         assert c.get("/me/mailFolders/inbox", headers=fresh).status_code == 200
+        # an upload session's URL works until its expiry by this clock (6 h by default)
+        draft = c.post("/me/messages", headers=fresh, json={"subject": "big"}).json()
+        size = 4 * 1024 * 1024
+        item = {"attachmentType": "file", "name": "big.bin", "size": size}
+        r = c.post(
+            f"/me/messages/{draft['id']}/attachments/createUploadSession",
+            headers=fresh, json={"AttachmentItem": item},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        url = r.json()["uploadUrl"]
+        part = {"Content-Range": f"bytes 0-1023/{size}", "Content-Type": "application/octet-stream"}
+        assert httpx.put(url, content=b"x" * 1024, headers=part, timeout=30).status_code == 200
+    gp.advance_clock(6 * 3600 + 1)
+    rest = {"Content-Range": f"bytes 1024-2047/{size}", "Content-Type": "application/octet-stream"}
+    r = httpx.put(url, content=b"x" * 1024, headers=rest, timeout=30)
+    assert_error(r, 404, "ErrorItemNotFound")
+    assert "expired" in r.json()["error"]["message"]
