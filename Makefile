@@ -31,8 +31,8 @@ run: $(VENV)/.run-stamp
 	GRAPHPOST_EMULATOR=$${GRAPHPOST_EMULATOR:-true} $(BIN)/graphpost serve
 
 lint: $(VENV)/.dev-stamp
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples
 
 typecheck: $(VENV)/.dev-stamp
 	$(BIN)/mypy

@@ -693,6 +693,18 @@ def upload_scenarios(res: Results, work: Path, size_mb: int, send_mb: int,
         sink.stop()
 
 
+def emulator_scenario(res: Results, work: Path, database_url: str | None) -> None:
+    """sendMail, then the emulator's long poll until the delivery is listed (one at a time)."""
+    from bench import emulator
+
+    engine = "postgresql" if database_url else "sqlite"
+    with graphpost(work / f"emulator-{engine}", database_url=database_url, args=("--no-smtp",),
+                   GRAPHPOST_EMULATOR="true") as s:  # fmt: skip
+        rate, p50, p99 = emulator.send_to_awaited(s.base, 200)
+        res.add(Row(f"sendMail → /_graphpost/messages?wait returns it ({engine})", rate, p50, p99,
+                    None, None, note="one at a time; local delivery; 200 sends"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -709,9 +721,21 @@ def main() -> int:
         "--upload-mb", type=int, default=150, help="the file's size for --only-upload"
     )
     parser.add_argument("--send-mb", type=int, default=30, help="--only-upload's sent file")
+    parser.add_argument("--only-emulator", action="store_true",
+                        help="only the emulator's wait for a delivery")  # fmt: skip
     parser.add_argument("--only-search", action="store_true",
                         help="only $search over a 100,000-message mailbox")  # fmt: skip
     args = parser.parse_args()
+    if args.only_emulator:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                emulator_scenario(res, Path(tmp), None)
+            if not args.no_postgres:
+                with private_pg_database() as url:
+                    emulator_scenario(res, Path(tmp), url)
+        print("\n" + res.table())
+        return 0
     if args.only_upload:
         res = Results()
         with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:

@@ -48,6 +48,7 @@ def engine_server(
     request: pytest.FixtureRequest,
     *,
     relay: str | None,
+    args: tuple[str, ...] = (),
     **extra_env: str,
 ) -> Iterator[RunningServer]:
     """A fresh `graphpost serve` on ``engine`` ("sqlite" or "postgresql": a database of its
@@ -58,7 +59,7 @@ def engine_server(
         name, url = make_pg_database(admin)
     try:
         env: dict[str, Any] = {**SHORT_RETRY, **extra_env}
-        server = start_server(data_dir, url, relay=relay, **env)
+        server = start_server(data_dir, url, relay=relay, args=args, **env)
         try:
             yield server
         finally:

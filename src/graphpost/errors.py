@@ -229,6 +229,23 @@ class RateThrottledError(ThrottledError):
     """More requests in the window than the rate limit."""
 
 
+class InjectedFaultError(GraphpostError):
+    """An answer the emulator's fault injection gave in place of the real one (emulator mode
+    only): ``retry_after`` seconds go out in Retry-After."""
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InjectedUnavailableError(InjectedFaultError):
+    """An injected 503."""
+
+
+class InjectedTimeoutError(InjectedFaultError):
+    """An injected 504, given after the request's work was done (and its answer dropped)."""
+
+
 class RequestTooLargeError(GraphpostError):
     """The request is over the size cap."""
 

@@ -20,12 +20,15 @@ from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
-from graphpost.delivery.transport import RelayConfig, SmtpTransport
+from graphpost.delivery.faults import FaultyTransport
+from graphpost.delivery.transport import DeliveryTransport, RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
+from graphpost.emulator.edge import Absent, Controls
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
 from graphpost.services.directory import DirectoryService
+from graphpost.services.emulator import EmulatorService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
@@ -39,6 +42,7 @@ from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
 from graphpost.store.blobs import SqlBlobs, content_store
 from graphpost.store.directory import SqlDirectory
+from graphpost.store.emulator import SqlEmulator
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
 from graphpost.store.identity import SqlIdentity
@@ -70,6 +74,7 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    emulator: EmulatorService | None = None  # emulator mode's test controls
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -108,13 +113,23 @@ class Runtime:
         identity = IdentityService(
             SqlIdentity(engine), directory, tokens, access_lifetime=settings.token_lifetime
         )
-        transport = None
+        emulator = None
+        if settings.emulator:
+            emulator = EmulatorService(
+                SqlEmulator(engine, content), directory, messages, identity,
+                # on PostgreSQL, workers of other processes deliver too: nothing here
+                # hears of their outcomes, so a wait looks again each second
+                poll_seconds=1.0 if engine.dialect == "postgresql" else None,
+            )  # fmt: skip
+        transport: DeliveryTransport | None = None
         if settings.smtp_relay:
             transport = SmtpTransport(
                 RelayConfig.parse(settings.smtp_relay),
                 helo=settings.hostname,
                 timeout=settings.smtp_timeout_seconds,
             )
+            if emulator is not None:  # the SMTP fault rules answer before the relay
+                transport = FaultyTransport(transport, emulator.faults)
         worker = DeliveryWorker(
             outbox,
             directory,
@@ -126,7 +141,10 @@ class Runtime:
             poll_seconds=settings.poll_seconds,
             sole=engine.dialect == "sqlite",
             blobs=blobs,
+            on_outcome=emulator.signal.notify if emulator is not None else None,
         )
+        if emulator is not None:
+            emulator.wake_worker = worker.wake
         limits = Limits(
             max_recipients=settings.max_recipients,
             max_message_bytes=settings.max_message_bytes,
@@ -155,6 +173,7 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
+            emulator=emulator,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -178,14 +197,25 @@ class Runtime:
         await self.engine.close()
 
     def app(self) -> ASGIApp:
-        """The identity platform's endpoints in front of the Graph app."""
-        return IdentityEdge(
+        """The emulator's test controls (or, with emulator mode off, their 404) and the
+        identity platform's endpoints in front of the Graph app."""
+        identity = IdentityEdge(
             self.graph_app(),
             keys=self.keys,
             tokens=self.tokens,
             directory=self.directory,
             identity=self.identity,
             base_url=self.settings.base_url,
+        )
+        if self.emulator is None:
+            return Absent(identity)
+        return Controls(
+            identity,
+            emulator=self.emulator,
+            directory=self.directory,
+            tokens=self.tokens,
+            allowed=self.settings.control_networks,
+            token_lifetime=self.settings.token_lifetime,
         )
 
     def graph_app(self) -> GraphApp:
@@ -206,6 +236,7 @@ class Runtime:
             max_request_bytes=self.settings.max_request_bytes,
             extras=extras,
             throttle=self.throttle(),
+            faults=self.emulator.faults if self.emulator is not None else None,
         )
 
     def http_app(self) -> ASGIApp:

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Emulator mode for app developers (`make run` turns it on): the test "
         "controls under /_graphpost/, the open mailbox page on loopback, plain-http webhooks.",
     )
+    emulator_controls_from: str = Field(
+        default="127.0.0.0/8,::1/128",
+        description="CIDRs of the clients the emulator's test controls (/_graphpost/) answer; "
+        "others get 403.",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,
@@ -170,6 +175,12 @@ class Settings(BaseSettings):
         parse_networks(value)  # a bad CIDR stops the start, with pydantic's message
         return value
 
+    @field_validator("emulator_controls_from")
+    @classmethod
+    def _control_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @field_validator("trusted_issuers")
     @classmethod
     def _issuers(cls, value: str | None) -> str | None:
@@ -183,6 +194,10 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return parse_networks(self.smtp_trusted_networks)
+
+    @property
+    def control_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return parse_networks(self.emulator_controls_from)
 
     @property
     def sqlite_path(self) -> Path:

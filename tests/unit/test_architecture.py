@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2] / "src" / "graphpost"
-EDGES = {"api", "identity", "smtp", "delivery", "web", "cli"}
+EDGES = {"api", "identity", "smtp", "delivery", "web", "cli", "emulator"}
 STDLIB = set(sys.stdlib_module_names)
 FRAMEWORKS = ("starlette", "sqlalchemy", "alembic", "asyncpg", "uvicorn", "aiosmtpd", "sqlite3")
 
@@ -55,7 +55,7 @@ def offences(package: str, banned: tuple[str, ...]) -> list[str]:
 
 def test_every_package_is_placed() -> None:
     """A new top-level package must be placed in these rules before it is used."""
-    placed = EDGES | {"domain", "ports", "services", "store", "auth"}
+    placed = EDGES | {"domain", "ports", "services", "store", "auth", "testing"}
     modules = {"runtime", "settings", "errors", "types", "asgi", "__init__", "__main__"}
     for path in ROOT.iterdir():
         if path.name.startswith((".", "_")) and path.name != "__init__.py":
@@ -93,7 +93,7 @@ def test_services_speak_ports_not_store() -> None:
 
 
 def test_edges_never_touch_the_store() -> None:
-    for edge in ("api", "web", "smtp", "delivery", "identity"):
+    for edge in ("api", "web", "smtp", "delivery", "identity", "emulator"):
         assert offences(edge, ("store", "runtime")) == []
 
 
@@ -105,9 +105,10 @@ def test_cli_knows_only_the_migration_entry_point_of_the_store() -> None:
 
 
 def test_only_runtime_and_cli_import_runtime() -> None:
+    """(and ``testing``, which starts a server in-process as ``cli`` does)"""
     for path in ROOT.rglob("*.py"):
         rel = path.relative_to(ROOT)
-        if rel.parts[0] in ("cli", "runtime.py"):
+        if rel.parts[0] in ("cli", "runtime.py", "testing"):
             continue
         for name in imports_of(path):
             assert not within(name, "runtime"), f"{rel} imports {name}"
@@ -116,7 +117,27 @@ def test_only_runtime_and_cli_import_runtime() -> None:
 def test_edges_do_not_import_each_other() -> None:
     for edge in EDGES:
         others = EDGES - {edge} - ({"api", "identity", "web"} if edge == "cli" else set())
-        assert offences(edge, tuple(others)) == []
+        assert offences(edge, tuple(others)) == [] or edge == "emulator"
+    # the test controls answer in Graph's error envelope: of the api, only its error mapping
+    for path in files("emulator"):
+        for name in imports_of(path):
+            if within(name, *(EDGES - {"emulator"})):
+                assert within(name, "api.errors"), f"{path.name} imports {name}"
+
+
+def test_testing_drives_like_the_cli() -> None:
+    """graphpost.testing starts a server as `graphpost serve` does (runtime, cli) or talks
+    HTTP to one; nothing else imports it, and it imports no store or pytest but in fixtures."""
+    for path in ROOT.rglob("*.py"):
+        rel = path.relative_to(ROOT)
+        if rel.parts[0] == "testing":
+            assert offences("testing", ("store",)) == []
+            for name in imports_of(path):
+                if name.split(".")[0] == "pytest":
+                    assert rel.name == "fixtures.py", f"{rel} imports pytest"
+            continue
+        for name in imports_of(path):
+            assert not within(name, "testing"), f"{rel} imports {name}"
 
 
 def test_store_does_not_reach_up() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
@@ -19,12 +20,16 @@ from graphpost.auth.tokens import TokenService
 from graphpost.errors import (
     AuthenticationError,
     GraphpostError,
+    InjectedFaultError,
+    InjectedTimeoutError,
+    InjectedUnavailableError,
     MethodNotAllowedError,
     RequestTooLargeError,
     ThrottledError,
     UnknownSegmentError,
 )
 from graphpost.services.directory import DirectoryService
+from graphpost.services.emulator import Faults, GraphFault
 from graphpost.services.throttling import Throttle
 
 log = logging.getLogger("graphpost.api")
@@ -68,6 +73,24 @@ def _not_allowed(method: str, allowed: tuple[str, ...]) -> MethodNotAllowedError
 
 def _not_found(segment: str) -> UnknownSegmentError:
     return UnknownSegmentError(f"Resource not found for the segment '{segment}'.")
+
+
+def _injected(fault: GraphFault) -> GraphpostError:
+    """The error an emulator fault rule answers with."""
+    why = f"(injected by the emulator's fault rule {fault.id})"
+    if fault.status == 429:
+        retry = fault.retry_after if fault.retry_after is not None else 1
+        return ThrottledError(
+            f"Application is over its MailboxConcurrency limit. {why}", retry_after=retry, limit=0
+        )
+    if fault.status == 503:
+        return InjectedUnavailableError(
+            f"The service is temporarily unavailable. {why}", retry_after=fault.retry_after
+        )
+    return InjectedTimeoutError(
+        f"The request timed out; it may have been carried out. {why}",
+        retry_after=fault.retry_after,
+    )
 
 
 # ------------------------------------------------------------------------------ the routes
@@ -238,8 +261,10 @@ class GraphApp:
         max_request_bytes: int,
         extras: list[Extra] | None = None,
         throttle: Throttle | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.services = services
+        self.faults = faults  # the emulator's fault rules (emulator mode only)
         self.directory = directory
         self.tokens = tokens
         self.max_request_bytes = max_request_bytes
@@ -291,18 +316,29 @@ class GraphApp:
                 raise RequestTooLargeError(
                     f"Maximum request length exceeded: the limit is {self.max_request_bytes} bytes."
                 )
-            response = await self._dispatch(request, extra_headers)
+            fault = await self._fault(request) if self.faults and self.faults.graph else None
+            if fault is None:
+                response = await self._dispatch(request, extra_headers)
+            elif fault.status != 504:
+                raise _injected(fault)
+            else:  # the work is done, its answer dropped: the client must cope with a retry
+                with contextlib.suppress(GraphpostError):
+                    await self._dispatch(request, [])
+                raise _injected(fault)
         except GraphpostError as exc:
             status, code = status_and_code(exc)
             if status == 500:
                 log.error("request %s failed: %r", request_id, exc)
             if isinstance(exc, ThrottledError):
-                extra_headers += [
-                    (b"retry-after", str(exc.retry_after).encode()),
-                    (b"ratelimit-limit", str(exc.limit).encode()),
-                    (b"ratelimit-remaining", b"0"),
-                    (b"ratelimit-reset", str(exc.retry_after).encode()),
-                ]
+                extra_headers.append((b"retry-after", str(exc.retry_after).encode()))
+                if exc.limit:
+                    extra_headers += [
+                        (b"ratelimit-limit", str(exc.limit).encode()),
+                        (b"ratelimit-remaining", b"0"),
+                        (b"ratelimit-reset", str(exc.retry_after).encode()),
+                    ]
+            if isinstance(exc, InjectedFaultError) and exc.retry_after is not None:
+                extra_headers.append((b"retry-after", str(exc.retry_after).encode()))
             if isinstance(exc, MethodNotAllowedError) and exc.allowed:
                 extra_headers.append((b"allow", ", ".join(exc.allowed).encode()))
             if status == 401:
@@ -343,6 +379,24 @@ class GraphApp:
             *response.headers,
         ]
         return response
+
+    async def _fault(self, request: Request) -> GraphFault | None:
+        """The emulator's fault rule this request meets, if any (emulator mode only)."""
+        assert self.faults is not None
+        segments = request.segments()
+        user_id = None
+        rest = _split_keys(segments[1:])
+        if self.faults.needs_user and rest and segments[0].lower() == "v1.0":
+            head = rest[0].lower()
+            if head == "me":
+                try:
+                    user_id = (await self._authenticate(request)).user_id
+                except GraphpostError:
+                    user_id = None
+            elif head == "users" and len(rest) >= 2:
+                user = await self.directory.user(rest[1])
+                user_id = user.id if user is not None else None
+        return self.faults.pick_graph(request.method, "/" + "/".join(segments), user_id)
 
     async def _dispatch(self, request: Request, extra: list[tuple[bytes, bytes]]) -> Response:
         segments = _split_keys(request.segments())

@@ -7,6 +7,7 @@ import time
 import msgspec
 
 from graphpost import errors as e
+from graphpost.domain import times
 
 # Most specific first: the first class an error is an instance of decides.
 MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
@@ -56,6 +57,9 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
     (e.StoreError, 503, "ServiceUnavailable"),
+    (e.InjectedUnavailableError, 503, "ServiceUnavailable"),
+    (e.InjectedTimeoutError, 504, "GatewayTimeout"),
+    (e.InjectedFaultError, 503, "ServiceUnavailable"),
     # rendered by identity/responses.py in the identity platform's shape; never reaches Graph
     (e.SignInError, 400, "BadRequest"),
 )
@@ -69,7 +73,7 @@ def status_and_code(error: e.GraphpostError) -> tuple[int, str]:
 
 
 def utc_date() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(times.now()))
 
 
 _encode = msgspec.json.Encoder().encode

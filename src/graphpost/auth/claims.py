@@ -8,6 +8,7 @@ from typing import Any
 import jwt
 
 from graphpost.auth.keys import LEEWAY_SECONDS
+from graphpost.domain import times
 from graphpost.errors import AuthenticationError
 
 INVALID = "Access token validation failure."
@@ -31,9 +32,13 @@ def decode_claims(
             algorithms=algorithms,
             audience=audiences,
             issuer=issuer,
-            options={"require": require},
-            leeway=LEEWAY_SECONDS,
-        )
+            # the lifetime is checked below against the one clock (which the emulator's
+            # controls can move forward), not PyJWT's reading of the system's
+            options={
+                "require": require, "verify_exp": False, "verify_nbf": False,
+                "verify_iat": False,
+            },
+        )  # fmt: skip
     except jwt.ExpiredSignatureError:
         raise AuthenticationError("Lifetime validation failed, the token is expired.") from None
     except jwt.ImmatureSignatureError:
@@ -48,4 +53,14 @@ def decode_claims(
         raise AuthenticationError(f"{INVALID} Invalid signature.") from None
     except jwt.PyJWTError:
         raise AuthenticationError(f"{INVALID} The token's claims are not valid.") from None
+    now = times.wall()
+    for name in ("exp", "nbf", "iat"):
+        if name in claims and (
+            isinstance(claims[name], bool) or not isinstance(claims[name], int | float)
+        ):
+            raise AuthenticationError(f"{INVALID} The token's claims are not valid.")
+    if "exp" in claims and claims["exp"] <= now - LEEWAY_SECONDS:
+        raise AuthenticationError("Lifetime validation failed, the token is expired.")
+    if "nbf" in claims and claims["nbf"] > now + LEEWAY_SECONDS:
+        raise AuthenticationError("Lifetime validation failed, the token is not yet valid.")
     return claims

@@ -32,6 +32,7 @@ import jwt
 
 from graphpost.auth.claims import INVALID, decode_claims
 from graphpost.auth.principal import Principal
+from graphpost.domain import times
 from graphpost.errors import AuthenticationError, NoPermissionsError
 
 log = logging.getLogger("graphpost.auth.external")
@@ -275,7 +276,7 @@ class ExternalIssuers:
         accounts: Accounts,
         *,
         fetch: Callable[[str], dict[str, Any]] = fetch_json,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = times.wall,
     ) -> None:
         self.accounts = accounts
         self._clock = clock

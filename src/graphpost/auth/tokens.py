@@ -8,7 +8,6 @@ decode).
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ from graphpost.auth.claims import decode_claims
 from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import LEEWAY_SECONDS, KeySet, SigningKey
 from graphpost.auth.principal import Principal
+from graphpost.domain import times
 from graphpost.errors import AuthenticationError, NoPermissionsError
 
 GRAPH_AUDIENCES = ("https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000")
@@ -44,7 +44,7 @@ class TokenService:
         base_url: str = DEFAULT_BASE,
         audiences: tuple[str, ...] = GRAPH_AUDIENCES,
         max_lifetime: int | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = times.wall,
         external: ExternalIssuers | None = None,
     ) -> None:
         self.keys = keys if isinstance(keys, KeySet) else KeySet.of(keys)

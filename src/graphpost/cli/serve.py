@@ -37,6 +37,28 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return out
 
 
+async def first_start(rt: Runtime) -> str | None:
+    """Seed the demo tenant (when on and the directory is empty); a token for its first user."""
+    settings = rt.settings
+    if settings.demo:
+        if not await rt.directory.tenants():
+            await rt.directory.seed_demo()
+        demo = await rt.directory.tenant(DEMO_DOMAIN)
+        if demo is not None:  # its documented password and demo client
+            await rt.identity.seed_demo(demo)
+    user = await rt.directory.user(DEMO_USER)
+    if user is None:
+        return None
+    return rt.tokens.issue_delegated(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        upn=user.upn,
+        name=user.display_name,
+        scopes=["User.Read", "Mail.ReadWrite", "Mail.Send"],
+        lifetime=settings.token_max_lifetime,
+    )
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser("serve", help="run the Graph API server")
     parser.add_argument("--host", help="listen address (GRAPHPOST_HOST, default 127.0.0.1)")
@@ -77,26 +99,6 @@ def run(args: argparse.Namespace) -> int:
     if args.tls_cert or args.tls_key:
         extra.update(tls=True, tls_cert=args.tls_cert, tls_key=args.tls_key)
     settings = settings_from(args, **extra)
-
-    async def first_start(rt: Runtime) -> str | None:
-        if settings.demo:
-            if not await rt.directory.tenants():
-                await rt.directory.seed_demo()
-            demo = await rt.directory.tenant(DEMO_DOMAIN)
-            if demo is not None:  # its documented password and demo client
-                await rt.identity.seed_demo(demo)
-        user = await rt.directory.user(DEMO_USER)
-        if user is None:
-            return None
-        return rt.tokens.issue_delegated(
-            tenant_id=user.tenant_id,
-            user_id=user.id,
-            upn=user.upn,
-            name=user.display_name,
-            scopes=["User.Read", "Mail.ReadWrite", "Mail.Send"],
-            lifetime=settings.token_max_lifetime,
-        )
-
     if args.workers > 1 and not settings.database_url:
         print(
             "graphpost: --workers needs PostgreSQL (GRAPHPOST_DATABASE_URL): one process owns "
@@ -115,6 +117,11 @@ def run(args: argparse.Namespace) -> int:
         relay = settings.smtp_relay or "none: external mail waits in the queue"
         print(f"outbound relay: {relay.split('@')[-1]}")
         print(f"identity (authority): {base}")
+        if settings.emulator:
+            print(
+                f"emulator mode: test controls at {base}/_graphpost "
+                f"(clients in {settings.emulator_controls_from})"
+            )
         if settings.demo and token:
             print(
                 f"demo sign-in: every {DEMO_DOMAIN} user's password is {DEMO_PASSWORD}; "

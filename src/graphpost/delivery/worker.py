@@ -59,8 +59,12 @@ class DeliveryWorker:
         concurrency: int = 16,
         sole: bool = False,
         blobs: BlobStore | None = None,
+        on_outcome: Callable[[], None] | None = None,
     ) -> None:
         self.blobs = blobs
+        # called when a submission's claimed deliveries have their outcomes recorded (the
+        # emulator's long poll of what was delivered waits for it)
+        self.on_outcome = on_outcome
         self.store = store
         self.directory = directory
         self.ingest = ingest
@@ -131,9 +135,13 @@ class DeliveryWorker:
             limit=self.batch,
             remote=self.transport is not None,
         )
+        # a delivery already in hand is never started twice: its lease can only look over
+        # to this worker when the clock was moved forward (emulator mode), and it is ours
+        in_hand = {seq for group in self._tasks.values() for seq in group}
         by_submission: dict[str, list[Delivery]] = defaultdict(list)
         for d in claimed:
-            by_submission[d.submission_id].append(d)
+            if d.seq not in in_hand:
+                by_submission[d.submission_id].append(d)
         for sid, ds in by_submission.items():
             task = asyncio.create_task(self._submission(sid, ds))
             self._tasks[task] = [d.seq for d in ds]
@@ -167,6 +175,13 @@ class DeliveryWorker:
         """Deliver one submission's claimed recipients. Every recipient ends this with its
         outcome recorded (delivered, deferred with backoff, or failed), whatever goes wrong:
         nothing is released to be tried again at once."""
+        try:
+            await self._deliver(submission_id, deliveries)
+        finally:
+            if self.on_outcome is not None:
+                self.on_outcome()
+
+    async def _deliver(self, submission_id: str, deliveries: list[Delivery]) -> None:
         async with self._limit:
             try:
                 submission = await self.store.get_submission(submission_id)

@@ -1,4 +1,7 @@
-"""Timestamps: whole UTC seconds since the epoch, rendered as Graph does (no fraction, Z)."""
+"""Timestamps: whole UTC seconds since the epoch, rendered as Graph does (no fraction, Z).
+
+The one clock: every expiry, schedule and stamp reads ``now``, ``now_ms`` or ``wall``. In
+emulator mode the test controls move it forward (``advance``), per process, never backwards."""
 
 from __future__ import annotations
 
@@ -6,11 +9,31 @@ import time
 from datetime import UTC, datetime
 
 _last: list[object] = [-1, ""]
+_offset: list[float] = [0.0]  # seconds the clock is ahead of the system's (emulator mode)
+
+
+def wall() -> float:
+    """The current time in seconds since the epoch, with a fraction."""
+    return time.time() + _offset[0]
 
 
 def now() -> int:
     """The current time in whole seconds since the epoch."""
-    return int(time.time())
+    return int(time.time() + _offset[0])
+
+
+def offset() -> float:
+    """How far the clock has been moved ahead of the system's, in seconds."""
+    return _offset[0]
+
+
+def advance(seconds: float) -> float:
+    """Move the clock ``seconds`` forward (never backwards: a negative, infinite or NaN value
+    is a ValueError); the new offset."""
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ValueError("the clock only moves forward, by a finite number of seconds")
+    _offset[0] += seconds
+    return _offset[0]
 
 
 def iso(seconds: int) -> str:
@@ -42,4 +65,4 @@ def parse_iso(text: str) -> int:
 
 def now_ms() -> int:
     """The current time in milliseconds since the epoch (the delivery queue's clock)."""
-    return int(time.time() * 1000)
+    return int((time.time() + _offset[0]) * 1000)

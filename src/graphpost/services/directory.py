@@ -192,7 +192,10 @@ class DirectoryService:
             tenant = await self.store.ensure_tenant(domain=domain, display_name=domain)
         user = User(user_id or ids.guid(), tenant.id, display_name, mail, upn)
         # the store refuses an address that is already someone's upn or mail, with its reason
-        return await self.store.add_user(user, mailbox_folders(user.id))
+        added = await self.store.add_user(user, mailbox_folders(user.id))
+        self._users.clear()  # a look-up that found no one before is stale now
+        self._names.clear()
+        return added
 
     async def remove_user(self, key: str) -> User:
         user = await self.store.find_user(key)

@@ -16,7 +16,6 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from graphpost.auth.passwords import check_password, digest, hash_password, new_secret, same_digest
 from graphpost.auth.tokens import TokenService
-from graphpost.domain import ids
+from graphpost.domain import ids, times
 from graphpost.errors import AlreadyExistsError, InvalidInputError, NotFoundError, SignInError
 from graphpost.ports.directory import Tenant, User
 from graphpost.ports.identity import AppRegistration, Grant, IdentityStore
@@ -242,7 +241,7 @@ class IdentityService:
         tokens: TokenService,
         *,
         access_lifetime: int = 3600,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = times.wall,
     ) -> None:
         self.store = store
         self.directory = directory
