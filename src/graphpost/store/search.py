@@ -42,7 +42,7 @@ from graphpost.domain.search import (
     SearchNode,
     Size,
     Text,
-    words,
+    attachment_words,
 )
 from graphpost.store.engine import Tx
 
@@ -138,8 +138,7 @@ def pg_index_text(row: IndexEntry, attachment_names: list[str]) -> str:
     """A new message's tsvector text: its own fields and its attachments' names."""
     if not attachment_names:
         return row.pg
-    names = [words(n) for n in attachment_names]
-    return row.pg + " " + tsvector_text({ATTACHMENT: names})
+    return row.pg + " " + tsvector_text({ATTACHMENT: attachment_words(attachment_names)})
 
 
 async def insert_index(tx: Tx, seq: int, row: IndexEntry, attachment_names: list[str]) -> None:
@@ -151,7 +150,7 @@ async def insert_index(tx: Tx, seq: int, row: IndexEntry, attachment_names: list
             (seq, row.digest, pg_index_text(row, attachment_names)),
         )
         return
-    names = [words(n) for n in attachment_names]
+    names = attachment_words(attachment_names)
     await tx.execute(
         f"INSERT INTO message_search (rowid, {SQLITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, *row.sqlite, _column_text(names)),
@@ -194,7 +193,7 @@ async def reindex_attachments(tx: Tx, seq: int) -> None:
     rows = await tx.fetchall(
         "SELECT name FROM attachments WHERE message_seq = ? ORDER BY position", (seq,)
     )
-    names = [words(str(r[0] or "")) for r in rows]
+    names = attachment_words([str(r[0] or "") for r in rows])
     if tx.dialect == "postgresql":
         await tx.execute(_PG_REPLACE_ATTACHMENTS, (tsvector_text({ATTACHMENT: names}), seq))
     else:

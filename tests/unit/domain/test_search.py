@@ -107,6 +107,8 @@ def test_dates_and_sizes() -> None:
         "category:red", "x" * (s.MAX_LENGTH + 1), " ".join(["w"] * (s.MAX_TERMS + 1)),
         "(" * (s.MAX_DEPTH + 2) + "a" + ")" * (s.MAX_DEPTH + 2), "NOT " * 40 + "a",
         "a\x00b", "received:(a OR b)", 'x "' + " ".join(["w"] * 40) + '"',
+        # digits that are not decimal ones (str.isdigit says yes, int() says no)
+        "size:\u00b2", "size>\u2460", "size:1..\u00b3", "size:\u0661\u0662",
     ],
 )  # fmt: skip
 def test_refusals_are_query_errors(bad: str) -> None:
