@@ -464,6 +464,27 @@ def test_bad_seeds_are_refused(emulator: RunningServer, body: Any) -> None:
     assert r.json()["error"]["code"]
 
 
+def test_a_refused_seed_writes_no_message(gp: GraphpostClient) -> None:
+    """A seed whose later message names an unknown user or folder is refused before any of
+    its messages is written (not half of them)."""
+    subject = unique("half")
+    ok = {"user": ADELE, "message": {"subject": subject}}
+    newcomer = f"{unique('new')}@contoso.onmicrosoft.com"
+    for bad in ({"user": "nobody@nowhere.example", "message": {}},
+                {"user": ADELE, "folder": "no-such-folder", "message": {}},
+                {"user": newcomer, "folder": "AAMkAGnotafolder", "message": {}}):  # fmt: skip
+        with pytest.raises(ControlError) as caught:
+            gp.seed(users=[{"userPrincipalName": newcomer}], messages=[ok, ok, bad])
+        assert 400 <= caught.value.status < 500
+    with graph(gp) as c:
+        r = c.get("/me/messages", params={"$filter": f"subject eq '{subject}'"})
+        assert r.status_code == 200 and r.json()["value"] == [], r.text
+    # a seeded user's messages may name it (made first), and a good seed writes them all
+    theirs = {"user": newcomer, "folder": "archive", "message": {}}
+    made = gp.seed(users=[{"userPrincipalName": newcomer}], messages=[ok, theirs])
+    assert len(made["messages"]) == 2
+
+
 def test_reset_of_an_unknown_tenant_is_400(emulator: RunningServer) -> None:
     with controls(emulator) as c:
         assert_error(c.post("/reset", json={"tenant": "nope.example"}), 400, "ErrorInvalidRequest")
@@ -528,9 +549,12 @@ def test_the_clock_moves_forward_only_and_expires_tokens(emulator: RunningServer
     assert caught.value.status == 400
     with controls(emulator) as c:
         for bad in (b'{"advanceSeconds": "nan"}', b'{"advanceSeconds": 1e400}', b"{}",
-                    b'{"advance": 1}', b'{"advanceSeconds": NaN}'):  # fmt: skip
+                    b'{"advance": 1}', b'{"advanceSeconds": NaN}',
+                    # past year 9999 nothing could be dated: every later request would fail
+                    b'{"advanceSeconds": 1e12}', b'{"advanceSeconds": 1e308}'):  # fmt: skip
             r = c.post("/clock", content=bad, headers={"content-type": "application/json"})
             assert r.status_code == 400, (bad, r.text)
+        assert gp.clock()["offsetSeconds"] == before["offsetSeconds"]
     token = gp.token(ADELE)
     with httpx.Client(base_url=gp.graph_url, timeout=30) as c:
         auth = {"Authorization": f"Bearer {token}"}

@@ -43,6 +43,20 @@ def test_the_clock_moves_forward_only(clock: None) -> None:
     assert times.offset() == offset + 3600
 
 
+def test_the_clock_stops_short_of_the_dates_python_and_graph_can_write(clock: None) -> None:
+    """Past year 9999 no date can be written (datetime, Graph's DateTimeOffset): a move that
+    would take the clock beyond LATEST is refused and the clock stays where it was."""
+    offset = times.offset()
+    for huge in (1e12, 1e300, float(times.LATEST)):
+        with pytest.raises(ValueError, match="9990-01-01"):
+            times.advance(huge)
+    assert times.offset() == offset
+    times.advance(times.LATEST - times.wall() - 3600)  # up to an hour before it: fine
+    assert times.iso(times.now()).startswith("9989-12-31T")
+    with pytest.raises(ValueError):
+        times.advance(7200)
+
+
 def test_lifetimes_are_read_off_the_one_clock(clock: None) -> None:
     key = "k" * 32
     now = times.now()

@@ -363,7 +363,13 @@ class EmulatorService:
         self, users: list[SeedUser], messages: list[SeedMessage]
     ) -> tuple[list[User], list[StoredMessage]]:
         """Users through the directory (one that exists already is kept as it is, its password
-        set if given), then messages made as POST …/mailFolders/{folder}/messages makes them."""
+        set if given), then messages made as POST …/mailFolders/{folder}/messages makes them.
+        Every message's user and folder is checked before the first message is written, so
+        a seed naming one that does not exist writes none of its messages."""
+        seeded = {k.lower() for u in users for k in (u.upn, u.mail) if k}
+        for m in messages:
+            if m.user.lower() not in seeded and await self.directory.user(m.user) is None:
+                raise UnknownUserError(f"No user '{m.user[:100]}' to seed a message for.")
         made: list[User] = []
         for u in users:
             key = u.upn or u.mail
@@ -383,7 +389,7 @@ class EmulatorService:
             if u.password is not None:
                 await self.identity.set_password(user.id, u.password)
             made.append(user)
-        stored: list[StoredMessage] = []
+        mailboxes: list[Mailbox] = []
         for m in messages:
             owner = await self.directory.user(m.user)
             if owner is None:
@@ -392,9 +398,12 @@ class EmulatorService:
                 tenant_id=owner.tenant_id, app_id=EMULATOR_APP, user_id=owner.id,
                 permissions=frozenset({"Mail.ReadWrite"}), expires=0,
             )  # fmt: skip
-            created = await self.messages.create_draft(
-                Mailbox(owner, principal), m.message, folder_key=m.folder
-            )
+            mailbox = Mailbox(owner, principal)
+            await self.messages.folders.resolve(mailbox, m.folder)  # 400/404 before any write
+            mailboxes.append(mailbox)
+        stored: list[StoredMessage] = []
+        for mailbox, m in zip(mailboxes, messages, strict=True):
+            created = await self.messages.create_draft(mailbox, m.message, folder_key=m.folder)
             stored.append(created.message)
         return made, stored
 
@@ -427,7 +436,7 @@ class EmulatorService:
         try:
             offset = times.advance(seconds)
         except ValueError as exc:
-            raise InvalidInputError(str(exc).capitalize() + ".", target="seconds") from None
+            raise InvalidInputError(str(exc).capitalize() + ".", target="advanceSeconds") from None
         if self.wake_worker is not None:
             self.wake_worker()  # retries now due go at once
         return offset
