@@ -3,6 +3,7 @@ clock, the SMTP fault transport, and the controls' refusal of clients outside th
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -17,7 +18,11 @@ from graphpost.delivery.faults import FaultyTransport
 from graphpost.domain import times
 from graphpost.emulator.edge import Absent, Controls
 from graphpost.errors import AuthenticationError, InvalidInputError
-from graphpost.services.emulator import Faults, Limit
+from graphpost.ports.emulator import Delivered, ResetCount
+from graphpost.services.directory import DirectoryService
+from graphpost.services.emulator import DeliveredQuery, EmulatorService, Faults, Limit
+from graphpost.services.identity import IdentityService
+from graphpost.services.messages import MessageService
 from tests.fakes import FakeTransport
 
 pytestmark = pytest.mark.anyio
@@ -237,3 +242,42 @@ async def test_absent_is_404_for_controls_only() -> None:
         assert status == 404 and body["error"]["code"] == "ErrorItemNotFound"
     for path in ("/_graphpostx", "/v1.0/_graphpost", "/"):
         assert (await _call(absent, path, ("127.0.0.1", 1)))[0] == 299
+
+
+class CountingOutcomes:
+    """An EmulatorStore of no outcomes that counts how often it is read (slowly: a read takes
+    a turn of the loop, as a database's would)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def reset_tenant(self, tenant_id: str) -> ResetCount:
+        return ResetCount(0, 0, 0)
+
+    async def delivered(self, limit: int) -> list[Delivered]:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return []
+
+
+async def test_many_waits_share_their_reads() -> None:
+    """Hundreds of waits woken at once by one outcome read the outcomes a few times between
+    them, not once each (each read is up to MAX_LISTED rows: a thousand waiters reading them
+    on every outcome would starve the API's own queries)."""
+    store = CountingOutcomes()
+    service = EmulatorService(
+        store, cast(DirectoryService, None), cast(MessageService, None),
+        cast(IdentityService, None),
+    )  # fmt: skip
+    waits = [
+        asyncio.create_task(service.delivered(DeliveredQuery(subject=f"s{n}"), 0.5))
+        for n in range(200)
+    ]
+    await asyncio.sleep(0.05)  # every wait has looked once and sleeps
+    first = store.reads
+    assert first <= 5, first
+    for _ in range(3):
+        service.signal.notify()  # as the worker does for an outcome
+        await asyncio.sleep(0.05)
+    assert store.reads - first <= 10, store.reads - first
+    assert await asyncio.gather(*waits) == [[] for _ in waits]  # the waits end empty, in time

@@ -334,6 +334,9 @@ class EmulatorService:
         # with delivery workers in other processes (PostgreSQL), nothing here wakes a wait:
         # it looks again this often
         self.poll_seconds = poll_seconds
+        # the read of the outcomes in flight, and when it began: the waits share it
+        self._read: asyncio.Future[list[Delivered]] | None = None
+        self._read_began = 0.0
 
     # ---- reset and seed
 
@@ -409,6 +412,22 @@ class EmulatorService:
 
     # ---- what was delivered
 
+    async def _outcomes(self, since: float) -> list[Delivered]:
+        """The latest outcomes, read at ``since`` (loop time) or later: a read in flight that
+        began then is shared, else one is begun once that one ends. However many waits an
+        outcome wakes, they read the outcomes once or twice between them, not once each."""
+        while True:
+            read = self._read
+            if read is not None and self._read_began >= since:
+                return await asyncio.shield(read)
+            if read is not None and not read.done():
+                await asyncio.wait([read])  # too old for us: the next one is ours
+                continue
+            self._read_began = asyncio.get_running_loop().time()
+            self._read = asyncio.ensure_future(self.store.delivered(MAX_LISTED))
+            # a failed read is reported to its waits and not kept for later ones
+            self._read.add_done_callback(lambda f: f.cancelled() or f.exception())
+
     async def delivered(self, query: DeliveredQuery, wait: float = 0.0) -> list[Delivered]:
         """The deliveries with an outcome that match, newest first; with ``wait``, until the
         first one matches or ``wait`` seconds have passed (woken by the worker here)."""
@@ -419,7 +438,8 @@ class EmulatorService:
         while True:
             waiter = self.signal.future()  # before looking: an outcome between is not missed
             try:
-                found = [d for d in await self.store.delivered(MAX_LISTED) if query.matches(d)]
+                latest = await self._outcomes(loop.time())
+                found = [d for d in latest if query.matches(d)]
                 left = deadline - loop.time()
                 if found or left <= 0:
                     return found
