@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from graphpost.testing import ControlError, GraphpostClient
-from tests.conftest import ROOT, RunningServer
+from graphpost.domain import times
+from graphpost.testing import ControlError, GraphpostClient, InProcessServer
+from tests.conftest import ROOT, RunningServer, drop_pg_database, make_pg_database
 from tests.delivery_checks import engine_server
 from tests.mail_api import ADELE, ALEX, MEGAN, assert_error, unique
 from tests.sink import Sink
@@ -536,6 +537,43 @@ def test_the_examples_attach_to_a_running_server(emulator: RunningServer) -> Non
     assert "2 passed" in done.stdout
     # they ran here: their sender's mail is listed by this server
     assert GraphpostClient(emulator.base).messages(sender="welcome@shop.example")
+
+
+# ------------------------------------------------------------------------------ in-process
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_in_process_servers_one_after_another_each_start_afresh(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """graphpost.testing's InProcessServer runs in the test's own process, whose clock it
+    moves: stopping it puts that clock back (as a restart of `serve` forgets the offset), ends
+    its thread and frees its port, so the next one (an app's next test) starts afresh."""
+    url = None
+    if engine == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        name, url = make_pg_database(admin)
+        request.addfinalizer(lambda: drop_pg_database(admin, name))
+    before = times.offset()
+    first = InProcessServer(tmp_path / "one", database_url=url)
+    gp = GraphpostClient(first.start())
+    try:
+        assert gp.advance_clock(86400)["offsetSeconds"] == before + 86400
+        gp.fault(503, path="/v1.0/me")
+    finally:
+        first.stop()
+    assert times.offset() == before
+    assert not [t for t in threading.enumerate() if t.name == "graphpost"]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{first.base_url}/_graphpost", timeout=5)
+    with InProcessServer(tmp_path / "two", database_url=url) as second:
+        gp = GraphpostClient(second.base_url)
+        assert gp.clock()["offsetSeconds"] == before
+        assert gp.faults() == []
+        with httpx.Client(base_url=gp.graph_url, timeout=30) as c:
+            auth = {"Authorization": f"Bearer {gp.token(ADELE)}"}
+            assert c.get("/me/mailFolders/inbox", headers=auth).status_code == 200
+    assert times.offset() == before
 
 
 # ------------------------------------------------------------------------------ the clock (last)
