@@ -67,7 +67,10 @@ DEFAULT_FIELDS = FIELDS
 recipients and attachment names too)."""
 BASIC_FIELDS = (SUBJECT, FROM, TO, CC, BCC)
 """Free text for a caller without body access (Mail.ReadBasic): no body, no attachments."""
-FULL_READ_FIELDS = frozenset({BODY, ATTACHMENT})
+SIZE = "size"
+"""Not a text field: what ``restricted_fields`` says of a ``size:`` restriction (the size
+counts the body's and the attachments' bytes, which Mail.ReadBasic may not read)."""
+FULL_READ_FIELDS = frozenset({BODY, ATTACHMENT, SIZE})
 
 # KQL property → the fields it searches
 TEXT_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -642,13 +645,15 @@ def parse_search(value: str, *, now: int) -> SearchNode:
 
 
 def restricted_fields(node: SearchNode) -> set[str]:
-    """The fields named by property restrictions (not free text)."""
+    """The fields named by property restrictions (not free text); SIZE for ``size:``."""
     found: set[str] = set()
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, Text) and n.fields != DEFAULT_FIELDS:
             found.update(n.fields)
+        elif isinstance(n, Size):
+            found.add(SIZE)
         elif isinstance(n, Nope):
             stack.append(n.item)
         elif isinstance(n, (AllOf, AnyOf)):

@@ -130,6 +130,8 @@ def test_without_full_read_narrows_free_text_only() -> None:
                               Text((s.SUBJECT,), ("b",), False),
                               Nope(Text(BASIC_FIELDS, ("c",), False))))  # fmt: skip
     assert s.restricted_fields(p("body:x attachment:y z")) == {s.BODY, s.ATTACHMENT}
+    # the size counts the body and the attachments: Mail.ReadBasic may not ask for it
+    assert s.restricted_fields(p("a OR NOT (size>10 b)")) == {s.SIZE}
 
 
 @settings(max_examples=300, deadline=None)
