@@ -249,6 +249,23 @@ def test_bad_listing_queries_are_400(emulator: RunningServer, query: dict[str, s
 # ------------------------------------------------------------------------------ Graph faults
 
 
+def test_a_request_without_a_good_token_meets_no_rule(gp: GraphpostClient) -> None:
+    """Rules apply after authentication: a request Graph would refuse 401 gets its 401 and
+    leaves the rule's count for the app's real requests."""
+    gp.fault(429, path="/v1.0/me/messages", count=1)
+    gp.fault(504, path="/v1.0/me/sendMail", count=1)
+    with httpx.Client(base_url=gp.graph_url, timeout=30) as anonymous:
+        for headers in ({}, {"Authorization": "Bearer garbage"}):
+            assert_error(anonymous.get("/me/messages", headers=headers), 401,
+                         "InvalidAuthenticationToken")  # fmt: skip
+            r = anonymous.post("/me/sendMail", headers=headers, json={"message": {}})
+            assert_error(r, 401, "InvalidAuthenticationToken")
+    assert [rule["count"] for rule in gp.faults()] == [1, 1]
+    with graph(gp) as c:
+        assert_error(c.get("/me/messages"), 429, "TooManyRequests")
+        assert c.get("/me/messages").status_code == 200
+
+
 def test_a_429_rule_answers_the_next_requests_then_goes(gp: GraphpostClient) -> None:
     rule = gp.fault(429, path="/v1.0/me/sendMail", count=2, retry_after=7)
     assert rule["count"] == 2 and rule["status"] == 429
