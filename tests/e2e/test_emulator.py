@@ -4,6 +4,7 @@ both engines, relaying to a real SMTP sink; and their absence (404) with emulato
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -112,6 +113,51 @@ def test_controls_answer_only_their_networks(
                 assert "GRAPHPOST_EMULATOR_CONTROLS_FROM" in r.json()["error"]["message"]
         with s.client() as c:  # a token of the real time still works: the clock did not move
             assert c.get("/me/mailFolders/inbox").status_code == 200
+
+
+CLAIMS_OF_LOOPBACK: list[dict[str, str]] = [
+    {},
+    {"X-Forwarded-For": "127.0.0.1"},
+    {"Forwarded": "for=127.0.0.1"},
+    {"X-Forwarded-For": "127.0.0.1, 127.0.0.1", "X-Real-IP": "127.0.0.1"},
+]
+
+
+def outward_address() -> str | None:
+    """This machine's address on its outward interface (no packet is sent), if not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_forwarded_headers_do_not_open_the_controls(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Listening on every interface with the default networks (loopback), a client on another
+    address is refused whatever X-Forwarded-For or Forwarded claim (they are believed only
+    from a proxy on loopback); the same client's Graph requests are served."""
+    address = outward_address()
+    if address is None:
+        pytest.skip("no non-loopback IPv4 address to reach the server from")
+    with engine_server(
+        engine, tmp_path / "srv", request, relay=None,
+        GRAPHPOST_EMULATOR="true", GRAPHPOST_HOST="0.0.0.0",
+    ) as s:  # fmt: skip
+        outside = s.base.replace("127.0.0.1", address)
+        for claim in CLAIMS_OF_LOOPBACK:
+            for method, path in (("POST", "/_graphpost/clock"), ("GET", "/_graphpost//")):
+                r = httpx.request(method, f"{outside}{path}", headers=claim,
+                                  json={"advanceSeconds": 86400}, timeout=30)  # fmt: skip
+                assert_error(r, 403, "ErrorAccessDenied")
+        r = httpx.get(f"{outside}/v1.0/me/mailFolders/inbox", timeout=30,
+                      headers={"Authorization": f"Bearer {s.token()}"})  # fmt: skip
+        assert r.status_code == 200, r.text  # the clock did not move: the token is good
+        assert httpx.get(f"{s.base}/_graphpost/clock", timeout=30).json()["offsetSeconds"] == 0
 
 
 # ------------------------------------------------------------------------------ delivered
