@@ -15,6 +15,7 @@ from graphpost.ports.folders import Folder
 from graphpost.ports.messages import NewMessage
 from graphpost.services.directory import mailbox_folders
 from graphpost.store.engine import Tx
+from graphpost.store.search import compile_search
 from tests.store.conftest import Stores
 
 pytestmark = pytest.mark.anyio
@@ -288,3 +289,23 @@ async def test_a_message_of_the_most_distinct_words_is_written_and_found(
     )
     assert await search(store, user, "yakshaving") == [changed.subject]
     assert await search(store, user, "zebracrossing") == []
+
+
+@pytest.mark.parametrize(
+    ("kql", "driven"),
+    [
+        ("pizza", True), ("pizza NOT budget", True), ("pizza OR budget", True),
+        ("pizza hasattachments:true", True), ("(pizza OR NOT budget) report", True),
+        # nothing positive for the text index to find: every message of every mailbox would be
+        # a hit (PostgreSQL's GIN index cannot answer a bare NOT), so the mailbox is walked
+        ("NOT pizza", False), ("-pizza -budget", False), ("pizza OR NOT budget", False),
+        ("NOT (pizza OR budget)", False), ("hasattachments:true", False),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_only_a_positive_text_condition_drives_a_search(
+    kql: str, driven: bool, dialect: str
+) -> None:
+    found = compile_search(parse_search(kql, now=T0), dialect)
+    assert found.text_first is driven
+    assert bool(found.hits) is (driven and dialect == "postgresql")

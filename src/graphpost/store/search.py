@@ -377,6 +377,19 @@ class SearchSql:
         return _fts(node) is not None or (isinstance(node, Nope) and _fts(node.item) is not None)
 
 
+def _positive(node: SearchNode) -> bool:
+    """Whether every message ``node`` finds has one of its words (so the text index can find
+    them: a bare NOT, or an OR with one, would make every message of every mailbox a hit,
+    which PostgreSQL's GIN index cannot answer without reading all of it)."""
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, AllOf):
+        return any(_positive(i) for i in node.items)
+    if isinstance(node, AnyOf):
+        return all(_positive(i) for i in node.items)
+    return False
+
+
 def _driving(node: SearchNode, dialect: str) -> tuple[SearchNode, list[SearchNode]] | None:
     """The text condition every result must meet (the node, or the text items of a top AND
     together) and what is left to check on each row; None if there is none."""
@@ -393,7 +406,7 @@ def _driving(node: SearchNode, dialect: str) -> tuple[SearchNode, list[SearchNod
     else:
         return None
     usable = _tsq(drive) if dialect == "postgresql" else _fts(drive)
-    return (drive, rest) if usable is not None else None
+    return (drive, rest) if usable is not None and _positive(drive) else None
 
 
 def compile_search(node: SearchNode, dialect: str) -> SearchSql:
