@@ -273,6 +273,23 @@ def test_a_wait_with_no_match_ends_empty(gp: GraphpostClient) -> None:
     assert gp.messages(subject=unique("never sent"), wait=0.3) == []
 
 
+def test_wait_for_message_takes_any_timeout(gp: GraphpostClient) -> None:
+    """A control waits 60 s at most; the client's wait_for_message waits as long as it is
+    told (in waits of 60 s), instead of failing on a timeout over 60."""
+    subject = unique("patient")
+    with graph(gp) as c:
+        assert send(c, subject, ALEX).status_code == 202
+    found = gp.wait_for_message(subject=subject, timeout=300)
+    assert found["to"].lower() == ALEX.lower()
+    # the id given to clear_faults is one path segment, whatever it holds: "{id}?x" is no
+    # rule's id, and does not remove the rule {id}
+    rule = gp.fault(503, path="/v1.0/nowhere")
+    with pytest.raises(ControlError) as caught:
+        gp.clear_faults(rule["id"] + "?x=1")
+    assert caught.value.status == 404
+    assert [r["id"] for r in gp.faults()] == [rule["id"]]
+
+
 @pytest.mark.parametrize(
     "query",
     [
