@@ -272,7 +272,7 @@ async def test_a_message_of_the_most_distinct_words_is_written_and_found(
     fits, alike on both engines), and found by its first words."""
     user, inbox = mailbox
     body = _distinct(16000, 64, "body")  # ~1 MB: the most words of a body that are indexed
-    names = [_distinct(4, 60, f"att{i:03d}") for i in range(250)]
+    names = [_distinct(4, 60, f"att{i:03d}") for i in range(600)]  # past their own budget
     many = [person(_distinct(3, 64, f"nm{i:03d}"), f"r{i}@example.com") for i in range(500)]
     new = new_message(user, inbox, subject="zebracrossing " + _distinct(2000, 64, "subj"),
                       body=body, to=many, cc=many, files=names)  # fmt: skip
@@ -282,6 +282,7 @@ async def test_a_message_of_the_most_distinct_words_is_written_and_found(
     # the budget keeps the subject whole before the body: the body's words are not all kept
     assert await search(store, user, "body:bodyaaaaaa") == []
     assert await search(store, user, "attachment:att000aaaa") == [stored.message().subject]
+    assert await search(store, user, "attachment:att599aaaa") == []  # cut: over the budget
     doc = stored.message()
     changed = replace_struct(doc, subject="yakshaving " + _distinct(100, 64, "new"))
     assert await store.messages.replace_message(
