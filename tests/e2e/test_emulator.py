@@ -96,6 +96,40 @@ def test_without_emulator_mode_every_control_is_404(
         assert c.get("/me/mailFolders/inbox").status_code == 200
 
 
+SPELLINGS = [
+    "/_graphpost/reset", "//_graphpost//reset/", "/%5Fgraphpost/reset", "/_graphpost%2Freset",
+    "/v1.0/../_graphpost/reset", "/_GraphPost/Reset",
+]  # fmt: skip
+MEMBER_URLS = [
+    "/_graphpost/clock", "../_graphpost/clock", "/../../_graphpost/clock",
+    "%2F..%2F_graphpost%2Fclock", "_graphpost/clock",
+]  # fmt: skip
+
+
+def batch_member(member_id: str, url: str) -> dict[str, Any]:
+    return {
+        "id": member_id, "method": "POST", "url": url, "body": {"advanceSeconds": 86400},
+        "headers": {"Content-Type": "application/json"},
+    }  # fmt: skip
+
+
+def test_without_emulator_mode_no_spelling_reaches_a_control(server: RunningServer) -> None:
+    """Emulator mode off: neither another spelling of the path nor a JSON batch member
+    reaches a control (the batch's members are Graph requests, answered by Graph's routing)."""
+    for path in SPELLINGS:
+        r = httpx.post(f"{server.base}{path}", json={}, timeout=30)
+        assert 400 <= r.status_code < 500 and r.status_code != 403, (path, r.text)
+    batch = {"requests": [batch_member(str(n), url) for n, url in enumerate(MEMBER_URLS)]}
+    with server.client() as c:
+        r = c.post("/$batch", json=batch)
+        assert r.status_code == 200, r.text
+        for answer in r.json()["responses"]:
+            assert 400 <= answer["status"] < 500, answer
+            assert "advanceSeconds" not in str(answer["body"])
+        # nothing moved the clock: the token of now is still good
+        assert c.get("/me/mailFolders/inbox").status_code == 200
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_controls_answer_only_their_networks(
     engine: str, request: pytest.FixtureRequest, tmp_path: Path
