@@ -681,6 +681,8 @@ def test_in_process_servers_one_after_another_each_start_afresh(
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{first.base_url}/_graphpost", timeout=5)
     with InProcessServer(tmp_path / "two", database_url=url) as second:
+        with pytest.raises(RuntimeError, match="already"):
+            second.start()  # a second start of a running one (it would orphan the first)
         gp = GraphpostClient(second.base_url)
         assert gp.clock()["offsetSeconds"] == before
         assert gp.faults() == []

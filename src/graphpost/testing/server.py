@@ -72,6 +72,8 @@ class InProcessServer:
         return self.settings.base_url
 
     def start(self) -> str:
+        if self._thread is not None:
+            raise RuntimeError(f"graphpost is already running on {self.base_url}; stop() it first")
         s = self.settings
         # migrate and seed the demo tenant first, in a loop of its own
         with_runtime(s, first_start)
