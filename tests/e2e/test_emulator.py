@@ -273,6 +273,57 @@ def test_a_reset_racing_deliveries_leaves_counts_true(gp: GraphpostClient) -> No
                 assert counted == len(listed.json()["value"]), (user, folder)
 
 
+def test_resets_racing_sends_and_drafts_leave_counts_true(
+    gp: GraphpostClient, request: pytest.FixtureRequest
+) -> None:
+    """Drafts created and mail sent from several threads while the mailboxes are emptied
+    again and again: afterwards every folder's count matches its messages."""
+    if request.node.callspec.params.get("emulator") == "postgresql":
+        # KNOWN BUG (not fixed): a write committed after the reset's DELETE of messages and
+        # before its UPDATE of the counts to zero survives uncounted (totalItemCount 5 for 8
+        # messages); locking the folders first makes the reset deadlock with writers that
+        # hold other rows (503 "deadlock detected"), and so can today's reset, rarely
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="reset vs concurrent writes on PostgreSQL: counts and deadlocks",
+                strict=False,
+            )
+        )
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def writer(n: int) -> None:
+        with graph(gp) as c:
+            while not stop.is_set():
+                answers.append(c.post("/me/messages", json={"subject": f"d{n}"}).status_code)
+                answers.append(send(c, unique("busy"), ALEX).status_code)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    try:
+        for _ in range(15):
+            gp.reset()
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(60)
+    assert set(answers) <= {201, 202}, set(answers)
+    marker = unique("after the resets")
+    with graph(gp) as c:
+        assert send(c, marker, ALEX).status_code == 202
+    gp.wait_for_message(subject=marker, to="alexw", timeout=30)
+    for user in (ALEX, ADELE):
+        with graph(gp, user) as c:
+            for folder in ("inbox", "sentitems", "drafts"):
+                counted = c.get(f"/me/mailFolders/{folder}").json()
+                listed = c.get(f"/me/mailFolders/{folder}/messages", params={"$top": 1000})
+                got = listed.json()["value"]
+                assert counted["totalItemCount"] == len(got), (user, folder)
+                unread = sum(1 for m in got if not m["isRead"])
+                assert counted["unreadItemCount"] == unread, (user, folder)
+
+
 @pytest.mark.postgres
 def test_a_wait_sees_a_worker_of_another_process(
     request: pytest.FixtureRequest, tmp_path: Path
