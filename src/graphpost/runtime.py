@@ -15,6 +15,7 @@ from typing import IO
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.cors import Cors, parse_origins
+from graphpost.api.odata import parse_filter
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
@@ -82,7 +83,8 @@ class Runtime:
         content = content_store(settings.blob_dir)
         message_store = SqlMessages(engine, content)
         outbox = SqlOutbox(engine, content)
-        folders = FolderService(SqlFolders(engine))
+        # search folders' filterQuery is read by the edge's one $filter parser
+        folders = FolderService(SqlFolders(engine), message_store, parse_filter=parse_filter)
         directory_store = SqlDirectory(engine, content)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)

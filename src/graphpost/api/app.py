@@ -115,15 +115,22 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "sendMail", actions.send_mail),
     Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
     Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
+    Route("GET", "$count/mailFolders", lambda call: mail_folders.count(call, None)),
     Route("GET", "mailFolders/{folder}", mail_folders.get),
     Route("PATCH", "mailFolders/{folder}", mail_folders.update),
     Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
+    Route("POST", "mailFolders/{folder}/move", mail_folders.move),
+    Route("POST", "mailFolders/{folder}/copy", mail_folders.copy),
+    Route("POST", "mailFolders/{folder}/permanentDelete", mail_folders.permanent_delete),
     Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
     Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
+    Route("GET", "$count/mailFolders/{folder}/childFolders", mail_folders.count),
     Route("GET", "mailFolders/{folder}/messages", messages.list_, text_body=True),
     Route("POST", "mailFolders/{folder}/messages", messages.create),
+    Route("GET", "$count/mailFolders/{folder}/messages", messages.count),
     Route("GET", "messages", lambda call: messages.list_(call, None), text_body=True),
     Route("POST", "messages", lambda call: messages.create(call, None)),
+    Route("GET", "$count/messages", lambda call: messages.count(call, None)),
     Route("GET", "messages/{id}", messages.get, text_body=True),
     Route("PATCH", "messages/{id}", messages.update),
     Route("DELETE", "messages/{id}", messages.delete),
@@ -166,7 +173,12 @@ _BY_SHAPE = _index(ROUTES)
 
 def _canonical(path: list[str]) -> list[str]:
     """mailFolders/{a}/childFolders/{b}/... is mailFolders/{b}/...; mailFolders/{a}/messages/
-    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is)."""
+    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is). A ``$count``
+    segment counts the collection before it, and goes first (``$count/messages``), so that no
+    count route shares a shape with an item's (``messages/{id}``)."""
+    counted = len(path) > 1 and path[-1].lower() == "$count"
+    if counted:
+        path = path[:-1]
     while len(path) > 3 and path[0].lower() == "mailfolders":
         below = path[2].lower()
         if below == "childfolders":
@@ -175,7 +187,7 @@ def _canonical(path: list[str]) -> list[str]:
             path = ["messages", *path[3:]]
         else:
             break
-    return path
+    return ["$count", *path] if counted else path
 
 
 def _unknown_segment(path: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ import msgspec
 from graphpost.auth.principal import DENIED
 from graphpost.domain import extended, ids, message, mime
 from graphpost.domain.extended import ExtendedProperty
+from graphpost.domain.folders import ROOT
 from graphpost.domain.message import (
     Attachment,
     DraftContext,
@@ -20,7 +22,7 @@ from graphpost.domain.message import (
     MessageInput,
     Recipient,
 )
-from graphpost.domain.query import MessageQuery, check_order_rule
+from graphpost.domain.query import MessageQuery, check_access, check_order_rule
 from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
     AccessDeniedError,
@@ -31,9 +33,11 @@ from graphpost.errors import (
     InvalidOperationError,
     MalformedIdError,
     MimeUnreadableError,
+    MoveCopyError,
     NotFoundError,
 )
-from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
+from graphpost.ports.folders import Folder
+from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage, Where
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
 from graphpost.services.ingest import Parse
@@ -44,6 +48,7 @@ CONFLICT = (
     "The send or update operation could not be performed because the change key passed in the "
     "request does not match the current change key for the item."
 )
+COPY_BATCH = 200  # messages copied per transaction when a whole folder is copied
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
 NOT_A_MESSAGE = (
     "The MIME content is not an RFC 5322 message: it must begin with a header field "
@@ -141,7 +146,7 @@ class MessageService:
         if folder_key is None:
             folder_id = await self.folders.well_known_id(mailbox, "drafts")
         else:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+            folder_id = (await self.folders.target(mailbox, folder_key)).id
         stamp = now()
         headers = (threading or []) + message.check_headers(inp.internet_message_headers or [])
         extensions = message.extensions(inp.extensions or [])
@@ -183,7 +188,7 @@ class MessageService:
         if folder_key is None:
             folder_id = await self.folders.well_known_id(mailbox, "drafts")
         else:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+            folder_id = (await self.folders.target(mailbox, folder_key)).id
         parsed = await self.parse_mime(raw)
         new = await self.draft_from_mime(mailbox, parsed, folder_id=folder_id, stamp=now())
         return Created(await self.store.insert_message(new))
@@ -300,10 +305,29 @@ class MessageService:
     ) -> tuple[list[StoredMessage], int | None, bool]:
         mailbox.principal.require(Access.READ)
         check_order_rule(query)
-        folder_id = None
-        if folder_key is not None:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
-        return await self.store.list_messages(mailbox.id, folder_id, query)
+        where = await self._where(mailbox, folder_key)
+        return await self.store.list_messages(mailbox.id, where, query)
+
+    async def _where(self, mailbox: Mailbox, folder_key: str | None) -> Where:
+        """The messages of a folder (a search folder's: its saved filter over its sources,
+        which a Mail.ReadBasic caller may not have read through), or of the mailbox."""
+        if folder_key is None:
+            return None
+        folder = await self.folders.resolve(mailbox, folder_key)
+        if folder.search is None:
+            return folder.id
+        scope = self.folders.scope(folder)
+        check_access(MessageQuery(filter=scope.saved), basic_only=mailbox.principal.basic_only)
+        return scope
+
+    async def count(
+        self, mailbox: Mailbox, query: MessageQuery, *, folder_key: str | None = None
+    ) -> int:
+        """``GET …/messages/$count``: how many messages match the query's $filter."""
+        mailbox.principal.require(Access.READ)
+        where = await self._where(mailbox, folder_key)
+        total, _ = await self.store.count_messages(mailbox.id, where, query.filter)
+        return total
 
     async def _rewrite(
         self,
@@ -351,7 +375,7 @@ class MessageService:
         """Move to another folder (by id or well-known name). The id stays the same (Graph's
         ids change: ours don't)."""
         mailbox.principal.require(Access.WRITE)
-        folder_id = (await self.folders.resolve(mailbox, destination)).id
+        folder_id = (await self.folders.target(mailbox, destination)).id
         return await self._move_to(mailbox, message_id, folder_id, if_match=if_match)
 
     async def _move_to(
@@ -373,27 +397,86 @@ class MessageService:
         """A new item (new id) in ``destination``, with the original's attachments, open
         extensions and extended properties."""
         mailbox.principal.require(Access.WRITE)
-        folder = await self.folders.resolve(mailbox, destination)
+        folder = await self.folders.target(mailbox, destination)
         original = await self.get(mailbox, message_id, access=Access.WRITE)
-        stamp = now()
+        return await self.store.insert_message(await self._copy_of(original, folder.id, now()))
+
+    async def _copy_of(self, original: StoredMessage, folder_id: str, stamp: int) -> NewMessage:
+        """A new item (new id, created now) in ``folder_id`` with the original's document,
+        headers, attachments (their blobs referred to, not copied), open extensions and
+        extended properties."""
         new_id = ids.message_id()
         msg = msgspec.structs.replace(
             original.message(),
             id=new_id,
-            parent_folder_id=folder.id,
+            parent_folder_id=folder_id,
             change_key=ids.change_key(),
             created_date_time=iso(stamp),
             last_modified_date_time=iso(stamp),
             web_link=message.web_link(self.web_base, new_id),
         )
         attachments = fresh_copies(await self.store.attachment_refs(original), stamp)
-        return await self.store.insert_message(
-            NewMessage(
-                mailbox.id, msg, original.headers(), attachments,
-                await self.store.extensions(original),
-                await self.store.extended_properties(original),
-            )
+        return NewMessage(
+            original.mailbox_id, msg, original.headers(), attachments,
+            await self.store.extensions(original),
+            await self.store.extended_properties(original),
         )  # fmt: skip
+
+    async def copy_folder(self, mailbox: Mailbox, key: str, destination: str) -> Folder:
+        """POST /mailFolders/{id}/copy: a new folder (new id) under ``destination`` with a copy
+        of every message and subfolder, made in steps: the folders first (parents before
+        children), then ``COPY_BATCH`` messages per transaction, so that a large folder
+        never holds SQLite's one writer for long. A copy that fails midway is removed
+        again (best effort) and the error answered."""
+        mailbox.principal.require(Access.WRITE)
+        source = await self.folders.resolve(mailbox, key)
+        if source.well_known == ROOT:
+            raise MoveCopyError("The move or copy operation failed: the root cannot be copied.")
+        parent = await self.folders.target(mailbox, destination)
+        if await self.folders.is_within(mailbox, parent.id, source.id):
+            raise MoveCopyError(
+                "The move or copy operation failed: a folder cannot be copied into itself or "
+                "one of its subfolders."
+            )
+        tree = await self.folders.store.subtree(mailbox.id, source.id)
+        made: dict[str, str] = {}  # source folder id → its copy's id
+        try:
+            for f in tree:
+                new_parent = parent.id if f.id == source.id else made[f.parent_id or ""]
+                copy = Folder(
+                    ids.folder_id(), mailbox.id, new_parent, f.display_name, None, f.is_hidden,
+                    search=f.search,
+                )  # fmt: skip
+                try:
+                    await self.folders.store.create_folder(copy)
+                except AlreadyExistsError:
+                    raise AlreadyExistsError(
+                        "A folder with the specified name already exists.", target="displayName"
+                    ) from None
+                made[f.id] = copy.id
+            for f in tree:
+                if f.search is None:
+                    await self._copy_messages(mailbox, f.id, made[f.id])
+        except BaseException:
+            if source.id in made:  # the partial copy goes; the error is the answer
+                with contextlib.suppress(Exception):
+                    copied = await self.folders.store.get_folder(mailbox.id, made[source.id])
+                    if copied is not None:
+                        await self.folders.purge(mailbox, copied)
+            raise
+        return await self.folders.get(mailbox, made[source.id])
+
+    async def _copy_messages(self, mailbox: Mailbox, source_id: str, target_id: str) -> None:
+        after = 0
+        while True:
+            batch = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
+            if not batch:
+                return
+            stamp = now()
+            await self.store.insert_messages(
+                [await self._copy_of(m, target_id, stamp) for m in batch]
+            )
+            after = batch[-1].seq
 
     async def delete(self, mailbox: Mailbox, message_id: str, *, if_match: str | None) -> None:
         """DELETE: into Deleted Items; an item already there (or below) is gone for good."""

@@ -4,16 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from graphpost.domain.folders import ROOT
 from graphpost.domain.times import now
-from graphpost.ports.folders import Folder
+from graphpost.errors import MoveCopyError
+from graphpost.ports.folders import Folder, FolderQuery, SearchSpec
 from graphpost.store.blobs import release_where
 from graphpost.store.engine import Engine, Row, Tx
+from graphpost.store.filters import compile_folder_filter, compile_folder_order
 
 _FOLDER_COLS = (
     "id, mailbox_id, parent_id, display_name, well_known, is_hidden, "
     "total_count, unread_count, child_count"
 )
+# a folder with its search definition, if it is a search folder (folders f)
+_WITH_SEARCH = (
+    "f.id, f.mailbox_id, f.parent_id, f.display_name, f.well_known, f.is_hidden, "
+    "f.total_count, f.unread_count, f.child_count, "
+    "s.filter_query, s.source_ids, s.include_nested"
+)
+_FROM = "folders f LEFT JOIN mail_search_folders s ON s.folder_id = f.id"
+_ids = msgspec.json.Decoder(list[str]).decode
 
+
+_MAX_DEPTH = 300  # deeper than any tree the API lets a client build (is_within walks 64)
 
 # a folder and every folder below it (both engines have recursive CTEs)
 _SUBTREE = (
@@ -23,7 +38,22 @@ _SUBTREE = (
 
 
 def _folder(row: Row) -> Folder:
-    return Folder(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8])
+    search = None
+    if len(row) > 9 and row[9] is not None:
+        search = SearchSpec(str(row[9]), tuple(_ids(str(row[10]))), bool(row[11]))
+    return Folder(
+        row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8], search
+    )
+
+
+async def _write_search(tx: Tx, folder_id: str, search: SearchSpec) -> None:
+    await tx.execute("DELETE FROM mail_search_folders WHERE folder_id = ?", (folder_id,))
+    await tx.execute(
+        "INSERT INTO mail_search_folders (folder_id, filter_query, source_ids, include_nested) "
+        "VALUES (?, ?, ?, ?)",
+        (folder_id, search.filter_query, msgspec.json.encode(list(search.source_ids)).decode(),
+         search.include_nested),
+    )  # fmt: skip
 
 
 class SqlFolders:
@@ -51,20 +81,103 @@ class SqlFolders:
 
     async def _one(self, where: str, params: tuple[str, str]) -> Folder | None:
         async def op(tx: Tx) -> Folder | None:
-            row = await tx.fetchone(f"SELECT {_FOLDER_COLS} FROM folders WHERE {where}", params)
+            row = await tx.fetchone(f"SELECT {_WITH_SEARCH} FROM {_FROM} WHERE {where}", params)
             return _folder(row) if row else None
 
         return await self.engine.read(op)
 
     async def get_folder(self, mailbox_id: str, folder_id: str) -> Folder | None:
-        return await self._one("id = ? AND mailbox_id = ?", (folder_id, mailbox_id))
+        return await self._one("f.id = ? AND f.mailbox_id = ?", (folder_id, mailbox_id))
 
     async def well_known_folder(self, mailbox_id: str, name: str) -> Folder | None:
-        return await self._one("mailbox_id = ? AND well_known = ?", (mailbox_id, name))
+        return await self._one("f.mailbox_id = ? AND f.well_known = ?", (mailbox_id, name))
+
+    async def query_folders(
+        self, mailbox_id: str, parent_id: str, query: FolderQuery
+    ) -> tuple[list[Folder], int | None, bool]:
+        params: list[Any] = [mailbox_id, parent_id]
+        where = "f.mailbox_id = ? AND f.parent_id = ?"
+        if not query.include_hidden:
+            where += " AND f.is_hidden = ?"
+            params.append(False)
+        if query.filter is not None:
+            where += " AND " + compile_folder_filter(query.filter, params)
+        order = compile_folder_order(query.orderby)
+        sql = f"SELECT {_WITH_SEARCH} FROM {_FROM} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+
+        async def op(tx: Tx) -> tuple[list[Folder], int | None, bool]:
+            rows = await tx.fetchall(sql, (*params, query.top + 1, query.skip))
+            count = None
+            if query.count:
+                got = await tx.fetchone(f"SELECT count(*) FROM folders f WHERE {where}", params)
+                count = int(got[0]) if got else 0
+            return [_folder(r) for r in rows[: query.top]], count, len(rows) > query.top
+
+        return await self.engine.read(op)
+
+    async def subtree(self, mailbox_id: str, folder_id: str) -> list[Folder]:
+        async def op(tx: Tx) -> list[Folder]:
+            found: list[Folder] = []
+            level = [folder_id]
+            # breadth first, one query per level: parents come before their children
+            for _ in range(_MAX_DEPTH):
+                if not level:
+                    break
+                marks = ", ".join("?" for _ in level)
+                column = "f.id" if not found else "f.parent_id"
+                rows = await tx.fetchall(
+                    f"SELECT {_WITH_SEARCH} FROM {_FROM} WHERE f.mailbox_id = ? "
+                    f"AND {column} IN ({marks}) ORDER BY f.name_lower, f.id",
+                    (mailbox_id, *level),
+                )
+                batch = [_folder(r) for r in rows]
+                found += batch
+                level = [f.id for f in batch]
+            return found
+
+        return await self.engine.read(op)
+
+    async def update_search_folder(
+        self, mailbox_id: str, folder_id: str, name: str, search: SearchSpec
+    ) -> None:
+        async def op(tx: Tx) -> None:
+            await tx.execute(
+                "UPDATE folders SET display_name = ?, name_lower = ? "
+                "WHERE id = ? AND mailbox_id = ?",
+                (name, name.lower(), folder_id, mailbox_id),
+            )
+            await _write_search(tx, folder_id, search)
+
+        await self.engine.write(op)
+
+    async def purge_messages(self, mailbox_id: str, folder_id: str, limit: int) -> int:
+        async def op(tx: Tx) -> int:
+            rows = await tx.fetchall(
+                "SELECT seq, is_read FROM messages WHERE folder_id = ? AND mailbox_id = ? "
+                f"ORDER BY seq LIMIT ?{tx.for_update}",
+                (folder_id, mailbox_id, limit),
+            )
+            if not rows:
+                return 0
+            seqs = [int(r[0]) for r in rows]
+            marks = ", ".join("?" for _ in seqs)
+            await release_where(tx, f"m.seq IN ({marks})", tuple(seqs))
+            await tx.execute(f"DELETE FROM messages WHERE seq IN ({marks})", tuple(seqs))
+            unread = sum(1 for r in rows if not r[1])
+            await tx.execute(
+                "UPDATE folders SET total_count = total_count - ?, "
+                "unread_count = unread_count - ? WHERE id = ?",
+                (len(seqs), unread, folder_id),
+            )
+            return len(seqs)
+
+        return await self.engine.write(op)
 
     async def create_folder(self, folder: Folder) -> Folder:
         async def op(tx: Tx) -> Folder:
             await insert_folder(tx, folder)
+            if folder.search is not None:
+                await _write_search(tx, folder.id, folder.search)
             return folder
 
         return await self.engine.write(op)
@@ -81,12 +194,29 @@ class SqlFolders:
 
     async def move_folder(self, mailbox_id: str, folder_id: str, parent_id: str, name: str) -> None:
         async def op(tx: Tx) -> None:
+            # moves in one mailbox take turns (its root's row lock on PostgreSQL; SQLite's one
+            # writer already serialises), so two moves at once cannot make a loop of folders
+            await tx.fetchone(
+                f"SELECT id FROM folders WHERE mailbox_id = ? AND well_known = ?{tx.for_update}",
+                (mailbox_id, ROOT),
+            )
             row = await tx.fetchone(
                 "SELECT parent_id FROM folders WHERE id = ? AND mailbox_id = ?",
                 (folder_id, mailbox_id),
             )
             if row is None:
                 return
+            current: str | None = parent_id
+            for _ in range(_MAX_DEPTH):
+                if current is None:
+                    break
+                if current == folder_id:
+                    raise MoveCopyError(
+                        "The move or copy operation failed: a folder cannot be moved into "
+                        "itself or one of its subfolders."
+                    )
+                up = await tx.fetchone("SELECT parent_id FROM folders WHERE id = ?", (current,))
+                current = up[0] if up else None
             await tx.execute(
                 "UPDATE folders SET parent_id = ?, display_name = ?, name_lower = ? WHERE id = ?",
                 (parent_id, name, name.lower(), folder_id),

@@ -11,9 +11,9 @@ import msgspec
 from graphpost.domain import extended as ext
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import FILE, Attachment, Message, payload, restored
-from graphpost.domain.query import MessageQuery
+from graphpost.domain.query import MessageQuery, Node
 from graphpost.domain.times import iso, parse_iso
-from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.ports.messages import NewMessage, StoredMessage, Where
 from graphpost.store.blobs import (
     Content,
     DbContent,
@@ -335,6 +335,31 @@ async def delete_message_op(
     return True
 
 
+def _where(mailbox_id: str, folder: Where, params: list[Any]) -> str:
+    """SQL over ``messages m`` for the messages of a folder, a search folder (its source
+    folders, with everything below them when nested, and its saved filter) or the mailbox."""
+    if folder is None:
+        params.append(mailbox_id)
+        return "m.mailbox_id = ?"
+    if isinstance(folder, str):
+        params.append(folder)
+        return "m.folder_id = ?"
+    if not folder.folder_ids:
+        return "1 = 0"
+    marks = ", ".join("?" for _ in folder.folder_ids)
+    params += [mailbox_id, mailbox_id, *folder.folder_ids]
+    if folder.nested:
+        sources = (
+            "WITH RECURSIVE t(id) AS (SELECT id FROM folders WHERE mailbox_id = ? "
+            f"AND id IN ({marks}) UNION SELECT f.id FROM folders f JOIN t ON f.parent_id = t.id) "
+            "SELECT id FROM t"
+        )
+    else:
+        sources = f"SELECT id FROM folders WHERE mailbox_id = ? AND id IN ({marks})"
+    where = f"m.mailbox_id = ? AND m.folder_id IN ({sources})"
+    return f"{where} AND {compile_filter(folder.saved, params)}"
+
+
 class SqlMessages:
     """The messages port on SQLite or PostgreSQL (the difference lives in the Engine)."""
 
@@ -369,15 +394,10 @@ class SqlMessages:
         return await self.engine.read(op)
 
     async def list_messages(
-        self, mailbox_id: str, folder_id: str | None, query: MessageQuery
+        self, mailbox_id: str, folder_id: Where, query: MessageQuery
     ) -> tuple[list[StoredMessage], int | None, bool]:
         params: list[Any] = []
-        if folder_id is None:
-            where = "m.mailbox_id = ?"
-            params.append(mailbox_id)
-        else:
-            where = "m.folder_id = ?"
-            params.append(folder_id)
+        where = _where(mailbox_id, folder_id, params)
         if query.filter is not None:
             where += " AND " + compile_filter(query.filter, params)
         order = compile_order(query.orderby)
@@ -393,6 +413,37 @@ class SqlMessages:
                 got = await tx.fetchone(f"SELECT count(*) FROM messages m WHERE {where}", params)
                 count = int(got[0]) if got else 0
             return [stored(r) for r in rows[: query.top]], count, more
+
+        return await self.engine.read(op)
+
+    async def count_messages(
+        self, mailbox_id: str, folder_id: Where, filter: Node | None
+    ) -> tuple[int, int]:
+        params: list[Any] = []
+        where = _where(mailbox_id, folder_id, params)
+        if filter is not None:
+            where += " AND " + compile_filter(filter, params)
+        sql = (
+            "SELECT count(*), COALESCE(sum(CASE WHEN m.is_read THEN 0 ELSE 1 END), 0) "
+            f"FROM messages m WHERE {where}"
+        )
+
+        async def op(tx: Tx) -> tuple[int, int]:
+            got = await tx.fetchone(sql, params)
+            return (int(got[0]), int(got[1])) if got else (0, 0)
+
+        return await self.engine.read(op)
+
+    async def messages_after(
+        self, mailbox_id: str, folder_id: str, after_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        async def op(tx: Tx) -> list[StoredMessage]:
+            rows = await tx.fetchall(
+                f"SELECT {_STORED_COLS} FROM messages m WHERE m.folder_id = ? "
+                "AND m.mailbox_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?",
+                (folder_id, mailbox_id, after_seq, limit),
+            )
+            return [stored(r) for r in rows]
 
         return await self.engine.read(op)
 

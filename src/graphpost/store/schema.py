@@ -88,6 +88,18 @@ folders = Table(
     Index("ix_folders_mailbox", "mailbox_id"),
 )
 
+# a mailSearchFolder's definition, beside its folders row: a saved $filter over messages
+# (evaluated live, never materialised), the folders it looks in (a JSON array of ids), and
+# whether their subfolders count too
+search_folders = Table(
+    "mail_search_folders",
+    metadata,
+    Column("folder_id", String(64), ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    Column("filter_query", Text, nullable=False),
+    Column("source_ids", Text, nullable=False),
+    Column("include_nested", Boolean, nullable=False),
+)
+
 messages = Table(
     "messages",
     metadata,
