@@ -10,6 +10,7 @@ from graphpost.domain import ids
 from graphpost.domain.folders import ROOT, well_known_name
 from graphpost.domain.query import MessageQuery, Node, check_access
 from graphpost.errors import (
+    AccessDeniedError,
     AlreadyExistsError,
     CannotDeleteError,
     CannotMoveError,
@@ -141,7 +142,12 @@ class FolderService:
         """A search folder's item counts are its messages' now (a plain folder's are kept)."""
         if folder.search is None or self.messages is None:
             return folder
-        total, unread = await self.messages.count_messages(mailbox.id, self.scope(folder), None)
+        scope = self.scope(folder)
+        try:  # a Mail.ReadBasic caller may not count by what it may not read (a body filter)
+            check_access(MessageQuery(filter=scope.saved), basic_only=mailbox.principal.basic_only)
+        except AccessDeniedError:
+            return folder
+        total, unread = await self.messages.count_messages(mailbox.id, scope, None)
         return dataclasses.replace(folder, total_count=total, unread_count=unread)
 
     async def _search_spec(

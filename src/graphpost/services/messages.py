@@ -27,6 +27,7 @@ from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
     AccessDeniedError,
     AlreadyExistsError,
+    BlobMissingError,
     ConflictError,
     ExtensionExistsError,
     InvalidInputError,
@@ -473,9 +474,20 @@ class MessageService:
             if not batch:
                 return
             stamp = now()
-            await self.store.insert_messages(
-                [await self._copy_of(m, target_id, stamp) for m in batch]
-            )
+            copies = [await self._copy_of(m, target_id, stamp) for m in batch]
+            # a message deleted while it was read may have lost its attachments before they
+            # were read: only those still there now (so they were whole when read) are copied
+            again = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
+            present = {m.seq for m in again}
+            copies = [c for m, c in zip(batch, copies, strict=True) if m.seq in present]
+            try:
+                await self.store.insert_messages(copies)
+            except BlobMissingError:
+                # a message deleted while it was read lost its attachments' blobs: the batch
+                # again, one by one, without the messages that are gone
+                for one in copies:
+                    with contextlib.suppress(BlobMissingError):
+                        await self.store.insert_message(one)
             after = batch[-1].seq
 
     async def delete(self, mailbox: Mailbox, message_id: str, *, if_match: str | None) -> None:

@@ -114,10 +114,13 @@ def _literal(lit: Lit, kind: str, prop: str) -> Any:
         raise QueryError(
             f"'{prop}' is a date; compare it with a date such as 2024-01-31T00:00:00Z."
         )
-    if kind == "number":
-        if lit.kind != "number" or isinstance(lit.value, bool):
-            raise QueryError(f"'{prop}' is a number; compare it with a number such as 0.")
-        return lit.value
+    if kind == "number":  # Int32 counts: a whole number both engines can bind
+        value = lit.value
+        if lit.kind != "number" or not isinstance(value, int) or isinstance(value, bool):
+            raise QueryError(f"'{prop}' is a whole number; compare it with one such as 0.")
+        if not -(2**31) <= value < 2**31:
+            raise QueryError(f"'{prop}' is a 32-bit whole number; {value} is out of its range.")
+        return value
     if lit.kind not in ("string",):
         raise QueryError(f"'{prop}' is a string; compare it with a quoted value.")
     return str(lit.value)
