@@ -666,6 +666,17 @@ def upload_scenarios(res: Results, work: Path, size_mb: int, send_mb: int,
         sink.stop()
 
 
+def folder_scenarios(res: Results, work: Path, count: int, database_url: str | None) -> None:
+    """Copy, permanentDelete and a search folder over a folder of ``count`` messages."""
+    from bench import folders
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    with graphpost(work / f"folders-{engine.lower()}", database_url=database_url,
+                   args=("--no-smtp",)) as s:  # fmt: skip
+        for scenario, value, note in folders.run(s.base, s.token(), count):
+            res.add(Row(f"{scenario} ({engine})", value, None, None, None, None, note=note))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -682,7 +693,24 @@ def main() -> int:
         "--upload-mb", type=int, default=150, help="the file's size for --only-upload"
     )
     parser.add_argument("--send-mb", type=int, default=30, help="--only-upload's sent file")
+    parser.add_argument("--only-folders", action="store_true",
+                        help="only folder copy, delete, search folders, $filter")  # fmt: skip
+    parser.add_argument("--folder-messages", type=int, default=2000,
+                        help="messages in --only-folders' folder")  # fmt: skip
     args = parser.parse_args()
+    if args.only_folders:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                folder_scenarios(res, Path(tmp), args.folder_messages, None)
+            if not args.no_postgres:
+                with private_pg_database() as url:
+                    folder_scenarios(res, Path(tmp), args.folder_messages, url)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        return 0
     if args.only_upload:
         res = Results()
         with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
