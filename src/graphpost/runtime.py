@@ -26,6 +26,7 @@ from graphpost.domain.times import now_ms
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
@@ -202,6 +203,9 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
+            DeltaService(
+                self.message_store, self.folders, SqlFolders(self.engine), self.change_log
+            ),
         )
         return GraphApp(
             services=services,
