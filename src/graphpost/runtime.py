@@ -23,9 +23,11 @@ from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
+from graphpost.domain.times import now_ms
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
@@ -39,6 +41,7 @@ from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
 from graphpost.store.blobs import SqlBlobs, content_store
+from graphpost.store.changes import SqlChangeLog
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -71,6 +74,7 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    change_log: SqlChangeLog
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -157,6 +161,7 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
+            change_log=SqlChangeLog(engine),
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -200,6 +205,9 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
+            DeltaService(
+                self.message_store, self.folders, SqlFolders(self.engine), self.change_log
+            ),
         )
         return GraphApp(
             services=services,
@@ -335,7 +343,13 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
-                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
+                    self._housekeeping = asyncio.create_task(
+                        housekeeping(
+                            self.runtime.blobs,
+                            self.runtime.change_log,
+                            retention_ms=int(self.settings.change_retention_days * 86_400_000),
+                        )
+                    )
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -362,11 +376,23 @@ class Server:
 HOUSEKEEPING_SECONDS = 60.0
 
 
-async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+async def housekeeping(
+    blobs: SqlBlobs,
+    change_log: SqlChangeLog | None = None,
+    *,
+    retention_ms: int = 30 * 86_400_000,
+    every: float = HOUSEKEEPING_SECONDS,
+) -> None:
     """Once a minute: end expired upload sessions (their staged bytes with them) and remove
     blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
-    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    and a finished submission's, leave it to this); prune the change log of what is older
+    than ``retention_ms``. Errors are logged, never fatal."""
     while True:
+        if change_log is not None:
+            try:
+                await change_log.prune(now_ms() - retention_ms)
+            except Exception:
+                log.exception("change log pruning failed")
         try:
             await blobs.expire()
             for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute

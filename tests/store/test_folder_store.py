@@ -11,10 +11,12 @@ from graphpost.domain import ids
 from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
 from graphpost.domain.query import And, BoolProp, Compare, FunctionCall, Lit, Not, OrderBy, Prop
 from graphpost.errors import MoveCopyError, QueryError, UnknownPropertyError
+from graphpost.ports.changes import DELETED, FOLDER, MESSAGE, UPDATED
 from graphpost.ports.directory import User
 from graphpost.ports.folders import Folder, FolderQuery, SearchSpec
 from graphpost.ports.messages import NewMessage, SearchScope
 from graphpost.services.directory import mailbox_folders
+from graphpost.store.changes import SqlChangeLog
 from graphpost.store.engine import Tx
 from tests.store.conftest import Stores
 
@@ -199,3 +201,31 @@ async def test_search_folder_and_scoped_counts(store: Stores) -> None:
     assert await store.messages.messages_after(user.id, p.id, first[-1].seq, 10) == []
     await store.folders.delete_folder(user.id, sf.id)
     assert await store.folders.get_folder(user.id, sf.id) is None
+
+
+async def test_new_folder_writes_are_in_the_change_log(store: Stores) -> None:
+    """A purge records each message deleted; a search folder's change, the folder updated;
+    made in the transaction that writes them."""
+    log = SqlChangeLog(store.engine)
+    user = await a_user(store)
+    p, a, _, _ = await _tree(store, user)
+    made = [await store.messages.insert_message(a_message(user, a.id)) for _ in range(3)]
+    before = await log.last_seq(user.id)
+    assert await store.folders.purge_messages(user.id, a.id, 2) == 2
+    got = await log.changes_after(user.id, before, 10)
+    assert [(c.kind, c.item_id, c.folder_id, c.change_type) for c in got] == [
+        (MESSAGE, m.id, a.id, DELETED) for m in made[:2]
+    ]
+    spec = SearchSpec("isRead eq false", (a.id,), False)
+    sf = await store.folders.create_folder(
+        Folder(ids.folder_id(), user.id, p.id, "S", None, False, search=spec)
+    )
+    before = await log.last_seq(user.id)
+    await store.folders.update_search_folder(user.id, sf.id, "S2", spec)
+    got = await log.changes_after(user.id, before, 10)
+    assert [(c.kind, c.item_id, c.folder_id, c.change_type) for c in got] == [
+        (FOLDER, sf.id, p.id, UPDATED)
+    ]
+    # a folder that is not there: nothing written, nothing recorded
+    await store.folders.update_search_folder(user.id, ids.folder_id(), "x", spec)
+    assert await log.last_seq(user.id) == got[-1].seq

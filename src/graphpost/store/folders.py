@@ -9,8 +9,10 @@ import msgspec
 from graphpost.domain.folders import ROOT
 from graphpost.domain.times import now
 from graphpost.errors import MoveCopyError
+from graphpost.ports.changes import CREATED, DELETED, FOLDER, MESSAGE, UPDATED
 from graphpost.ports.folders import Folder, FolderQuery, SearchSpec
 from graphpost.store.blobs import release_where
+from graphpost.store.changes import Pending, record
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_folder_filter, compile_folder_order
 
@@ -86,6 +88,16 @@ class SqlFolders:
 
         return await self.engine.read(op)
 
+    async def all_folders(self, mailbox_id: str) -> list[Folder]:
+        async def op(tx: Tx) -> list[Folder]:
+            rows = await tx.fetchall(
+                f"SELECT {_FOLDER_COLS} FROM folders WHERE mailbox_id = ? ORDER BY id",
+                (mailbox_id,),
+            )
+            return [_folder(r) for r in rows]
+
+        return await self.engine.read(op)
+
     async def get_folder(self, mailbox_id: str, folder_id: str) -> Folder | None:
         return await self._one("f.id = ? AND f.mailbox_id = ?", (folder_id, mailbox_id))
 
@@ -141,19 +153,25 @@ class SqlFolders:
         self, mailbox_id: str, folder_id: str, name: str, search: SearchSpec
     ) -> None:
         async def op(tx: Tx) -> None:
+            row = await tx.fetchone(
+                "SELECT parent_id FROM folders WHERE id = ? AND mailbox_id = ?",
+                (folder_id, mailbox_id),
+            )
+            if row is None:
+                return
             await tx.execute(
-                "UPDATE folders SET display_name = ?, name_lower = ? "
-                "WHERE id = ? AND mailbox_id = ?",
-                (name, name.lower(), folder_id, mailbox_id),
+                "UPDATE folders SET display_name = ?, name_lower = ? WHERE id = ?",
+                (name, name.lower(), folder_id),
             )
             await _write_search(tx, folder_id, search)
+            await record(tx, mailbox_id, [Pending(FOLDER, folder_id, row[0] or "", None, UPDATED)])
 
         await self.engine.write(op)
 
     async def purge_messages(self, mailbox_id: str, folder_id: str, limit: int) -> int:
         async def op(tx: Tx) -> int:
             rows = await tx.fetchall(
-                "SELECT seq, is_read FROM messages WHERE folder_id = ? AND mailbox_id = ? "
+                "SELECT seq, is_read, id FROM messages WHERE folder_id = ? AND mailbox_id = ? "
                 f"ORDER BY seq LIMIT ?{tx.for_update}",
                 (folder_id, mailbox_id, limit),
             )
@@ -169,6 +187,11 @@ class SqlFolders:
                 "unread_count = unread_count - ? WHERE id = ?",
                 (len(seqs), unread, folder_id),
             )
+            await record(
+                tx,
+                mailbox_id,
+                [Pending(MESSAGE, str(r[2]), folder_id, None, DELETED) for r in rows],
+            )
             return len(seqs)
 
         return await self.engine.write(op)
@@ -178,17 +201,26 @@ class SqlFolders:
             await insert_folder(tx, folder)
             if folder.search is not None:
                 await _write_search(tx, folder.id, folder.search)
+            await record(
+                tx,
+                folder.mailbox_id,
+                [Pending(FOLDER, folder.id, folder.parent_id or "", None, CREATED)],
+            )
             return folder
 
         return await self.engine.write(op)
 
     async def rename_folder(self, mailbox_id: str, folder_id: str, name: str) -> None:
         async def op(tx: Tx) -> None:
-            await tx.execute(
+            row = await tx.fetchone(
                 "UPDATE folders SET display_name = ?, name_lower = ? "
-                "WHERE id = ? AND mailbox_id = ?",
+                "WHERE id = ? AND mailbox_id = ? RETURNING parent_id",
                 (name, name.lower(), folder_id, mailbox_id),
             )
+            if row is not None:
+                await record(
+                    tx, mailbox_id, [Pending(FOLDER, folder_id, row[0] or "", None, UPDATED)]
+                )
 
         await self.engine.write(op)
 
@@ -227,6 +259,10 @@ class SqlFolders:
             await tx.execute(
                 "UPDATE folders SET child_count = child_count + 1 WHERE id = ?", (parent_id,)
             )
+            moved_from = None if row[0] == parent_id else (row[0] or "")
+            await record(
+                tx, mailbox_id, [Pending(FOLDER, folder_id, parent_id, moved_from, UPDATED)]
+            )
 
         await self.engine.write(op)
 
@@ -238,6 +274,21 @@ class SqlFolders:
             )
             if row is None:
                 return
+            # what goes, recorded as deleted: its messages, then its folders, deepest last
+            gone = [
+                Pending(MESSAGE, str(m[0]), str(m[1]), None, DELETED)
+                for m in await tx.fetchall(
+                    f"SELECT id, folder_id FROM messages WHERE folder_id IN ({_SUBTREE}) "
+                    "ORDER BY seq",
+                    (folder_id,),
+                )
+            ]
+            gone.extend(
+                Pending(FOLDER, str(f[0]), str(f[1] or ""), None, DELETED)
+                for f in await tx.fetchall(
+                    f"SELECT id, parent_id FROM folders WHERE id IN ({_SUBTREE})", (folder_id,)
+                )
+            )
             # the folder and everything under it: messages and subfolders go by cascade
             # (their attachments' blobs are released first; the sweep removes them)
             await release_where(tx, f"m.folder_id IN ({_SUBTREE})", (folder_id,))
@@ -245,6 +296,7 @@ class SqlFolders:
             await tx.execute(
                 "UPDATE folders SET child_count = child_count - 1 WHERE id = ?", (row[0],)
             )
+            await record(tx, mailbox_id, gone)
 
         await self.engine.write(op)
 

@@ -1,7 +1,7 @@
 """mail search folders: a saved filter over source folders, beside the folder's row
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0009 (0008 before the merge of delta; the coordinator re-chains)
 Create Date: 2026-12-03 13:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
