@@ -455,6 +455,21 @@ def test_mail_search_folder(server: RunningServer) -> None:
             400,
             "ErrorInvalidRequest",
         )
+        # a source folder deleted since: the search folder shows nothing of it, and its
+        # other properties can still change
+        gone = _folder(c, "inbox", unique("Gone"))
+        make(c, gone["id"], subject=f"{tag} gone")
+        r = c.post(
+            "/me/mailFolders/searchfolders/childFolders",
+            json={**body, "displayName": unique("Orphan"), "sourceFolderIds": [gone["id"]]},
+        )
+        orphan = r.json()
+        assert r.status_code == 201 and orphan["totalItemCount"] == 1
+        assert c.post(f"/me/mailFolders/{gone['id']}/permanentDelete").status_code == 204
+        r = c.patch(f"/me/mailFolders/{orphan['id']}", json={"displayName": unique("Renamed")})
+        assert r.status_code == 200, r.text
+        assert r.json()["totalItemCount"] == 0 and r.json()["sourceFolderIds"] == [gone["id"]]
+        assert c.get(f"/me/mailFolders/{orphan['id']}/messages").json()["value"] == []
         # a search folder goes for good alone; the messages it showed stay where they are
         assert (
             c.post(f"/me/mailFolders/{src['id']}/move", json={"destinationId": "inbox"}).status_code

@@ -157,9 +157,11 @@ class FolderService:
         filter_query: object,
         sources: object,
         nested: object,
+        kept: tuple[str, ...] | None = None,
     ) -> SearchSpec:
         """A search definition from a client's values, checked: the filter parses and compiles
-        (a query over the source folders runs once), every source folder exists."""
+        (a query over the source folders runs once), every source folder given exists
+        (``kept``: the ones already saved, left as they are, even one deleted since)."""
         if self._parse_filter is None or self.messages is None:
             raise InvalidOperationError("Search folders are not available on this server.")
         if not isinstance(filter_query, str) or not filter_query.strip():
@@ -173,7 +175,7 @@ class FolderService:
                 "'includeNestedFolders' must be true or false.", target="includeNestedFolders"
             )
         resolved: list[str] = []
-        for key in _source_ids(sources):
+        for key in _source_ids(sources) if kept is None else []:
             found = await self.resolve(mailbox, key)
             if found.search is not None:
                 raise InvalidInputError(
@@ -184,7 +186,7 @@ class FolderService:
                 resolved.append(found.id)
         saved = self._parse_filter(filter_query)
         check_access(MessageQuery(filter=saved), basic_only=mailbox.principal.basic_only)
-        spec = SearchSpec(filter_query, tuple(resolved), bool(nested))
+        spec = SearchSpec(filter_query, tuple(resolved) if kept is None else kept, bool(nested))
         # compiling it over the store's columns is the last check: an unknown property is a 400
         await self.messages.count_messages(
             mailbox.id, SearchScope(spec.source_ids, spec.include_nested, saved), None
@@ -239,8 +241,9 @@ class FolderService:
         spec = await self._search_spec(
             mailbox,
             filter_query=current.filter_query if filter_query is None else filter_query,
-            sources=list(current.source_ids) if sources is None else sources,
+            sources=sources,
             nested=current.include_nested if nested is None else nested,
+            kept=current.source_ids if sources is None else None,
         )
         try:
             await self.store.update_search_folder(mailbox.id, folder.id, display_name, spec)
