@@ -275,6 +275,9 @@ def test_copy_folder_deep(server: RunningServer) -> None:
             ],
         )
         make(c, sub["id"], subject="below")
+        many = _folder(c, sub["id"], "many")  # more than one copy step (100 a transaction)
+        for n in range(105):
+            make(c, many["id"], subject=f"many {n}")
         dest = _folder(c, "inbox", unique("CopyDest"))
         r = c.post(f"/me/mailFolders/{src['id']}/copy", json={"destinationId": dest["id"]})
         assert r.status_code == 200, r.text
@@ -292,6 +295,11 @@ def test_copy_folder_deep(server: RunningServer) -> None:
         assert [k["displayName"] for k in kids] == ["sub"] and kids[0]["id"] != sub["id"]
         below = c.get(f"/me/mailFolders/{kids[0]['id']}/messages").json()["value"]
         assert [m["subject"] for m in below] == ["below"]
+        grand = c.get(f"/me/mailFolders/{kids[0]['id']}/childFolders").json()["value"]
+        copied = c.get(f"/me/mailFolders/{grand[0]['id']}/messages", params={"$top": "200"})
+        subjects = sorted(m["subject"] for m in copied.json()["value"])
+        assert subjects == sorted(f"many {n}" for n in range(105)) == sorted(set(subjects))
+        assert grand[0]["totalItemCount"] == 105
         # the original is untouched; deleting it leaves the copy's attachment readable
         assert c.get(f"/me/mailFolders/{src['id']}").json()["totalItemCount"] == 1
         assert c.post(f"/me/mailFolders/{src['id']}/permanentDelete").status_code == 204

@@ -29,7 +29,7 @@ NOT_FOUND = "The specified object was not found in the store."
 MAX_NAME = 255
 MAX_SOURCES = 100
 """Most source folders one search folder may name."""
-PURGE_BATCH = 500
+PURGE_BATCH = 300
 """Messages deleted per transaction when a folder goes for good (SQLite has one writer: a
 folder of 100,000 messages must not hold it for one long transaction)."""
 NO_ITEMS_HERE = (

@@ -49,7 +49,7 @@ CONFLICT = (
     "The send or update operation could not be performed because the change key passed in the "
     "request does not match the current change key for the item."
 )
-COPY_BATCH = 200  # messages copied per transaction when a whole folder is copied
+COPY_BATCH = 100  # messages copied per transaction when a whole folder is copied
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
 NOT_A_MESSAGE = (
     "The MIME content is not an RFC 5322 message: it must begin with a header field "
