@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
@@ -50,6 +51,7 @@ CONFLICT = (
     "request does not match the current change key for the item."
 )
 COPY_BATCH = 100  # messages copied per transaction when a whole folder is copied
+COPY_READS = 4  # messages of a step read at once (PostgreSQL: pooled connections, not all)
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
 NOT_A_MESSAGE = (
     "The MIME content is not an RFC 5322 message: it must begin with a header field "
@@ -468,13 +470,19 @@ class MessageService:
         return await self.folders.get(mailbox, made[source.id])
 
     async def _copy_messages(self, mailbox: Mailbox, source_id: str, target_id: str) -> None:
+        gate = asyncio.Semaphore(COPY_READS)
         after = 0
         while True:
             batch = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
             if not batch:
                 return
             stamp = now()
-            copies = [await self._copy_of(m, target_id, stamp) for m in batch]
+
+            async def read(m: StoredMessage, stamp: int = stamp) -> NewMessage:
+                async with gate:
+                    return await self._copy_of(m, target_id, stamp)
+
+            copies = list(await asyncio.gather(*(read(m) for m in batch)))
             # a message deleted while it was read may have lost its attachments before they
             # were read: only those still there now (so they were whole when read) are copied
             again = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
