@@ -57,8 +57,11 @@ class Call:
             name, _, value = part.strip().partition("=")
             if name.strip().lower() == "odata.maxpagesize":
                 value = value.strip().strip('"')
-                if value.isdigit() and int(value) > 0:
-                    return min(int(value), MAX_PAGE_SIZE)
+                if value.isascii() and value.isdigit():  # not '²', which int() refuses
+                    digits = value.lstrip("0")
+                    wanted = int(digits or "0") if len(digits) <= 7 else MAX_PAGE_SIZE
+                    if wanted > 0:
+                        return min(wanted, MAX_PAGE_SIZE)
         return None
 
     def page_size(self, top: int) -> int:
