@@ -705,6 +705,17 @@ def emulator_scenario(res: Results, work: Path, database_url: str | None) -> Non
                     None, None, note="one at a time; local delivery; 200 sends"))  # fmt: skip
 
 
+def folder_scenarios(res: Results, work: Path, count: int, database_url: str | None) -> None:
+    """Copy, permanentDelete and a search folder over a folder of ``count`` messages."""
+    from bench import folders
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    with graphpost(work / f"folders-{engine.lower()}", database_url=database_url,
+                   args=("--no-smtp",)) as s:  # fmt: skip
+        for scenario, value, note in folders.run(s.base, s.token(), count):
+            res.add(Row(f"{scenario} ({engine})", value, None, None, None, None, note=note))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -725,6 +736,10 @@ def main() -> int:
                         help="only the emulator's wait for a delivery")  # fmt: skip
     parser.add_argument("--only-search", action="store_true",
                         help="only $search over a 100,000-message mailbox")  # fmt: skip
+    parser.add_argument("--only-folders", action="store_true",
+                        help="only folder copy, delete, search folders, $filter")  # fmt: skip
+    parser.add_argument("--folder-messages", type=int, default=2000,
+                        help="messages in --only-folders' folder")  # fmt: skip
     args = parser.parse_args()
     if args.only_emulator:
         res = Results()
@@ -735,6 +750,19 @@ def main() -> int:
                 with private_pg_database() as url:
                     emulator_scenario(res, Path(tmp), url)
         print("\n" + res.table())
+        return 0
+    if args.only_folders:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                folder_scenarios(res, Path(tmp), args.folder_messages, None)
+            if not args.no_postgres:
+                with private_pg_database() as url:
+                    folder_scenarios(res, Path(tmp), args.folder_messages, url)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
         return 0
     if args.only_upload:
         res = Results()

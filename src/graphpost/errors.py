@@ -14,6 +14,7 @@ GraphpostError
 │   │   ├── UnsupportedQueryError  a query the directory does not run (Request_UnsupportedQuery)
 │   │   └── DirectoryQueryError  a malformed directory query (Request_BadRequest)
 │   ├── InvalidOperationError    well-formed but not allowed on this item
+│   │   └── MoveCopyError        a folder moved or copied into itself or below it
 │   ├── ExtendedPropertyIdError  an extended property id in none of Graph's formats
 │   ├── ExtendedPropertyError    an extended property type that does not fit, or too many
 │   ├── ExtendedPropertyValueError  a value its extended property's type cannot hold
@@ -34,6 +35,7 @@ GraphpostError
 │   └── NoPermissionsError       a token with neither scp nor roles
 ├── AccessDeniedError            a valid token without the right
 │   ├── CannotDeleteError        a distinguished folder
+│   ├── CannotMoveError          a distinguished folder cannot move
 │   ├── InsufficientPrivilegesError  a directory call without a User.* permission
 │   └── SendAsDeniedError        a `from` the caller may not send as
 ├── ThrottledError               over Graph's per-app, per-mailbox limits
@@ -126,6 +128,10 @@ class InvalidOperationError(InvalidInputError):
     """Well-formed, but not allowed on this item (e.g. editing a sent message's body)."""
 
 
+class MoveCopyError(InvalidOperationError):
+    """A folder moved or copied into itself or one of its subfolders (ErrorMoveCopyFailed)."""
+
+
 class ExtendedPropertyIdError(InvalidInputError):
     """An extended property id in none of the three formats (Graph: ErrorInvalidProperty)."""
 
@@ -212,6 +218,10 @@ class CannotDeleteError(AccessDeniedError):
     """A distinguished (well-known) folder cannot be deleted or renamed."""
 
 
+class CannotMoveError(AccessDeniedError):
+    """A distinguished (well-known) folder cannot be moved (ErrorMoveDistinguishedFolder)."""
+
+
 class ThrottledError(GraphpostError):
     """Over the per-app, per-mailbox request rate or concurrency; retry after some seconds."""
 
@@ -289,3 +299,12 @@ class SignInError(GraphpostError):
 
 class BlobMissingError(StoreError):
     """A blob referred to by its digest is no longer stored (its last user went, swept)."""
+
+
+class SyncStateError(GraphpostError):
+    """A delta token this server cannot continue from: malformed, or made for another
+    folder or mailbox (the client synchronises again from the start)."""
+
+
+class SyncStateNotFoundError(SyncStateError):
+    """A delta token older than what the change log still holds (or for another folder)."""

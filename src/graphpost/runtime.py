@@ -15,6 +15,7 @@ from typing import IO
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.cors import Cors, parse_origins
+from graphpost.api.odata import parse_filter
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
@@ -23,10 +24,12 @@ from graphpost.auth.tokens import TokenService
 from graphpost.delivery.faults import FaultyTransport
 from graphpost.delivery.transport import DeliveryTransport, RelayConfig, SmtpTransport
 from graphpost.delivery.worker import DeliveryWorker
+from graphpost.domain.times import now_ms
 from graphpost.emulator.edge import Absent, Controls
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.emulator import EmulatorService
 from graphpost.services.folders import FolderService
@@ -41,6 +44,7 @@ from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
 from graphpost.store.blobs import SqlBlobs, content_store
+from graphpost.store.changes import SqlChangeLog
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.emulator import SqlEmulator
 from graphpost.store.engine import Engine, make_private, open_engine
@@ -74,6 +78,7 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    change_log: SqlChangeLog
     emulator: EmulatorService | None = None  # emulator mode's test controls
 
     @classmethod
@@ -87,7 +92,8 @@ class Runtime:
         content = content_store(settings.blob_dir)
         message_store = SqlMessages(engine, content)
         outbox = SqlOutbox(engine, content)
-        folders = FolderService(SqlFolders(engine))
+        # search folders' filterQuery is read by the edge's one $filter parser
+        folders = FolderService(SqlFolders(engine), message_store, parse_filter=parse_filter)
         directory_store = SqlDirectory(engine, content)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
@@ -173,6 +179,7 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
+            change_log=SqlChangeLog(engine),
             emulator=emulator,
         )
 
@@ -228,6 +235,9 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
+            DeltaService(
+                self.message_store, self.folders, SqlFolders(self.engine), self.change_log
+            ),
         )
         return GraphApp(
             services=services,
@@ -364,7 +374,13 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
-                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
+                    self._housekeeping = asyncio.create_task(
+                        housekeeping(
+                            self.runtime.blobs,
+                            self.runtime.change_log,
+                            retention_ms=int(self.settings.change_retention_days * 86_400_000),
+                        )
+                    )
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -391,11 +407,23 @@ class Server:
 HOUSEKEEPING_SECONDS = 60.0
 
 
-async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+async def housekeeping(
+    blobs: SqlBlobs,
+    change_log: SqlChangeLog | None = None,
+    *,
+    retention_ms: int = 30 * 86_400_000,
+    every: float = HOUSEKEEPING_SECONDS,
+) -> None:
     """Once a minute: end expired upload sessions (their staged bytes with them) and remove
     blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
-    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    and a finished submission's, leave it to this); prune the change log of what is older
+    than ``retention_ms``. Errors are logged, never fatal."""
     while True:
+        if change_log is not None:
+            try:
+                await change_log.prune(now_ms() - retention_ms)
+            except Exception:
+                log.exception("change log pruning failed")
         try:
             await blobs.expire()
             for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute

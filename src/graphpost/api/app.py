@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, batch, mail_folders, messages, uploads, users
+from graphpost.api import actions, batch, delta, mail_folders, messages, uploads, users
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -55,12 +55,20 @@ def _split_keys(segments: list[str]) -> list[str]:
     out: list[str] = []
     for seg in segments:
         m = _KEYED.match(seg)
-        if m:
+        if m and m.group(2) is None and not m.group(3):  # a function called: delta()
+            out.append(_function(m.group(1)))
+        elif m:
             out.append(m.group(1))
             out.append(m.group(2).replace("''", "'") if m.group(2) is not None else m.group(3))
         else:
-            out.append(seg)
+            out.append(_function(seg))
     return out
+
+
+def _function(segment: str) -> str:
+    """A bound function by its short name: ``microsoft.graph.delta`` is ``delta``."""
+    lowered = segment.lower()
+    return segment[len("microsoft.graph.") :] if lowered == "microsoft.graph.delta" else segment
 
 
 def _not_allowed(method: str, allowed: tuple[str, ...]) -> MethodNotAllowedError:
@@ -136,17 +144,26 @@ def _respond(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
 # that folder itself: _canonical rewrites those paths before they meet this table.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "sendMail", actions.send_mail),
+    Route("GET", "mailFolders/delta", delta.folders),
+    Route("GET", "mailFolders/{folder}/messages/delta", delta.messages, text_body=True),
     Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
     Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
+    Route("GET", "$count/mailFolders", lambda call: mail_folders.count(call, None)),
     Route("GET", "mailFolders/{folder}", mail_folders.get),
     Route("PATCH", "mailFolders/{folder}", mail_folders.update),
     Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
+    Route("POST", "mailFolders/{folder}/move", mail_folders.move),
+    Route("POST", "mailFolders/{folder}/copy", mail_folders.copy),
+    Route("POST", "mailFolders/{folder}/permanentDelete", mail_folders.permanent_delete),
     Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
     Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
+    Route("GET", "$count/mailFolders/{folder}/childFolders", mail_folders.count),
     Route("GET", "mailFolders/{folder}/messages", messages.list_, text_body=True),
     Route("POST", "mailFolders/{folder}/messages", messages.create),
+    Route("GET", "$count/mailFolders/{folder}/messages", messages.count),
     Route("GET", "messages", lambda call: messages.list_(call, None), text_body=True),
     Route("POST", "messages", lambda call: messages.create(call, None)),
+    Route("GET", "$count/messages", lambda call: messages.count(call, None)),
     Route("GET", "messages/{id}", messages.get, text_body=True),
     Route("PATCH", "messages/{id}", messages.update),
     Route("DELETE", "messages/{id}", messages.delete),
@@ -189,16 +206,23 @@ _BY_SHAPE = _index(ROUTES)
 
 def _canonical(path: list[str]) -> list[str]:
     """mailFolders/{a}/childFolders/{b}/... is mailFolders/{b}/...; mailFolders/{a}/messages/
-    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is)."""
+    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is). A ``$count``
+    segment counts the collection before it, and goes first (``$count/messages``), so that no
+    count route shares a shape with an item's (``messages/{id}``)."""
+    counted = len(path) > 1 and path[-1].lower() == "$count"
+    if counted:
+        path = path[:-1]
     while len(path) > 3 and path[0].lower() == "mailfolders":
         below = path[2].lower()
         if below == "childfolders":
             path = ["mailFolders", *path[3:]]
         elif below == "messages":
+            if len(path) == 4 and path[3].lower() == "delta":  # the folder's messages' delta
+                break
             path = ["messages", *path[3:]]
         else:
             break
-    return path
+    return ["$count", *path] if counted else path
 
 
 def _unknown_segment(path: list[str]) -> str:

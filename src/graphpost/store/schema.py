@@ -88,6 +88,18 @@ folders = Table(
     Index("ix_folders_mailbox", "mailbox_id"),
 )
 
+# a mailSearchFolder's definition, beside its folders row: a saved $filter over messages
+# (evaluated live, never materialised), the folders it looks in (a JSON array of ids), and
+# whether their subfolders count too
+search_folders = Table(
+    "mail_search_folders",
+    metadata,
+    Column("folder_id", String(64), ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    Column("filter_query", Text, nullable=False),
+    Column("source_ids", Text, nullable=False),
+    Column("include_nested", Boolean, nullable=False),
+)
+
 messages = Table(
     "messages",
     metadata,
@@ -379,4 +391,32 @@ app_access_policies = Table(
     Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
     Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# ---------------------------------------------------------------- change log
+
+# per mailbox: the seq of its last change (bumped, and so locked, by each writing transaction
+# as its last step: seqs follow commit order) and the horizon (changes up to it were pruned)
+change_counters = Table(
+    "change_counters",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("horizon", BigInteger, nullable=False),
+)
+
+# every change to a mailbox's messages and folders (ports/changes.py), written in the same
+# transaction as the change; read by delta queries (and notifications)
+changes = Table(
+    "changes",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", String(8), nullable=False),  # message | folder
+    Column("item_id", String(64), nullable=False),
+    Column("folder_id", String(64), nullable=False),
+    Column("prior_folder_id", String(64), nullable=True),
+    Column("change_type", String(8), nullable=False),  # created | updated | deleted
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_changes_at", "at_ms"),
 )
