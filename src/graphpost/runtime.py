@@ -20,7 +20,9 @@ from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
+from graphpost.delivery.notifier import Notifier
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
+from graphpost.delivery.webhook import WebhookClient
 from graphpost.delivery.worker import DeliveryWorker
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
@@ -32,6 +34,7 @@ from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
+from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.services.uploads import UploadService
 from graphpost.settings import Settings
@@ -45,6 +48,7 @@ from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
+from graphpost.store.subscriptions import SqlSubscriptions
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
@@ -70,6 +74,8 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    subscriptions: SubscriptionService
+    notifier: Notifier
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -137,6 +143,12 @@ class Runtime:
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
+        webhooks = WebhookClient(
+            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
+        )
+        subscription_store = SqlSubscriptions(engine)
+        subscriptions = SubscriptionService(subscription_store, directory, folders, webhooks)
+        notifier = Notifier(subscription_store, webhooks, None, sole=engine.dialect == "sqlite")
         return cls(
             settings=settings,
             engine=engine,
@@ -155,6 +167,8 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
+            subscriptions=subscriptions,
+            notifier=notifier,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -198,6 +212,7 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
+            self.subscriptions,
         )
         return GraphApp(
             services=services,
@@ -302,6 +317,7 @@ class Server:
         self.runtime: Runtime | None = None
         self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._notifier: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
@@ -333,6 +349,7 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
+                        self._notifier = asyncio.create_task(self.runtime.notifier.run())
                     self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
@@ -350,8 +367,11 @@ class Server:
                         await self._housekeeping
                 if self.runtime is not None:
                     self.runtime.worker.stop()
+                    self.runtime.notifier.stop()
                     if self._worker is not None:
                         await self._worker
+                    if self._notifier is not None:
+                        await self._notifier
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

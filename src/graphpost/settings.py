@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="Emulator mode for app developers (`make run` turns it on): the test "
         "controls under /_graphpost/, the open mailbox page on loopback, plain-http webhooks.",
     )
+    webhook_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates trusted for https notification URLs, beside "
+        "the system's (a receiver with a private CA, tests).",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,

@@ -11,6 +11,7 @@ from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.messages import MessageService
 from graphpost.services.sending import SendService
+from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.uploads import UploadService
 
 
@@ -21,6 +22,7 @@ class Services:
     sending: SendService
     render: Renderer
     uploads: UploadService | None = None
+    subscriptions: SubscriptionService | None = None
 
 
 TEXT_BODY = 'outlook.body-content-type="text"'
