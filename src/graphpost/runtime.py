@@ -148,7 +148,10 @@ class Runtime:
         )
         subscription_store = SqlSubscriptions(engine)
         subscriptions = SubscriptionService(subscription_store, directory, folders, webhooks)
-        notifier = Notifier(subscription_store, webhooks, None, sole=engine.dialect == "sqlite")
+        notifier = Notifier(
+            subscription_store, webhooks, None, sole=engine.dialect == "sqlite",
+            lease_seconds=settings.lease_seconds,
+        )  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
