@@ -91,6 +91,12 @@ class Notifier:
         self._wake = asyncio.Event()
         self._last_sweep = 0
         self.concurrency = asyncio.Semaphore(32)
+        # what this worker knows without asking the database: the subscriptions it held last
+        # round, and those of them with nothing left to deliver (only the lease holder adds
+        # notifications; a subscription newly taken may have some)
+        self._held: set[str] = set()
+        self._idle: set[str] = set()
+        self.idle_seconds = max(poll_seconds, 1.0)
 
     def wake(self) -> None:
         self._wake.set()
@@ -108,8 +114,9 @@ class Notifier:
             except Exception:
                 log.exception("notification round failed")
             self._wake.clear()
+            wait = self.poll_seconds if self._held else self.idle_seconds
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def step(self, now_ms: int | None = None) -> int:
         """One round; the number of notifications delivered."""
@@ -120,9 +127,16 @@ class Notifier:
         claimed = await self.store.claim(
             owner=self.owner, now_ms=now, lease_ms=self.lease_ms, limit=500
         )
+        held = {s.id for s in claimed}
+        self._idle &= held & self._held
+        self._held = held
         if not claimed:
             return 0
-        done = await asyncio.gather(*(self._serve(s, now) for s in claimed))
+        last: dict[str, int] = {}  # each mailbox's last change, read once a round
+        if self.changes is not None:
+            for mailbox in {s.mailbox_id for s in claimed}:
+                last[mailbox] = await self.changes.last_seq(mailbox)
+        done = await asyncio.gather(*(self._serve(s, now, last) for s in claimed))
         return sum(done)
 
     async def _sweep(self, now: int) -> None:
@@ -131,33 +145,38 @@ class Notifier:
             await self.store.remove(s.id, lifecycle=body, now_ms=now)
         await self.store.purge_removed(now - REMOVED_KEPT_MS)
 
-    async def _serve(self, s: Subscription, now: int) -> int:
+    async def _serve(self, s: Subscription, now: int, last: dict[str, int]) -> int:
         async with self.concurrency:
             try:
-                if s.removed_ms is None:
-                    await self._dispatch(s, now)
-                if now < s.next_attempt_ms:
+                if s.removed_ms is None and await self._dispatch(s, now, last):
+                    self._idle.discard(s.id)
+                if now < s.next_attempt_ms or (s.id in self._idle and s.removed_ms is None):
                     return 0
-                delivered = 0
+                delivered, emptied = 0, True
                 if s.removed_ms is None:
-                    delivered += await self._deliver(s, Channel.CHANGE, now)
+                    count, empty = await self._deliver(s, Channel.CHANGE, now)
+                    delivered, emptied = delivered + count, emptied and empty
                 if s.lifecycle_url is not None:
-                    delivered += await self._deliver(s, Channel.LIFECYCLE, now)
+                    count, empty = await self._deliver(s, Channel.LIFECYCLE, now)
+                    delivered, emptied = delivered + count, emptied and empty
+                if emptied:
+                    self._idle.add(s.id)
                 return delivered
             except Exception:
                 log.exception("subscription %s: notification round failed", s.id)
                 return 0
 
-    async def _dispatch(self, s: Subscription, now: int) -> None:
+    async def _dispatch(self, s: Subscription, now: int, last: dict[str, int]) -> bool:
         """The changes after the cursor, as notifications, and the cursor moved: one
-        transaction (guarded by the lease and the cursor read)."""
+        transaction (guarded by the lease and the cursor read). True when notifications were
+        added."""
         lifecycle: list[bytes] = []
         clear_reauth = False
         if s.lifecycle_url is not None and s.reauth_ms is not None and now >= s.reauth_ms:
             lifecycle.append(d.lifecycle_body("reauthorizationRequired"))
             clear_reauth = True
         cursor, bodies = s.cursor, []
-        if self.changes is not None:
+        if self.changes is not None and last.get(s.mailbox_id, 0) != s.cursor:
             horizon = await self.changes.horizon(s.mailbox_id)
             if cursor < horizon:  # the log no longer holds what came after the cursor
                 if s.lifecycle_url is not None:
@@ -175,20 +194,23 @@ class Notifier:
             if got:
                 cursor = got[-1].seq
         if cursor == s.cursor and not lifecycle:
-            return
-        await self.store.add_notifications(
+            return False
+        added = await self.store.add_notifications(
             s.id, owner=self.owner, expected_cursor=s.cursor, cursor=cursor,
             changes=bodies, lifecycle=lifecycle, now_ms=now, clear_reauth=clear_reauth,
         )  # fmt: skip
+        return added and bool(bodies or lifecycle)
 
-    async def _deliver(self, s: Subscription, channel: Channel, now: int) -> int:
+    async def _deliver(self, s: Subscription, channel: Channel, now: int) -> tuple[int, bool]:
+        """Post the pending notifications of one channel, in order; (how many were delivered,
+        whether none is left)."""
         url = s.notification_url if channel is Channel.CHANGE else s.lifecycle_url
         assert url is not None
         delivered = 0
         for _ in range(20):  # at most 2,000 a round per subscription and channel
             pending = await self.store.pending(s.id, channel, BATCH)
             if not pending:
-                break
+                return delivered, True
             expiration = iso_ms(s.expires_ms)
             items = [
                 d.notification(
@@ -210,10 +232,10 @@ class Notifier:
                 delay = min(RETRY_BASE_MS * 2 ** min(s.attempts, 16), RETRY_MAX_MS)
                 log.info("subscription %s: delivery failed (%s); again in %d ms", s.id, why, delay)
                 await self.store.deferred(s.id, owner=self.owner, next_attempt_ms=now + delay)
-                break
+                return delivered, False
             delivered += await self.store.delivered(
                 s.id, channel, pending[-1].seq, owner=self.owner
             )
             if len(pending) < BATCH:
-                break
-        return delivered
+                return delivered, True
+        return delivered, False

@@ -145,7 +145,8 @@ class SubscriptionStore(Protocol):
         self, *, owner: str, now_ms: int, lease_ms: int, limit: int
     ) -> list[Subscription]:
         """Subscriptions this worker may dispatch and deliver for now (free, or leased by it,
-        or leased by a worker whose lease ran out); their leases are (re)taken."""
+        or leased by a worker whose lease ran out), those whose lease is oldest first (so that
+        past ``limit`` every subscription takes its turn); their leases are (re)taken."""
         ...
 
     async def release(self, subscription_ids: list[str], *, owner: str) -> None: ...

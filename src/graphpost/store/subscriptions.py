@@ -132,7 +132,8 @@ class SqlSubscriptions:
             skip = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgresql" else ""
             rows = await tx.fetchall(
                 "SELECT id FROM subscriptions WHERE (lease_owner IS NULL OR lease_owner = ? "
-                f"OR lease_until_ms < ?) ORDER BY id LIMIT ?{skip}",
+                "OR lease_until_ms < ?) ORDER BY COALESCE(lease_until_ms, 0), id "
+                f"LIMIT ?{skip}",
                 (owner, now_ms, limit),
             )
             if not rows:
