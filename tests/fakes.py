@@ -111,7 +111,7 @@ class FakeChange:
 
 
 class FakeChangeFeed:
-    """A mailbox change log in memory (the shape of ``ports.changes.ChangeLog``), for the
+    """A mailbox change log in memory (``ports.changes.ChangeLog``), for the
     notifier's unit tests: the test appends changes and prunes the log."""
 
     def __init__(self) -> None:

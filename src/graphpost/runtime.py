@@ -24,6 +24,7 @@ from graphpost.delivery.notifier import Notifier
 from graphpost.delivery.transport import RelayConfig, SmtpTransport
 from graphpost.delivery.webhook import WebhookClient
 from graphpost.delivery.worker import DeliveryWorker
+from graphpost.domain.times import now_ms
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
@@ -41,6 +42,7 @@ from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
 from graphpost.store.blobs import SqlBlobs, content_store
+from graphpost.store.changes import SqlChangeLog
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
@@ -76,6 +78,7 @@ class Runtime:
     uploads: UploadService
     subscriptions: SubscriptionService
     notifier: Notifier
+    change_log: SqlChangeLog
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -147,9 +150,12 @@ class Runtime:
             plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
         )
         subscription_store = SqlSubscriptions(engine)
-        subscriptions = SubscriptionService(subscription_store, directory, folders, webhooks)
+        change_log = SqlChangeLog(engine)
+        subscriptions = SubscriptionService(
+            subscription_store, directory, folders, webhooks, changes=change_log
+        )
         notifier = Notifier(
-            subscription_store, webhooks, None, sole=engine.dialect == "sqlite",
+            subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
             lease_seconds=settings.lease_seconds,
         )  # fmt: skip
         return cls(
@@ -172,6 +178,7 @@ class Runtime:
             uploads=uploads,
             subscriptions=subscriptions,
             notifier=notifier,
+            change_log=change_log,
         )
 
     def inbound(self, *, port: int | None = None) -> InboundServer:
@@ -353,7 +360,13 @@ class Server:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
                         self._notifier = asyncio.create_task(self.runtime.notifier.run())
-                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
+                    self._housekeeping = asyncio.create_task(
+                        housekeeping(
+                            self.runtime.blobs,
+                            self.runtime.change_log,
+                            retention_ms=int(self.settings.change_retention_days * 86_400_000),
+                        )
+                    )
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -383,11 +396,23 @@ class Server:
 HOUSEKEEPING_SECONDS = 60.0
 
 
-async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+async def housekeeping(
+    blobs: SqlBlobs,
+    change_log: SqlChangeLog | None = None,
+    *,
+    retention_ms: int = 30 * 86_400_000,
+    every: float = HOUSEKEEPING_SECONDS,
+) -> None:
     """Once a minute: end expired upload sessions (their staged bytes with them) and remove
     blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
-    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    and a finished submission's, leave it to this); prune the change log of what is older
+    than ``retention_ms``. Errors are logged, never fatal."""
     while True:
+        if change_log is not None:
+            try:
+                await change_log.prune(now_ms() - retention_ms)
+            except Exception:
+                log.exception("change log pruning failed")
         try:
             await blobs.expire()
             for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         ge=1,
         description="How long an upload session's URL works (fixed when it is created).",
     )
+    change_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long the change log keeps a change (delta tokens older than this get "
+        "410 SyncStateNotFound).",
+    )
     blob_dir: Path | None = Field(
         default=None,
         description="Directory for attachment bytes (files named by SHA-256); unset: in the "

@@ -22,9 +22,8 @@ import time
 import uuid
 
 from graphpost.domain import subscriptions as d
+from graphpost.ports.changes import Change, ChangeLog
 from graphpost.ports.subscriptions import (
-    Change,
-    ChangeFeed,
     Channel,
     ResourceKind,
     Subscription,
@@ -72,7 +71,7 @@ class Notifier:
         self,
         store: SubscriptionStore,
         webhooks: Webhooks,
-        changes: ChangeFeed | None,
+        changes: ChangeLog | None,
         *,
         sole: bool = False,
         poll_seconds: float = 0.1,

@@ -1,7 +1,7 @@
 """The subscriptions port: change notification subscriptions, the notifications each has not
 yet delivered (in sequence order, per channel), and the lease that makes one worker at a time
-dispatch and deliver them. Also the two small contracts the notifications are made from and
-sent with: a mailbox's change log (``ChangeFeed``) and the webhook client (``Webhooks``)."""
+dispatch and deliver them; and the webhook client they are sent with (``Webhooks``). The
+notifications are derived from the mailbox change log (``ports.changes``)."""
 
 from __future__ import annotations
 
@@ -59,35 +59,6 @@ class Notification:
     seq: int
     body: bytes
     created_ms: int
-
-
-class Change(Protocol):
-    """One entry of a mailbox's change log (helper A's ``ports.changes.Change``)."""
-
-    @property
-    def seq(self) -> int: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def item_id(self) -> str: ...
-    @property
-    def folder_id(self) -> str: ...
-    @property
-    def prior_folder_id(self) -> str | None: ...
-    @property
-    def change_type(self) -> str: ...
-    @property
-    def at_ms(self) -> int: ...
-
-
-class ChangeFeed(Protocol):
-    """What the dispatcher reads of the change log (``ports.changes.ChangeLog``)."""
-
-    async def changes_after(self, mailbox_id: str, after_seq: int, limit: int) -> list[Change]: ...
-
-    async def last_seq(self, mailbox_id: str) -> int: ...
-
-    async def horizon(self, mailbox_id: str) -> int: ...
 
 
 class WebhookError(Exception):

@@ -23,8 +23,8 @@ from graphpost.errors import (
     ValidationFailedError,
     ValidationTimeoutError,
 )
+from graphpost.ports.changes import ChangeLog
 from graphpost.ports.subscriptions import (
-    ChangeFeed,
     ResourceKind,
     Subscription,
     SubscriptionStore,
@@ -86,7 +86,7 @@ class SubscriptionService:
         folders: FolderService,
         webhooks: Webhooks,
         *,
-        changes: ChangeFeed | None = None,
+        changes: ChangeLog | None = None,
         handshake_seconds: float = HANDSHAKE_SECONDS,
     ) -> None:
         self.store = store

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from graphpost.domain.times import now
+from graphpost.ports.changes import CREATED, DELETED, FOLDER, MESSAGE, UPDATED
 from graphpost.ports.folders import Folder
 from graphpost.store.blobs import release_where
+from graphpost.store.changes import Pending, record
 from graphpost.store.engine import Engine, Row, Tx
 
 _FOLDER_COLS = (
@@ -65,17 +67,26 @@ class SqlFolders:
     async def create_folder(self, folder: Folder) -> Folder:
         async def op(tx: Tx) -> Folder:
             await insert_folder(tx, folder)
+            await record(
+                tx,
+                folder.mailbox_id,
+                [Pending(FOLDER, folder.id, folder.parent_id or "", None, CREATED)],
+            )
             return folder
 
         return await self.engine.write(op)
 
     async def rename_folder(self, mailbox_id: str, folder_id: str, name: str) -> None:
         async def op(tx: Tx) -> None:
-            await tx.execute(
+            row = await tx.fetchone(
                 "UPDATE folders SET display_name = ?, name_lower = ? "
-                "WHERE id = ? AND mailbox_id = ?",
+                "WHERE id = ? AND mailbox_id = ? RETURNING parent_id",
                 (name, name.lower(), folder_id, mailbox_id),
             )
+            if row is not None:
+                await record(
+                    tx, mailbox_id, [Pending(FOLDER, folder_id, row[0] or "", None, UPDATED)]
+                )
 
         await self.engine.write(op)
 
@@ -97,6 +108,10 @@ class SqlFolders:
             await tx.execute(
                 "UPDATE folders SET child_count = child_count + 1 WHERE id = ?", (parent_id,)
             )
+            moved_from = None if row[0] == parent_id else (row[0] or "")
+            await record(
+                tx, mailbox_id, [Pending(FOLDER, folder_id, parent_id, moved_from, UPDATED)]
+            )
 
         await self.engine.write(op)
 
@@ -108,6 +123,21 @@ class SqlFolders:
             )
             if row is None:
                 return
+            # what goes, recorded as deleted: its messages, then its folders, deepest last
+            gone = [
+                Pending(MESSAGE, str(m[0]), str(m[1]), None, DELETED)
+                for m in await tx.fetchall(
+                    f"SELECT id, folder_id FROM messages WHERE folder_id IN ({_SUBTREE}) "
+                    "ORDER BY seq",
+                    (folder_id,),
+                )
+            ]
+            gone.extend(
+                Pending(FOLDER, str(f[0]), str(f[1] or ""), None, DELETED)
+                for f in await tx.fetchall(
+                    f"SELECT id, parent_id FROM folders WHERE id IN ({_SUBTREE})", (folder_id,)
+                )
+            )
             # the folder and everything under it: messages and subfolders go by cascade
             # (their attachments' blobs are released first; the sweep removes them)
             await release_where(tx, f"m.folder_id IN ({_SUBTREE})", (folder_id,))
@@ -115,6 +145,7 @@ class SqlFolders:
             await tx.execute(
                 "UPDATE folders SET child_count = child_count - 1 WHERE id = ?", (row[0],)
             )
+            await record(tx, mailbox_id, gone)
 
         await self.engine.write(op)
 

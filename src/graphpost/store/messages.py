@@ -12,7 +12,8 @@ from graphpost.domain import extended as ext
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import FILE, Attachment, Message, payload, restored
 from graphpost.domain.query import MessageQuery
-from graphpost.domain.times import iso, parse_iso
+from graphpost.domain.times import iso, now_ms, parse_iso
+from graphpost.ports.changes import CREATED, DELETED, MESSAGE, UPDATED
 from graphpost.ports.messages import NewMessage, StoredMessage
 from graphpost.store.blobs import (
     Content,
@@ -23,6 +24,7 @@ from graphpost.store.blobs import (
     release,
     release_where,
 )
+from graphpost.store.changes import INSERT_CHANGE, Pending, record
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
 
@@ -157,6 +159,29 @@ _PG_INSERT = (
     "unread_count = unread_count + ? WHERE id = ?) "
     "SELECT seq FROM m"
 )
+# the same with its change recorded (store/changes.py: record). The counter is bumped from the
+# folder update's rows, so that the folder row is locked before the counter, as everywhere.
+_PG_INSERT_LOGGED = (
+    _PG_INSERT.replace("WHERE id = ?)", "WHERE id = ? RETURNING id)").removesuffix(
+        " SELECT seq FROM m"
+    )
+    + ", s AS (INSERT INTO change_counters (mailbox_id, last_seq, horizon) "
+    "SELECT ?::text, 1, 0 FROM f ON CONFLICT (mailbox_id) DO UPDATE SET "
+    "last_seq = change_counters.last_seq + 1 RETURNING last_seq), "
+    "l AS ("
+    + INSERT_CHANGE.split(" VALUES ")[0]
+    + " SELECT ?::text, s.last_seq, ?::text, ?::text, ?::text, NULL, ?::text, ?::bigint "
+    "FROM s) SELECT seq FROM m"
+)
+
+
+async def _log(tx: Tx, mailbox_id: str, change: Pending, log: list[Pending] | None) -> None:
+    """``change`` recorded now, or handed to the caller that records a transaction's changes
+    at its end (``log``)."""
+    if log is None:
+        await record(tx, mailbox_id, [change])
+    else:
+        log.append(change)
 
 
 async def insert_attachment_rows(
@@ -203,17 +228,21 @@ async def _references(tx: Tx, content: Content, attachments: list[Attachment]) -
 
 
 async def insert_message_op(
-    tx: Tx, new: NewMessage, content: Content = IN_DATABASE
+    tx: Tx, new: NewMessage, content: Content = IN_DATABASE, *, log: list[Pending] | None = None
 ) -> StoredMessage:
     """Write ``new`` inside the caller's transaction (shared with the outbox); attachment
-    bytes go to ``content`` (or are counted once more where they already are)."""
+    bytes go to ``content`` (or are counted once more where they already are). Its change is
+    recorded (``log`` None) or added to ``log`` for the caller to record."""
     msg = new.message
     cols = Columns(msg)
     headers = _encode(new.headers) if new.headers else None
     params = [msg.id, new.mailbox_id, headers, *cols.values]
+    change = Pending(MESSAGE, msg.id, cols.folder_id, None, CREATED)
+    # with attachments or extensions the change is recorded after them (the counter last)
+    logged = log is None and not new.attachments and not new.extensions and not new.extended
     if tx.dialect == "postgresql":
         found = await tx.fetchone(
-            _PG_INSERT,
+            _PG_INSERT_LOGGED if logged else _PG_INSERT,
             (
                 *params,
                 [k for k, _, _ in cols.recipients],
@@ -222,6 +251,19 @@ async def insert_message_op(
                 cols.categories,
                 0 if cols.is_read else 1,
                 cols.folder_id,
+                *(
+                    (
+                        new.mailbox_id,
+                        new.mailbox_id,
+                        MESSAGE,
+                        msg.id,
+                        cols.folder_id,
+                        CREATED,
+                        now_ms(),
+                    )
+                    if logged
+                    else ()
+                ),
             ),
         )
         assert found is not None
@@ -244,6 +286,8 @@ async def insert_message_op(
     await _write_extended(tx, seq, new.extended, replacing=False)
     if tx.dialect != "postgresql":
         await _bump_counts(tx, cols.folder_id, 1, 0 if cols.is_read else 1)
+    if not (logged and tx.dialect == "postgresql"):
+        await _log(tx, new.mailbox_id, change, log)
     return StoredMessage(
         msg.id, new.mailbox_id, msg.parent_folder_id, msg.change_key, msg.is_draft, cols.doc,
         headers, seq,
@@ -288,6 +332,7 @@ async def replace_message_op(
     *,
     drafts_only: bool = False,
     extended: Sequence[ExtendedProperty] = (),
+    log: list[Pending] | None = None,
 ) -> StoredMessage | None:
     """Write a changed document (and its folder) if the key still matches."""
     old = await tx.fetchone(
@@ -308,9 +353,12 @@ async def replace_message_op(
     now_unread = 0 if cols.is_read else 1
     if cols.folder_id == old[1]:
         await _bump_counts(tx, cols.folder_id, 0, now_unread - was_unread)
-    else:
-        await _bump_counts(tx, old[1], -1, -was_unread)
-        await _bump_counts(tx, cols.folder_id, 1, now_unread)
+    else:  # the two folder rows locked in one order (two opposite moves cannot deadlock)
+        bumps = sorted([(str(old[1]), -1, -was_unread), (cols.folder_id, 1, now_unread)])
+        for folder, total, unread in bumps:
+            await _bump_counts(tx, folder, total, unread)
+    moved_from = None if cols.folder_id == old[1] else str(old[1])
+    await _log(tx, mailbox_id, Pending(MESSAGE, msg.id, cols.folder_id, moved_from, UPDATED), log)
     headers = bytes(old[3]) if old[3] is not None else None
     return StoredMessage(
         msg.id, mailbox_id, cols.folder_id, msg.change_key, msg.is_draft, cols.doc, headers, seq
@@ -318,7 +366,12 @@ async def replace_message_op(
 
 
 async def delete_message_op(
-    tx: Tx, mailbox_id: str, message_id: str, *, drafts_only: bool = False
+    tx: Tx,
+    mailbox_id: str,
+    message_id: str,
+    *,
+    drafts_only: bool = False,
+    log: list[Pending] | None = None,
 ) -> bool:
     old = await tx.fetchone(
         f"SELECT folder_id, is_read, is_draft FROM messages WHERE id = ? AND mailbox_id = ?"
@@ -332,6 +385,7 @@ async def delete_message_op(
         "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
     )
     await _bump_counts(tx, old[0], -1, 0 if old[1] else -1)
+    await _log(tx, mailbox_id, Pending(MESSAGE, message_id, str(old[0]), None, DELETED), log)
     return True
 
 
@@ -353,8 +407,13 @@ class SqlMessages:
 
     async def insert_messages(self, messages: list[NewMessage]) -> None:
         async def op(tx: Tx) -> None:
+            logs: dict[str, list[Pending]] = {}
             for new in messages:
-                await insert_message_op(tx, new, self.content)
+                await insert_message_op(
+                    tx, new, self.content, log=logs.setdefault(new.mailbox_id, [])
+                )
+            for mailbox_id in sorted(logs):  # the counters last, in one order
+                await record(tx, mailbox_id, logs[mailbox_id])
 
         await self.engine.write(op)
 
@@ -480,11 +539,15 @@ class SqlMessages:
         expected_change_key: str,
     ) -> StoredMessage | None:  # fmt: skip
         async def op(tx: Tx) -> StoredMessage | None:
-            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            log: list[Pending] = []  # recorded last, after the blob rows are locked
+            written = await replace_message_op(
+                tx, mailbox_id, message, expected_change_key, log=log
+            )
             if written is None:
                 return None
             digest = await _reference(tx, self.content, attachment)
             await insert_attachment_rows(tx, written.seq, [(attachment, digest)])
+            await record(tx, mailbox_id, log)
             return written
 
         return await self.engine.write(op)
@@ -493,7 +556,10 @@ class SqlMessages:
         self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
     ) -> StoredMessage | None:
         async def op(tx: Tx) -> StoredMessage | None:
-            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            log: list[Pending] = []  # recorded last, after the blob rows are locked
+            written = await replace_message_op(
+                tx, mailbox_id, message, expected_change_key, log=log
+            )
             if written is None:
                 return None
             found = await tx.fetchone(
@@ -507,6 +573,7 @@ class SqlMessages:
             if not gone or found is None:  # removed meanwhile: undo the document's change too
                 raise _Vanished
             await release(tx, [str(found[0])])
+            await record(tx, mailbox_id, log)
             return written
 
         try:

@@ -434,3 +434,31 @@ notifications = Table(
     Column("body", LargeBinary, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
 )
+
+# ---------------------------------------------------------------- change log
+
+# per mailbox: the seq of its last change (bumped, and so locked, by each writing transaction
+# as its last step: seqs follow commit order) and the horizon (changes up to it were pruned)
+change_counters = Table(
+    "change_counters",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("horizon", BigInteger, nullable=False),
+)
+
+# every change to a mailbox's messages and folders (ports/changes.py), written in the same
+# transaction as the change; read by delta queries (and notifications)
+changes = Table(
+    "changes",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", String(8), nullable=False),  # message | folder
+    Column("item_id", String(64), nullable=False),
+    Column("folder_id", String(64), nullable=False),
+    Column("prior_folder_id", String(64), nullable=True),
+    Column("change_type", String(8), nullable=False),  # created | updated | deleted
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_changes_at", "at_ms"),
+)
