@@ -179,3 +179,24 @@ def test_nothing_lost_across_kill_9(
         assert sequence_gaps(of(receiver, sub), sub) == []
     finally:
         server.stop()
+
+
+def test_folder_changes(server: RunningServer, receiver: Receiver) -> None:
+    with server.client() as c:
+        sub = subscribe(c, receiver, "me/mailFolders", "created,updated,deleted", "folders")
+        r = c.post("/me/mailFolders", json={"displayName": unique("f")})
+        assert r.status_code == 201, r.text
+        fid = r.json()["id"]
+        assert c.patch(f"/me/mailFolders/{fid}", json={"displayName": unique("g")}).is_success
+        assert c.delete(f"/me/mailFolders/{fid}").status_code == 204  # into Deleted Items
+        assert c.delete(f"/me/mailFolders/{fid}").status_code == 204  # for good
+
+        def kinds() -> list[str]:
+            return [n["changeType"] for n in of(receiver, sub) if n["resourceData"]["id"] == fid]
+
+        assert receiver.wait_for(lambda: len(kinds()) >= 4), kinds()
+        assert kinds()[0] == "created" and kinds()[-1] == "deleted"
+        first = of(receiver, sub)[0]
+        assert first["resourceData"]["@odata.type"] == "#Microsoft.Graph.MailFolder"
+        assert first["resource"].endswith(f"/MailFolders/{fid}")
+        c.delete(f"/subscriptions/{sub}")
