@@ -62,6 +62,17 @@ def test_create_validates_the_url_and_answers_the_subscription(
         r = c.patch(f"/subscriptions/{sub['id']}", json={"expirationDateTime": in_minutes(200)})
         assert r.status_code == 200, r.text
         assert r.json()["expirationDateTime"] > sub["expirationDateTime"]
+        # a new notificationUrl is validated first; one that fails leaves the old one
+        validated = len(receiver.validations)
+        moved = receiver.url + "?moved=1"
+        r = c.patch(f"/subscriptions/{sub['id']}", json={"notificationUrl": moved})
+        assert r.status_code == 200 and r.json()["notificationUrl"] == moved, r.text
+        assert len(receiver.validations) == validated + 1
+        receiver.behaviour.token = "wrong"
+        r = c.patch(f"/subscriptions/{sub['id']}", json={"notificationUrl": receiver.url})
+        assert_error(r, 400, "ValidationError")
+        receiver.behaviour.token = None
+        assert c.get(f"/subscriptions/{sub['id']}").json()["notificationUrl"] == moved
         assert c.delete(f"/subscriptions/{sub['id']}").status_code == 204
         assert_error(c.get(f"/subscriptions/{sub['id']}"), 404, "ResourceNotFound")
         assert_error(c.delete(f"/subscriptions/{sub['id']}"), 404, "ResourceNotFound")
