@@ -130,3 +130,14 @@ def sequence_gaps(notifications: list[dict[str, Any]], subscription_id: str) -> 
     """The sequence numbers missing from 1 to the highest received for a subscription."""
     seen = {n["sequenceNumber"] for n in notifications if n["subscriptionId"] == subscription_id}
     return [n for n in range(1, max(seen, default=0) + 1) if n not in seen]
+
+
+def dispatched_twice(notifications: list[dict[str, Any]], subscription_id: str) -> list[str]:
+    """Items notified under more than one sequence number: a change dispatched twice (a
+    notification delivered twice keeps its number)."""
+    numbers: dict[tuple[str, str], set[int]] = {}
+    for n in notifications:
+        if n["subscriptionId"] == subscription_id:
+            key = (n["resourceData"]["id"], n["changeType"])
+            numbers.setdefault(key, set()).add(n["sequenceNumber"])
+    return [item for (item, _), seqs in numbers.items() if len(seqs) > 1]

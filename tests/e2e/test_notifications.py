@@ -4,6 +4,8 @@ gap in the sequence numbers, also across a kill -9 of the server."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, server_env, start_server
 from tests.mail_api import unique
-from tests.webhook import Receiver, sequence_gaps, start_receiver
+from tests.webhook import Receiver, dispatched_twice, sequence_gaps, start_receiver
 
 BURST = 1000
 
@@ -126,7 +128,7 @@ def test_a_burst_arrives_whole_and_in_sequence(server: RunningServer, receiver: 
         f"{BURST} creates in {made:.1f} s, all notified {time.monotonic() - t0 - made:.1f} s later"
     )
     got = of(receiver, sub)
-    assert sequence_gaps(got, sub) == []
+    assert sequence_gaps(got, sub) == [] and dispatched_twice(got, sub) == []
     assert {n["sequenceNumber"] for n in got} == set(range(1, BURST + 1))
     # batched: fewer posts than notifications
     assert len([p for p in receiver.posts if p.path == "/hook"]) < BURST
@@ -177,6 +179,7 @@ def test_nothing_lost_across_kill_9(
             f"missing {len(want - received_ids(receiver, sub))} of {len(want)}"
         )
         assert sequence_gaps(of(receiver, sub), sub) == []
+        assert dispatched_twice(of(receiver, sub), sub) == []
     finally:
         server.stop()
 
@@ -200,3 +203,45 @@ def test_folder_changes(server: RunningServer, receiver: Receiver) -> None:
         assert first["resourceData"]["@odata.type"] == "#Microsoft.Graph.MailFolder"
         assert first["resource"].endswith(f"/MailFolders/{fid}")
         c.delete(f"/subscriptions/{sub}")
+
+
+@pytest.mark.postgres
+def test_several_workers_never_dispatch_twice(
+    tmp_path: Path, pg_database_fresh: str, receiver: Receiver
+) -> None:
+    """PostgreSQL, an API process without a worker and two `graphpost worker` processes (one
+    killed mid-burst, a third started): every change once in the sequence, no gap."""
+    server = start_server(tmp_path / "srv", pg_database_fresh, args=("--no-worker",))
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def worker() -> subprocess.Popen[bytes]:
+        env = server_env(pg_database_fresh, None)
+        log = open(server.data_dir / "worker.log", "ab")  # noqa: SIM115 - lives with it
+        return subprocess.Popen(
+            [sys.executable, "-m", "graphpost.cli.main", "worker", "--data-dir",
+             str(server.data_dir)], stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+
+    try:
+        with server.client() as c:
+            sub = subscribe(c, receiver, "me/messages", "created", "workers")
+        workers = [worker(), worker()]
+        stop = threading.Event()
+        ids: list[str] = []
+        burst = threading.Thread(target=lambda: ids.extend(create_burst(server, 500, stop, "w")))
+        burst.start()
+        assert receiver.wait_for(lambda: len(of(receiver, sub)) >= 50, 60)
+        workers[0].kill()
+        workers[0].wait(10)
+        workers.append(worker())
+        burst.join(120)
+        assert len(ids) == 500
+        assert receiver.wait_for(lambda: set(ids) <= received_ids(receiver, sub), 120)
+        got = of(receiver, sub)
+        assert sequence_gaps(got, sub) == [] and dispatched_twice(got, sub) == []
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.terminate()
+                w.wait(10)
+        server.stop()
