@@ -279,3 +279,12 @@ class SignInError(GraphpostError):
 
 class BlobMissingError(StoreError):
     """A blob referred to by its digest is no longer stored (its last user went, swept)."""
+
+
+class SyncStateError(GraphpostError):
+    """A delta token this server cannot continue from: malformed, or made for another
+    folder or mailbox (the client synchronises again from the start)."""
+
+
+class SyncStateNotFoundError(SyncStateError):
+    """A delta token older than what the change log still holds (or for another folder)."""

@@ -28,6 +28,7 @@ from graphpost.domain.times import now_ms
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
@@ -222,7 +223,10 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
-            self.subscriptions,
+            subscriptions=self.subscriptions,
+            delta=DeltaService(
+                self.message_store, self.folders, SqlFolders(self.engine), self.change_log
+            ),
         )
         return GraphApp(
             services=services,

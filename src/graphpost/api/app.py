@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, batch, mail_folders, messages, subscriptions, uploads, users
+from graphpost.api import (
+    actions,
+    batch,
+    delta,
+    mail_folders,
+    messages,
+    subscriptions,
+    uploads,
+    users,
+)
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -50,12 +59,20 @@ def _split_keys(segments: list[str]) -> list[str]:
     out: list[str] = []
     for seg in segments:
         m = _KEYED.match(seg)
-        if m:
+        if m and m.group(2) is None and not m.group(3):  # a function called: delta()
+            out.append(_function(m.group(1)))
+        elif m:
             out.append(m.group(1))
             out.append(m.group(2).replace("''", "'") if m.group(2) is not None else m.group(3))
         else:
-            out.append(seg)
+            out.append(_function(seg))
     return out
+
+
+def _function(segment: str) -> str:
+    """A bound function by its short name: ``microsoft.graph.delta`` is ``delta``."""
+    lowered = segment.lower()
+    return segment[len("microsoft.graph.") :] if lowered == "microsoft.graph.delta" else segment
 
 
 def _not_allowed(method: str, allowed: tuple[str, ...]) -> MethodNotAllowedError:
@@ -113,6 +130,8 @@ def _respond(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
 # that folder itself: _canonical rewrites those paths before they meet this table.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "sendMail", actions.send_mail),
+    Route("GET", "mailFolders/delta", delta.folders),
+    Route("GET", "mailFolders/{folder}/messages/delta", delta.messages, text_body=True),
     Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
     Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
     Route("GET", "mailFolders/{folder}", mail_folders.get),
@@ -172,6 +191,8 @@ def _canonical(path: list[str]) -> list[str]:
         if below == "childfolders":
             path = ["mailFolders", *path[3:]]
         elif below == "messages":
+            if len(path) == 4 and path[3].lower() == "delta":  # the folder's messages' delta
+                break
             path = ["messages", *path[3:]]
         else:
             break

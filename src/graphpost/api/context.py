@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from graphpost.api.render import Renderer
 from graphpost.asgi import Request
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.messages import MessageService
@@ -23,6 +24,7 @@ class Services:
     render: Renderer
     uploads: UploadService | None = None
     subscriptions: SubscriptionService | None = None
+    delta: DeltaService | None = None
 
 
 TEXT_BODY = 'outlook.body-content-type="text"'

@@ -56,6 +56,8 @@ MAPPING: tuple[tuple[type[e.GraphpostError], int, str], ...] = (
     (e.RangeNotSatisfiableError, 416, "InvalidRange"),
     (e.UnsupportedMediaTypeError, 415, "UnsupportedMediaType"),
     (e.MethodNotAllowedError, 405, "MethodNotAllowed"),
+    (e.SyncStateNotFoundError, 410, "SyncStateNotFound"),
+    (e.SyncStateError, 410, "SyncStateInvalid"),
     (e.StoreError, 503, "ServiceUnavailable"),
     # rendered by identity/responses.py in the identity platform's shape; never reaches Graph
     (e.SignInError, 400, "BadRequest"),

@@ -72,6 +72,27 @@ class MessageStore(Protocol):
         there are more."""
         ...
 
+    async def delta_page(
+        self,
+        mailbox_id: str,
+        folder_id: str,
+        *,
+        after: tuple[int, int] | None,
+        since: tuple[int, bool] | None,
+        limit: int,
+    ) -> list[tuple[int, StoredMessage]]:
+        """Up to ``limit`` messages of a folder, newest received first (ties: the later stored
+        first), each with its received time (epoch seconds): after the keyset position
+        ``after`` (received time, seq) when given, and received at or after (``since[1]``
+        True) or after ``since[0]``."""
+        ...
+
+    async def messages_by_id(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> list[tuple[int, StoredMessage]]:
+        """Those of ``message_ids`` the mailbox has, with their received times (any order)."""
+        ...
+
     async def replace_message(
         self,
         mailbox_id: str,

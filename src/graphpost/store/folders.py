@@ -58,6 +58,16 @@ class SqlFolders:
 
         return await self.engine.read(op)
 
+    async def all_folders(self, mailbox_id: str) -> list[Folder]:
+        async def op(tx: Tx) -> list[Folder]:
+            rows = await tx.fetchall(
+                f"SELECT {_FOLDER_COLS} FROM folders WHERE mailbox_id = ? ORDER BY id",
+                (mailbox_id,),
+            )
+            return [_folder(r) for r in rows]
+
+        return await self.engine.read(op)
+
     async def get_folder(self, mailbox_id: str, folder_id: str) -> Folder | None:
         return await self._one("id = ? AND mailbox_id = ?", (folder_id, mailbox_id))
 

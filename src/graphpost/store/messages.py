@@ -455,6 +455,53 @@ class SqlMessages:
 
         return await self.engine.read(op)
 
+    async def delta_page(
+        self,
+        mailbox_id: str,
+        folder_id: str,
+        *,
+        after: tuple[int, int] | None,
+        since: tuple[int, bool] | None,
+        limit: int,
+    ) -> list[tuple[int, StoredMessage]]:
+        where = "m.folder_id = ? AND m.mailbox_id = ?"
+        params: list[Any] = [folder_id, mailbox_id]
+        if after is not None:
+            where += " AND (m.received_at < ? OR (m.received_at = ? AND m.seq < ?))"
+            params += [after[0], after[0], after[1]]
+        if since is not None:
+            where += f" AND m.received_at {'>=' if since[1] else '>'} ?"
+            params.append(since[0])
+        sql = (
+            f"SELECT {_STORED_COLS}, m.received_at FROM messages m WHERE {where} "
+            "ORDER BY m.received_at DESC, m.seq DESC LIMIT ?"
+        )
+
+        async def op(tx: Tx) -> list[tuple[int, StoredMessage]]:
+            rows = await tx.fetchall(sql, (*params, limit))
+            return [(int(r[8]), stored(r)) for r in rows]
+
+        return await self.engine.read(op)
+
+    async def messages_by_id(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> list[tuple[int, StoredMessage]]:
+        found: list[tuple[int, StoredMessage]] = []
+        ids = list(message_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                f"SELECT {_STORED_COLS}, m.received_at FROM messages m "
+                f"WHERE m.mailbox_id = ? AND m.id IN ({marks})"
+            )
+
+            async def op(tx: Tx, sql: str = sql, chunk: list[str] = chunk) -> list[Row]:
+                return await tx.fetchall(sql, (mailbox_id, *chunk))
+
+            found.extend((int(r[8]), stored(r)) for r in await self.engine.read(op))
+        return found
+
     async def replace_message(
         self,
         mailbox_id: str,
