@@ -150,6 +150,8 @@ def test_unknown_property_and_methods(server: RunningServer, receiver: Receiver)
         assert_error(c.put("/subscriptions", json={}), 405, "MethodNotAllowed")
         assert_error(c.post("/subscriptions/x", json={}), 405, "MethodNotAllowed")
         assert_error(c.get("/subscriptions/x/y"), 400, "BadRequest")
+        assert_error(c.get("/subscriptions/x/reauthorize"), 405, "MethodNotAllowed")
+        assert_error(c.post("/subscriptions/x/reauthorize"), 404, "ResourceNotFound")
         r = c.post("/subscriptions", json=body(receiver))
         sub = r.json()["id"]
         r = c.patch(f"/subscriptions/{sub}", json={"resource": "me/messages"})
@@ -170,9 +172,12 @@ def test_permissions_and_ownership(server: RunningServer, receiver: Receiver) ->
         # a delegated token subscribes to its own mailbox only
         r = c.post("/subscriptions", json=body(receiver, resource=f"users/{ALEX}/messages"))
         assert r.status_code in (403, 404), r.text
+        assert c.post(f"/subscriptions/{adele_sub}/reauthorize").status_code == 204
     with server.client(server.token(ALEX, "Mail.Read")) as c:
         assert_error(c.get(f"/subscriptions/{adele_sub}"), 404, "ResourceNotFound")
         assert_error(c.delete(f"/subscriptions/{adele_sub}"), 404, "ResourceNotFound")
+        r = c.post(f"/subscriptions/{adele_sub}/reauthorize")
+        assert_error(r, 404, "ResourceNotFound")
         assert all(s["id"] != adele_sub for s in c.get("/subscriptions").json()["value"])
     app = server.app_token("subscriber", roles="Mail.Read")
     with server.client(app) as c:
@@ -181,6 +186,7 @@ def test_permissions_and_ownership(server: RunningServer, receiver: Receiver) ->
         assert r.status_code == 201, r.text
         app_sub = r.json()
         assert app_sub["creatorId"] == app_sub["applicationId"]
+        assert c.post(f"/subscriptions/{app_sub['id']}/reauthorize").status_code == 204
         listed = [s["id"] for s in c.get("/subscriptions").json()["value"]]
         assert app_sub["id"] in listed and adele_sub not in listed
     with server.client(basic) as c:

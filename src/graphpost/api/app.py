@@ -386,7 +386,7 @@ class GraphApp:
             return await batch.run(self, request)
         if (head == "me" and len(rest) == 1) or (head == "users" and len(rest) <= 2):
             return await self._directory(request, principal, rest)
-        if head == "subscriptions" and len(rest) <= 2:
+        if head == "subscriptions" and len(rest) <= 3:
             return await self._subscriptions(request, principal, rest)
         if head == "me":
             key, rest = None, rest[1:]
@@ -431,13 +431,22 @@ class GraphApp:
     async def _subscriptions(
         self, request: Request, principal: Principal, rest: list[str]
     ) -> Response:
-        """/subscriptions and /subscriptions/{id}: throttled per app per tenant."""
+        """/subscriptions, /subscriptions/{id} and its reauthorize action: throttled per app
+        per tenant."""
         service = self.services.subscriptions
         if service is None:
             raise _not_found(rest[0])
         render = self.services.render
         method = request.method
-        if len(rest) == 1:
+        if len(rest) == 3:
+            if rest[2].lower() != "reauthorize":
+                raise _not_found(rest[2])
+            if method != "POST":
+                raise _not_allowed(method, ("POST",))
+            answer = partial(
+                subscriptions.reauthorize, service, render, request, principal, rest[1]
+            )
+        elif len(rest) == 1:
             handlers = {"GET": subscriptions.list_, "POST": subscriptions.create}
             if method not in handlers:
                 raise _not_allowed(method, ("GET", "POST"))

@@ -69,3 +69,14 @@ async def delete(
 ) -> Response:
     await service.delete(principal, subscription_id)
     return Response(204, content_type=None)
+
+
+async def reauthorize(
+    service: SubscriptionService,
+    renderer: Renderer,
+    request: Request,
+    principal: Principal,
+    subscription_id: str,
+) -> Response:
+    await service.reauthorize(principal, subscription_id)
+    return Response(204, content_type=None)

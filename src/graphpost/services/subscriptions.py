@@ -304,6 +304,15 @@ class SubscriptionService:
             raise SubscriptionNotFoundError(NOT_FOUND)
         return renewed
 
+    async def reauthorize(self, principal: Principal, subscription_id: str) -> None:
+        """``POST /subscriptions/{id}/reauthorize``: the caller may still read the mailbox
+        (its token, its app's access policy); the expiry is not extended."""
+        found = await self._own(principal, subscription_id)
+        user = await self.directory.user(found.mailbox_id)
+        if user is None:
+            raise SubscriptionNotFoundError(NOT_FOUND)
+        await self.directory.open_mailbox(principal, None if principal.delegated else user.id)
+
     async def delete(self, principal: Principal, subscription_id: str) -> None:
         await self._own(principal, subscription_id)
         if not await self.store.delete(subscription_id):
