@@ -35,7 +35,7 @@ from graphpost.services.subscriptions import iso_ms
 
 log = logging.getLogger("graphpost.notifier")
 
-BATCH = 100  # notifications per POST
+BATCH = 1000  # notifications per POST
 CHANGES_PER_ROUND = 2000  # changes read per subscription per round
 POST_SECONDS = 3.0  # Graph: a webhook has 3 s to answer
 RETRY_BASE_MS = 1000
@@ -206,7 +206,7 @@ class Notifier:
         url = s.notification_url if channel is Channel.CHANGE else s.lifecycle_url
         assert url is not None
         delivered = 0
-        for _ in range(20):  # at most 2,000 a round per subscription and channel
+        for _ in range(5):  # at most 5,000 a round per subscription and channel
             pending = await self.store.pending(s.id, channel, BATCH)
             if not pending:
                 return delivered, True

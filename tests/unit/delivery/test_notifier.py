@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from graphpost.delivery.notifier import BATCH
 from graphpost.runtime import Runtime
 from tests.fakes import FakeChangeFeed
 from tests.unit.wiring import add_mailbox, folder_id, notifier_on, subscription_input
@@ -77,9 +78,10 @@ async def test_matching_sequence_and_batches(runtime: Runtime, receiver: Receive
     inbox_only = [n for n in receiver.notifications() if n["subscriptionId"] == in_inbox.id]
     assert [n["changeType"] for n in inbox_only[-3:]] == ["deleted", "updated", "deleted"]
     assert sequence_gaps(inbox_only, in_inbox.id) == []
-    # several notifications per post, at most 100
+    # several notifications per post, at most BATCH
     sizes = [len(p.notifications()) for p in receiver.posts]
-    assert max(sizes) == 100 and all(p.content_type == "application/json" for p in receiver.posts)
+    assert 1 < max(sizes) <= BATCH and len(sizes) < 253
+    assert all(p.content_type == "application/json" for p in receiver.posts)
 
 
 async def test_failed_posts_are_retried_in_order(runtime: Runtime, receiver: Receiver) -> None:
