@@ -716,6 +716,49 @@ def folder_scenarios(res: Results, work: Path, count: int, database_url: str | N
             res.add(Row(f"{scenario} ({engine})", value, None, None, None, None, note=note))
 
 
+def notify_scenarios(res: Results, work: Path, database_url: str | None, rate: float,
+                     seconds: float) -> None:  # fmt: skip
+    """Creates at ``rate``/s into one mailbox with a subscription on it: the latency from each
+    create's request to its notification's arrival at a receiver process (goal: p99 < 1 s)."""
+    import asyncio
+
+    from bench import notify
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    port = free_port()
+    out = work / f"notify-{engine}.log"
+    receiver = Proc([PY, "-m", "bench.notify", "receive", str(port), str(out)], None,
+                    work / f"notify-receiver-{engine}.log")  # fmt: skip
+    try:
+        wait_port(port)
+        with graphpost(work / f"notify-{engine}", database_url=database_url,
+                       args=("--no-smtp",)) as s:  # fmt: skip
+            token = s.token()
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200))
+            sub = {"changeType": "created", "notificationUrl": f"http://127.0.0.1:{port}/hook",
+                   "resource": "me/messages", "expirationDateTime": expires}  # fmt: skip
+            made_sub = http_json("POST", f"{s.base}/v1.0/subscriptions", token, sub)
+            assert isinstance(made_sub, dict) and made_sub.get("id"), made_sub
+            s.proc.reset_peak()
+            cpu0, t0 = s.proc.cpu_seconds(), time.perf_counter()
+            sent = asyncio.run(notify.create_paced(s.base, token, rate, seconds))
+            made = time.perf_counter() - t0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                lat, missing, gaps = notify.latencies(sent, out)
+                if not missing:
+                    break
+                time.sleep(0.2)
+            cpu = 100 * (s.proc.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+            res.add(Row(f"notifications: {rate:.0f} creates/s into one subscribed mailbox "
+                        f"({engine})", len(sent) / made, notify.percentile(lat, 0.5),
+                        notify.percentile(lat, 0.99), cpu, s.proc.peak_kb / 1024,
+                        note=f"rate: creates/s reached; ms from request to the notification's "
+                             f"arrival; {missing} not arrived, {gaps} sequence gaps"))  # fmt: skip
+    finally:
+        receiver.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -740,6 +783,9 @@ def main() -> int:
                         help="only folder copy, delete, search folders, $filter")  # fmt: skip
     parser.add_argument("--folder-messages", type=int, default=2000,
                         help="messages in --only-folders' folder")  # fmt: skip
+    parser.add_argument("--only-notify", action="store_true",
+                        help="only change notifications")  # fmt: skip
+    parser.add_argument("--notify-rate", type=float, default=1000.0, help="--only-notify's rate")
     args = parser.parse_args()
     if args.only_emulator:
         res = Results()
@@ -759,6 +805,21 @@ def main() -> int:
             if not args.no_postgres:
                 with private_pg_database() as url:
                     folder_scenarios(res, Path(tmp), args.folder_messages, url)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        return 0
+    if args.only_notify:
+        res = Results()
+        seconds = 3.0 if args.quick else 10.0
+        res.facts.append(f"machine: {os.cpu_count()} cores, shared by server, load and receiver")
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                notify_scenarios(res, Path(tmp), None, args.notify_rate, seconds)
+            if not args.no_postgres:
+                with private_pg_database() as url:
+                    notify_scenarios(res, Path(tmp), url, args.notify_rate, seconds)
         table = res.table()
         print("\n" + table)
         if args.out:

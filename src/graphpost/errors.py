@@ -22,12 +22,15 @@ GraphpostError
 │   ├── DelegatedOnlyError       /me with an application token
 │   ├── MessageTooLargeError     over the message size limit
 │   ├── AttachmentTooSmallError  an upload session for a file under 3 MB
-│   └── MimeContentError         a text/plain body that is not base64 MIME
-│       └── MimeUnreadableError  base64 of something that is not a message
+│   ├── MimeContentError         a text/plain body that is not base64 MIME
+│   │   └── MimeUnreadableError  base64 of something that is not a message
+│   └── ValidationFailedError    a notification URL that failed its validation request
+│       └── ValidationTimeoutError  ... or did not answer it within 10 s
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
-│   └── UnknownSegmentError      a URL segment that is not a resource
+│   ├── UnknownSegmentError      a URL segment that is not a resource
+│   └── SubscriptionNotFoundError  a subscription that is not there (or not the caller's)
 ├── AlreadyExistsError           a name that must be unique is taken
 │   └── ExtensionExistsError     an open extension of that name is already on the item
 ├── ConflictError                If-Match does not match the change key
@@ -170,6 +173,14 @@ class MimeUnreadableError(MimeContentError):
     could not be read in time."""
 
 
+class ValidationFailedError(InvalidInputError):
+    """A notification URL that did not answer its validation request with 200 and the token."""
+
+
+class ValidationTimeoutError(ValidationFailedError):
+    """A notification URL that did not answer its validation request in time."""
+
+
 class NotFoundError(GraphpostError):
     """An id or name that does not exist (or that the caller may not see)."""
 
@@ -184,6 +195,10 @@ class DirectoryObjectNotFoundError(NotFoundError):
 
 class UnknownSegmentError(NotFoundError):
     """A URL segment that names no resource."""
+
+
+class SubscriptionNotFoundError(NotFoundError):
+    """A subscription that does not exist, or that another app or user created."""
 
 
 class AlreadyExistsError(GraphpostError):

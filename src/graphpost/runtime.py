@@ -22,7 +22,9 @@ from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.faults import FaultyTransport
+from graphpost.delivery.notifier import Notifier
 from graphpost.delivery.transport import DeliveryTransport, RelayConfig, SmtpTransport
+from graphpost.delivery.webhook import WebhookClient
 from graphpost.delivery.worker import DeliveryWorker
 from graphpost.domain.times import now_ms
 from graphpost.emulator.edge import Absent, Controls
@@ -38,6 +40,7 @@ from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
+from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.services.uploads import UploadService
 from graphpost.settings import Settings
@@ -53,6 +56,7 @@ from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
+from graphpost.store.subscriptions import SqlSubscriptions
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
@@ -78,6 +82,8 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    subscriptions: SubscriptionService
+    notifier: Notifier
     change_log: SqlChangeLog
     emulator: EmulatorService | None = None  # emulator mode's test controls
 
@@ -161,6 +167,18 @@ class Runtime:
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
+        webhooks = WebhookClient(
+            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
+        )
+        subscription_store = SqlSubscriptions(engine)
+        change_log = SqlChangeLog(engine)
+        subscriptions = SubscriptionService(
+            subscription_store, directory, folders, webhooks, changes=change_log
+        )
+        notifier = Notifier(
+            subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
+            lease_seconds=settings.lease_seconds,
+        )  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
@@ -179,7 +197,9 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
-            change_log=SqlChangeLog(engine),
+            subscriptions=subscriptions,
+            notifier=notifier,
+            change_log=change_log,
             emulator=emulator,
         )
 
@@ -235,7 +255,8 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
-            DeltaService(
+            subscriptions=self.subscriptions,
+            delta=DeltaService(
                 self.message_store, self.folders, SqlFolders(self.engine), self.change_log
             ),
         )
@@ -343,6 +364,7 @@ class Server:
         self.runtime: Runtime | None = None
         self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._notifier: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
@@ -374,6 +396,7 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
+                        self._notifier = asyncio.create_task(self.runtime.notifier.run())
                     self._housekeeping = asyncio.create_task(
                         housekeeping(
                             self.runtime.blobs,
@@ -397,8 +420,11 @@ class Server:
                         await self._housekeeping
                 if self.runtime is not None:
                     self.runtime.worker.stop()
+                    self.runtime.notifier.stop()
                     if self._worker is not None:
                         await self._worker
+                    if self._notifier is not None:
+                        await self._notifier
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         description="CIDRs of the clients the emulator's test controls (/_graphpost/) answer; "
         "others get 403.",
     )
+    webhook_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates trusted for https notification URLs, beside "
+        "the system's (a receiver with a private CA, tests).",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,

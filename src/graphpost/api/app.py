@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, batch, delta, mail_folders, messages, uploads, users
+from graphpost.api import (
+    actions,
+    batch,
+    delta,
+    mail_folders,
+    messages,
+    subscriptions,
+    uploads,
+    users,
+)
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -443,6 +452,8 @@ class GraphApp:
             return await batch.run(self, request)
         if (head == "me" and len(rest) == 1) or (head == "users" and len(rest) <= 2):
             return await self._directory(request, principal, rest)
+        if head == "subscriptions" and len(rest) <= 3:
+            return await self._subscriptions(request, principal, rest)
         if head == "me":
             key, rest = None, rest[1:]
         elif head == "users" and len(rest) >= 2:
@@ -481,6 +492,43 @@ class GraphApp:
             return await answer()
         # directory calls count per app per tenant (Graph's identity limits are per tenant)
         async with self.throttle.slot(principal.app_id, f"directory:{principal.tenant_id}"):
+            return await answer()
+
+    async def _subscriptions(
+        self, request: Request, principal: Principal, rest: list[str]
+    ) -> Response:
+        """/subscriptions, /subscriptions/{id} and its reauthorize action: throttled per app
+        per tenant."""
+        service = self.services.subscriptions
+        if service is None:
+            raise _not_found(rest[0])
+        render = self.services.render
+        method = request.method
+        if len(rest) == 3:
+            if rest[2].lower() != "reauthorize":
+                raise _not_found(rest[2])
+            if method != "POST":
+                raise _not_allowed(method, ("POST",))
+            answer = partial(
+                subscriptions.reauthorize, service, render, request, principal, rest[1]
+            )
+        elif len(rest) == 1:
+            handlers = {"GET": subscriptions.list_, "POST": subscriptions.create}
+            if method not in handlers:
+                raise _not_allowed(method, ("GET", "POST"))
+            answer = partial(handlers[method], service, render, request, principal)
+        else:
+            by_id = {
+                "GET": subscriptions.get,
+                "PATCH": subscriptions.update,
+                "DELETE": subscriptions.delete,
+            }
+            if method not in by_id:
+                raise _not_allowed(method, ("DELETE", "GET", "PATCH"))
+            answer = partial(by_id[method], service, render, request, principal, rest[1])
+        if self.throttle is None:
+            return await answer()
+        async with self.throttle.slot(principal.app_id, f"subscriptions:{principal.tenant_id}"):
             return await answer()
 
     async def _upload(self, request: Request, segments: list[str]) -> Response:

@@ -12,6 +12,7 @@ from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.messages import MessageService
 from graphpost.services.sending import SendService
+from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.uploads import UploadService
 
 
@@ -22,6 +23,7 @@ class Services:
     sending: SendService
     render: Renderer
     uploads: UploadService | None = None
+    subscriptions: SubscriptionService | None = None
     delta: DeltaService | None = None
 
 

@@ -393,6 +393,60 @@ app_access_policies = Table(
     Column("created_at", BigInteger, nullable=False),
 )
 
+# Change notification subscriptions (POST /subscriptions). ``cursor``: the last change of the
+# mailbox's change log the dispatcher has turned into notifications; ``change_seq`` and
+# ``life_seq``: the last sequence number given to a change and to a lifecycle notification.
+# The lease makes one worker at a time dispatch and deliver a subscription's notifications.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("app_id", String(64), nullable=False),
+    Column("creator_id", String(64), nullable=False),
+    Column("delegated", Boolean, nullable=False),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # message, folder
+    Column("folder_id", String(64), nullable=True),  # messages of one folder; NULL: all
+    Column("change_types", String(32), nullable=False),
+    Column("notification_url", Text, nullable=False),
+    Column("lifecycle_url", Text, nullable=True),
+    Column("client_state", Text, nullable=True),
+    Column("tls_version", String(8), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("reauth_ms", BigInteger, nullable=True),  # when reauthorizationRequired is due
+    Column("removed_ms", BigInteger, nullable=True),  # removed: only lifecycle rows go out
+    Column("cursor", BigInteger, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("life_seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Index("ix_subscriptions_mailbox", "mailbox_id"),
+    Index("ix_subscriptions_app", "tenant_id", "app_id"),
+)
+
+# Notifications not yet delivered, per subscription and channel (c: change, to the
+# notificationUrl; l: lifecycle, to the lifecycleNotificationUrl), in sequence order. A row
+# is deleted when its receiver answered 2xx.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "subscription_id",
+        String(36),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("channel", String(1), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 # ---------------------------------------------------------------- change log
 
 # per mailbox: the seq of its last change (bumped, and so locked, by each writing transaction

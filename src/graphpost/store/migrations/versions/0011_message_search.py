@@ -2,7 +2,7 @@
 the messages already stored
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-03 13:40:00
 
 store/schema.py cannot describe an FTS5 virtual table (nor, for one engine only, the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
