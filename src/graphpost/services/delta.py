@@ -259,7 +259,9 @@ class DeltaService:
         page = FolderPage(select=token.sel)
         size = query.page_size
         folders = await self.folder_store.all_folders(mailbox.id)
-        every = [f for f in folders if f.parent_id]  # the root is not one of them
+        # the root is not one of them; ordered here, by code point, as the keyset compares
+        # (a database's collation may order ids otherwise)
+        every = sorted((f for f in folders if f.parent_id), key=lambda f: f.id)
         roots = {f.id for f in folders if not f.parent_id}
         if token.i:
             rest = [f for f in every if f.id > token.q]
