@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from graphpost.api import odata
+from graphpost.api import delta, odata
 from graphpost.api.context import Call
 from graphpost.asgi import Response
 from graphpost.domain.folders import MailFolderInput
@@ -41,6 +41,8 @@ async def list_(call: Call, parent_key: str | None) -> Response:
 
 
 async def get(call: Call, key: str) -> Response:
+    if key.lower() == "delta":  # the folders' delta function, not a folder of that name
+        return await delta.folders(call)
     folder = await call.services.folders.get(call.mailbox, key)
     render = call.services.render
     return Response(
