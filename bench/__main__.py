@@ -759,6 +759,35 @@ def notify_scenarios(res: Results, work: Path, database_url: str | None, rate: f
         receiver.stop()
 
 
+def delta_scenarios(res: Results, work: Path, count: int, database_url: str | None) -> None:
+    """A ``count``-message Inbox (seeded through the store): its initial delta sync in pages of
+    1,000, then incremental rounds after 100 changes each (goals: 20,000 messages/s, 20 ms)."""
+    from bench import delta
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    data = work / f"delta-{engine}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHPOST_")}
+    if database_url:
+        env["GRAPHPOST_DATABASE_URL"] = database_url
+    seeding = [PY, str(HERE / "seed.py"), str(data), ADELE, str(count), "direct"]
+    out = subprocess.run(
+        seeding, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    res.facts.append(f"delta ({engine}): {out} (documents built directly, no MIME)")
+    with graphpost(data, database_url=database_url, args=("--no-smtp",)) as s:
+        token = s.token()
+        s.proc.reset_peak()
+        got = delta.run(s.base, token, count)
+        res.add(Row(f"delta: initial sync of a {count:,}-message Inbox, pages of 1,000 ({engine})",
+                    got["rate"], None, None, None, s.proc.peak_kb / 1024,
+                    note=f"messages/s, {got['pages']} pages in {got['initial_s']:.1f} s; "
+                         f"goal 20,000/s"))  # fmt: skip
+        rounds = ", ".join(f"{t:.1f}" for t in got["incremental_ms"])
+        res.add(Row(f"delta: incremental round after 100 changes ({engine})",
+                    1000 / got["incremental_median_ms"], got["incremental_median_ms"], None,
+                    None, None, note=f"rounds/s; each round ms: {rounds}; goal 20 ms"))  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -786,6 +815,14 @@ def main() -> int:
     parser.add_argument("--only-notify", action="store_true",
                         help="only change notifications")  # fmt: skip
     parser.add_argument("--notify-rate", type=float, default=1000.0, help="--only-notify's rate")
+    parser.add_argument("--only-delta", action="store_true",
+                        help="only delta sync: a 100,000-message Inbox's initial sync and "
+                             "incremental rounds")  # fmt: skip
+    parser.add_argument("--delta-messages", type=int, default=100_000,
+                        help="the Inbox's size for --only-delta on SQLite")  # fmt: skip
+    parser.add_argument("--delta-pg-messages", type=int, default=20_000,
+                        help="the Inbox's size for --only-delta on PostgreSQL (seeding it "
+                             "costs a round trip a message)")  # fmt: skip
     args = parser.parse_args()
     if args.only_emulator:
         res = Results()
@@ -820,6 +857,19 @@ def main() -> int:
             if not args.no_postgres:
                 with private_pg_database() as url:
                     notify_scenarios(res, Path(tmp), url, args.notify_rate, seconds)
+        table = res.table()
+        print("\n" + table)
+        if args.out:
+            args.out.write_text(table + "\n")
+        return 0
+    if args.only_delta:
+        res = Results()
+        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+            if not args.only_postgres:
+                delta_scenarios(res, Path(tmp), args.delta_messages, None)
+            if not args.no_postgres:
+                with private_pg_database() as url:
+                    delta_scenarios(res, Path(tmp), args.delta_pg_messages, url)
         table = res.table()
         print("\n" + table)
         if args.out:

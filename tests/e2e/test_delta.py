@@ -14,6 +14,7 @@ import httpx
 from tests.conftest import RunningServer
 from tests.delta_sync import DeltaSync, server_view
 from tests.mail_api import ALEX, assert_error, make, unique, user_id
+from tests.sink import wait_for
 
 
 def a_folder(c: httpx.Client) -> str:
@@ -261,3 +262,27 @@ def test_sync_client_ends_with_the_servers_view(server: RunningServer) -> None:
         assert set(sync.items) == set(view)
         assert {i: m["@odata.etag"] for i, m in sync.items.items()} == view
         assert rounds >= 1
+
+
+def test_sends_and_deliveries_reach_the_rounds(server: RunningServer) -> None:
+    """What the outbox and the delivery worker write is in the log too: a send's draft leaves
+    Drafts for Sent Items, and the recipient's Inbox gets the local copy."""
+    subject = unique("delta send")
+    with server.client() as c, server.client(server.token(ALEX)) as alex:
+        drafts = DeltaSync(c, "/me/mailFolders/drafts/messages/delta", page_size=1000)
+        sent = DeltaSync(c, "/me/mailFolders/sentitems/messages/delta", page_size=1000)
+        inbox = DeltaSync(alex, "/me/mailFolders/inbox/messages/delta", page_size=1000)
+        for sync in (drafts, sent, inbox):
+            sync.round()
+        to = [{"emailAddress": {"address": ALEX}}]
+        draft = c.post("/me/messages", json={"subject": subject, "toRecipients": to}).json()
+        assert [m["id"] for m in drafts.round()] == [draft["id"]]
+        assert c.post(f"/me/messages/{draft['id']}/send").status_code == 202
+        assert drafts.round() == [
+            {"@odata.type": "#microsoft.graph.message", "id": draft["id"],
+             "@removed": {"reason": "deleted"}}
+        ]  # fmt: skip
+        assert [m["id"] for m in sent.round()] == [draft["id"]]
+        arrived = wait_for(lambda: [m for m in inbox.round() if m.get("subject") == subject],
+                           what="the local copy in Alex's Inbox delta")  # fmt: skip
+        assert len(arrived) == 1 and arrived[0]["id"] != draft["id"]

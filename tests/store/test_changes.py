@@ -4,6 +4,7 @@ transaction, seqs are gap-free and follow commit order, pruning raises the horiz
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import replace
 
 import msgspec
@@ -206,3 +207,29 @@ async def test_concurrent_writers_give_gap_free_commit_ordered_seqs(store: Store
     expected = writers * (rounds * 2 + rounds // 5)
     assert seen == list(range(1, expected + 1))
     assert await log.last_seq(user.id) == expected
+
+
+async def test_housekeeping_prunes_past_the_retention(store: Stores) -> None:
+    """The serving process's housekeeping loop prunes the log (here every 10 ms)."""
+    from graphpost.runtime import housekeeping
+    from graphpost.store.blobs import SqlBlobs
+
+    log = SqlChangeLog(store.engine)
+    user = await a_user(store)
+    inbox = await folder_id(store, user.id, "inbox")
+    for _ in range(3):
+        await store.messages.insert_message(a_message(user, inbox))
+    task = asyncio.create_task(
+        housekeeping(SqlBlobs(store.engine), log, retention_ms=-60_000, every=0.01)
+    )
+    try:
+        for _ in range(500):  # bounded: 5 s at most
+            if await log.horizon(user.id) == 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert await log.horizon(user.id) == 3
+    assert await log.changes_after(user.id, 0, 10) == []

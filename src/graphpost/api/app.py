@@ -153,12 +153,11 @@ def _respond(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
 # that folder itself: _canonical rewrites those paths before they meet this table.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "sendMail", actions.send_mail),
-    Route("GET", "mailFolders/delta", delta.folders),
     Route("GET", "mailFolders/{folder}/messages/delta", delta.messages, text_body=True),
     Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
     Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
     Route("GET", "$count/mailFolders", lambda call: mail_folders.count(call, None)),
-    Route("GET", "mailFolders/{folder}", mail_folders.get),
+    Route("GET", "mailFolders/{folder}", mail_folders.get),  # also mailFolders/delta
     Route("PATCH", "mailFolders/{folder}", mail_folders.update),
     Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
     Route("POST", "mailFolders/{folder}/move", mail_folders.move),

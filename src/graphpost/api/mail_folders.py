@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from graphpost.api import odata
+from graphpost.api import delta, odata
 from graphpost.api.context import COUNT_TYPE, Call
 from graphpost.api.render import FOLDER_PROPS, encode
 from graphpost.asgi import Response
@@ -163,6 +163,8 @@ def _entity(call: Call, select: list[str] | None) -> str:
 
 
 async def get(call: Call, key: str) -> Response:
+    if key.lower() == "delta":  # the folders' delta function, not a folder of that name
+        return await delta.folders(call)
     q = call.request.query
     select = _select(q)
     expand = _expand(q, _hidden(q))

@@ -57,3 +57,7 @@ class ChangeLog(Protocol):
         """Changes with seq <= this were pruned: a reader that last saw an older seq cannot
         know what it missed."""
         ...
+
+    async def counters(self, mailbox_id: str) -> tuple[int, int]:
+        """``last_seq`` and ``horizon`` in one read."""
+        ...

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from graphpost.domain.folders import well_known_name
 from graphpost.errors import SyncStateError, SyncStateNotFoundError
 from graphpost.ports.changes import FOLDER, MESSAGE, ChangeLog
 from graphpost.ports.folders import Folder, FolderStore
@@ -136,15 +137,13 @@ class DeltaService:
         self.folder_store = folder_store
         self.changes = changes
 
-    async def _start(self, mailbox_id: str, token: Token) -> None:
-        """A token's position must be one the log still continues from."""
-        last = await self.changes.last_seq(mailbox_id)
-        if token.s > last:
+    async def _check(self, mailbox_id: str, seq: int) -> None:
+        """A token's position must be one the log reached and still holds. Read after the
+        changes: a prune that removed some of them shows here."""
+        last, horizon = await self.changes.counters(mailbox_id)
+        if seq > last:
             raise SyncStateError(INVALID)
-
-    async def _check_horizon(self, mailbox_id: str, seq: int) -> None:
-        """Read after the changes: a prune that removed some of them shows here."""
-        if await self.changes.horizon(mailbox_id) > seq:
+        if horizon > seq:
             raise SyncStateNotFoundError(EXPIRED)
 
     def _token(self, mailbox: Mailbox, kind: str, key: str, query: DeltaQuery) -> Token | None:
@@ -161,26 +160,29 @@ class DeltaService:
         self, mailbox: Mailbox, folder_key: str, query: DeltaQuery
     ) -> MessagePage:
         mailbox.principal.require(Access.READ)
-        folder = await self.folders.resolve(mailbox, folder_key)
-        token = self._token(mailbox, "m", folder.id, query)
+        known = well_known_name(folder_key)
+        folder_id = (  # a well-known folder's id is remembered: no read
+            await self.folders.well_known_of(mailbox.id, known)
+            if known is not None
+            else (await self.folders.resolve(mailbox, folder_key)).id
+        )
+        token = self._token(mailbox, "m", folder_id, query)
         if token is None:
             token = Token(
-                v=1, k="m", m=mailbox.id, f=folder.id, s=await self.changes.last_seq(mailbox.id),
+                v=1, k="m", m=mailbox.id, f=folder_id, s=await self.changes.last_seq(mailbox.id),
                 i=True, sel=query.select, since=query.since, ct=query.change_type,
             )  # fmt: skip
-        else:
-            await self._start(mailbox.id, token)
         page = MessagePage(select=token.sel)
         size = query.page_size
         if token.i:
             rows = await self.messages.delta_page(
-                mailbox.id, folder.id, after=token.p, since=token.since, limit=size + 1
+                mailbox.id, folder_id, after=token.p, since=token.since, limit=size + 1
             )
             shown = rows[:size]
             for n, (_, stored) in enumerate(shown):
                 page.messages.append(stored)
                 page.order.append((False, n))
-            await self._check_horizon(mailbox.id, token.s)
+            await self._check(mailbox.id, token.s)
             if len(rows) > size:
                 last_at, last = shown[-1]
                 page.next_token = encode_token(
@@ -189,12 +191,12 @@ class DeltaService:
             else:
                 page.delta_token = encode_token(msgspec.structs.replace(token, i=False, p=None))
             return page
-        items, position, done = await self._changed(mailbox.id, token.s, size, folder.id)
-        await self._check_horizon(mailbox.id, token.s)
+        items, position, done = await self._changed(mailbox.id, token.s, size, folder_id)
+        await self._check(mailbox.id, token.s)
         present = {
             stored.id: (at, stored)
             for at, stored in await self.messages.messages_by_id(mailbox.id, list(items))
-            if stored.folder_id == folder.id
+            if stored.folder_id == folder_id
         }
         for item_id, entered in items.items():
             found = present.get(item_id)
@@ -254,19 +256,19 @@ class DeltaService:
                 v=1, k="f", m=mailbox.id, f="", s=await self.changes.last_seq(mailbox.id), i=True,
                 sel=query.select,
             )  # fmt: skip
-        else:
-            await self._start(mailbox.id, token)
         page = FolderPage(select=token.sel)
         size = query.page_size
         folders = await self.folder_store.all_folders(mailbox.id)
-        every = [f for f in folders if f.parent_id]  # the root is not one of them
+        # the root is not one of them; ordered here, by code point, as the keyset compares
+        # (a database's collation may order ids otherwise)
+        every = sorted((f for f in folders if f.parent_id), key=lambda f: f.id)
         roots = {f.id for f in folders if not f.parent_id}
         if token.i:
             rest = [f for f in every if f.id > token.q]
             for n, f in enumerate(rest[:size]):
                 page.folders.append(f)
                 page.order.append((False, n))
-            await self._check_horizon(mailbox.id, token.s)
+            await self._check(mailbox.id, token.s)
             if len(rest) > size:
                 page.next_token = encode_token(msgspec.structs.replace(token, q=rest[size - 1].id))
             else:
@@ -293,7 +295,7 @@ class DeltaService:
                 if len(batch) < _LOG_BATCH:
                     break
                 continue
-        await self._check_horizon(mailbox.id, token.s)
+        await self._check(mailbox.id, token.s)
         by_id = {f.id: f for f in every}
         for folder_id in touched:
             found = by_id.get(folder_id)

@@ -89,6 +89,16 @@ class SqlChangeLog:
 
         return await self.engine.read(op)
 
+    async def counters(self, mailbox_id: str) -> tuple[int, int]:
+        async def op(tx: Tx) -> tuple[int, int]:
+            row = await tx.fetchone(
+                "SELECT last_seq, horizon FROM change_counters WHERE mailbox_id = ?",
+                (mailbox_id,),
+            )
+            return (int(row[0]), int(row[1])) if row else (0, 0)
+
+        return await self.engine.read(op)
+
     async def last_seq(self, mailbox_id: str) -> int:
         return await self._counter(mailbox_id, "last_seq")
 

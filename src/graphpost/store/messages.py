@@ -564,11 +564,14 @@ class SqlMessages:
         since: tuple[int, bool] | None,
         limit: int,
     ) -> list[tuple[int, StoredMessage]]:
-        where = "m.folder_id = ? AND m.mailbox_id = ?"
-        params: list[Any] = [folder_id, mailbox_id]
+        # the folder alone (its id is unique): PostgreSQL then walks the folder's index
+        # backwards and stops after ``limit`` rows (the mailbox is checked below)
+        where = "m.folder_id = ?"
+        params: list[Any] = [folder_id]
         if after is not None:
-            where += " AND (m.received_at < ? OR (m.received_at = ? AND m.seq < ?))"
-            params += [after[0], after[0], after[1]]
+            # a row value: both engines take it as one range of the (folder, received, seq) index
+            where += " AND (m.received_at, m.seq) < (?, ?)"
+            params += [after[0], after[1]]
         if since is not None:
             where += f" AND m.received_at {'>=' if since[1] else '>'} ?"
             params.append(since[0])
@@ -579,7 +582,7 @@ class SqlMessages:
 
         async def op(tx: Tx) -> list[tuple[int, StoredMessage]]:
             rows = await tx.fetchall(sql, (*params, limit))
-            return [(int(r[8]), stored(r)) for r in rows]
+            return [(int(r[8]), stored(r)) for r in rows if r[1] == mailbox_id]
 
         return await self.engine.read(op)
 
@@ -591,15 +594,16 @@ class SqlMessages:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" for _ in chunk)
-            sql = (
-                f"SELECT {_STORED_COLS}, m.received_at FROM messages m "
-                f"WHERE m.mailbox_id = ? AND m.id IN ({marks})"
-            )
+            # by the unique id alone: with the mailbox in the WHERE, SQLite would pick the
+            # mailbox's index and scan it (the mailbox is checked below)
+            sql = f"SELECT {_STORED_COLS}, m.received_at FROM messages m WHERE m.id IN ({marks})"
 
             async def op(tx: Tx, sql: str = sql, chunk: list[str] = chunk) -> list[Row]:
-                return await tx.fetchall(sql, (mailbox_id, *chunk))
+                return await tx.fetchall(sql, chunk)
 
-            found.extend((int(r[8]), stored(r)) for r in await self.engine.read(op))
+            found.extend(
+                (int(r[8]), stored(r)) for r in await self.engine.read(op) if r[1] == mailbox_id
+            )
         return found
 
     async def replace_message(
