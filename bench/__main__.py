@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -788,6 +788,29 @@ def delta_scenarios(res: Results, work: Path, count: int, database_url: str | No
                     None, None, note=f"rounds/s; each round ms: {rounds}; goal 20 ms"))  # fmt: skip
 
 
+def _on_each_engine(
+    args: argparse.Namespace,
+    scenario: Callable[[Results, Path, str | None], None],
+    facts: list[str],
+) -> int:
+    """One ``--only-…`` scenario on SQLite, then on PostgreSQL in a database of its own (never
+    the shared database's schema), as ``--only-postgres``/``--no-postgres`` allow; the table
+    printed (and written to ``--out``)."""
+    res = Results()
+    res.facts.extend(facts)
+    with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+        if not args.only_postgres:
+            scenario(res, Path(tmp), None)
+        if not args.no_postgres:
+            with private_pg_database() as url:
+                scenario(res, Path(tmp), url)
+    table = res.table()
+    print("\n" + table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -824,70 +847,23 @@ def main() -> int:
                         help="the Inbox's size for --only-delta on PostgreSQL (seeding it "
                              "costs a round trip a message)")  # fmt: skip
     args = parser.parse_args()
-    if args.only_emulator:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                emulator_scenario(res, Path(tmp), None)
-            if not args.no_postgres:
-                with private_pg_database() as url:
-                    emulator_scenario(res, Path(tmp), url)
-        print("\n" + res.table())
-        return 0
-    if args.only_folders:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                folder_scenarios(res, Path(tmp), args.folder_messages, None)
-            if not args.no_postgres:
-                with private_pg_database() as url:
-                    folder_scenarios(res, Path(tmp), args.folder_messages, url)
-        table = res.table()
-        print("\n" + table)
-        if args.out:
-            args.out.write_text(table + "\n")
-        return 0
-    if args.only_notify:
-        res = Results()
-        seconds = 3.0 if args.quick else 10.0
-        res.facts.append(f"machine: {os.cpu_count()} cores, shared by server, load and receiver")
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                notify_scenarios(res, Path(tmp), None, args.notify_rate, seconds)
-            if not args.no_postgres:
-                with private_pg_database() as url:
-                    notify_scenarios(res, Path(tmp), url, args.notify_rate, seconds)
-        table = res.table()
-        print("\n" + table)
-        if args.out:
-            args.out.write_text(table + "\n")
-        return 0
-    if args.only_delta:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                delta_scenarios(res, Path(tmp), args.delta_messages, None)
-            if not args.no_postgres:
-                with private_pg_database() as url:
-                    delta_scenarios(res, Path(tmp), args.delta_pg_messages, url)
-        table = res.table()
-        print("\n" + table)
-        if args.out:
-            args.out.write_text(table + "\n")
-        return 0
-    if args.only_upload:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, None)
-            if not args.no_postgres:
-                with private_pg_database() as url:  # never the shared database's schema
-                    upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, url)
-        table = res.table()
-        print("\n" + table)
-        if args.out:
-            args.out.write_text(table + "\n")
-        return 0
+    # (flag, scenario over (res, work, database_url), facts)
+    single: list[tuple[bool, Callable[[Results, Path, str | None], None], list[str]]] = [
+        (args.only_emulator, emulator_scenario, []),
+        (args.only_folders,
+         lambda r, w, u: folder_scenarios(r, w, args.folder_messages, u), []),
+        (args.only_notify,
+         lambda r, w, u: notify_scenarios(r, w, u, args.notify_rate, 3.0 if args.quick else 10.0),
+         [f"machine: {os.cpu_count()} cores, shared by server, load and receiver"]),
+        (args.only_delta,
+         lambda r, w, u: delta_scenarios(
+             r, w, args.delta_pg_messages if u else args.delta_messages, u), []),
+        (args.only_upload,
+         lambda r, w, u: upload_scenarios(r, w, args.upload_mb, args.send_mb, u), []),
+    ]  # fmt: skip
+    for chosen, scenario, facts in single:
+        if chosen:
+            return _on_each_engine(args, scenario, facts)
     if shutil.which("wrk") is None:
         print("bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2

@@ -156,17 +156,7 @@ async def messages(call: Call, folder_key: str) -> Response:
     items: list[Parts] = []
     for removed, n in page.order:
         if removed:
-            items.append(
-                (
-                    _encode(
-                        {
-                            "@odata.type": "#microsoft.graph.message",
-                            "id": page.removed[n],
-                            "@removed": {"reason": "deleted"},
-                        }
-                    ),
-                )
-            )
+            items.append(_removed("message", page.removed[n]))
             continue
         stored = page.messages[n]
         if whole:
@@ -180,6 +170,16 @@ async def messages(call: Call, folder_key: str) -> Response:
         )
         items.append((MESSAGE_TYPE, memoryview(doc)[1:]))
     return Response(200, _body(render, "message", call, items, page.next_token, page.delta_token))
+
+
+def _removed(type_name: str, item_id: str) -> Parts:
+    """A page's entry for an item deleted or moved out since the token."""
+    return (
+        _encode(
+            {"@odata.type": f"#microsoft.graph.{type_name}", "id": item_id,
+             "@removed": {"reason": "deleted"}}
+        ),
+    )  # fmt: skip
 
 
 async def folders(call: Call) -> Response:
@@ -198,17 +198,7 @@ async def folders(call: Call) -> Response:
     items: list[Parts] = []
     for removed, n in page.order:
         if removed:
-            items.append(
-                (
-                    _encode(
-                        {
-                            "@odata.type": "#microsoft.graph.mailFolder",
-                            "id": page.removed[n],
-                            "@removed": {"reason": "deleted"},
-                        }
-                    ),
-                )
-            )
+            items.append(_removed("mailFolder", page.removed[n]))
             continue
         doc: dict[str, Any] = render.folder_dict(page.folders[n])
         if page.select is not None:
