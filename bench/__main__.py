@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -705,6 +705,112 @@ def emulator_scenario(res: Results, work: Path, database_url: str | None) -> Non
                     None, None, note="one at a time; local delivery; 200 sends"))  # fmt: skip
 
 
+def folder_scenarios(res: Results, work: Path, count: int, database_url: str | None) -> None:
+    """Copy, permanentDelete and a search folder over a folder of ``count`` messages."""
+    from bench import folders
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    with graphpost(work / f"folders-{engine.lower()}", database_url=database_url,
+                   args=("--no-smtp",)) as s:  # fmt: skip
+        for scenario, value, note in folders.run(s.base, s.token(), count):
+            res.add(Row(f"{scenario} ({engine})", value, None, None, None, None, note=note))
+
+
+def notify_scenarios(res: Results, work: Path, database_url: str | None, rate: float,
+                     seconds: float) -> None:  # fmt: skip
+    """Creates at ``rate``/s into one mailbox with a subscription on it: the latency from each
+    create's request to its notification's arrival at a receiver process (goal: p99 < 1 s)."""
+    import asyncio
+
+    from bench import notify
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    port = free_port()
+    out = work / f"notify-{engine}.log"
+    receiver = Proc([PY, "-m", "bench.notify", "receive", str(port), str(out)], None,
+                    work / f"notify-receiver-{engine}.log")  # fmt: skip
+    try:
+        wait_port(port)
+        with graphpost(work / f"notify-{engine}", database_url=database_url,
+                       args=("--no-smtp",)) as s:  # fmt: skip
+            token = s.token()
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200))
+            sub = {"changeType": "created", "notificationUrl": f"http://127.0.0.1:{port}/hook",
+                   "resource": "me/messages", "expirationDateTime": expires}  # fmt: skip
+            made_sub = http_json("POST", f"{s.base}/v1.0/subscriptions", token, sub)
+            assert isinstance(made_sub, dict) and made_sub.get("id"), made_sub
+            s.proc.reset_peak()
+            cpu0, t0 = s.proc.cpu_seconds(), time.perf_counter()
+            sent = asyncio.run(notify.create_paced(s.base, token, rate, seconds))
+            made = time.perf_counter() - t0
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                lat, missing, gaps = notify.latencies(sent, out)
+                if not missing:
+                    break
+                time.sleep(0.2)
+            cpu = 100 * (s.proc.cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+            res.add(Row(f"notifications: {rate:.0f} creates/s into one subscribed mailbox "
+                        f"({engine})", len(sent) / made, notify.percentile(lat, 0.5),
+                        notify.percentile(lat, 0.99), cpu, s.proc.peak_kb / 1024,
+                        note=f"rate: creates/s reached; ms from request to the notification's "
+                             f"arrival; {missing} not arrived, {gaps} sequence gaps"))  # fmt: skip
+    finally:
+        receiver.stop()
+
+
+def delta_scenarios(res: Results, work: Path, count: int, database_url: str | None) -> None:
+    """A ``count``-message Inbox (seeded through the store): its initial delta sync in pages of
+    1,000, then incremental rounds after 100 changes each (goals: 20,000 messages/s, 20 ms)."""
+    from bench import delta
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    data = work / f"delta-{engine}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHPOST_")}
+    if database_url:
+        env["GRAPHPOST_DATABASE_URL"] = database_url
+    seeding = [PY, str(HERE / "seed.py"), str(data), ADELE, str(count), "direct"]
+    out = subprocess.run(
+        seeding, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    res.facts.append(f"delta ({engine}): {out} (documents built directly, no MIME)")
+    with graphpost(data, database_url=database_url, args=("--no-smtp",)) as s:
+        token = s.token()
+        s.proc.reset_peak()
+        got = delta.run(s.base, token, count)
+        res.add(Row(f"delta: initial sync of a {count:,}-message Inbox, pages of 1,000 ({engine})",
+                    got["rate"], None, None, None, s.proc.peak_kb / 1024,
+                    note=f"messages/s, {got['pages']} pages in {got['initial_s']:.1f} s; "
+                         f"goal 20,000/s"))  # fmt: skip
+        rounds = ", ".join(f"{t:.1f}" for t in got["incremental_ms"])
+        res.add(Row(f"delta: incremental round after 100 changes ({engine})",
+                    1000 / got["incremental_median_ms"], got["incremental_median_ms"], None,
+                    None, None, note=f"rounds/s; each round ms: {rounds}; goal 20 ms"))  # fmt: skip
+
+
+def _on_each_engine(
+    args: argparse.Namespace,
+    scenario: Callable[[Results, Path, str | None], None],
+    facts: list[str],
+) -> int:
+    """One ``--only-…`` scenario on SQLite, then on PostgreSQL in a database of its own (never
+    the shared database's schema), as ``--only-postgres``/``--no-postgres`` allow; the table
+    printed (and written to ``--out``)."""
+    res = Results()
+    res.facts.extend(facts)
+    with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
+        if not args.only_postgres:
+            scenario(res, Path(tmp), None)
+        if not args.no_postgres:
+            with private_pg_database() as url:
+                scenario(res, Path(tmp), url)
+    table = res.table()
+    print("\n" + table)
+    if args.out:
+        args.out.write_text(table + "\n")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="shorter runs, smaller mailbox")
@@ -725,30 +831,39 @@ def main() -> int:
                         help="only the emulator's wait for a delivery")  # fmt: skip
     parser.add_argument("--only-search", action="store_true",
                         help="only $search over a 100,000-message mailbox")  # fmt: skip
+    parser.add_argument("--only-folders", action="store_true",
+                        help="only folder copy, delete, search folders, $filter")  # fmt: skip
+    parser.add_argument("--folder-messages", type=int, default=2000,
+                        help="messages in --only-folders' folder")  # fmt: skip
+    parser.add_argument("--only-notify", action="store_true",
+                        help="only change notifications")  # fmt: skip
+    parser.add_argument("--notify-rate", type=float, default=1000.0, help="--only-notify's rate")
+    parser.add_argument("--only-delta", action="store_true",
+                        help="only delta sync: a 100,000-message Inbox's initial sync and "
+                             "incremental rounds")  # fmt: skip
+    parser.add_argument("--delta-messages", type=int, default=100_000,
+                        help="the Inbox's size for --only-delta on SQLite")  # fmt: skip
+    parser.add_argument("--delta-pg-messages", type=int, default=20_000,
+                        help="the Inbox's size for --only-delta on PostgreSQL (seeding it "
+                             "costs a round trip a message)")  # fmt: skip
     args = parser.parse_args()
-    if args.only_emulator:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                emulator_scenario(res, Path(tmp), None)
-            if not args.no_postgres:
-                with private_pg_database() as url:
-                    emulator_scenario(res, Path(tmp), url)
-        print("\n" + res.table())
-        return 0
-    if args.only_upload:
-        res = Results()
-        with tempfile.TemporaryDirectory(prefix="graphpost-bench-") as tmp:
-            if not args.only_postgres:
-                upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, None)
-            if not args.no_postgres:
-                with private_pg_database() as url:  # never the shared database's schema
-                    upload_scenarios(res, Path(tmp), args.upload_mb, args.send_mb, url)
-        table = res.table()
-        print("\n" + table)
-        if args.out:
-            args.out.write_text(table + "\n")
-        return 0
+    # (flag, scenario over (res, work, database_url), facts)
+    single: list[tuple[bool, Callable[[Results, Path, str | None], None], list[str]]] = [
+        (args.only_emulator, emulator_scenario, []),
+        (args.only_folders,
+         lambda r, w, u: folder_scenarios(r, w, args.folder_messages, u), []),
+        (args.only_notify,
+         lambda r, w, u: notify_scenarios(r, w, u, args.notify_rate, 3.0 if args.quick else 10.0),
+         [f"machine: {os.cpu_count()} cores, shared by server, load and receiver"]),
+        (args.only_delta,
+         lambda r, w, u: delta_scenarios(
+             r, w, args.delta_pg_messages if u else args.delta_messages, u), []),
+        (args.only_upload,
+         lambda r, w, u: upload_scenarios(r, w, args.upload_mb, args.send_mb, u), []),
+    ]  # fmt: skip
+    for chosen, scenario, facts in single:
+        if chosen:
+            return _on_each_engine(args, scenario, facts)
     if shutil.which("wrk") is None:
         print("bench needs wrk (Debian: apt-get install wrk)", file=sys.stderr)
         return 2

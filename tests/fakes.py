@@ -97,3 +97,44 @@ class FakeTransport:
 
     async def close(self) -> None:
         self.closed = True
+
+
+@dataclass(frozen=True)
+class FakeChange:
+    seq: int
+    kind: str
+    item_id: str
+    folder_id: str
+    prior_folder_id: str | None
+    change_type: str
+    at_ms: int
+
+
+class FakeChangeFeed:
+    """A mailbox change log in memory (``ports.changes.ChangeLog``), for the
+    notifier's unit tests: the test appends changes and prunes the log."""
+
+    def __init__(self) -> None:
+        self.log: dict[str, list[FakeChange]] = {}
+        self.pruned: dict[str, int] = {}
+
+    def add(self, mailbox_id: str, change_type: str, item_id: str, folder_id: str,
+            prior_folder_id: str | None = None, kind: str = "message") -> int:  # fmt: skip
+        entries = self.log.setdefault(mailbox_id, [])
+        seq = (entries[-1].seq if entries else self.pruned.get(mailbox_id, 0)) + 1
+        entries.append(FakeChange(seq, kind, item_id, folder_id, prior_folder_id, change_type, 0))
+        return seq
+
+    def prune(self, mailbox_id: str, up_to: int) -> None:
+        self.log[mailbox_id] = [c for c in self.log.get(mailbox_id, []) if c.seq > up_to]
+        self.pruned[mailbox_id] = max(self.pruned.get(mailbox_id, 0), up_to)
+
+    async def changes_after(self, mailbox_id: str, after_seq: int, limit: int) -> list[FakeChange]:
+        return [c for c in self.log.get(mailbox_id, []) if c.seq > after_seq][:limit]
+
+    async def last_seq(self, mailbox_id: str) -> int:
+        entries = self.log.get(mailbox_id, [])
+        return entries[-1].seq if entries else self.pruned.get(mailbox_id, 0)
+
+    async def horizon(self, mailbox_id: str) -> int:
+        return self.pruned.get(mailbox_id, 0)

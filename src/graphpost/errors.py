@@ -14,6 +14,7 @@ GraphpostError
 │   │   ├── UnsupportedQueryError  a query the directory does not run (Request_UnsupportedQuery)
 │   │   └── DirectoryQueryError  a malformed directory query (Request_BadRequest)
 │   ├── InvalidOperationError    well-formed but not allowed on this item
+│   │   └── MoveCopyError        a folder moved or copied into itself or below it
 │   ├── ExtendedPropertyIdError  an extended property id in none of Graph's formats
 │   ├── ExtendedPropertyError    an extended property type that does not fit, or too many
 │   ├── ExtendedPropertyValueError  a value its extended property's type cannot hold
@@ -21,12 +22,15 @@ GraphpostError
 │   ├── DelegatedOnlyError       /me with an application token
 │   ├── MessageTooLargeError     over the message size limit
 │   ├── AttachmentTooSmallError  an upload session for a file under 3 MB
-│   └── MimeContentError         a text/plain body that is not base64 MIME
-│       └── MimeUnreadableError  base64 of something that is not a message
+│   ├── MimeContentError         a text/plain body that is not base64 MIME
+│   │   └── MimeUnreadableError  base64 of something that is not a message
+│   └── ValidationFailedError    a notification URL that failed its validation request
+│       └── ValidationTimeoutError  ... or did not answer it within 10 s
 ├── NotFoundError                an id or name that does not exist
 │   ├── UnknownUserError         /users/{id} that names nobody here
 │   ├── DirectoryObjectNotFoundError  a user the directory API cannot find
-│   └── UnknownSegmentError      a URL segment that is not a resource
+│   ├── UnknownSegmentError      a URL segment that is not a resource
+│   └── SubscriptionNotFoundError  a subscription that is not there (or not the caller's)
 ├── AlreadyExistsError           a name that must be unique is taken
 │   └── ExtensionExistsError     an open extension of that name is already on the item
 ├── ConflictError                If-Match does not match the change key
@@ -34,6 +38,7 @@ GraphpostError
 │   └── NoPermissionsError       a token with neither scp nor roles
 ├── AccessDeniedError            a valid token without the right
 │   ├── CannotDeleteError        a distinguished folder
+│   ├── CannotMoveError          a distinguished folder cannot move
 │   ├── InsufficientPrivilegesError  a directory call without a User.* permission
 │   └── SendAsDeniedError        a `from` the caller may not send as
 ├── ThrottledError               over Graph's per-app, per-mailbox limits
@@ -126,6 +131,10 @@ class InvalidOperationError(InvalidInputError):
     """Well-formed, but not allowed on this item (e.g. editing a sent message's body)."""
 
 
+class MoveCopyError(InvalidOperationError):
+    """A folder moved or copied into itself or one of its subfolders (ErrorMoveCopyFailed)."""
+
+
 class ExtendedPropertyIdError(InvalidInputError):
     """An extended property id in none of the three formats (Graph: ErrorInvalidProperty)."""
 
@@ -164,6 +173,14 @@ class MimeUnreadableError(MimeContentError):
     could not be read in time."""
 
 
+class ValidationFailedError(InvalidInputError):
+    """A notification URL that did not answer its validation request with 200 and the token."""
+
+
+class ValidationTimeoutError(ValidationFailedError):
+    """A notification URL that did not answer its validation request in time."""
+
+
 class NotFoundError(GraphpostError):
     """An id or name that does not exist (or that the caller may not see)."""
 
@@ -178,6 +195,10 @@ class DirectoryObjectNotFoundError(NotFoundError):
 
 class UnknownSegmentError(NotFoundError):
     """A URL segment that names no resource."""
+
+
+class SubscriptionNotFoundError(NotFoundError):
+    """A subscription that does not exist, or that another app or user created."""
 
 
 class AlreadyExistsError(GraphpostError):
@@ -210,6 +231,10 @@ class InsufficientPrivilegesError(AccessDeniedError):
 
 class CannotDeleteError(AccessDeniedError):
     """A distinguished (well-known) folder cannot be deleted or renamed."""
+
+
+class CannotMoveError(AccessDeniedError):
+    """A distinguished (well-known) folder cannot be moved (ErrorMoveDistinguishedFolder)."""
 
 
 class ThrottledError(GraphpostError):
@@ -289,3 +314,12 @@ class SignInError(GraphpostError):
 
 class BlobMissingError(StoreError):
     """A blob referred to by its digest is no longer stored (its last user went, swept)."""
+
+
+class SyncStateError(GraphpostError):
+    """A delta token this server cannot continue from: malformed, or made for another
+    folder or mailbox (the client synchronises again from the start)."""
+
+
+class SyncStateNotFoundError(SyncStateError):
+    """A delta token older than what the change log still holds (or for another folder)."""

@@ -15,18 +15,23 @@ from typing import IO
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
 from graphpost.api.cors import Cors, parse_origins
+from graphpost.api.odata import parse_filter
 from graphpost.api.render import Renderer
 from graphpost.asgi import ASGIApp, Receive, Scope, Send, body_deadline
 from graphpost.auth.external import ExternalIssuers
 from graphpost.auth.keys import KeySet
 from graphpost.auth.tokens import TokenService
 from graphpost.delivery.faults import FaultyTransport
+from graphpost.delivery.notifier import Notifier
 from graphpost.delivery.transport import DeliveryTransport, RelayConfig, SmtpTransport
+from graphpost.delivery.webhook import WebhookClient
 from graphpost.delivery.worker import DeliveryWorker
+from graphpost.domain.times import now_ms
 from graphpost.emulator.edge import Absent, Controls
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.emulator import EmulatorService
 from graphpost.services.folders import FolderService
@@ -35,12 +40,14 @@ from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
+from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
 from graphpost.services.uploads import UploadService
 from graphpost.settings import Settings
 from graphpost.smtp.server import InboundHandler, InboundServer
 from graphpost.store.access import SqlAccess
 from graphpost.store.blobs import SqlBlobs, content_store
+from graphpost.store.changes import SqlChangeLog
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.emulator import SqlEmulator
 from graphpost.store.engine import Engine, make_private, open_engine
@@ -49,6 +56,7 @@ from graphpost.store.identity import SqlIdentity
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
+from graphpost.store.subscriptions import SqlSubscriptions
 from graphpost.store.throttle import PgThrottleCounters
 from graphpost.web.viewer import Viewer
 
@@ -74,6 +82,9 @@ class Runtime:
     parser: MimeParser
     blobs: SqlBlobs
     uploads: UploadService
+    subscriptions: SubscriptionService
+    notifier: Notifier
+    change_log: SqlChangeLog
     emulator: EmulatorService | None = None  # emulator mode's test controls
 
     @classmethod
@@ -87,7 +98,8 @@ class Runtime:
         content = content_store(settings.blob_dir)
         message_store = SqlMessages(engine, content)
         outbox = SqlOutbox(engine, content)
-        folders = FolderService(SqlFolders(engine))
+        # search folders' filterQuery is read by the edge's one $filter parser
+        folders = FolderService(SqlFolders(engine), message_store, parse_filter=parse_filter)
         directory_store = SqlDirectory(engine, content)
         access = AccessService(SqlAccess(engine), directory_store)
         directory = DirectoryService(directory_store, gate=access)
@@ -155,6 +167,18 @@ class Runtime:
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
+        webhooks = WebhookClient(
+            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
+        )
+        subscription_store = SqlSubscriptions(engine)
+        change_log = SqlChangeLog(engine)
+        subscriptions = SubscriptionService(
+            subscription_store, directory, folders, webhooks, changes=change_log
+        )
+        notifier = Notifier(
+            subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
+            lease_seconds=settings.lease_seconds,
+        )  # fmt: skip
         return cls(
             settings=settings,
             engine=engine,
@@ -173,6 +197,9 @@ class Runtime:
             parser=parser,
             blobs=blobs,
             uploads=uploads,
+            subscriptions=subscriptions,
+            notifier=notifier,
+            change_log=change_log,
             emulator=emulator,
         )
 
@@ -228,6 +255,10 @@ class Runtime:
             self.sending,
             Renderer(self.settings.base_url),
             self.uploads,
+            subscriptions=self.subscriptions,
+            delta=DeltaService(
+                self.message_store, self.folders, SqlFolders(self.engine), self.change_log
+            ),
         )
         return GraphApp(
             services=services,
@@ -333,6 +364,7 @@ class Server:
         self.runtime: Runtime | None = None
         self._app: ASGIApp | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._notifier: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._inbound: InboundServer | None = None
         self._worker_lock: IO[bytes] | None = None
@@ -364,7 +396,14 @@ class Server:
                         if self.runtime.worker.sole:
                             self._worker_lock = sole_worker_lock(self.settings)
                         self._worker = asyncio.create_task(self.runtime.worker.run())
-                    self._housekeeping = asyncio.create_task(housekeeping(self.runtime.blobs))
+                        self._notifier = asyncio.create_task(self.runtime.notifier.run())
+                    self._housekeeping = asyncio.create_task(
+                        housekeeping(
+                            self.runtime.blobs,
+                            self.runtime.change_log,
+                            retention_ms=int(self.settings.change_retention_days * 86_400_000),
+                        )
+                    )
                     if self.settings.smtp_enabled:
                         self._inbound = self.runtime.inbound()
                         await self._inbound.start()
@@ -381,8 +420,11 @@ class Server:
                         await self._housekeeping
                 if self.runtime is not None:
                     self.runtime.worker.stop()
+                    self.runtime.notifier.stop()
                     if self._worker is not None:
                         await self._worker
+                    if self._notifier is not None:
+                        await self._notifier
                     await self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -391,11 +433,23 @@ class Server:
 HOUSEKEEPING_SECONDS = 60.0
 
 
-async def housekeeping(blobs: SqlBlobs, every: float = HOUSEKEEPING_SECONDS) -> None:
+async def housekeeping(
+    blobs: SqlBlobs,
+    change_log: SqlChangeLog | None = None,
+    *,
+    retention_ms: int = 30 * 86_400_000,
+    every: float = HOUSEKEEPING_SECONDS,
+) -> None:
     """Once a minute: end expired upload sessions (their staged bytes with them) and remove
     blobs nothing uses any more (a message's delete sweeps at once; a folder's or a user's,
-    and a finished submission's, leave it to this). Errors are logged, never fatal."""
+    and a finished submission's, leave it to this); prune the change log of what is older
+    than ``retention_ms``. Errors are logged, never fatal."""
     while True:
+        if change_log is not None:
+            try:
+                await change_log.prune(now_ms() - retention_ms)
+            except Exception:
+                log.exception("change log pruning failed")
         try:
             await blobs.expire()
             for _ in range(1000):  # 100 blobs a round, at most 100,000 a minute

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         ge=1,
         description="How long an upload session's URL works (fixed when it is created).",
     )
+    change_retention_days: float = Field(
+        default=30,
+        gt=0,
+        description="How long the change log keeps a change (delta tokens older than this get "
+        "410 SyncStateNotFound).",
+    )
     blob_dir: Path | None = Field(
         default=None,
         description="Directory for attachment bytes (files named by SHA-256); unset: in the "
@@ -74,6 +80,11 @@ class Settings(BaseSettings):
         default="127.0.0.0/8,::1/128",
         description="CIDRs of the clients the emulator's test controls (/_graphpost/) answer; "
         "others get 403.",
+    )
+    webhook_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates trusted for https notification URLs, beside "
+        "the system's (a receiver with a private CA, tests).",
     )
     token_lifetime: int = Field(
         default=3600,

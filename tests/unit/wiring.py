@@ -297,3 +297,22 @@ async def late_delivery(runtime: Runtime, owner: str, mailbox: Mailbox, message_
                 [outcome], owner=owner, now_ms=now_ms, bounce=None
             )
     return changed
+
+
+# ---------------------------------------------------------------- subscriptions
+
+
+def notifier_on(runtime: Runtime, feed: Any) -> Any:
+    """A notifier of the runtime's subscriptions reading ``feed`` as the change log; the
+    subscription service reads the same feed for new subscriptions' cursors."""
+    from graphpost.delivery.notifier import Notifier
+
+    runtime.subscriptions.changes = feed
+    service = runtime.subscriptions
+    return Notifier(service.store, service.webhooks, feed, post_seconds=5.0)
+
+
+def subscription_input(**graph: Any) -> Any:
+    from graphpost.domain.subscriptions import SubscriptionInput
+
+    return msgspec.convert(graph, SubscriptionInput)

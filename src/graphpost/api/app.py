@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol
 
-from graphpost.api import actions, batch, mail_folders, messages, uploads, users
+from graphpost.api import (
+    actions,
+    batch,
+    delta,
+    mail_folders,
+    messages,
+    subscriptions,
+    uploads,
+    users,
+)
 from graphpost.api.context import TEXT_BODY, Call, Services
 from graphpost.api.errors import envelope, status_and_code
 from graphpost.asgi import Receive, Request, Response, Scope, Send, printable_header, read_body
@@ -55,12 +64,20 @@ def _split_keys(segments: list[str]) -> list[str]:
     out: list[str] = []
     for seg in segments:
         m = _KEYED.match(seg)
-        if m:
+        if m and m.group(2) is None and not m.group(3):  # a function called: delta()
+            out.append(_function(m.group(1)))
+        elif m:
             out.append(m.group(1))
             out.append(m.group(2).replace("''", "'") if m.group(2) is not None else m.group(3))
         else:
-            out.append(seg)
+            out.append(_function(seg))
     return out
+
+
+def _function(segment: str) -> str:
+    """A bound function by its short name: ``microsoft.graph.delta`` is ``delta``."""
+    lowered = segment.lower()
+    return segment[len("microsoft.graph.") :] if lowered == "microsoft.graph.delta" else segment
 
 
 def _not_allowed(method: str, allowed: tuple[str, ...]) -> MethodNotAllowedError:
@@ -136,17 +153,25 @@ def _respond(kind: str) -> Callable[[Call, str], Awaitable[Response]]:
 # that folder itself: _canonical rewrites those paths before they meet this table.
 ROUTES: tuple[Route, ...] = (
     Route("POST", "sendMail", actions.send_mail),
+    Route("GET", "mailFolders/{folder}/messages/delta", delta.messages, text_body=True),
     Route("GET", "mailFolders", lambda call: mail_folders.list_(call, None)),
     Route("POST", "mailFolders", lambda call: mail_folders.create(call, None)),
-    Route("GET", "mailFolders/{folder}", mail_folders.get),
+    Route("GET", "$count/mailFolders", lambda call: mail_folders.count(call, None)),
+    Route("GET", "mailFolders/{folder}", mail_folders.get),  # also mailFolders/delta
     Route("PATCH", "mailFolders/{folder}", mail_folders.update),
     Route("DELETE", "mailFolders/{folder}", mail_folders.delete),
+    Route("POST", "mailFolders/{folder}/move", mail_folders.move),
+    Route("POST", "mailFolders/{folder}/copy", mail_folders.copy),
+    Route("POST", "mailFolders/{folder}/permanentDelete", mail_folders.permanent_delete),
     Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
     Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
+    Route("GET", "$count/mailFolders/{folder}/childFolders", mail_folders.count),
     Route("GET", "mailFolders/{folder}/messages", messages.list_, text_body=True),
     Route("POST", "mailFolders/{folder}/messages", messages.create),
+    Route("GET", "$count/mailFolders/{folder}/messages", messages.count),
     Route("GET", "messages", lambda call: messages.list_(call, None), text_body=True),
     Route("POST", "messages", lambda call: messages.create(call, None)),
+    Route("GET", "$count/messages", lambda call: messages.count(call, None)),
     Route("GET", "messages/{id}", messages.get, text_body=True),
     Route("PATCH", "messages/{id}", messages.update),
     Route("DELETE", "messages/{id}", messages.delete),
@@ -189,16 +214,23 @@ _BY_SHAPE = _index(ROUTES)
 
 def _canonical(path: list[str]) -> list[str]:
     """mailFolders/{a}/childFolders/{b}/... is mailFolders/{b}/...; mailFolders/{a}/messages/
-    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is)."""
+    {id}/... is messages/{id}/... (ids are the mailbox's, wherever the item is). A ``$count``
+    segment counts the collection before it, and goes first (``$count/messages``), so that no
+    count route shares a shape with an item's (``messages/{id}``)."""
+    counted = len(path) > 1 and path[-1].lower() == "$count"
+    if counted:
+        path = path[:-1]
     while len(path) > 3 and path[0].lower() == "mailfolders":
         below = path[2].lower()
         if below == "childfolders":
             path = ["mailFolders", *path[3:]]
         elif below == "messages":
+            if len(path) == 4 and path[3].lower() == "delta":  # the folder's messages' delta
+                break
             path = ["messages", *path[3:]]
         else:
             break
-    return path
+    return ["$count", *path] if counted else path
 
 
 def _unknown_segment(path: list[str]) -> str:
@@ -421,6 +453,8 @@ class GraphApp:
             return await batch.run(self, request)
         if (head == "me" and len(rest) == 1) or (head == "users" and len(rest) <= 2):
             return await self._directory(request, principal, rest)
+        if head == "subscriptions" and len(rest) <= 3:
+            return await self._subscriptions(request, principal, rest)
         if head == "me":
             key, rest = None, rest[1:]
         elif head == "users" and len(rest) >= 2:
@@ -459,6 +493,43 @@ class GraphApp:
             return await answer()
         # directory calls count per app per tenant (Graph's identity limits are per tenant)
         async with self.throttle.slot(principal.app_id, f"directory:{principal.tenant_id}"):
+            return await answer()
+
+    async def _subscriptions(
+        self, request: Request, principal: Principal, rest: list[str]
+    ) -> Response:
+        """/subscriptions, /subscriptions/{id} and its reauthorize action: throttled per app
+        per tenant."""
+        service = self.services.subscriptions
+        if service is None:
+            raise _not_found(rest[0])
+        render = self.services.render
+        method = request.method
+        if len(rest) == 3:
+            if rest[2].lower() != "reauthorize":
+                raise _not_found(rest[2])
+            if method != "POST":
+                raise _not_allowed(method, ("POST",))
+            answer = partial(
+                subscriptions.reauthorize, service, render, request, principal, rest[1]
+            )
+        elif len(rest) == 1:
+            handlers = {"GET": subscriptions.list_, "POST": subscriptions.create}
+            if method not in handlers:
+                raise _not_allowed(method, ("GET", "POST"))
+            answer = partial(handlers[method], service, render, request, principal)
+        else:
+            by_id = {
+                "GET": subscriptions.get,
+                "PATCH": subscriptions.update,
+                "DELETE": subscriptions.delete,
+            }
+            if method not in by_id:
+                raise _not_allowed(method, ("DELETE", "GET", "PATCH"))
+            answer = partial(by_id[method], service, render, request, principal, rest[1])
+        if self.throttle is None:
+            return await answer()
+        async with self.throttle.slot(principal.app_id, f"subscriptions:{principal.tenant_id}"):
             return await answer()
 
     async def _upload(self, request: Request, segments: list[str]) -> Response:

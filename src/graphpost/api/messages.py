@@ -8,7 +8,7 @@ from urllib.parse import quote
 import msgspec
 
 from graphpost.api import odata
-from graphpost.api.context import Call
+from graphpost.api.context import COUNT_TYPE, Call
 from graphpost.api.render import MESSAGE_PROPS, encode
 from graphpost.asgi import Response
 from graphpost.domain.message import FILE, Attachment, MessageInput, extension_key
@@ -108,6 +108,7 @@ async def get(call: Call, message_id: str) -> Response:
 
 async def list_(call: Call, folder_key: str | None) -> Response:
     query = odata.message_query(call.request.query)
+    query.top = call.page_size(query.top)
     check_access(query, basic_only=call.mailbox.principal.basic_only)
     found, count, more = await call.services.messages.list_messages(
         call.mailbox, query, folder_key=folder_key
@@ -115,10 +116,22 @@ async def list_(call: Call, folder_key: str | None) -> Response:
     items = [await _render_one(call, stored, None) for stored in found]
     render = call.services.render
     context = render.context(_collection_path(call, folder_key) + _select_suffix(call))
-    next_link = call.next_link(query.skip + query.top) if more else None
+    next_link = None
+    if more:
+        top = query.top if call.max_page_size() is not None else None
+        next_link = call.next_link(query.skip + query.top, top)
     return Response(
         200, render.collection(context=context, items=items, count=count, next_link=next_link)
     )
+
+
+async def count(call: Call, folder_key: str | None) -> Response:
+    """``GET …/messages/$count`` (of the mailbox or a folder, with ``$filter``): the number
+    alone, as text."""
+    query = odata.message_query(call.request.query)
+    check_access(query, basic_only=call.mailbox.principal.basic_only)
+    total = await call.services.messages.count(call.mailbox, query, folder_key=folder_key)
+    return Response(200, str(total).encode(), content_type=COUNT_TYPE)
 
 
 async def update(call: Call, message_id: str) -> Response:

@@ -26,6 +26,15 @@ EXTRA_PROPS = ("internetMessageHeaders", "uniqueBody")
 MESSAGE_PROPS = {name.lower(): name for name in (*DEFAULT_PROPS, *EXTRA_PROPS)}
 HIDDEN_BASIC = ("body", "bodyPreview", "uniqueBody")
 OPEN_EXTENSION = "#microsoft.graph.openTypeExtension"
+SEARCH_FOLDER = "#microsoft.graph.mailSearchFolder"
+# what $select may name on a folder (a search folder's own properties too), lower case →
+# canonical
+FOLDER_PROPS = {
+    name.lower(): name
+    for name in ("id", "displayName", "parentFolderId", "childFolderCount", "unreadItemCount",
+                 "totalItemCount", "isHidden", "isSupported", "includeNestedFolders",
+                 "sourceFolderIds", "filterQuery")
+}  # fmt: skip
 FILE_ATTACHMENT = "#microsoft.graph.fileAttachment"
 _ATTACHMENT_TYPES = {
     FILE: FILE_ATTACHMENT,
@@ -156,8 +165,13 @@ class Renderer:
     # ------------------------------------------------------------ folders
 
     @staticmethod
-    def folder_dict(f: Folder) -> dict[str, Any]:
-        return {
+    def folder_dict(f: Folder, select: list[str] | None = None) -> dict[str, Any]:
+        """A folder as Graph shows it (a search folder with its ``@odata.type`` and
+        definition); with ``select``, its id and those properties."""
+        out: dict[str, Any] = {}
+        if f.search is not None:
+            out["@odata.type"] = SEARCH_FOLDER
+        props: dict[str, Any] = {
             "id": f.id,
             "displayName": f.display_name,
             "parentFolderId": f.parent_id,
@@ -166,9 +180,20 @@ class Renderer:
             "totalItemCount": f.total_count,
             "isHidden": f.is_hidden,
         }
+        if f.search is not None:
+            props["isSupported"] = True
+            props["includeNestedFolders"] = f.search.include_nested
+            props["sourceFolderIds"] = list(f.search.source_ids)
+            props["filterQuery"] = f.search.filter_query
+        if select is None:
+            out.update(props)
+        else:
+            out["id"] = f.id
+            out.update((name, props[name]) for name in select if name in props)
+        return out
 
-    def folder(self, f: Folder, *, context: str) -> bytes:
-        return encode({"@odata.context": context, **self.folder_dict(f)})
+    def folder(self, f: Folder, *, context: str, select: list[str] | None = None) -> bytes:
+        return encode({"@odata.context": context, **self.folder_dict(f, select)})
 
     # ------------------------------------------------------------ collections
 

@@ -31,9 +31,12 @@ def run_worker(args: argparse.Namespace) -> int:
 
     async def work(rt: Runtime) -> None:
         task = asyncio.create_task(rt.worker.run())
+        notifier = asyncio.create_task(rt.notifier.run())
         await until_signalled()
         rt.worker.stop()
+        rt.notifier.stop()
         await task
+        await notifier
 
     with_runtime(settings, work)
     return 0

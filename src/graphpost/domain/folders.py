@@ -57,9 +57,22 @@ class MailFolderInput(EntityInput):
     graph_type: ClassVar[str] = "microsoft.graph.mailFolder"
     display_name: Any = None
     is_hidden: Any = None
+    # a mailSearchFolder's (with @odata.type microsoft.graph.mailSearchFolder)
+    include_nested_folders: Any = UNSET
+    source_folder_ids: Any = UNSET
+    filter_query: Any = UNSET
     # read-only: accepted, never read
+    is_supported: Any = UNSET
     parent_folder_id: Any = UNSET
     child_folder_count: Any = UNSET
     unread_item_count: Any = UNSET
     total_item_count: Any = UNSET
     size_in_bytes: Any = UNSET
+
+
+SEARCH_FOLDER_TYPE = "microsoft.graph.mailsearchfolder"
+
+
+def is_search_type(odata_type: object) -> bool:
+    """``@odata.type`` names a mailSearchFolder (any case, with or without '#')."""
+    return isinstance(odata_type, str) and odata_type.lstrip("#").lower() == SEARCH_FOLDER_TYPE

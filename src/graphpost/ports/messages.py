@@ -16,7 +16,7 @@ import msgspec
 
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import Attachment, Header, Message
-from graphpost.domain.query import MessageQuery
+from graphpost.domain.query import MessageQuery, Node
 
 _decode_message = msgspec.json.Decoder(Message).decode
 _decode_headers = msgspec.json.Decoder(list[Header]).decode
@@ -55,6 +55,20 @@ class StoredMessage:
         return _decode_headers(self.headers_document) if self.headers_document else []
 
 
+@dataclass(frozen=True, slots=True)
+class SearchScope:
+    """The messages a search folder shows, evaluated live: those in ``folder_ids`` (and every
+    folder below them when ``nested``) that match the saved filter ``saved``."""
+
+    folder_ids: tuple[str, ...]
+    nested: bool
+    saved: Node
+
+
+Where = str | SearchScope | None
+"""Which messages: of one folder (its id), of a search folder, or of the whole mailbox."""
+
+
 class MessageStore(Protocol):
     async def insert_message(self, new: NewMessage) -> StoredMessage:
         """The message with its attachments and extensions (folder counts follow)."""
@@ -66,10 +80,44 @@ class MessageStore(Protocol):
 
     async def get_message(self, mailbox_id: str, message_id: str) -> StoredMessage | None: ...
     async def list_messages(
-        self, mailbox_id: str, folder_id: str | None, query: MessageQuery
+        self, mailbox_id: str, folder_id: Where, query: MessageQuery
     ) -> tuple[list[StoredMessage], int | None, bool]:
-        """One page (of the folder, or the whole mailbox), the count if asked, and whether
-        there are more."""
+        """One page (of the folder, a search folder, or the whole mailbox), the count if
+        asked, and whether there are more."""
+        ...
+
+    async def count_messages(
+        self, mailbox_id: str, folder_id: Where, filter: Node | None
+    ) -> tuple[int, int]:
+        """How many messages match, and how many of them are unread."""
+        ...
+
+    async def messages_after(
+        self, mailbox_id: str, folder_id: str, after_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        """At most ``limit`` messages of the folder past ``after_seq``, in seq order (a walk
+        that messages arriving meanwhile cannot make skip or repeat one)."""
+        ...
+
+    async def delta_page(
+        self,
+        mailbox_id: str,
+        folder_id: str,
+        *,
+        after: tuple[int, int] | None,
+        since: tuple[int, bool] | None,
+        limit: int,
+    ) -> list[tuple[int, StoredMessage]]:
+        """Up to ``limit`` messages of a folder, newest received first (ties: the later stored
+        first), each with its received time (epoch seconds): after the keyset position
+        ``after`` (received time, seq) when given, and received at or after (``since[1]``
+        True) or after ``since[0]``."""
+        ...
+
+    async def messages_by_id(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> list[tuple[int, StoredMessage]]:
+        """Those of ``message_ids`` the mailbox has, with their received times (any order)."""
         ...
 
     async def replace_message(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
@@ -12,6 +14,7 @@ import msgspec
 from graphpost.auth.principal import DENIED
 from graphpost.domain import extended, ids, message, mime
 from graphpost.domain.extended import ExtendedProperty
+from graphpost.domain.folders import ROOT
 from graphpost.domain.message import (
     Attachment,
     DraftContext,
@@ -20,21 +23,24 @@ from graphpost.domain.message import (
     MessageInput,
     Recipient,
 )
-from graphpost.domain.query import MessageQuery, check_order_rule
+from graphpost.domain.query import MessageQuery, check_access, check_order_rule
 from graphpost.domain.search import SEARCH_RESULTS, without_full_read
 from graphpost.domain.times import iso, now, parse_iso
 from graphpost.errors import (
     AccessDeniedError,
     AlreadyExistsError,
+    BlobMissingError,
     ConflictError,
     ExtensionExistsError,
     InvalidInputError,
     InvalidOperationError,
     MalformedIdError,
     MimeUnreadableError,
+    MoveCopyError,
     NotFoundError,
 )
-from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage
+from graphpost.ports.folders import Folder
+from graphpost.ports.messages import MessageStore, NewMessage, StoredMessage, Where
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import NOT_FOUND, FolderService
 from graphpost.services.ingest import Parse
@@ -45,6 +51,8 @@ CONFLICT = (
     "The send or update operation could not be performed because the change key passed in the "
     "request does not match the current change key for the item."
 )
+COPY_BATCH = 100  # messages copied per transaction when a whole folder is copied
+COPY_READS = 4  # messages of a step read at once (PostgreSQL: pooled connections, not all)
 REWRITE_TRIES = 5  # a write that keeps meeting a concurrent one gives up with 409
 NOT_A_MESSAGE = (
     "The MIME content is not an RFC 5322 message: it must begin with a header field "
@@ -142,7 +150,7 @@ class MessageService:
         if folder_key is None:
             folder_id = await self.folders.well_known_id(mailbox, "drafts")
         else:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+            folder_id = (await self.folders.target(mailbox, folder_key)).id
         stamp = now()
         headers = (threading or []) + message.check_headers(inp.internet_message_headers or [])
         extensions = message.extensions(inp.extensions or [])
@@ -184,7 +192,7 @@ class MessageService:
         if folder_key is None:
             folder_id = await self.folders.well_known_id(mailbox, "drafts")
         else:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
+            folder_id = (await self.folders.target(mailbox, folder_key)).id
         parsed = await self.parse_mime(raw)
         new = await self.draft_from_mime(mailbox, parsed, folder_id=folder_id, stamp=now())
         return Created(await self.store.insert_message(new))
@@ -303,10 +311,34 @@ class MessageService:
         check_order_rule(query)
         if query.search is not None:
             return await self._search(mailbox, query, folder_key)
-        folder_id = None
-        if folder_key is not None:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
-        return await self.store.list_messages(mailbox.id, folder_id, query)
+        where = await self._where(mailbox, folder_key)
+        return await self.store.list_messages(mailbox.id, where, query)
+
+    async def _where(self, mailbox: Mailbox, folder_key: str | None) -> Where:
+        """The messages of a folder (a search folder's: its saved filter over its sources,
+        which a Mail.ReadBasic caller may not have read through), or of the mailbox."""
+        if folder_key is None:
+            return None
+        folder = await self.folders.resolve(mailbox, folder_key)
+        if folder.search is None:
+            return folder.id
+        scope = self.folders.scope(folder)
+        check_access(MessageQuery(filter=scope.saved), basic_only=mailbox.principal.basic_only)
+        return scope
+
+    async def count(
+        self, mailbox: Mailbox, query: MessageQuery, *, folder_key: str | None = None
+    ) -> int:
+        """``GET …/messages/$count``: how many messages match the query's $filter (or its
+        $search: as many as a search lists, at most SEARCH_RESULTS)."""
+        mailbox.principal.require(Access.READ)
+        if query.search is not None:
+            whole = replace(query, top=SEARCH_RESULTS, skip=0)
+            found, _, _ = await self._search(mailbox, whole, folder_key)
+            return len(found)
+        where = await self._where(mailbox, folder_key)
+        total, _ = await self.store.count_messages(mailbox.id, where, query.filter)
+        return total
 
     async def _search(
         self, mailbox: Mailbox, query: MessageQuery, folder_key: str | None
@@ -324,10 +356,8 @@ class MessageService:
             if query.search is not None and mailbox.principal.basic_only
             else query.search,
         )
-        folder_id = None
-        if folder_key is not None:
-            folder_id = (await self.folders.resolve(mailbox, folder_key)).id
-        found, _, more = await self.store.list_messages(mailbox.id, folder_id, narrowed)
+        where = await self._where(mailbox, folder_key)
+        found, _, more = await self.store.list_messages(mailbox.id, where, narrowed)
         return found, None, more and query.skip + narrowed.top < SEARCH_RESULTS
 
     async def _rewrite(
@@ -376,7 +406,7 @@ class MessageService:
         """Move to another folder (by id or well-known name). The id stays the same (Graph's
         ids change: ours don't)."""
         mailbox.principal.require(Access.WRITE)
-        folder_id = (await self.folders.resolve(mailbox, destination)).id
+        folder_id = (await self.folders.target(mailbox, destination)).id
         return await self._move_to(mailbox, message_id, folder_id, if_match=if_match)
 
     async def _move_to(
@@ -398,27 +428,103 @@ class MessageService:
         """A new item (new id) in ``destination``, with the original's attachments, open
         extensions and extended properties."""
         mailbox.principal.require(Access.WRITE)
-        folder = await self.folders.resolve(mailbox, destination)
+        folder = await self.folders.target(mailbox, destination)
         original = await self.get(mailbox, message_id, access=Access.WRITE)
-        stamp = now()
+        return await self.store.insert_message(await self._copy_of(original, folder.id, now()))
+
+    async def _copy_of(self, original: StoredMessage, folder_id: str, stamp: int) -> NewMessage:
+        """A new item (new id, created now) in ``folder_id`` with the original's document,
+        headers, attachments (their blobs referred to, not copied), open extensions and
+        extended properties."""
         new_id = ids.message_id()
         msg = msgspec.structs.replace(
             original.message(),
             id=new_id,
-            parent_folder_id=folder.id,
+            parent_folder_id=folder_id,
             change_key=ids.change_key(),
             created_date_time=iso(stamp),
             last_modified_date_time=iso(stamp),
             web_link=message.web_link(self.web_base, new_id),
         )
         attachments = fresh_copies(await self.store.attachment_refs(original), stamp)
-        return await self.store.insert_message(
-            NewMessage(
-                mailbox.id, msg, original.headers(), attachments,
-                await self.store.extensions(original),
-                await self.store.extended_properties(original),
-            )
+        return NewMessage(
+            original.mailbox_id, msg, original.headers(), attachments,
+            await self.store.extensions(original),
+            await self.store.extended_properties(original),
         )  # fmt: skip
+
+    async def copy_folder(self, mailbox: Mailbox, key: str, destination: str) -> Folder:
+        """POST /mailFolders/{id}/copy: a new folder (new id) under ``destination`` with a copy
+        of every message and subfolder, made in steps: the folders first (parents before
+        children), then ``COPY_BATCH`` messages per transaction, so that a large folder
+        never holds SQLite's one writer for long. A copy that fails midway is removed
+        again (best effort) and the error answered."""
+        mailbox.principal.require(Access.WRITE)
+        source = await self.folders.resolve(mailbox, key)
+        if source.well_known == ROOT:
+            raise MoveCopyError("The move or copy operation failed: the root cannot be copied.")
+        parent = await self.folders.target(mailbox, destination)
+        if await self.folders.is_within(mailbox, parent.id, source.id):
+            raise MoveCopyError(
+                "The move or copy operation failed: a folder cannot be copied into itself or "
+                "one of its subfolders."
+            )
+        tree = await self.folders.store.subtree(mailbox.id, source.id)
+        made: dict[str, str] = {}  # source folder id → its copy's id
+        try:
+            for f in tree:
+                new_parent = parent.id if f.id == source.id else made[f.parent_id or ""]
+                copy = Folder(
+                    ids.folder_id(), mailbox.id, new_parent, f.display_name, None, f.is_hidden,
+                    search=f.search,
+                )  # fmt: skip
+                try:
+                    await self.folders.store.create_folder(copy)
+                except AlreadyExistsError:
+                    raise AlreadyExistsError(
+                        "A folder with the specified name already exists.", target="displayName"
+                    ) from None
+                made[f.id] = copy.id
+            for f in tree:
+                if f.search is None:
+                    await self._copy_messages(mailbox, f.id, made[f.id])
+        except BaseException:
+            if source.id in made:  # the partial copy goes; the error is the answer
+                with contextlib.suppress(Exception):
+                    copied = await self.folders.store.get_folder(mailbox.id, made[source.id])
+                    if copied is not None:
+                        await self.folders.purge(mailbox, copied)
+            raise
+        return await self.folders.get(mailbox, made[source.id])
+
+    async def _copy_messages(self, mailbox: Mailbox, source_id: str, target_id: str) -> None:
+        gate = asyncio.Semaphore(COPY_READS)
+        after = 0
+        while True:
+            batch = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
+            if not batch:
+                return
+            stamp = now()
+
+            async def read(m: StoredMessage, stamp: int = stamp) -> NewMessage:
+                async with gate:
+                    return await self._copy_of(m, target_id, stamp)
+
+            copies = list(await asyncio.gather(*(read(m) for m in batch)))
+            # a message deleted while it was read may have lost its attachments before they
+            # were read: only those still there now (so they were whole when read) are copied
+            again = await self.store.messages_after(mailbox.id, source_id, after, COPY_BATCH)
+            present = {m.seq for m in again}
+            copies = [c for m, c in zip(batch, copies, strict=True) if m.seq in present]
+            try:
+                await self.store.insert_messages(copies)
+            except BlobMissingError:
+                # a message deleted while it was read lost its attachments' blobs: the batch
+                # again, one by one, without the messages that are gone
+                for one in copies:
+                    with contextlib.suppress(BlobMissingError):
+                        await self.store.insert_message(one)
+            after = batch[-1].seq
 
     async def delete(self, mailbox: Mailbox, message_id: str, *, if_match: str | None) -> None:
         """DELETE: into Deleted Items; an item already there (or below) is gone for good."""

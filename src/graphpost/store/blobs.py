@@ -620,6 +620,7 @@ class SqlBlobs:
         """The staged bytes become ``attachment`` of the session's message, whose document
         ``update`` changes (hasAttachments, change key), all in one transaction with the blob's
         reference; the session ends. False: the message is gone (the session ends too)."""
+        from graphpost.store.changes import Pending, record
         from graphpost.store.messages import (
             insert_attachment_rows,
             replace_message_op,
@@ -655,7 +656,8 @@ class SqlBlobs:
                 await self.content.drop_staged(tx, session)
                 return False
             changed = update(_decode_message(bytes(row[0])))
-            await replace_message_op(tx, session.mailbox_id, changed, str(row[2]))
+            log: list[Pending] = []  # recorded last (store/changes.py)
+            await replace_message_op(tx, session.mailbox_id, changed, str(row[2]), log=log)
             found = await tx.fetchone(_UPSERT, (digest, size, None, now()))
             assert found is not None
             if int(found[0]) == 1 and not await self.content.holds(tx, digest, found[1]):
@@ -666,6 +668,7 @@ class SqlBlobs:
             else:
                 await self.content.drop_staged(tx, session)
             await insert_attachment_rows(tx, int(row[1]), [(attachment, digest)])
+            await record(tx, session.mailbox_id, log)
             return True
 
         done = await self.engine.write(op)

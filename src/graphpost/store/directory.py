@@ -9,6 +9,7 @@ from graphpost.ports.blobs import UploadSession
 from graphpost.ports.directory import App, Tenant, User, UserPage, UserQuery
 from graphpost.ports.folders import Folder
 from graphpost.store.blobs import SESSION_COLS, Content, DbContent, release_where, session_of
+from graphpost.store.changes import forget_mailbox
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.folders import insert_folder
 from graphpost.store.outbox import release_submission
@@ -194,6 +195,7 @@ class SqlDirectory:
             ):
                 await release_submission(tx, sub[0], sub[1], sub[2])
             await tx.execute("DELETE FROM messages WHERE mailbox_id = ?", (user_id,))
+            await forget_mailbox(tx, user_id)
             await tx.execute("UPDATE folders SET parent_id = NULL WHERE mailbox_id = ?", (user_id,))
             await tx.execute("DELETE FROM folders WHERE mailbox_id = ?", (user_id,))
             return await tx.execute("DELETE FROM users WHERE id = ?", (user_id,)) > 0

@@ -1,7 +1,9 @@
-"""Compile a MessageQuery's $filter and $orderby to SQL over the messages table (alias m)."""
+"""Compile a $filter and $orderby to SQL: a MessageQuery's over the messages table (alias m),
+a FolderQuery's over the folders table (alias f, ``FOLDER_COLUMNS``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from graphpost.domain.extended import canonical_id
@@ -46,6 +48,19 @@ SCALARS: dict[str, tuple[str, str]] = {
     "sender/emailaddress/name": ("m.sender_name", "text"),
 }
 
+# a mail folder's properties; number: compared with a number, never a function's argument
+FOLDER_COLUMNS: dict[str, tuple[str, str]] = {
+    "id": ("f.id", "exact"),
+    "displayname": ("f.display_name", "text"),
+    "parentfolderid": ("f.parent_id", "exact"),
+    "childfoldercount": ("f.child_count", "number"),
+    "unreaditemcount": ("f.unread_count", "number"),
+    "totalitemcount": ("f.total_count", "number"),
+    "ishidden": ("f.is_hidden", "bool"),
+}
+MESSAGE_TYPE = "microsoft.graph.message"
+FOLDER_TYPE = "microsoft.graph.mailFolder"
+
 RECIPIENT_KINDS = {
     "torecipients": "to",
     "ccrecipients": "cc",
@@ -64,17 +79,21 @@ _OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 class Compiled:
-    def __init__(self) -> None:
+    def __init__(
+        self, columns: Mapping[str, tuple[str, str]] = SCALARS, entity: str = MESSAGE_TYPE
+    ) -> None:
         self.params: list[Any] = []
+        self.columns = columns
+        self.entity = entity
 
     def add(self, value: Any) -> str:
         self.params.append(value)
         return "?"
 
 
-def _unknown(name: str) -> UnknownPropertyError:
+def _unknown(name: str, entity: str = MESSAGE_TYPE) -> UnknownPropertyError:
     return UnknownPropertyError(
-        f"Could not find a property named '{name}' on type 'microsoft.graph.message', "
+        f"Could not find a property named '{name}' on type '{entity}', "
         "or it cannot be used in $filter/$orderby."
     )
 
@@ -95,6 +114,13 @@ def _literal(lit: Lit, kind: str, prop: str) -> Any:
         raise QueryError(
             f"'{prop}' is a date; compare it with a date such as 2024-01-31T00:00:00Z."
         )
+    if kind == "number":  # Int32 counts: a whole number both engines can bind
+        value = lit.value
+        if lit.kind != "number" or not isinstance(value, int) or isinstance(value, bool):
+            raise QueryError(f"'{prop}' is a whole number; compare it with one such as 0.")
+        if not -(2**31) <= value < 2**31:
+            raise QueryError(f"'{prop}' is a 32-bit whole number; {value} is out of its range.")
+        return value
     if lit.kind not in ("string",):
         raise QueryError(f"'{prop}' is a string; compare it with a quoted value.")
     return str(lit.value)
@@ -138,10 +164,11 @@ def _call(column: str, kind: str, call: FunctionCall, prop: str, c: Compiled) ->
     return f"lower({column}) LIKE {c.add(_like(str(call.arg.value), call.name))} ESCAPE '\\'"
 
 
-def _scalar(prop: Prop) -> tuple[str, str]:
-    found = SCALARS.get(prop.name)
+def _scalar(prop: Prop, c: Compiled | None = None) -> tuple[str, str]:
+    columns = c.columns if c is not None else SCALARS
+    found = columns.get(prop.name)
     if found is None:
-        raise _unknown(prop.name)
+        raise _unknown(prop.name, c.entity if c is not None else MESSAGE_TYPE)
     return found
 
 
@@ -156,9 +183,11 @@ def _compile(node: Node, c: Compiled, scope: tuple[str, str, str] | None) -> str
     if isinstance(node, Lambda):
         if scope is not None:
             raise QueryError("Nested lambda expressions are not supported.")
+        if c.columns is not SCALARS:
+            raise _unknown(node.collection, c.entity)
         return _lambda(node, c)
     prop = node.left if isinstance(node, Compare) else node.prop
-    column, kind = _resolve(prop, scope)
+    column, kind = _resolve(prop, scope, c)
     if isinstance(node, Compare):
         return _column_compare(column, kind, node.op, node.right, prop.name, c)
     if isinstance(node, FunctionCall):
@@ -168,12 +197,12 @@ def _compile(node: Node, c: Compiled, scope: tuple[str, str, str] | None) -> str
     return f"{column} = {c.add(True)}"
 
 
-def _resolve(prop: Prop, scope: tuple[str, str, str] | None) -> tuple[str, str]:
+def _resolve(prop: Prop, scope: tuple[str, str, str] | None, c: Compiled) -> tuple[str, str]:
     if scope is None:
-        return _scalar(prop)
+        return _scalar(prop, c)
     var, collection, alias = scope
     if not prop.path or prop.path[0] != var:
-        return _scalar(prop)
+        return _scalar(prop, c)
     rest = "/".join(prop.path[1:])
     if collection in _KEYED_COLLECTIONS:
         column = _KEYED_COLLECTIONS[collection].get(rest)
@@ -226,6 +255,13 @@ def compile_filter(node: Node, params: list[Any]) -> str:
     return _compile(node, c, None)
 
 
+def compile_folder_filter(node: Node, params: list[Any]) -> str:
+    """A folder $filter over ``folders f``: its scalar properties only (no lambdas)."""
+    c = Compiled(FOLDER_COLUMNS, FOLDER_TYPE)
+    c.params = params
+    return _compile(node, c, None)
+
+
 def compile_order(orderby: list[OrderBy]) -> str:
     if not orderby:
         return "m.received_at DESC, m.seq DESC"
@@ -235,4 +271,18 @@ def compile_order(orderby: list[OrderBy]) -> str:
         expr = f"lower({column})" if kind == "text" else column
         parts.append(f"{expr} {'DESC' if item.descending else 'ASC'}")
     parts.append(f"m.seq {'DESC' if orderby[0].descending else 'ASC'}")
+    return ", ".join(parts)
+
+
+def compile_folder_order(orderby: list[OrderBy]) -> str:
+    """Folders sort by name (any case) unless told otherwise; the id breaks ties."""
+    c = Compiled(FOLDER_COLUMNS, FOLDER_TYPE)
+    parts = []
+    for item in orderby:
+        column, _ = _scalar(item.prop, c)
+        expr = "f.name_lower" if column == "f.display_name" else column
+        parts.append(f"{expr} {'DESC' if item.descending else 'ASC'}")
+    if not parts:
+        parts.append("f.name_lower ASC")
+    parts.append(f"f.id {'DESC' if orderby and orderby[0].descending else 'ASC'}")
     return ", ".join(parts)

@@ -11,10 +11,11 @@ import msgspec
 from graphpost.domain import extended as ext
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import FILE, Attachment, Message, payload, restored
-from graphpost.domain.query import MessageQuery
+from graphpost.domain.query import MessageQuery, Node
 from graphpost.domain.search import message_fields
-from graphpost.domain.times import iso, parse_iso
-from graphpost.ports.messages import NewMessage, StoredMessage
+from graphpost.domain.times import iso, now_ms, parse_iso
+from graphpost.ports.changes import CREATED, DELETED, MESSAGE, UPDATED
+from graphpost.ports.messages import NewMessage, StoredMessage, Where
 from graphpost.store.blobs import (
     Content,
     DbContent,
@@ -24,6 +25,7 @@ from graphpost.store.blobs import (
     release,
     release_where,
 )
+from graphpost.store.changes import INSERT_CHANGE, Pending, record
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.filters import compile_filter, compile_order
 from graphpost.store.search import (
@@ -164,10 +166,33 @@ _PG_INSERT = (
     "SELECT m.seq, x FROM m, unnest(?::text[]) AS x), "
     "f AS (UPDATE folders SET total_count = total_count + 1, "
     "unread_count = unread_count + ? WHERE id = ?), "
-    "s AS (INSERT INTO message_search (message_seq, digest, doc) "
+    "ix AS (INSERT INTO message_search (message_seq, digest, doc) "
     "SELECT m.seq, ?, ?::text::tsvector FROM m) "
     "SELECT seq FROM m"
 )
+# the same with its change recorded (store/changes.py: record). The counter is bumped from the
+# folder update's rows, so that the folder row is locked before the counter, as everywhere.
+_PG_INSERT_LOGGED = (
+    _PG_INSERT.replace("WHERE id = ?)", "WHERE id = ? RETURNING id)").removesuffix(
+        " SELECT seq FROM m"
+    )
+    + ", s AS (INSERT INTO change_counters (mailbox_id, last_seq, horizon) "
+    "SELECT ?::text, 1, 0 FROM f ON CONFLICT (mailbox_id) DO UPDATE SET "
+    "last_seq = change_counters.last_seq + 1 RETURNING last_seq), "
+    "l AS ("
+    + INSERT_CHANGE.split(" VALUES ")[0]
+    + " SELECT ?::text, s.last_seq, ?::text, ?::text, ?::text, NULL, ?::text, ?::bigint "
+    "FROM s) SELECT seq FROM m"
+)
+
+
+async def _log(tx: Tx, mailbox_id: str, change: Pending, log: list[Pending] | None) -> None:
+    """``change`` recorded now, or handed to the caller that records a transaction's changes
+    at its end (``log``)."""
+    if log is None:
+        await record(tx, mailbox_id, [change])
+    else:
+        log.append(change)
 
 
 async def insert_attachment_rows(
@@ -216,19 +241,23 @@ async def _references(tx: Tx, content: Content, attachments: list[Attachment]) -
 
 
 async def insert_message_op(
-    tx: Tx, new: NewMessage, content: Content = IN_DATABASE
+    tx: Tx, new: NewMessage, content: Content = IN_DATABASE, *, log: list[Pending] | None = None
 ) -> StoredMessage:
     """Write ``new`` inside the caller's transaction (shared with the outbox); attachment
-    bytes go to ``content`` (or are counted once more where they already are)."""
+    bytes go to ``content`` (or are counted once more where they already are). Its change is
+    recorded (``log`` None) or added to ``log`` for the caller to record."""
     msg = new.message
     cols = Columns(msg)
     headers = _encode(new.headers) if new.headers else None
     params = [msg.id, new.mailbox_id, headers, *cols.values]
     index = IndexEntry(message_fields(msg))
     names = [a.name or "" for a in new.attachments]
+    change = Pending(MESSAGE, msg.id, cols.folder_id, None, CREATED)
+    # with attachments or extensions the change is recorded after them (the counter last)
+    logged = log is None and not new.attachments and not new.extensions and not new.extended
     if tx.dialect == "postgresql":
         found = await tx.fetchone(
-            _PG_INSERT,
+            _PG_INSERT_LOGGED if logged else _PG_INSERT,
             (
                 *params,
                 [k for k, _, _ in cols.recipients],
@@ -239,6 +268,19 @@ async def insert_message_op(
                 cols.folder_id,
                 index.digest,
                 pg_index_text(index, names),
+                *(
+                    (
+                        new.mailbox_id,
+                        new.mailbox_id,
+                        MESSAGE,
+                        msg.id,
+                        cols.folder_id,
+                        CREATED,
+                        now_ms(),
+                    )
+                    if logged
+                    else ()
+                ),
             ),
         )
         assert found is not None
@@ -263,6 +305,8 @@ async def insert_message_op(
     await _write_extended(tx, seq, new.extended, replacing=False)
     if tx.dialect != "postgresql":
         await _bump_counts(tx, cols.folder_id, 1, 0 if cols.is_read else 1)
+    if not (logged and tx.dialect == "postgresql"):
+        await _log(tx, new.mailbox_id, change, log)
     return StoredMessage(
         msg.id, new.mailbox_id, msg.parent_folder_id, msg.change_key, msg.is_draft, cols.doc,
         headers, seq,
@@ -307,6 +351,7 @@ async def replace_message_op(
     *,
     drafts_only: bool = False,
     extended: Sequence[ExtendedProperty] = (),
+    log: list[Pending] | None = None,
 ) -> StoredMessage | None:
     """Write a changed document (and its folder) if the key still matches."""
     old = await tx.fetchone(
@@ -328,9 +373,12 @@ async def replace_message_op(
     now_unread = 0 if cols.is_read else 1
     if cols.folder_id == old[1]:
         await _bump_counts(tx, cols.folder_id, 0, now_unread - was_unread)
-    else:
-        await _bump_counts(tx, old[1], -1, -was_unread)
-        await _bump_counts(tx, cols.folder_id, 1, now_unread)
+    else:  # the two folder rows locked in one order (two opposite moves cannot deadlock)
+        bumps = sorted([(str(old[1]), -1, -was_unread), (cols.folder_id, 1, now_unread)])
+        for folder, total, unread in bumps:
+            await _bump_counts(tx, folder, total, unread)
+    moved_from = None if cols.folder_id == old[1] else str(old[1])
+    await _log(tx, mailbox_id, Pending(MESSAGE, msg.id, cols.folder_id, moved_from, UPDATED), log)
     headers = bytes(old[3]) if old[3] is not None else None
     return StoredMessage(
         msg.id, mailbox_id, cols.folder_id, msg.change_key, msg.is_draft, cols.doc, headers, seq
@@ -338,7 +386,12 @@ async def replace_message_op(
 
 
 async def delete_message_op(
-    tx: Tx, mailbox_id: str, message_id: str, *, drafts_only: bool = False
+    tx: Tx,
+    mailbox_id: str,
+    message_id: str,
+    *,
+    drafts_only: bool = False,
+    log: list[Pending] | None = None,
 ) -> bool:
     old = await tx.fetchone(
         f"SELECT folder_id, is_read, is_draft FROM messages WHERE id = ? AND mailbox_id = ?"
@@ -352,7 +405,33 @@ async def delete_message_op(
         "DELETE FROM messages WHERE id = ? AND mailbox_id = ?", (message_id, mailbox_id)
     )
     await _bump_counts(tx, old[0], -1, 0 if old[1] else -1)
+    await _log(tx, mailbox_id, Pending(MESSAGE, message_id, str(old[0]), None, DELETED), log)
     return True
+
+
+def _where(mailbox_id: str, folder: Where, params: list[Any]) -> str:
+    """SQL over ``messages m`` for the messages of a folder, a search folder (its source
+    folders, with everything below them when nested, and its saved filter) or the mailbox."""
+    if folder is None:
+        params.append(mailbox_id)
+        return "m.mailbox_id = ?"
+    if isinstance(folder, str):
+        params.append(folder)
+        return "m.folder_id = ?"
+    if not folder.folder_ids:
+        return "1 = 0"
+    marks = ", ".join("?" for _ in folder.folder_ids)
+    params += [mailbox_id, mailbox_id, *folder.folder_ids]
+    if folder.nested:
+        sources = (
+            "WITH RECURSIVE t(id) AS (SELECT id FROM folders WHERE mailbox_id = ? "
+            f"AND id IN ({marks}) UNION SELECT f.id FROM folders f JOIN t ON f.parent_id = t.id) "
+            "SELECT id FROM t"
+        )
+    else:
+        sources = f"SELECT id FROM folders WHERE mailbox_id = ? AND id IN ({marks})"
+    where = f"m.mailbox_id = ? AND m.folder_id IN ({sources})"
+    return f"{where} AND {compile_filter(folder.saved, params)}"
 
 
 class SqlMessages:
@@ -373,8 +452,13 @@ class SqlMessages:
 
     async def insert_messages(self, messages: list[NewMessage]) -> None:
         async def op(tx: Tx) -> None:
+            logs: dict[str, list[Pending]] = {}
             for new in messages:
-                await insert_message_op(tx, new, self.content)
+                await insert_message_op(
+                    tx, new, self.content, log=logs.setdefault(new.mailbox_id, [])
+                )
+            for mailbox_id in sorted(logs):  # the counters last, in one order
+                await record(tx, mailbox_id, logs[mailbox_id])
 
         await self.engine.write(op)
 
@@ -389,19 +473,15 @@ class SqlMessages:
         return await self.engine.read(op)
 
     async def list_messages(
-        self, mailbox_id: str, folder_id: str | None, query: MessageQuery
+        self, mailbox_id: str, folder_id: Where, query: MessageQuery
     ) -> tuple[list[StoredMessage], int | None, bool]:
         searched = compile_search(query.search, self.engine.dialect) if query.search else None
         params: list[Any] = list(searched.hits_params) if searched else []
-        # on SQLite, when the search index finds the rows, the mailbox is checked on each
-        # (``+``: its index not used), not walked in date order to test each message
-        plus = "+" if searched and searched.text_first and self.engine.dialect == "sqlite" else ""
-        if folder_id is None:
-            where = f"{plus}m.mailbox_id = ?"
-            params.append(mailbox_id)
-        else:
-            where = f"{plus}m.folder_id = ?"
-            params.append(folder_id)
+        where = _where(mailbox_id, folder_id, params)
+        if searched and searched.text_first and self.engine.dialect == "sqlite":
+            # when the search index finds the rows, the mailbox is checked on each (``+``:
+            # its index not used), not walked in date order to test each message
+            where = "+" + where
         if query.filter is not None:
             where += " AND " + compile_filter(query.filter, params)
         source = "messages m"
@@ -443,6 +523,88 @@ class SqlMessages:
             return [stored(r) for r in rows[: query.top]], count, more
 
         return await self.engine.read(op)
+
+    async def count_messages(
+        self, mailbox_id: str, folder_id: Where, filter: Node | None
+    ) -> tuple[int, int]:
+        params: list[Any] = []
+        where = _where(mailbox_id, folder_id, params)
+        if filter is not None:
+            where += " AND " + compile_filter(filter, params)
+        sql = (
+            "SELECT count(*), COALESCE(sum(CASE WHEN m.is_read THEN 0 ELSE 1 END), 0) "
+            f"FROM messages m WHERE {where}"
+        )
+
+        async def op(tx: Tx) -> tuple[int, int]:
+            got = await tx.fetchone(sql, params)
+            return (int(got[0]), int(got[1])) if got else (0, 0)
+
+        return await self.engine.read(op)
+
+    async def messages_after(
+        self, mailbox_id: str, folder_id: str, after_seq: int, limit: int
+    ) -> list[StoredMessage]:
+        async def op(tx: Tx) -> list[StoredMessage]:
+            rows = await tx.fetchall(
+                f"SELECT {_STORED_COLS} FROM messages m WHERE m.folder_id = ? "
+                "AND m.mailbox_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?",
+                (folder_id, mailbox_id, after_seq, limit),
+            )
+            return [stored(r) for r in rows]
+
+        return await self.engine.read(op)
+
+    async def delta_page(
+        self,
+        mailbox_id: str,
+        folder_id: str,
+        *,
+        after: tuple[int, int] | None,
+        since: tuple[int, bool] | None,
+        limit: int,
+    ) -> list[tuple[int, StoredMessage]]:
+        # the folder alone (its id is unique): PostgreSQL then walks the folder's index
+        # backwards and stops after ``limit`` rows (the mailbox is checked below)
+        where = "m.folder_id = ?"
+        params: list[Any] = [folder_id]
+        if after is not None:
+            # a row value: both engines take it as one range of the (folder, received, seq) index
+            where += " AND (m.received_at, m.seq) < (?, ?)"
+            params += [after[0], after[1]]
+        if since is not None:
+            where += f" AND m.received_at {'>=' if since[1] else '>'} ?"
+            params.append(since[0])
+        sql = (
+            f"SELECT {_STORED_COLS}, m.received_at FROM messages m WHERE {where} "
+            "ORDER BY m.received_at DESC, m.seq DESC LIMIT ?"
+        )
+
+        async def op(tx: Tx) -> list[tuple[int, StoredMessage]]:
+            rows = await tx.fetchall(sql, (*params, limit))
+            return [(int(r[8]), stored(r)) for r in rows if r[1] == mailbox_id]
+
+        return await self.engine.read(op)
+
+    async def messages_by_id(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> list[tuple[int, StoredMessage]]:
+        found: list[tuple[int, StoredMessage]] = []
+        ids = list(message_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            # by the unique id alone: with the mailbox in the WHERE, SQLite would pick the
+            # mailbox's index and scan it (the mailbox is checked below)
+            sql = f"SELECT {_STORED_COLS}, m.received_at FROM messages m WHERE m.id IN ({marks})"
+
+            async def op(tx: Tx, sql: str = sql, chunk: list[str] = chunk) -> list[Row]:
+                return await tx.fetchall(sql, chunk)
+
+            found.extend(
+                (int(r[8]), stored(r)) for r in await self.engine.read(op) if r[1] == mailbox_id
+            )
+        return found
 
     async def replace_message(
         self,
@@ -528,11 +690,15 @@ class SqlMessages:
         expected_change_key: str,
     ) -> StoredMessage | None:  # fmt: skip
         async def op(tx: Tx) -> StoredMessage | None:
-            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            log: list[Pending] = []  # recorded last, after the blob rows are locked
+            written = await replace_message_op(
+                tx, mailbox_id, message, expected_change_key, log=log
+            )
             if written is None:
                 return None
             digest = await _reference(tx, self.content, attachment)
             await insert_attachment_rows(tx, written.seq, [(attachment, digest)])
+            await record(tx, mailbox_id, log)
             return written
 
         return await self.engine.write(op)
@@ -541,7 +707,10 @@ class SqlMessages:
         self, mailbox_id: str, message: Message, attachment_id: str, *, expected_change_key: str
     ) -> StoredMessage | None:
         async def op(tx: Tx) -> StoredMessage | None:
-            written = await replace_message_op(tx, mailbox_id, message, expected_change_key)
+            log: list[Pending] = []  # recorded last, after the blob rows are locked
+            written = await replace_message_op(
+                tx, mailbox_id, message, expected_change_key, log=log
+            )
             if written is None:
                 return None
             found = await tx.fetchone(
@@ -556,6 +725,7 @@ class SqlMessages:
                 raise _Vanished
             await reindex_attachments(tx, written.seq)
             await release(tx, [str(found[0])])
+            await record(tx, mailbox_id, log)
             return written
 
         try:

@@ -15,6 +15,7 @@ from graphpost.ports.outbox import (
     Submission,
 )
 from graphpost.store.blobs import Content, adopt_staged, reference_digest, release
+from graphpost.store.changes import Pending, record
 from graphpost.store.engine import Engine, Row, Tx
 from graphpost.store.messages import (
     IN_DATABASE,
@@ -81,18 +82,19 @@ class SqlOutbox:
                 await reference_digest(tx, digest)
             if mime_blob is not None:
                 await adopt_staged(tx, self.content, mime_blob)
+            log: list[Pending] = []  # recorded last (store/changes.py)
             if replace is not None:
                 sent, key = replace
                 if not await replace_message_op(
-                    tx, submission.mailbox_id, sent, key, drafts_only=True
+                    tx, submission.mailbox_id, sent, key, drafts_only=True, log=log
                 ):
                     raise ConflictError(CHANGED)
             if delete_id is not None and not await delete_message_op(
-                tx, submission.mailbox_id, delete_id, drafts_only=True
+                tx, submission.mailbox_id, delete_id, drafts_only=True, log=log
             ):
                 raise ConflictError(CHANGED)
             if insert is not None:
-                await insert_message_op(tx, insert, self.content)
+                await insert_message_op(tx, insert, self.content, log=log)
             s = submission
             await tx.execute(
                 f"INSERT INTO submissions ({_SUB_COLS}, size, blobs_held) "
@@ -111,6 +113,7 @@ class SqlOutbox:
                   d.next_attempt_ms, s.created_ms, s.created_ms, d.last_response)
                  for d in deliveries],
             )  # fmt: skip
+            await record(tx, submission.mailbox_id, log)
             return replace_submission(s, mime_blob)
 
         try:

@@ -88,6 +88,18 @@ folders = Table(
     Index("ix_folders_mailbox", "mailbox_id"),
 )
 
+# a mailSearchFolder's definition, beside its folders row: a saved $filter over messages
+# (evaluated live, never materialised), the folders it looks in (a JSON array of ids), and
+# whether their subfolders count too
+search_folders = Table(
+    "mail_search_folders",
+    metadata,
+    Column("folder_id", String(64), ForeignKey("folders.id", ondelete="CASCADE"), primary_key=True),
+    Column("filter_query", Text, nullable=False),
+    Column("source_ids", Text, nullable=False),
+    Column("include_nested", Boolean, nullable=False),
+)
+
 messages = Table(
     "messages",
     metadata,
@@ -379,4 +391,86 @@ app_access_policies = Table(
     Column("app_id", String(36), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
     Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("created_at", BigInteger, nullable=False),
+)
+
+# Change notification subscriptions (POST /subscriptions). ``cursor``: the last change of the
+# mailbox's change log the dispatcher has turned into notifications; ``change_seq`` and
+# ``life_seq``: the last sequence number given to a change and to a lifecycle notification.
+# The lease makes one worker at a time dispatch and deliver a subscription's notifications.
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), nullable=False),
+    Column("app_id", String(64), nullable=False),
+    Column("creator_id", String(64), nullable=False),
+    Column("delegated", Boolean, nullable=False),
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("resource", Text, nullable=False),
+    Column("kind", String(8), nullable=False),  # message, folder
+    Column("folder_id", String(64), nullable=True),  # messages of one folder; NULL: all
+    Column("change_types", String(32), nullable=False),
+    Column("notification_url", Text, nullable=False),
+    Column("lifecycle_url", Text, nullable=True),
+    Column("client_state", Text, nullable=True),
+    Column("tls_version", String(8), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("reauth_ms", BigInteger, nullable=True),  # when reauthorizationRequired is due
+    Column("removed_ms", BigInteger, nullable=True),  # removed: only lifecycle rows go out
+    Column("cursor", BigInteger, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("life_seq", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Index("ix_subscriptions_mailbox", "mailbox_id"),
+    Index("ix_subscriptions_app", "tenant_id", "app_id"),
+)
+
+# Notifications not yet delivered, per subscription and channel (c: change, to the
+# notificationUrl; l: lifecycle, to the lifecycleNotificationUrl), in sequence order. A row
+# is deleted when its receiver answered 2xx.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "subscription_id",
+        String(36),
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("channel", String(1), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# ---------------------------------------------------------------- change log
+
+# per mailbox: the seq of its last change (bumped, and so locked, by each writing transaction
+# as its last step: seqs follow commit order) and the horizon (changes up to it were pruned)
+change_counters = Table(
+    "change_counters",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("horizon", BigInteger, nullable=False),
+)
+
+# every change to a mailbox's messages and folders (ports/changes.py), written in the same
+# transaction as the change; read by delta queries (and notifications)
+changes = Table(
+    "changes",
+    metadata,
+    Column("mailbox_id", String(36), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", String(8), nullable=False),  # message | folder
+    Column("item_id", String(64), nullable=False),
+    Column("folder_id", String(64), nullable=False),
+    Column("prior_folder_id", String(64), nullable=True),
+    Column("change_type", String(8), nullable=False),  # created | updated | deleted
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_changes_at", "at_ms"),
 )

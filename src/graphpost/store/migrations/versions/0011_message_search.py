@@ -2,7 +2,7 @@
 the messages already stored
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-03 13:40:00
 
 store/schema.py cannot describe an FTS5 virtual table (nor, for one engine only, the
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -49,13 +49,21 @@ def _require_fts5(conn: sa.Connection) -> None:
 def _backfill(conn: sa.Connection, dialect: str) -> None:
     # the index is built by the code that writes it for new messages, so the two agree
     from graphpost.domain.message import Message
-    from graphpost.domain.search import attachment_words, message_fields
+    from graphpost.domain.search import (
+        IndexFields,
+        attachment_words,
+        index_fields,
+        message_fields,
+    )
     from graphpost.store.search import SQLITE_COLUMNS, IndexEntry, _column_text, tsvector_text
 
     last = 0
     while True:
         rows = conn.execute(
-            sa.text("SELECT seq, doc FROM messages WHERE seq > :last ORDER BY seq LIMIT :n"),
+            sa.text(
+                "SELECT seq, doc, subject, from_name, from_address FROM messages "
+                "WHERE seq > :last ORDER BY seq LIMIT :n"
+            ),
             {"last": last, "n": _BATCH},
         ).all()
         if not rows:
@@ -72,8 +80,17 @@ def _backfill(conn: sa.Connection, dialect: str) -> None:
         ):
             if int(seq) in names:
                 names[int(seq)].append(str(name or ""))
-        for seq, doc in rows:
-            row = IndexEntry(message_fields(msgspec.json.decode(bytes(doc), type=Message)))
+        for seq, doc, subject, from_name, from_address in rows:
+            fields: IndexFields
+            try:
+                fields = message_fields(msgspec.json.decode(bytes(doc), type=Message))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                # a document this version cannot read: what its columns say is found
+                fields = index_fields(
+                    subject=subject, body_text="", sender=(from_name, from_address), to=[],
+                    cc=[], bcc=[], attachment_names=[],
+                )  # fmt: skip
+            row = IndexEntry(fields)
             attached = attachment_words(names[int(seq)])
             if dialect == "postgresql":
                 text = row.pg

@@ -1,0 +1,156 @@
+"""The webhook client: one bounded HTTP/1.1 POST on asyncio streams and h11.
+
+Written here rather than taken from an HTTP library (docs/architecture.md says why): the
+runtime dependencies hold no HTTP client, and a webhook needs few things, all bounded: one
+request per connection, no redirects (a 3xx is an answer like any other), http and https
+only, a deadline over the whole exchange, the answer's body read up to a cap. https verifies
+the certificate (the system's trust store, plus ``ca_file``); plain http goes only to
+loopback addresses, or anywhere in emulator mode. The host is resolved once and the
+connection made to the address checked, so a name cannot turn into another address between
+the check and the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import ssl
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import h11
+
+from graphpost.ports.subscriptions import WebhookAnswer, WebhookError
+
+MAX_URL = 2048
+MAX_ANSWER = 64 * 1024  # of an answer's body; the rest is not read
+_USER_AGENT = b"graphpost-webhooks/1"
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class WebhookClient:
+    """``ports.subscriptions.Webhooks`` over asyncio streams."""
+
+    def __init__(self, *, plain_http_anywhere: bool = False, ca_file: Path | None = None) -> None:
+        self.plain_http_anywhere = plain_http_anywhere
+        self.tls = ssl.create_default_context()
+        if ca_file is not None:
+            self.tls.load_verify_locations(cafile=str(ca_file))
+        self.concurrency = asyncio.Semaphore(64)
+
+    def check_url(self, url: str) -> str | None:
+        if len(url) > MAX_URL:
+            return f"The URL is longer than {MAX_URL} characters."
+        if any(ord(c) < 0x21 or ord(c) == 0x7F or ord(c) > 0x7E for c in url):
+            return "The URL must be ASCII without spaces or control characters."
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            return "The URL is not a valid absolute URL."
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            return "The URL must be an absolute https URL."
+        if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+            return "The URL must not carry a user name or password."
+        if parts.fragment or "#" in url:
+            return "The URL must not have a fragment."
+        if port == 0:
+            return "The URL's port is not valid."
+        if parts.scheme == "http" and not (self.plain_http_anywhere or _loopback(parts.hostname)):
+            return (
+                "The URL must use https (plain http is accepted only for loopback addresses, "
+                "or in emulator mode)."
+            )
+        return None
+
+    async def post(
+        self, url: str, body: bytes, *, content_type: str, seconds: float
+    ) -> WebhookAnswer:
+        why = self.check_url(url)
+        if why is not None:
+            raise WebhookError(why)
+        async with self.concurrency:
+            try:
+                return await asyncio.wait_for(self._post(url, body, content_type), seconds)
+            except TimeoutError:
+                raise WebhookError("the request timed out") from None
+            except (OSError, ssl.SSLError, h11.ProtocolError, UnicodeError) as exc:
+                raise WebhookError(f"the request failed: {exc}") from exc
+
+    async def _resolve(self, host: str, port: int, scheme: str) -> str:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host.strip("[]"), port, type=socket.SOCK_STREAM
+        )
+        if not infos:
+            raise WebhookError(f"{host} has no address")
+        address = str(infos[0][4][0])
+        loopback = ipaddress.ip_address(address.split("%")[0]).is_loopback
+        if scheme == "http" and not self.plain_http_anywhere and not loopback:
+            raise WebhookError(f"{host} is not a loopback address: plain http refused")
+        return address
+
+    async def _post(self, url: str, body: bytes, content_type: str) -> WebhookAnswer:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        address = await self._resolve(host, port, parts.scheme)
+        tls = self.tls if parts.scheme == "https" else None
+        reader, writer = await asyncio.open_connection(
+            address, port, ssl=tls, server_hostname=host if tls else None
+        )
+        try:
+            conn = h11.Connection(h11.CLIENT)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            host_header = parts.netloc.rsplit("@", 1)[-1]
+            request = h11.Request(
+                method="POST",
+                target=target.encode("ascii"),
+                headers=[
+                    (b"host", host_header.encode("ascii")),
+                    (b"content-type", content_type.encode("ascii")),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"user-agent", _USER_AGENT),
+                    (b"connection", b"close"),
+                ],
+            )
+            writer.write(conn.send(request) + conn.send(h11.Data(data=body)) + conn.send(
+                h11.EndOfMessage()
+            ))  # fmt: skip
+            await writer.drain()
+            status, answer_type, chunks, size = 0, "", [], 0
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    data = await reader.read(65536)
+                    conn.receive_data(data)
+                    continue
+                if isinstance(event, h11.Response):
+                    status = event.status_code
+                    for name, value in event.headers:
+                        if name == b"content-type":
+                            answer_type = value.decode("latin-1")
+                elif isinstance(event, h11.Data):
+                    if size < MAX_ANSWER:
+                        chunks.append(bytes(event.data[: MAX_ANSWER - size]))
+                    size += len(event.data)
+                    if size >= MAX_ANSWER:
+                        break  # the rest is not read
+                elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
+                    break
+            if not status:
+                raise WebhookError("the connection closed without an answer")
+            return WebhookAnswer(status, answer_type, b"".join(chunks))
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
