@@ -4,6 +4,7 @@ both engines, relaying to a real SMTP sink; and their absence (404) with emulato
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -14,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from graphpost.testing import ControlError, GraphpostClient
-from tests.conftest import ROOT, RunningServer
+from graphpost.domain import times
+from graphpost.testing import ControlError, GraphpostClient, InProcessServer
+from tests.conftest import ROOT, RunningServer, drop_pg_database, make_pg_database
 from tests.delivery_checks import engine_server
 from tests.mail_api import ADELE, ALEX, MEGAN, assert_error, unique
 from tests.sink import Sink
@@ -94,6 +96,40 @@ def test_without_emulator_mode_every_control_is_404(
         assert c.get("/me/mailFolders/inbox").status_code == 200
 
 
+SPELLINGS = [
+    "/_graphpost/reset", "//_graphpost//reset/", "/%5Fgraphpost/reset", "/_graphpost%2Freset",
+    "/v1.0/../_graphpost/reset", "/_GraphPost/Reset",
+]  # fmt: skip
+MEMBER_URLS = [
+    "/_graphpost/clock", "../_graphpost/clock", "/../../_graphpost/clock",
+    "%2F..%2F_graphpost%2Fclock", "_graphpost/clock",
+]  # fmt: skip
+
+
+def batch_member(member_id: str, url: str) -> dict[str, Any]:
+    return {
+        "id": member_id, "method": "POST", "url": url, "body": {"advanceSeconds": 86400},
+        "headers": {"Content-Type": "application/json"},
+    }  # fmt: skip
+
+
+def test_without_emulator_mode_no_spelling_reaches_a_control(server: RunningServer) -> None:
+    """Emulator mode off: neither another spelling of the path nor a JSON batch member
+    reaches a control (the batch's members are Graph requests, answered by Graph's routing)."""
+    for path in SPELLINGS:
+        r = httpx.post(f"{server.base}{path}", json={}, timeout=30)
+        assert 400 <= r.status_code < 500 and r.status_code != 403, (path, r.text)
+    batch = {"requests": [batch_member(str(n), url) for n, url in enumerate(MEMBER_URLS)]}
+    with server.client() as c:
+        r = c.post("/$batch", json=batch)
+        assert r.status_code == 200, r.text
+        for answer in r.json()["responses"]:
+            assert 400 <= answer["status"] < 500, answer
+            assert "advanceSeconds" not in str(answer["body"])
+        # nothing moved the clock: the token of now is still good
+        assert c.get("/me/mailFolders/inbox").status_code == 200
+
+
 @pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
 def test_controls_answer_only_their_networks(
     engine: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -111,6 +147,51 @@ def test_controls_answer_only_their_networks(
                 assert "GRAPHPOST_EMULATOR_CONTROLS_FROM" in r.json()["error"]["message"]
         with s.client() as c:  # a token of the real time still works: the clock did not move
             assert c.get("/me/mailFolders/inbox").status_code == 200
+
+
+CLAIMS_OF_LOOPBACK: list[dict[str, str]] = [
+    {},
+    {"X-Forwarded-For": "127.0.0.1"},
+    {"Forwarded": "for=127.0.0.1"},
+    {"X-Forwarded-For": "127.0.0.1, 127.0.0.1", "X-Real-IP": "127.0.0.1"},
+]
+
+
+def outward_address() -> str | None:
+    """This machine's address on its outward interface (no packet is sent), if not loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.123", 9))
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_forwarded_headers_do_not_open_the_controls(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Listening on every interface with the default networks (loopback), a client on another
+    address is refused whatever X-Forwarded-For or Forwarded claim (they are believed only
+    from a proxy on loopback); the same client's Graph requests are served."""
+    address = outward_address()
+    if address is None:
+        pytest.skip("no non-loopback IPv4 address to reach the server from")
+    with engine_server(
+        engine, tmp_path / "srv", request, relay=None,
+        GRAPHPOST_EMULATOR="true", GRAPHPOST_HOST="0.0.0.0",
+    ) as s:  # fmt: skip
+        outside = s.base.replace("127.0.0.1", address)
+        for claim in CLAIMS_OF_LOOPBACK:
+            for method, path in (("POST", "/_graphpost/clock"), ("GET", "/_graphpost//")):
+                r = httpx.request(method, f"{outside}{path}", headers=claim,
+                                  json={"advanceSeconds": 86400}, timeout=30)  # fmt: skip
+                assert_error(r, 403, "ErrorAccessDenied")
+        r = httpx.get(f"{outside}/v1.0/me/mailFolders/inbox", timeout=30,
+                      headers={"Authorization": f"Bearer {s.token()}"})  # fmt: skip
+        assert r.status_code == 200, r.text  # the clock did not move: the token is good
+        assert httpx.get(f"{s.base}/_graphpost/clock", timeout=30).json()["offsetSeconds"] == 0
 
 
 # ------------------------------------------------------------------------------ delivered
@@ -192,6 +273,57 @@ def test_a_reset_racing_deliveries_leaves_counts_true(gp: GraphpostClient) -> No
                 assert counted == len(listed.json()["value"]), (user, folder)
 
 
+def test_resets_racing_sends_and_drafts_leave_counts_true(
+    gp: GraphpostClient, request: pytest.FixtureRequest
+) -> None:
+    """Drafts created and mail sent from several threads while the mailboxes are emptied
+    again and again: afterwards every folder's count matches its messages."""
+    if request.node.callspec.params.get("emulator") == "postgresql":
+        # KNOWN BUG (not fixed): a write committed after the reset's DELETE of messages and
+        # before its UPDATE of the counts to zero survives uncounted (totalItemCount 5 for 8
+        # messages); locking the folders first makes the reset deadlock with writers that
+        # hold other rows (503 "deadlock detected"), and so can today's reset, rarely
+        request.applymarker(
+            pytest.mark.xfail(
+                reason="reset vs concurrent writes on PostgreSQL: counts and deadlocks",
+                strict=False,
+            )
+        )
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def writer(n: int) -> None:
+        with graph(gp) as c:
+            while not stop.is_set():
+                answers.append(c.post("/me/messages", json={"subject": f"d{n}"}).status_code)
+                answers.append(send(c, unique("busy"), ALEX).status_code)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for th in threads:
+        th.start()
+    try:
+        for _ in range(15):
+            gp.reset()
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(60)
+    assert set(answers) <= {201, 202}, set(answers)
+    marker = unique("after the resets")
+    with graph(gp) as c:
+        assert send(c, marker, ALEX).status_code == 202
+    gp.wait_for_message(subject=marker, to="alexw", timeout=30)
+    for user in (ALEX, ADELE):
+        with graph(gp, user) as c:
+            for folder in ("inbox", "sentitems", "drafts"):
+                counted = c.get(f"/me/mailFolders/{folder}").json()
+                listed = c.get(f"/me/mailFolders/{folder}/messages", params={"$top": 1000})
+                got = listed.json()["value"]
+                assert counted["totalItemCount"] == len(got), (user, folder)
+                unread = sum(1 for m in got if not m["isRead"])
+                assert counted["unreadItemCount"] == unread, (user, folder)
+
+
 @pytest.mark.postgres
 def test_a_wait_sees_a_worker_of_another_process(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -226,6 +358,23 @@ def test_a_wait_with_no_match_ends_empty(gp: GraphpostClient) -> None:
     assert gp.messages(subject=unique("never sent"), wait=0.3) == []
 
 
+def test_wait_for_message_takes_any_timeout(gp: GraphpostClient) -> None:
+    """A control waits 60 s at most; the client's wait_for_message waits as long as it is
+    told (in waits of 60 s), instead of failing on a timeout over 60."""
+    subject = unique("patient")
+    with graph(gp) as c:
+        assert send(c, subject, ALEX).status_code == 202
+    found = gp.wait_for_message(subject=subject, timeout=300)
+    assert found["to"].lower() == ALEX.lower()
+    # the id given to clear_faults is one path segment, whatever it holds: "{id}?x" is no
+    # rule's id, and does not remove the rule {id}
+    rule = gp.fault(503, path="/v1.0/nowhere")
+    with pytest.raises(ControlError) as caught:
+        gp.clear_faults(rule["id"] + "?x=1")
+    assert caught.value.status == 404
+    assert [r["id"] for r in gp.faults()] == [rule["id"]]
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -246,6 +395,23 @@ def test_bad_listing_queries_are_400(emulator: RunningServer, query: dict[str, s
 
 
 # ------------------------------------------------------------------------------ Graph faults
+
+
+def test_a_request_without_a_good_token_meets_no_rule(gp: GraphpostClient) -> None:
+    """Rules apply after authentication: a request Graph would refuse 401 gets its 401 and
+    leaves the rule's count for the app's real requests."""
+    gp.fault(429, path="/v1.0/me/messages", count=1)
+    gp.fault(504, path="/v1.0/me/sendMail", count=1)
+    with httpx.Client(base_url=gp.graph_url, timeout=30) as anonymous:
+        for headers in ({}, {"Authorization": "Bearer garbage"}):
+            assert_error(anonymous.get("/me/messages", headers=headers), 401,
+                         "InvalidAuthenticationToken")  # fmt: skip
+            r = anonymous.post("/me/sendMail", headers=headers, json={"message": {}})
+            assert_error(r, 401, "InvalidAuthenticationToken")
+    assert [rule["count"] for rule in gp.faults()] == [1, 1]
+    with graph(gp) as c:
+        assert_error(c.get("/me/messages"), 429, "TooManyRequests")
+        assert c.get("/me/messages").status_code == 200
 
 
 def test_a_429_rule_answers_the_next_requests_then_goes(gp: GraphpostClient) -> None:
@@ -464,6 +630,27 @@ def test_bad_seeds_are_refused(emulator: RunningServer, body: Any) -> None:
     assert r.json()["error"]["code"]
 
 
+def test_a_refused_seed_writes_no_message(gp: GraphpostClient) -> None:
+    """A seed whose later message names an unknown user or folder is refused before any of
+    its messages is written (not half of them)."""
+    subject = unique("half")
+    ok = {"user": ADELE, "message": {"subject": subject}}
+    newcomer = f"{unique('new')}@contoso.onmicrosoft.com"
+    for bad in ({"user": "nobody@nowhere.example", "message": {}},
+                {"user": ADELE, "folder": "no-such-folder", "message": {}},
+                {"user": newcomer, "folder": "AAMkAGnotafolder", "message": {}}):  # fmt: skip
+        with pytest.raises(ControlError) as caught:
+            gp.seed(users=[{"userPrincipalName": newcomer}], messages=[ok, ok, bad])
+        assert 400 <= caught.value.status < 500
+    with graph(gp) as c:
+        r = c.get("/me/messages", params={"$filter": f"subject eq '{subject}'"})
+        assert r.status_code == 200 and r.json()["value"] == [], r.text
+    # a seeded user's messages may name it (made first), and a good seed writes them all
+    theirs = {"user": newcomer, "folder": "archive", "message": {}}
+    made = gp.seed(users=[{"userPrincipalName": newcomer}], messages=[ok, theirs])
+    assert len(made["messages"]) == 2
+
+
 def test_reset_of_an_unknown_tenant_is_400(emulator: RunningServer) -> None:
     with controls(emulator) as c:
         assert_error(c.post("/reset", json={"tenant": "nope.example"}), 400, "ErrorInvalidRequest")
@@ -517,6 +704,45 @@ def test_the_examples_attach_to_a_running_server(emulator: RunningServer) -> Non
     assert GraphpostClient(emulator.base).messages(sender="welcome@shop.example")
 
 
+# ------------------------------------------------------------------------------ in-process
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_in_process_servers_one_after_another_each_start_afresh(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """graphpost.testing's InProcessServer runs in the test's own process, whose clock it
+    moves: stopping it puts that clock back (as a restart of `serve` forgets the offset), ends
+    its thread and frees its port, so the next one (an app's next test) starts afresh."""
+    url = None
+    if engine == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        name, url = make_pg_database(admin)
+        request.addfinalizer(lambda: drop_pg_database(admin, name))
+    before = times.offset()
+    first = InProcessServer(tmp_path / "one", database_url=url)
+    gp = GraphpostClient(first.start())
+    try:
+        assert gp.advance_clock(86400)["offsetSeconds"] == before + 86400
+        gp.fault(503, path="/v1.0/me")
+    finally:
+        first.stop()
+    assert times.offset() == before
+    assert not [t for t in threading.enumerate() if t.name == "graphpost"]
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{first.base_url}/_graphpost", timeout=5)
+    with InProcessServer(tmp_path / "two", database_url=url) as second:
+        with pytest.raises(RuntimeError, match="already"):
+            second.start()  # a second start of a running one (it would orphan the first)
+        gp = GraphpostClient(second.base_url)
+        assert gp.clock()["offsetSeconds"] == before
+        assert gp.faults() == []
+        with httpx.Client(base_url=gp.graph_url, timeout=30) as c:
+            auth = {"Authorization": f"Bearer {gp.token(ADELE)}"}
+            assert c.get("/me/mailFolders/inbox", headers=auth).status_code == 200
+    assert times.offset() == before
+
+
 # ------------------------------------------------------------------------------ the clock (last)
 
 
@@ -528,9 +754,12 @@ def test_the_clock_moves_forward_only_and_expires_tokens(emulator: RunningServer
     assert caught.value.status == 400
     with controls(emulator) as c:
         for bad in (b'{"advanceSeconds": "nan"}', b'{"advanceSeconds": 1e400}', b"{}",
-                    b'{"advance": 1}', b'{"advanceSeconds": NaN}'):  # fmt: skip
+                    b'{"advance": 1}', b'{"advanceSeconds": NaN}',
+                    # past year 9999 nothing could be dated: every later request would fail
+                    b'{"advanceSeconds": 1e12}', b'{"advanceSeconds": 1e308}'):  # fmt: skip
             r = c.post("/clock", content=bad, headers={"content-type": "application/json"})
             assert r.status_code == 400, (bad, r.text)
+        assert gp.clock()["offsetSeconds"] == before["offsetSeconds"]
     token = gp.token(ADELE)
     with httpx.Client(base_url=gp.graph_url, timeout=30) as c:
         auth = {"Authorization": f"Bearer {token}"}

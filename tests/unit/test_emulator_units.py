@@ -3,6 +3,7 @@ clock, the SMTP fault transport, and the controls' refusal of clients outside th
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 from collections.abc import Iterator
@@ -17,7 +18,11 @@ from graphpost.delivery.faults import FaultyTransport
 from graphpost.domain import times
 from graphpost.emulator.edge import Absent, Controls
 from graphpost.errors import AuthenticationError, InvalidInputError
-from graphpost.services.emulator import Faults, Limit
+from graphpost.ports.emulator import Delivered, ResetCount
+from graphpost.services.directory import DirectoryService
+from graphpost.services.emulator import DeliveredQuery, EmulatorService, Faults, Limit
+from graphpost.services.identity import IdentityService
+from graphpost.services.messages import MessageService
 from tests.fakes import FakeTransport
 
 pytestmark = pytest.mark.anyio
@@ -41,6 +46,20 @@ def test_the_clock_moves_forward_only(clock: None) -> None:
         with pytest.raises(ValueError):
             times.advance(bad)
     assert times.offset() == offset + 3600
+
+
+def test_the_clock_stops_short_of_the_dates_python_and_graph_can_write(clock: None) -> None:
+    """Past year 9999 no date can be written (datetime, Graph's DateTimeOffset): a move that
+    would take the clock beyond LATEST is refused and the clock stays where it was."""
+    offset = times.offset()
+    for huge in (1e12, 1e300, float(times.LATEST)):
+        with pytest.raises(ValueError, match="9990-01-01"):
+            times.advance(huge)
+    assert times.offset() == offset
+    times.advance(times.LATEST - times.wall() - 3600)  # up to an hour before it: fine
+    assert times.iso(times.now()).startswith("9989-12-31T")
+    with pytest.raises(ValueError):
+        times.advance(7200)
 
 
 def test_lifetimes_are_read_off_the_one_clock(clock: None) -> None:
@@ -223,3 +242,42 @@ async def test_absent_is_404_for_controls_only() -> None:
         assert status == 404 and body["error"]["code"] == "ErrorItemNotFound"
     for path in ("/_graphpostx", "/v1.0/_graphpost", "/"):
         assert (await _call(absent, path, ("127.0.0.1", 1)))[0] == 299
+
+
+class CountingOutcomes:
+    """An EmulatorStore of no outcomes that counts how often it is read (slowly: a read takes
+    a turn of the loop, as a database's would)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def reset_tenant(self, tenant_id: str) -> ResetCount:
+        return ResetCount(0, 0, 0)
+
+    async def delivered(self, limit: int) -> list[Delivered]:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return []
+
+
+async def test_many_waits_share_their_reads() -> None:
+    """Hundreds of waits woken at once by one outcome read the outcomes a few times between
+    them, not once each (each read is up to MAX_LISTED rows: a thousand waiters reading them
+    on every outcome would starve the API's own queries)."""
+    store = CountingOutcomes()
+    service = EmulatorService(
+        store, cast(DirectoryService, None), cast(MessageService, None),
+        cast(IdentityService, None),
+    )  # fmt: skip
+    waits = [
+        asyncio.create_task(service.delivered(DeliveredQuery(subject=f"s{n}"), 0.5))
+        for n in range(200)
+    ]
+    await asyncio.sleep(0.05)  # every wait has looked once and sleeps
+    first = store.reads
+    assert first <= 5, first
+    for _ in range(3):
+        service.signal.notify()  # as the worker does for an outcome
+        await asyncio.sleep(0.05)
+    assert store.reads - first <= 10, store.reads - first
+    assert await asyncio.gather(*waits) == [[] for _ in waits]  # the waits end empty, in time

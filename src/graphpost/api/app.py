@@ -418,14 +418,16 @@ class GraphApp:
         segments = request.segments()
         user_id = None
         rest = _split_keys(segments[1:])
-        if self.faults.needs_user and rest and segments[0].lower() == "v1.0":
+        graph = bool(segments) and segments[0].lower() == "v1.0"
+        if graph and not uploads.is_upload_path(_split_keys(segments)):
+            # after authentication: a request Graph would refuse 401 gets its 401 (and does
+            # not spend a rule's count)
+            principal = await self._authenticate(request)
+            if self.faults.needs_user and rest and rest[0].lower() == "me":
+                user_id = principal.user_id
+        if self.faults.needs_user and rest and graph:
             head = rest[0].lower()
-            if head == "me":
-                try:
-                    user_id = (await self._authenticate(request)).user_id
-                except GraphpostError:
-                    user_id = None
-            elif head == "users" and len(rest) >= 2:
+            if head == "users" and len(rest) >= 2:
                 user = await self.directory.user(rest[1])
                 user_id = user.id if user is not None else None
         return self.faults.pick_graph(request.method, "/" + "/".join(segments), user_id)

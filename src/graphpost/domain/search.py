@@ -48,6 +48,13 @@ MAX_BODY_WORDS = 16000
 """Words of a body that are indexed (PostgreSQL keeps positions up to 16,383)."""
 MAX_PHRASE_WORDS = 32
 """Most words in one phrase."""
+MAX_INDEX_BYTES = 384 * 1024
+"""Most bytes of words indexed of a message's own fields (subject, sender, recipients, then
+the body), each word counted as its UTF-8 length and 12 (what it may cost in a PostgreSQL
+``tsvector``, which holds at most 1 MiB and holds these words twice: under their field and
+under any field). Past it, the rest is not indexed, on both engines alike."""
+MAX_ATTACHMENT_INDEX_BYTES = 128 * 1024
+"""The same for a message's attachment names, all together."""
 
 # Text fields of the index: the columns of message_search (SQLite) and the tags of the
 # lexemes (PostgreSQL).
@@ -60,7 +67,10 @@ DEFAULT_FIELDS = FIELDS
 recipients and attachment names too)."""
 BASIC_FIELDS = (SUBJECT, FROM, TO, CC, BCC)
 """Free text for a caller without body access (Mail.ReadBasic): no body, no attachments."""
-FULL_READ_FIELDS = frozenset({BODY, ATTACHMENT})
+SIZE = "size"
+"""Not a text field: what ``restricted_fields`` says of a ``size:`` restriction (the size
+counts the body's and the attachments' bytes, which Mail.ReadBasic may not read)."""
+FULL_READ_FIELDS = frozenset({BODY, ATTACHMENT, SIZE})
 
 # KQL property → the fields it searches
 TEXT_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -194,8 +204,34 @@ class IndexFields:
         }  # fmt: skip
 
 
-def _person(name: str | None, address: str | None) -> list[str]:
-    return words(f"{name or ''} {address or ''}")
+class _Budget:
+    """What is left of an index budget (bytes: each word's UTF-8 length and 12)."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def take(self, found: list[str]) -> list[str]:
+        """The words of ``found`` the budget still has room for (the first ones)."""
+        for n, w in enumerate(found):
+            cost = len(w.encode()) + 12
+            if cost > self.left:
+                self.left = 0
+                return found[:n]
+            self.left -= cost
+        return found
+
+
+def _person(budget: _Budget, pair: tuple[str | None, str | None]) -> list[str]:
+    name, address = pair
+    return budget.take(words(f"{name or ''} {address or ''}"))
+
+
+def attachment_words(names: list[str]) -> list[list[str]]:
+    """The indexed words of a message's attachment names (within their budget)."""
+    budget = _Budget(MAX_ATTACHMENT_INDEX_BYTES)
+    return [budget.take(words(n)) for n in names]
 
 
 def index_fields(
@@ -208,14 +244,21 @@ def index_fields(
     bcc: list[tuple[str | None, str | None]],
     attachment_names: list[str],
 ) -> IndexFields:
+    """A message's index fields, within MAX_INDEX_BYTES (the body last: it is cut first)."""
+    budget = _Budget(MAX_INDEX_BYTES)
+    subject_words = budget.take(words(subject or ""))
+    sender_words = [_person(budget, sender)] if sender else []
+    to_words = [_person(budget, r) for r in to]
+    cc_words = [_person(budget, r) for r in cc]
+    bcc_words = [_person(budget, r) for r in bcc]
     return IndexFields(
-        subject=words(subject or ""),
-        body=words(body_text, MAX_BODY_WORDS),
-        sender=[_person(*sender)] if sender else [],
-        to=[_person(*r) for r in to],
-        cc=[_person(*r) for r in cc],
-        bcc=[_person(*r) for r in bcc],
-        attachment=[words(n) for n in attachment_names],
+        subject=subject_words,
+        body=budget.take(words(body_text, MAX_BODY_WORDS)),
+        sender=sender_words,
+        to=to_words,
+        cc=cc_words,
+        bcc=bcc_words,
+        attachment=attachment_words(attachment_names),
     )
 
 
@@ -476,8 +519,12 @@ class _Parser:
         return DateRange(field, None, end)  # <=
 
 
+_SIZE = re.compile(r"[0-9]{1,18}")
+
+
 def _bytes(raw: str) -> int:
-    if not raw.strip().isdigit() or len(raw.strip()) > 18:
+    # ASCII digits only: str.isdigit() takes '²', which int() refuses
+    if _SIZE.fullmatch(raw.strip()) is None:
         raise _invalid(f"'{raw.strip()[:40]}' is not a size in bytes ('size:1..500000').")
     return int(raw.strip())
 
@@ -598,13 +645,15 @@ def parse_search(value: str, *, now: int) -> SearchNode:
 
 
 def restricted_fields(node: SearchNode) -> set[str]:
-    """The fields named by property restrictions (not free text)."""
+    """The fields named by property restrictions (not free text); SIZE for ``size:``."""
     found: set[str] = set()
     stack = [node]
     while stack:
         n = stack.pop()
         if isinstance(n, Text) and n.fields != DEFAULT_FIELDS:
             found.update(n.fields)
+        elif isinstance(n, Size):
+            found.add(SIZE)
         elif isinstance(n, Nope):
             stack.append(n.item)
         elif isinstance(n, (AllOf, AnyOf)):

@@ -8,6 +8,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+LATEST = 253_086_768_000
+"""9990-01-01T00:00:00Z: the clock is never moved past it (a date after year 9999 cannot be
+written by Python or read as Graph's DateTimeOffset; the years between leave room for every
+schedule, expiry and "this year" reckoned from the clock)."""
+
 _last: list[object] = [-1, ""]
 _offset: list[float] = [0.0]  # seconds the clock is ahead of the system's (emulator mode)
 
@@ -29,11 +34,22 @@ def offset() -> float:
 
 def advance(seconds: float) -> float:
     """Move the clock ``seconds`` forward (never backwards: a negative, infinite or NaN value
-    is a ValueError); the new offset."""
+    is a ValueError, and so is a move past LATEST); the new offset."""
     if not seconds >= 0 or seconds == float("inf"):
         raise ValueError("the clock only moves forward, by a finite number of seconds")
+    room = LATEST - wall()
+    if seconds > room:
+        raise ValueError(
+            f"the clock moves at most to 9990-01-01T00:00:00Z, {max(int(room), 0)} seconds from now"
+        )
     _offset[0] += seconds
     return _offset[0]
+
+
+def restore(offset: float) -> None:
+    """Put the clock back to ``offset`` (seconds ahead of the system's): only for
+    ``graphpost.testing``, once no server of this process runs, as a restart would."""
+    _offset[0] = offset
 
 
 def iso(seconds: int) -> str:

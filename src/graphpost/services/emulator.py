@@ -334,6 +334,9 @@ class EmulatorService:
         # with delivery workers in other processes (PostgreSQL), nothing here wakes a wait:
         # it looks again this often
         self.poll_seconds = poll_seconds
+        # the read of the outcomes in flight, and when it began: the waits share it
+        self._read: asyncio.Future[list[Delivered]] | None = None
+        self._read_began = 0.0
 
     # ---- reset and seed
 
@@ -363,7 +366,13 @@ class EmulatorService:
         self, users: list[SeedUser], messages: list[SeedMessage]
     ) -> tuple[list[User], list[StoredMessage]]:
         """Users through the directory (one that exists already is kept as it is, its password
-        set if given), then messages made as POST …/mailFolders/{folder}/messages makes them."""
+        set if given), then messages made as POST …/mailFolders/{folder}/messages makes them.
+        Every message's user and folder is checked before the first message is written, so
+        a seed naming one that does not exist writes none of its messages."""
+        seeded = {k.lower() for u in users for k in (u.upn, u.mail) if k}
+        for m in messages:
+            if m.user.lower() not in seeded and await self.directory.user(m.user) is None:
+                raise UnknownUserError(f"No user '{m.user[:100]}' to seed a message for.")
         made: list[User] = []
         for u in users:
             key = u.upn or u.mail
@@ -383,7 +392,7 @@ class EmulatorService:
             if u.password is not None:
                 await self.identity.set_password(user.id, u.password)
             made.append(user)
-        stored: list[StoredMessage] = []
+        mailboxes: list[Mailbox] = []
         for m in messages:
             owner = await self.directory.user(m.user)
             if owner is None:
@@ -392,13 +401,32 @@ class EmulatorService:
                 tenant_id=owner.tenant_id, app_id=EMULATOR_APP, user_id=owner.id,
                 permissions=frozenset({"Mail.ReadWrite"}), expires=0,
             )  # fmt: skip
-            created = await self.messages.create_draft(
-                Mailbox(owner, principal), m.message, folder_key=m.folder
-            )
+            mailbox = Mailbox(owner, principal)
+            await self.messages.folders.resolve(mailbox, m.folder)  # 400/404 before any write
+            mailboxes.append(mailbox)
+        stored: list[StoredMessage] = []
+        for mailbox, m in zip(mailboxes, messages, strict=True):
+            created = await self.messages.create_draft(mailbox, m.message, folder_key=m.folder)
             stored.append(created.message)
         return made, stored
 
     # ---- what was delivered
+
+    async def _outcomes(self, since: float) -> list[Delivered]:
+        """The latest outcomes, read at ``since`` (loop time) or later: a read in flight that
+        began then is shared, else one is begun once that one ends. However many waits an
+        outcome wakes, they read the outcomes once or twice between them, not once each."""
+        while True:
+            read = self._read
+            if read is not None and self._read_began >= since:
+                return await asyncio.shield(read)
+            if read is not None and not read.done():
+                await asyncio.wait([read])  # too old for us: the next one is ours
+                continue
+            self._read_began = asyncio.get_running_loop().time()
+            self._read = asyncio.ensure_future(self.store.delivered(MAX_LISTED))
+            # a failed read is reported to its waits and not kept for later ones
+            self._read.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def delivered(self, query: DeliveredQuery, wait: float = 0.0) -> list[Delivered]:
         """The deliveries with an outcome that match, newest first; with ``wait``, until the
@@ -410,7 +438,8 @@ class EmulatorService:
         while True:
             waiter = self.signal.future()  # before looking: an outcome between is not missed
             try:
-                found = [d for d in await self.store.delivered(MAX_LISTED) if query.matches(d)]
+                latest = await self._outcomes(loop.time())
+                found = [d for d in latest if query.matches(d)]
                 left = deadline - loop.time()
                 if found or left <= 0:
                     return found
@@ -427,7 +456,7 @@ class EmulatorService:
         try:
             offset = times.advance(seconds)
         except ValueError as exc:
-            raise InvalidInputError(str(exc).capitalize() + ".", target="seconds") from None
+            raise InvalidInputError(str(exc).capitalize() + ".", target="advanceSeconds") from None
         if self.wake_worker is not None:
             self.wake_worker()  # retries now due go at once
         return offset

@@ -42,7 +42,7 @@ from graphpost.domain.search import (
     SearchNode,
     Size,
     Text,
-    words,
+    attachment_words,
 )
 from graphpost.store.engine import Tx
 
@@ -138,8 +138,7 @@ def pg_index_text(row: IndexEntry, attachment_names: list[str]) -> str:
     """A new message's tsvector text: its own fields and its attachments' names."""
     if not attachment_names:
         return row.pg
-    names = [words(n) for n in attachment_names]
-    return row.pg + " " + tsvector_text({ATTACHMENT: names})
+    return row.pg + " " + tsvector_text({ATTACHMENT: attachment_words(attachment_names)})
 
 
 async def insert_index(tx: Tx, seq: int, row: IndexEntry, attachment_names: list[str]) -> None:
@@ -151,7 +150,7 @@ async def insert_index(tx: Tx, seq: int, row: IndexEntry, attachment_names: list
             (seq, row.digest, pg_index_text(row, attachment_names)),
         )
         return
-    names = [words(n) for n in attachment_names]
+    names = attachment_words(attachment_names)
     await tx.execute(
         f"INSERT INTO message_search (rowid, {SQLITE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (seq, *row.sqlite, _column_text(names)),
@@ -194,7 +193,7 @@ async def reindex_attachments(tx: Tx, seq: int) -> None:
     rows = await tx.fetchall(
         "SELECT name FROM attachments WHERE message_seq = ? ORDER BY position", (seq,)
     )
-    names = [words(str(r[0] or "")) for r in rows]
+    names = attachment_words([str(r[0] or "") for r in rows])
     if tx.dialect == "postgresql":
         await tx.execute(_PG_REPLACE_ATTACHMENTS, (tsvector_text({ATTACHMENT: names}), seq))
     else:
@@ -378,6 +377,19 @@ class SearchSql:
         return _fts(node) is not None or (isinstance(node, Nope) and _fts(node.item) is not None)
 
 
+def _positive(node: SearchNode) -> bool:
+    """Whether every message ``node`` finds has one of its words (so the text index can find
+    them: a bare NOT, or an OR with one, would make every message of every mailbox a hit,
+    which PostgreSQL's GIN index cannot answer without reading all of it)."""
+    if isinstance(node, Text):
+        return True
+    if isinstance(node, AllOf):
+        return any(_positive(i) for i in node.items)
+    if isinstance(node, AnyOf):
+        return all(_positive(i) for i in node.items)
+    return False
+
+
 def _driving(node: SearchNode, dialect: str) -> tuple[SearchNode, list[SearchNode]] | None:
     """The text condition every result must meet (the node, or the text items of a top AND
     together) and what is left to check on each row; None if there is none."""
@@ -394,7 +406,7 @@ def _driving(node: SearchNode, dialect: str) -> tuple[SearchNode, list[SearchNod
     else:
         return None
     usable = _tsq(drive) if dialect == "postgresql" else _fts(drive)
-    return (drive, rest) if usable is not None else None
+    return (drive, rest) if usable is not None and _positive(drive) else None
 
 
 def compile_search(node: SearchNode, dialect: str) -> SearchSql:

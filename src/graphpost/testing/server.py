@@ -15,6 +15,7 @@ import uvicorn
 from graphpost.cli.common import with_runtime
 from graphpost.cli.http import GraphpostConfig, HttpLimits
 from graphpost.cli.serve import first_start
+from graphpost.domain import times
 from graphpost.runtime import Server
 from graphpost.settings import Settings
 
@@ -41,9 +42,18 @@ class _Uvicorn(uvicorn.Server):
             self.ready.set()
 
 
+_running: list[InProcessServer] = []  # the in-process servers of this process
+_clock_at_start: list[float] = [0.0]  # the clock's offset when the first of them started
+_lock = threading.Lock()
+
+
 class InProcessServer:
     """``start()`` returns the base URL; ``stop()`` shuts it down (the worker finishes what it
-    holds, as at a SIGTERM). ``settings`` are Settings fields (``smtp_relay=…``, …)."""
+    holds, as at a SIGTERM). ``settings`` are Settings fields (``smtp_relay=…``, …).
+
+    The clock the test controls move is this process's: when the last in-process server
+    stops, it is put back where it was when the first started (as a restart of ``serve``
+    forgets how far it was moved), so the next server starts with the real time."""
 
     def __init__(self, data_dir: Path, **settings: Any) -> None:
         port = settings.pop("port", None) or free_port()
@@ -62,6 +72,8 @@ class InProcessServer:
         return self.settings.base_url
 
     def start(self) -> str:
+        if self._thread is not None:
+            raise RuntimeError(f"graphpost is already running on {self.base_url}; stop() it first")
         s = self.settings
         # migrate and seed the demo tenant first, in a loop of its own
         with_runtime(s, first_start)
@@ -76,6 +88,10 @@ class InProcessServer:
             access_log=False, log_level="warning", timeout_graceful_shutdown=5,
         )  # fmt: skip
         server = self._server = _Uvicorn(config)
+        with _lock:
+            if not _running:
+                _clock_at_start[0] = times.offset()
+            _running.append(self)
         self._thread = threading.Thread(target=self._run, name="graphpost", daemon=True)
         self._thread.start()
         if not server.ready.wait(START_SECONDS) or not server.started:
@@ -97,6 +113,11 @@ class InProcessServer:
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
+        with _lock:
+            if self in _running:
+                _running.remove(self)
+                if not _running:
+                    times.restore(_clock_at_start[0])
 
     def __enter__(self) -> InProcessServer:
         self.start()

@@ -107,6 +107,8 @@ def test_dates_and_sizes() -> None:
         "category:red", "x" * (s.MAX_LENGTH + 1), " ".join(["w"] * (s.MAX_TERMS + 1)),
         "(" * (s.MAX_DEPTH + 2) + "a" + ")" * (s.MAX_DEPTH + 2), "NOT " * 40 + "a",
         "a\x00b", "received:(a OR b)", 'x "' + " ".join(["w"] * 40) + '"',
+        # digits that are not decimal ones (str.isdigit says yes, int() says no)
+        "size:\u00b2", "size>\u2460", "size:1..\u00b3", "size:\u0661\u0662",
     ],
 )  # fmt: skip
 def test_refusals_are_query_errors(bad: str) -> None:
@@ -128,6 +130,8 @@ def test_without_full_read_narrows_free_text_only() -> None:
                               Text((s.SUBJECT,), ("b",), False),
                               Nope(Text(BASIC_FIELDS, ("c",), False))))  # fmt: skip
     assert s.restricted_fields(p("body:x attachment:y z")) == {s.BODY, s.ATTACHMENT}
+    # the size counts the body and the attachments: Mail.ReadBasic may not ask for it
+    assert s.restricted_fields(p("a OR NOT (size>10 b)")) == {s.SIZE}
 
 
 @settings(max_examples=300, deadline=None)

@@ -49,7 +49,12 @@ def _require_fts5(conn: sa.Connection) -> None:
 def _backfill(conn: sa.Connection, dialect: str) -> None:
     # the index is built by the code that writes it for new messages, so the two agree
     from graphpost.domain.message import Message
-    from graphpost.domain.search import IndexFields, index_fields, message_fields, words
+    from graphpost.domain.search import (
+        IndexFields,
+        attachment_words,
+        index_fields,
+        message_fields,
+    )
     from graphpost.store.search import SQLITE_COLUMNS, IndexEntry, _column_text, tsvector_text
 
     last = 0
@@ -65,7 +70,7 @@ def _backfill(conn: sa.Connection, dialect: str) -> None:
             return
         last = int(rows[-1][0])
         seqs = [int(r[0]) for r in rows]
-        names: dict[int, list[list[str]]] = {s: [] for s in seqs}
+        names: dict[int, list[str]] = {s: [] for s in seqs}
         for seq, name in conn.execute(
             sa.text(
                 "SELECT message_seq, name FROM attachments WHERE message_seq >= :lo "
@@ -74,7 +79,7 @@ def _backfill(conn: sa.Connection, dialect: str) -> None:
             {"lo": seqs[0], "hi": last},
         ):
             if int(seq) in names:
-                names[int(seq)].append(words(str(name or "")))
+                names[int(seq)].append(str(name or ""))
         for seq, doc, subject, from_name, from_address in rows:
             fields: IndexFields
             try:
@@ -86,7 +91,7 @@ def _backfill(conn: sa.Connection, dialect: str) -> None:
                     cc=[], bcc=[], attachment_names=[],
                 )  # fmt: skip
             row = IndexEntry(fields)
-            attached = names[int(seq)]
+            attached = attachment_words(names[int(seq)])
             if dialect == "postgresql":
                 text = row.pg
                 if attached:
