@@ -39,6 +39,7 @@ MAX_PAGE = 1000
 CHANGE_TYPES = ("created", "updated", "deleted")
 _LOG_BATCH = 2000
 _MAX_TOKEN = 4096
+_INT64 = 2**63  # a token's numbers go to 64-bit columns: anything wider is not one we wrote
 
 EXPIRED = (
     "The sync state generation is not found. The delta token is expired and data must be "
@@ -81,10 +82,12 @@ def decode_token(text: str) -> Token:
         token = _decode_token(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise SyncStateError(INVALID) from None
+    numbers = [token.s, *(token.p or ()), *(token.since[:1] if token.since else ())]
     valid = (
         token.v == 1
         and token.k in ("m", "f")
         and token.s >= 0
+        and all(-_INT64 <= n < _INT64 for n in numbers)
         and (token.ct is None or token.ct in CHANGE_TYPES)
         and (token.p is None or token.i)
     )

@@ -1,0 +1,121 @@
+"""Regressions found by a hostile review of delta queries, subscriptions and the folder query
+surface (branch attack2), each on a real `graphpost serve`, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import RunningServer
+from tests.delta_sync import DeltaSync
+from tests.mail_api import assert_error, make, unique
+from tests.webhook import Receiver, start_receiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = start_receiver()
+    yield r
+    r.stop()
+
+
+def _forged(token: str, **change: Any) -> str:
+    raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    raw.update(change)
+    return base64.urlsafe_b64encode(json.dumps(raw).encode()).rstrip(b"=").decode()
+
+
+def _in_minutes(n: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + n * 60))
+
+
+def test_delta_token_numbers_out_of_range_are_410_not_500(server: RunningServer) -> None:
+    """A token's integers beyond a 64-bit column (seq, keyset, since) were passed to the
+    database before the token was checked: SQLite's OverflowError, PostgreSQL's range error."""
+    with server.client() as c:
+        r = c.post("/me/mailFolders", json={"displayName": unique("dtok")})
+        folder = r.json()["id"]
+        for n in range(3):
+            make(c, folder, subject=f"t{n}")
+        start = f"/me/mailFolders/{folder}/messages/delta"
+        first = c.get(start, headers={"Prefer": "odata.maxpagesize=1"}).json()
+        skip = first["@odata.nextLink"].split("token=", 1)[1]
+        sync = DeltaSync(c, start)
+        sync.round()
+        delta = sync.link.split("token=", 1)[1]
+        huge = 2**64 + 5
+        for bad in (
+            _forged(skip, p=[huge, 1]),
+            _forged(skip, p=[1, huge]),
+            _forged(skip, p=[-huge, 1]),
+            _forged(skip, s=huge),
+            _forged(skip, since=[huge, True]),
+            _forged(skip, since=[-huge, True]),
+            _forged(delta, s=2**63),
+            _forged(delta, s=huge),
+            _forged(delta, since=[huge, False]),
+        ):
+            r = c.get(f"{start}?$skiptoken={bad}")
+            assert r.status_code in (200, 410), (r.status_code, r.text[-300:])
+        fr = c.get("/me/mailFolders/delta").json()
+        ftoken = (fr.get("@odata.deltaLink") or fr["@odata.nextLink"]).split("token=", 1)[1]
+        for bad in (_forged(ftoken, s=huge), _forged(ftoken, s=2**63)):
+            r = c.get(f"/me/mailFolders/delta?$deltatoken={bad}")
+            assert r.status_code == 410, (bad, r.status_code, r.text)
+
+
+@pytest.mark.parametrize("state", ["a\x00b", "\x00", "tab\there", "\x1b[31m", "\ud800"])
+def test_client_state_with_control_chars_is_stored_or_refused(
+    server: RunningServer, receiver: Receiver, state: str
+) -> None:
+    with server.client() as c:
+        body = {
+            "changeType": "created",
+            "notificationUrl": receiver.url,
+            "resource": "me/mailFolders('Inbox')/messages",
+            "expirationDateTime": _in_minutes(120),
+            "clientState": state,
+        }
+        r = c.post(
+            "/subscriptions",
+            content=json.dumps(body, ensure_ascii=True),
+            headers={"content-type": "application/json"},
+        )
+        assert r.status_code in (201, 400), r.text
+        if r.status_code == 400:
+            assert_error(r, 400, r.json()["error"]["code"])
+        else:
+            sub = r.json()
+            assert sub["clientState"] == state
+            assert c.delete(f"/subscriptions/{sub['id']}").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        "9999-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-14:00",
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00-23:59",
+        "2030-01-01T00:00:00+99:00",
+        "2030-01-01\x00",
+        "+002030-01-01T00:00:00Z",
+        "2030-W01-1",
+        "1e308",
+    ],
+)
+def test_hostile_expiry_is_400(server: RunningServer, receiver: Receiver, when: str) -> None:
+    with server.client() as c:
+        body = {
+            "changeType": "created",
+            "notificationUrl": receiver.url,
+            "resource": "me/messages",
+            "expirationDateTime": when,
+        }
+        r = c.post("/subscriptions", json=body)
+        assert r.status_code == 400, r.text
