@@ -119,3 +119,45 @@ def test_hostile_expiry_is_400(server: RunningServer, receiver: Receiver, when: 
         }
         r = c.post("/subscriptions", json=body)
         assert r.status_code == 400, r.text
+
+
+def _chain(c: Any, depth: int) -> list[str]:
+    """A top-level folder and ``depth - 1`` folders each inside the last: their ids, top
+    first."""
+    r = c.post("/me/mailFolders", json={"displayName": unique("deep")})
+    assert r.status_code == 201, r.text
+    chain = [r.json()["id"]]
+    for n in range(depth - 1):
+        r = c.post(f"/me/mailFolders/{chain[-1]}/childFolders", json={"displayName": f"d{n}"})
+        assert r.status_code == 201, r.text
+        chain.append(r.json()["id"])
+    return chain
+
+
+def test_a_folder_is_not_copied_into_its_own_deep_subtree(server: RunningServer) -> None:
+    """The copy's check walked 64 levels up from the destination: below that, a folder was
+    copied into its own subtree."""
+    with server.client() as c:
+        chain = _chain(c, 70)
+        r = c.post(f"/me/mailFolders/{chain[0]}/copy", json={"destinationId": chain[-1]})
+        assert_error(r, 400, "ErrorMoveCopyFailed")
+        r = c.post(f"/me/mailFolders/{chain[0]}/move", json={"destinationId": chain[-1]})
+        assert_error(r, 400, "ErrorMoveCopyFailed")
+        assert c.get(f"/me/mailFolders/{chain[-1]}").json()["childFolderCount"] == 0
+
+
+def test_a_folder_is_not_moved_into_its_own_very_deep_subtree(server: RunningServer) -> None:
+    """The move's check in its transaction walked 300 levels: a deeper destination made a
+    loop of folders, cut off from the mailbox's root."""
+    with server.client() as c:
+        chain = _chain(c, 305)
+        r = c.post(f"/me/mailFolders/{chain[0]}/move", json={"destinationId": chain[-1]})
+        assert r.status_code == 400, r.text
+        top = c.get(f"/me/mailFolders/{chain[0]}").json()
+        root = c.get("/me/mailFolders/msgfolderroot").json()["id"]
+        assert top["parentFolderId"] == root
+        r = c.post(f"/me/mailFolders/{chain[0]}/copy", json={"destinationId": chain[-1]})
+        assert r.status_code == 400, r.text
+        assert c.get(f"/me/mailFolders/{chain[-1]}").json()["childFolderCount"] == 0
+        assert c.post(f"/me/mailFolders/{chain[0]}/permanentDelete").status_code == 204
+        assert c.get(f"/me/mailFolders/{chain[-1]}").status_code == 404
