@@ -161,3 +161,40 @@ def test_a_folder_is_not_moved_into_its_own_very_deep_subtree(server: RunningSer
         assert c.get(f"/me/mailFolders/{chain[-1]}").json()["childFolderCount"] == 0
         assert c.post(f"/me/mailFolders/{chain[0]}/permanentDelete").status_code == 204
         assert c.get(f"/me/mailFolders/{chain[-1]}").status_code == 404
+
+
+def test_a_search_folder_is_not_synchronised_or_subscribed_empty(
+    server: RunningServer, receiver: Receiver
+) -> None:
+    """A search folder's messages are its sources' (none has it as its folder): its delta
+    answered an empty round and a subscription to it never fired, while the folder listed
+    messages. Both are refused, as what graphpost does not do."""
+    with server.client() as c:
+        source = c.post("/me/mailFolders", json={"displayName": unique("src")}).json()["id"]
+        make(c, source, subject="seen through the search folder")
+        r = c.post(
+            "/me/mailFolders/searchfolders/childFolders",
+            json={
+                "@odata.type": "#microsoft.graph.mailSearchFolder",
+                "displayName": unique("sf"),
+                "sourceFolderIds": [source],
+                "filterQuery": "startswith(subject, 'seen')",
+            },
+        )
+        assert r.status_code == 201, r.text
+        search = r.json()["id"]
+        assert len(c.get(f"/me/mailFolders/{search}/messages").json()["value"]) == 1
+        r = c.get(f"/me/mailFolders/{search}/messages/delta")
+        assert_error(r, 400, "ErrorInvalidRequest")
+        assert "search folder" in r.json()["error"]["message"]
+        r = c.post(
+            "/subscriptions",
+            json={
+                "changeType": "created",
+                "notificationUrl": receiver.url,
+                "resource": f"me/mailFolders('{search}')/messages",
+                "expirationDateTime": _in_minutes(120),
+            },
+        )
+        assert_error(r, 400, "ErrorInvalidRequest")
+        assert "search folder" in r.json()["error"]["message"]

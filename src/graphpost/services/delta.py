@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from graphpost.domain.folders import well_known_name
-from graphpost.errors import SyncStateError, SyncStateNotFoundError
+from graphpost.errors import InvalidOperationError, SyncStateError, SyncStateNotFoundError
 from graphpost.ports.changes import FOLDER, MESSAGE, ChangeLog
 from graphpost.ports.folders import Folder, FolderStore
 from graphpost.ports.messages import MessageStore, StoredMessage
@@ -46,6 +46,9 @@ EXPIRED = (
     "synchronized again."
 )
 OTHER_FOLDER = "The sync state root folder is not found."
+NO_SEARCH_DELTA = (
+    "Delta queries are not supported on a search folder: synchronise its source folders."
+)
 INVALID = "The sync state is invalid: start the synchronization again without a token."
 
 
@@ -164,11 +167,15 @@ class DeltaService:
     ) -> MessagePage:
         mailbox.principal.require(Access.READ)
         known = well_known_name(folder_key)
-        folder_id = (  # a well-known folder's id is remembered: no read
-            await self.folders.well_known_of(mailbox.id, known)
-            if known is not None
-            else (await self.folders.resolve(mailbox, folder_key)).id
-        )
+        if known is not None:  # a well-known folder's id is remembered: no read
+            folder_id = await self.folders.well_known_of(mailbox.id, known)
+        else:
+            folder = await self.folders.resolve(mailbox, folder_key)
+            if folder.search is not None:
+                # its messages are its sources' (their changes name those folders): a round
+                # would be empty whatever the folder shows
+                raise InvalidOperationError(NO_SEARCH_DELTA)
+            folder_id = folder.id
         token = self._token(mailbox, "m", folder_id, query)
         if token is None:
             token = Token(
