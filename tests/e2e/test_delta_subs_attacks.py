@@ -198,3 +198,34 @@ def test_a_search_folder_is_not_synchronised_or_subscribed_empty(
         )
         assert_error(r, 400, "ErrorInvalidRequest")
         assert "search folder" in r.json()["error"]["message"]
+
+
+def test_writes_into_a_folder_deleted_at_the_same_time_are_404(server: RunningServer) -> None:
+    """A move, copy or new message into a folder that a permanentDelete removes at the same
+    moment: the insert's foreign key failed, answered as a 503 (the database's fault);
+    the destination is gone, a 404."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seen: dict[str, set[int]] = {"move": set(), "copy": set(), "message": set(), "delete": set()}
+    with server.client() as c, ThreadPoolExecutor(4) as pool:
+        for _ in range(12):
+            dest = c.post("/me/mailFolders", json={"displayName": unique("dest")}).json()["id"]
+            moving = c.post("/me/mailFolders", json={"displayName": unique("mv")}).json()["id"]
+            copied = c.post("/me/mailFolders", json={"displayName": unique("cp")}).json()["id"]
+            make(c, copied, subject="copied")
+            jobs: dict[str, tuple[str, dict[str, str] | None]] = {
+                "move": (f"/me/mailFolders/{moving}/move", {"destinationId": dest}),
+                "copy": (f"/me/mailFolders/{copied}/copy", {"destinationId": dest}),
+                "message": (f"/me/mailFolders/{dest}/messages", {"subject": "into it"}),
+                "delete": (f"/me/mailFolders/{dest}/permanentDelete", None),
+            }
+            futures = {
+                name: pool.submit(c.post, path, json=body) for name, (path, body) in jobs.items()
+            }
+            for name, future in futures.items():
+                r = future.result()
+                seen[name].add(r.status_code)
+                assert r.status_code in (200, 201, 204, 404), (name, r.status_code, r.text)
+            assert c.get(f"/me/mailFolders/{dest}").status_code == 404
+            assert c.get(f"/me/mailFolders/{copied}/messages").json()["value"]
+    assert seen["delete"] == {204}

@@ -29,7 +29,12 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
-from graphpost.errors import AlreadyExistsError, InvalidInputError, StoreError
+from graphpost.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    ReferenceGoneError,
+    StoreError,
+)
 from graphpost.store.urls import pg_url
 
 T = TypeVar("T")
@@ -134,10 +139,17 @@ def _unstorable(exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"A value in this request cannot be stored: {exc}")
 
 
+# a foreign key failed: what the write named was removed meanwhile (the services checked it
+# was there first), so the answer is theirs, a 404, without the database's text
+GONE = "The specified object was not found in the store."
+
+
 def _integrity(exc: Exception) -> Exception:
     text = str(exc)
     if "UNIQUE" in text or "unique" in text:
         return AlreadyExistsError(text)
+    if "FOREIGN KEY" in text:
+        return ReferenceGoneError(GONE)
     return StoreError(text)
 
 
@@ -330,6 +342,8 @@ class PgTx:
             return await getattr(self._conn, method)(to_numbered(sql), *args)
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExistsError(str(exc)) from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise ReferenceGoneError(GONE) from exc
         except (asyncpg.DataError, UnicodeEncodeError) as exc:  # class 22: the value itself
             raise _unstorable(exc) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
