@@ -229,3 +229,34 @@ def test_writes_into_a_folder_deleted_at_the_same_time_are_404(server: RunningSe
             assert c.get(f"/me/mailFolders/{dest}").status_code == 404
             assert c.get(f"/me/mailFolders/{copied}/messages").json()["value"]
     assert seen["delete"] == {204}
+
+
+def test_folder_delta_converges_after_moves_renames_and_deletes(server: RunningServer) -> None:
+    """A folders' sync client, after a round of creates, renames, moves, deletes into Deleted
+    Items and for good, holds exactly what a fresh initial sync sees."""
+    with server.client() as c:
+        sync = DeltaSync(c, "/me/mailFolders/delta", page_size=3)
+        sync.round()
+        top = c.post("/me/mailFolders", json={"displayName": unique("top")}).json()["id"]
+        kid = c.post(f"/me/mailFolders/{top}/childFolders", json={"displayName": "kid"}).json()
+        grandkid = c.post(
+            f"/me/mailFolders/{kid['id']}/childFolders", json={"displayName": "gk"}
+        ).json()
+        gone = c.post("/me/mailFolders", json={"displayName": unique("gone")}).json()["id"]
+        sync.round()
+        assert {top, kid["id"], grandkid["id"], gone} <= set(sync.items)
+        assert c.patch(f"/me/mailFolders/{top}", json={"displayName": unique("re")}).is_success
+        moved = c.post(f"/me/mailFolders/{kid['id']}/move", json={"destinationId": "inbox"})
+        assert moved.status_code == 200, moved.text
+        assert c.delete(f"/me/mailFolders/{top}").status_code == 204
+        assert c.post(f"/me/mailFolders/{gone}/permanentDelete").status_code == 204
+        copied = c.post(f"/me/mailFolders/{kid['id']}/copy", json={"destinationId": "drafts"})
+        assert copied.status_code == 200, copied.text
+        sync.round()
+        fresh = DeltaSync(c, "/me/mailFolders/delta", page_size=50)
+        fresh.round()
+        assert set(sync.items) == set(fresh.items)
+        for folder_id, item in fresh.items.items():
+            mine = sync.items[folder_id]
+            for name in ("displayName", "parentFolderId", "childFolderCount", "totalItemCount"):
+                assert mine[name] == item[name], (name, mine, item)
