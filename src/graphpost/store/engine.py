@@ -344,6 +344,8 @@ class PgTx:
             raise AlreadyExistsError(str(exc)) from exc
         except asyncpg.ForeignKeyViolationError as exc:
             raise ReferenceGoneError(GONE) from exc
+        except asyncpg.DeadlockDetectedError as exc:
+            raise _DeadlockError(f"database error: {exc}") from exc
         except (asyncpg.DataError, UnicodeEncodeError) as exc:  # class 22: the value itself
             raise _unstorable(exc) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -378,6 +380,15 @@ async def _keep_session(conn: Any) -> None:
     connection goes back to the pool as it is: no reset query, one round trip less."""
 
 
+class _DeadlockError(StoreError):
+    """PostgreSQL broke a lock cycle by aborting this transaction: it is run again."""
+
+
+# attempts of a write PostgreSQL aborted to break a deadlock (a write into a folder while the
+# folder is deleted for good, at the same moment, could make one); the retry runs the op anew
+_DEADLOCK_ATTEMPTS = 4
+
+
 class PostgresEngine:
     dialect = "postgresql"
 
@@ -399,6 +410,16 @@ class PostgresEngine:
         return cls(pool)
 
     async def write(self, op: Op[T], *, one_statement: bool = False) -> T:
+        for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+            try:
+                return await self._write_once(op, one_statement)
+            except _DeadlockError:
+                if attempt == _DEADLOCK_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write_once(self, op: Op[T], one_statement: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
                 if one_statement:
