@@ -295,6 +295,12 @@ class StoreError(GraphpostError):
     """The database failed; not the caller's fault."""
 
 
+class ReferenceGoneError(NotFoundError, StoreError):
+    """A write naming a row (a folder, a message) that another request removed after it was
+    checked: the foreign key failed. What the write named is gone: 404, not the database's
+    fault (still a ``StoreError`` to code that handles the database's)."""
+
+
 class SendAsDeniedError(AccessDeniedError):
     """The message's `from` is a mailbox the caller may not send as."""
 

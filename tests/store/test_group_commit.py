@@ -60,3 +60,45 @@ async def test_a_failing_write_in_a_batch_runs_once_more_alone(engine: Engine) -
     batched = engine.dialect == "sqlite"
     assert calls == {"first": 1, "before": 1 + batched, "failing": 1 + batched, "after": 1}
     assert await tenant_ids(engine) == {"first", "before", "after"}
+
+
+async def test_two_writes_in_a_lock_cycle_both_commit(engine: Engine) -> None:
+    """Two writes that lock two rows in opposite orders (PostgreSQL: a deadlock, one aborted,
+    which was answered 503): the aborted one runs again and both commit. On SQLite the one
+    writer serialises them."""
+    if engine.dialect != "postgresql":
+        pytest.skip("SQLite's one writer cannot deadlock")
+    await engine.write(
+        lambda tx: tx.executemany(
+            "INSERT INTO change_counters (mailbox_id, last_seq, horizon) VALUES (?, 0, 0)",
+            [("lock-a",), ("lock-b",)],
+        )
+    )
+    both_locked_once = asyncio.Barrier(2)
+    runs: Counter[str] = Counter()
+
+    def crossing(first: str, second: str) -> Op[None]:
+        async def op(tx: Tx) -> None:
+            runs[first] += 1
+            await tx.execute(
+                "UPDATE change_counters SET last_seq = last_seq + 1 WHERE mailbox_id = ?", (first,)
+            )
+            if runs[first] == 1:
+                await asyncio.wait_for(both_locked_once.wait(), 10)
+            await tx.execute(
+                "UPDATE change_counters SET last_seq = last_seq + 1 WHERE mailbox_id = ?",
+                (second,),
+            )
+
+        return op
+
+    await asyncio.gather(
+        engine.write(crossing("lock-a", "lock-b")), engine.write(crossing("lock-b", "lock-a"))
+    )
+    rows = await engine.read(
+        lambda tx: tx.fetchall(
+            "SELECT last_seq FROM change_counters WHERE mailbox_id IN ('lock-a', 'lock-b')"
+        )
+    )
+    assert [r[0] for r in rows] == [2, 2]  # each write once, whole
+    assert sum(runs.values()) == 3  # one of them ran again

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from graphpost.domain.folders import well_known_name
-from graphpost.errors import SyncStateError, SyncStateNotFoundError
+from graphpost.errors import InvalidOperationError, SyncStateError, SyncStateNotFoundError
 from graphpost.ports.changes import FOLDER, MESSAGE, ChangeLog
 from graphpost.ports.folders import Folder, FolderStore
 from graphpost.ports.messages import MessageStore, StoredMessage
@@ -39,12 +39,16 @@ MAX_PAGE = 1000
 CHANGE_TYPES = ("created", "updated", "deleted")
 _LOG_BATCH = 2000
 _MAX_TOKEN = 4096
+_INT64 = 2**63  # a token's numbers go to 64-bit columns: anything wider is not one we wrote
 
 EXPIRED = (
     "The sync state generation is not found. The delta token is expired and data must be "
     "synchronized again."
 )
 OTHER_FOLDER = "The sync state root folder is not found."
+NO_SEARCH_DELTA = (
+    "Delta queries are not supported on a search folder: synchronise its source folders."
+)
 INVALID = "The sync state is invalid: start the synchronization again without a token."
 
 
@@ -81,10 +85,12 @@ def decode_token(text: str) -> Token:
         token = _decode_token(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise SyncStateError(INVALID) from None
+    numbers = [token.s, *(token.p or ()), *(token.since[:1] if token.since else ())]
     valid = (
         token.v == 1
         and token.k in ("m", "f")
         and token.s >= 0
+        and all(-_INT64 <= n < _INT64 for n in numbers)
         and (token.ct is None or token.ct in CHANGE_TYPES)
         and (token.p is None or token.i)
     )
@@ -161,11 +167,15 @@ class DeltaService:
     ) -> MessagePage:
         mailbox.principal.require(Access.READ)
         known = well_known_name(folder_key)
-        folder_id = (  # a well-known folder's id is remembered: no read
-            await self.folders.well_known_of(mailbox.id, known)
-            if known is not None
-            else (await self.folders.resolve(mailbox, folder_key)).id
-        )
+        if known is not None:  # a well-known folder's id is remembered: no read
+            folder_id = await self.folders.well_known_of(mailbox.id, known)
+        else:
+            folder = await self.folders.resolve(mailbox, folder_key)
+            if folder.search is not None:
+                # its messages are its sources' (their changes name those folders): a round
+                # would be empty whatever the folder shows
+                raise InvalidOperationError(NO_SEARCH_DELTA)
+            folder_id = folder.id
         token = self._token(mailbox, "m", folder_id, query)
         if token is None:
             token = Token(

@@ -203,7 +203,14 @@ class SubscriptionService:
         self._require_read(principal)
         folder_id = None
         if resource.folder_key is not None:
-            folder_id = (await self.folders.resolve(mailbox, resource.folder_key)).id
+            folder = await self.folders.resolve(mailbox, resource.folder_key)
+            if folder.search is not None:  # its messages' changes name their own folders
+                raise InvalidInputError(
+                    "Subscriptions to a search folder's messages are not supported: subscribe "
+                    "to its source folders.",
+                    target="resource",
+                )
+            folder_id = folder.id
         await self.handshake(notification_url)
         if lifecycle_url is not None:
             await self.handshake(lifecycle_url)

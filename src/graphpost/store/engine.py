@@ -29,7 +29,12 @@ from typing import Any, Protocol, TypeVar
 
 import asyncpg
 
-from graphpost.errors import AlreadyExistsError, InvalidInputError, StoreError
+from graphpost.errors import (
+    AlreadyExistsError,
+    InvalidInputError,
+    ReferenceGoneError,
+    StoreError,
+)
 from graphpost.store.urls import pg_url
 
 T = TypeVar("T")
@@ -134,10 +139,17 @@ def _unstorable(exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"A value in this request cannot be stored: {exc}")
 
 
+# a foreign key failed: what the write named was removed meanwhile (the services checked it
+# was there first), so the answer is theirs, a 404, without the database's text
+GONE = "The specified object was not found in the store."
+
+
 def _integrity(exc: Exception) -> Exception:
     text = str(exc)
     if "UNIQUE" in text or "unique" in text:
         return AlreadyExistsError(text)
+    if "FOREIGN KEY" in text:
+        return ReferenceGoneError(GONE)
     return StoreError(text)
 
 
@@ -330,6 +342,10 @@ class PgTx:
             return await getattr(self._conn, method)(to_numbered(sql), *args)
         except asyncpg.UniqueViolationError as exc:
             raise AlreadyExistsError(str(exc)) from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise ReferenceGoneError(GONE) from exc
+        except asyncpg.DeadlockDetectedError as exc:
+            raise _DeadlockError(f"database error: {exc}") from exc
         except (asyncpg.DataError, UnicodeEncodeError) as exc:  # class 22: the value itself
             raise _unstorable(exc) from exc
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -364,6 +380,15 @@ async def _keep_session(conn: Any) -> None:
     connection goes back to the pool as it is: no reset query, one round trip less."""
 
 
+class _DeadlockError(StoreError):
+    """PostgreSQL broke a lock cycle by aborting this transaction: it is run again."""
+
+
+# attempts of a write PostgreSQL aborted to break a deadlock (a write into a folder while the
+# folder is deleted for good, at the same moment, could make one); the retry runs the op anew
+_DEADLOCK_ATTEMPTS = 4
+
+
 class PostgresEngine:
     dialect = "postgresql"
 
@@ -385,6 +410,16 @@ class PostgresEngine:
         return cls(pool)
 
     async def write(self, op: Op[T], *, one_statement: bool = False) -> T:
+        for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+            try:
+                return await self._write_once(op, one_statement)
+            except _DeadlockError:
+                if attempt == _DEADLOCK_ATTEMPTS:
+                    raise
+                await asyncio.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _write_once(self, op: Op[T], one_statement: bool) -> T:
         try:
             async with self._pool.acquire() as conn:
                 if one_statement:

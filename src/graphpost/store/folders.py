@@ -30,8 +30,6 @@ _FROM = "folders f LEFT JOIN mail_search_folders s ON s.folder_id = f.id"
 _ids = msgspec.json.Decoder(list[str]).decode
 
 
-_MAX_DEPTH = 300  # deeper than any tree the API lets a client build (is_within walks 64)
-
 # a folder and every folder below it (both engines have recursive CTEs)
 _SUBTREE = (
     "WITH RECURSIVE t(id) AS (SELECT id FROM folders WHERE id = ? UNION ALL "
@@ -131,10 +129,10 @@ class SqlFolders:
         async def op(tx: Tx) -> list[Folder]:
             found: list[Folder] = []
             level = [folder_id]
-            # breadth first, one query per level: parents come before their children
-            for _ in range(_MAX_DEPTH):
-                if not level:
-                    break
+            seen: set[str] = set()
+            # breadth first, one query per level: parents come before their children; as deep
+            # as the tree is (the API does not bound a tree's depth), each folder once
+            while level:
                 marks = ", ".join("?" for _ in level)
                 column = "f.id" if not found else "f.parent_id"
                 rows = await tx.fetchall(
@@ -142,7 +140,8 @@ class SqlFolders:
                     f"AND {column} IN ({marks}) ORDER BY f.name_lower, f.id",
                     (mailbox_id, *level),
                 )
-                batch = [_folder(r) for r in rows]
+                batch = [f for f in map(_folder, rows) if f.id not in seen]
+                seen.update(f.id for f in batch)
                 found += batch
                 level = [f.id for f in batch]
             return found
@@ -238,10 +237,12 @@ class SqlFolders:
             )
             if row is None:
                 return
+            # up from the destination to the root, however deep (a bounded walk let a deeper
+            # destination make a loop of folders cut off from the root)
             current: str | None = parent_id
-            for _ in range(_MAX_DEPTH):
-                if current is None:
-                    break
+            seen: set[str] = set()
+            while current is not None and current not in seen:
+                seen.add(current)
                 if current == folder_id:
                     raise MoveCopyError(
                         "The move or copy operation failed: a folder cannot be moved into "
@@ -302,10 +303,12 @@ class SqlFolders:
 
     async def is_within(self, mailbox_id: str, folder_id: str, ancestor_id: str) -> bool:
         async def op(tx: Tx) -> bool:
+            # up to the root, however deep: a bounded walk let a folder be copied into its own
+            # subtree below that depth
             current: str | None = folder_id
-            for _ in range(64):
-                if current is None:
-                    return False
+            seen: set[str] = set()
+            while current is not None and current not in seen:
+                seen.add(current)
                 if current == ancestor_id:
                     return True
                 row = await tx.fetchone(

@@ -38,3 +38,12 @@ def test_envelope_shape() -> None:
     assert body["error"]["code"] == "ErrorItemNotFound"
     assert inner["request-id"] == "r" and inner["client-request-id"] == "c"
     assert len(inner["date"]) == 19 and "Z" not in inner["date"]
+
+
+def test_a_row_gone_meanwhile_is_a_404_and_still_a_store_error() -> None:
+    """A foreign key that fails because another request removed the row is the caller's
+    404 (it was a 503 with the database's text); code that retries the database's errors
+    still sees a StoreError."""
+    error = e.ReferenceGoneError("The specified object was not found in the store.")
+    assert status_and_code(error) == (404, "ErrorItemNotFound")
+    assert isinstance(error, e.StoreError)
