@@ -11,7 +11,7 @@ from msgspec.structs import replace as replace_struct
 
 from graphpost.domain import extended, ids, message
 from graphpost.domain.extended import ExtendedProperty
-from graphpost.domain.message import EmailAddress, ItemBody, Recipient, attachment, item
+from graphpost.domain.message import attachment
 from graphpost.domain.query import (
     And,
     Compare,
@@ -24,33 +24,12 @@ from graphpost.domain.query import (
 from graphpost.errors import AlreadyExistsError, ExtendedPropertyError
 from graphpost.ports.directory import User
 from graphpost.ports.folders import Folder
-from graphpost.ports.messages import NewMessage
 from graphpost.services.directory import mailbox_folders
 from graphpost.store.engine import Tx
 from tests.store.conftest import Stores
+from tests.store.samples import a_message, a_user
 
 pytestmark = pytest.mark.anyio
-
-
-async def a_user(store: Stores, mail: str = "a@example.com") -> User:
-    tenant = await store.directory.ensure_tenant(domain="example.com", display_name="Example")
-    user = User(ids.guid(), tenant.id, "A Person", mail, mail)
-    await store.directory.add_user(user, mailbox_folders(user.id))
-    return user
-
-
-def a_message(user: User, folder: str, *, subject: str = "s", read: bool = True,
-              at: int = 1_700_000_000, to: str = "b@example.com") -> NewMessage:  # fmt: skip
-    me = Recipient(EmailAddress("A", "a@example.com"))
-    msg = item(
-        message_id=ids.message_id(), folder_id=folder, now=at, web_base="http://x",
-        conversation_index=ids.conversation_index(), attachments=[],
-        internet_message_id=f"<{ids.guid()}@example.com>", subject=subject,
-        body=ItemBody("text", subject), sender=me, from_=me,
-        to=[Recipient(EmailAddress("B", to))], cc=[], bcc=[], reply_to=[], is_read=read,
-        is_draft=True, categories=["Red"] if read else [],
-    )  # fmt: skip
-    return NewMessage(user.id, msg)
 
 
 async def test_users_and_folders(store: Stores) -> None:

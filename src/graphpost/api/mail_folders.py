@@ -177,14 +177,7 @@ async def create(call: Call, parent_key: str | None) -> Response:
     data = _body(call)
     svc = call.services.folders
     if is_search_type(data.odata_type):
-        folder = await svc.create_search(
-            call.mailbox,
-            parent_key,
-            name=data.display_name,
-            filter_query=_given(data.filter_query),
-            sources=_given(data.source_folder_ids),
-            nested=_given(data.include_nested_folders),
-        )
+        folder = await svc.create_search(call.mailbox, parent_key, **_search_fields(data))
     else:
         _no_search_fields(data)
         folder = await svc.create(
@@ -203,6 +196,16 @@ def _given(value: object) -> object:
     return None if value is msgspec.UNSET else value
 
 
+def _search_fields(data: MailFolderInput) -> dict[str, Any]:
+    """A mailSearchFolder's properties as given (None: left out), for create and update."""
+    return {
+        "name": data.display_name,
+        "filter_query": _given(data.filter_query),
+        "sources": _given(data.source_folder_ids),
+        "nested": _given(data.include_nested_folders),
+    }
+
+
 def _no_search_fields(data: MailFolderInput) -> None:
     for name in _SEARCH_FIELDS:
         if getattr(data, name) is not msgspec.UNSET:
@@ -219,14 +222,7 @@ async def update(call: Call, key: str) -> Response:
     svc = call.services.folders
     current = await svc.resolve(call.mailbox, key)
     if current.search is not None:
-        folder = await svc.update_search(
-            call.mailbox,
-            current.id,
-            name=data.display_name,
-            filter_query=_given(data.filter_query),
-            sources=_given(data.source_folder_ids),
-            nested=_given(data.include_nested_folders),
-        )
+        folder = await svc.update_search(call.mailbox, current.id, **_search_fields(data))
     else:
         _no_search_fields(data)
         folder = await svc.rename(call.mailbox, key, name=data.display_name)
