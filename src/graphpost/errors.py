@@ -13,6 +13,9 @@ GraphpostError
 │   │   └── InefficientFilterError  the $filter/$orderby rule
 │   │   ├── UnsupportedQueryError  a query the directory does not run (Request_UnsupportedQuery)
 │   │   └── DirectoryQueryError  a malformed directory query (Request_BadRequest)
+│   ├── InvalidTimeZoneError     a time zone that is neither IANA nor Windows (mailboxSettings)
+│   ├── InvalidTimeSettingsError working hours that end before they start
+│   ├── InvalidArgumentsError    a value outside a setting's list (a day of the week)
 │   ├── InvalidOperationError    well-formed but not allowed on this item
 │   │   └── MoveCopyError        a folder moved or copied into itself or below it
 │   ├── ExtendedPropertyIdError  an extended property id in none of Graph's formats
@@ -32,7 +35,8 @@ GraphpostError
 │   ├── UnknownSegmentError      a URL segment that is not a resource
 │   └── SubscriptionNotFoundError  a subscription that is not there (or not the caller's)
 ├── AlreadyExistsError           a name that must be unique is taken
-│   └── ExtensionExistsError     an open extension of that name is already on the item
+│   ├── ExtensionExistsError     an open extension of that name is already on the item
+│   └── CategoryExistsError      a master category of that name is already in the list
 ├── ConflictError                If-Match does not match the change key
 ├── AuthenticationError          no, bad, expired or foreign token
 │   └── NoPermissionsError       a token with neither scp nor roles
@@ -112,6 +116,18 @@ class SearchWithFilterError(QueryError):
 
 class SearchWithOrderByError(QueryError):
     """$search with $orderby on messages."""
+
+
+class InvalidTimeZoneError(InvalidInputError):
+    """A time zone that is neither an IANA name nor a Windows one we know."""
+
+
+class InvalidTimeSettingsError(InvalidInputError):
+    """Working hours (or an automatic-replies schedule) that end before they start."""
+
+
+class InvalidArgumentsError(InvalidInputError):
+    """A value a mailbox setting does not have (Exchange's InvalidArguments)."""
 
 
 class UnsupportedQueryError(QueryError):
@@ -203,6 +219,10 @@ class SubscriptionNotFoundError(NotFoundError):
 
 class AlreadyExistsError(GraphpostError):
     """A name that must be unique is already taken."""
+
+
+class CategoryExistsError(AlreadyExistsError):
+    """POST …/outlook/masterCategories with a displayName the list already has."""
 
 
 class ExtensionExistsError(AlreadyExistsError):

@@ -31,12 +31,14 @@ from graphpost.emulator.edge import Absent, Controls
 from graphpost.identity.edge import IdentityEdge
 from graphpost.ports.throttling import ThrottleCounters
 from graphpost.services.access import AccessService
+from graphpost.services.autoreply import AutomaticReplies
 from graphpost.services.delta import DeltaService
 from graphpost.services.directory import DirectoryService
 from graphpost.services.emulator import EmulatorService
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
+from graphpost.services.mailbox import MailboxSettingsService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
 from graphpost.services.sending import Limits, SendService
@@ -53,6 +55,7 @@ from graphpost.store.emulator import SqlEmulator
 from graphpost.store.engine import Engine, make_private, open_engine
 from graphpost.store.folders import SqlFolders
 from graphpost.store.identity import SqlIdentity
+from graphpost.store.mailbox import SqlMailboxSettings
 from graphpost.store.messages import SqlMessages
 from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
@@ -85,6 +88,7 @@ class Runtime:
     subscriptions: SubscriptionService
     notifier: Notifier
     change_log: SqlChangeLog
+    mailbox_settings: MailboxSettingsService
     emulator: EmulatorService | None = None  # emulator mode's test controls
 
     @classmethod
@@ -115,9 +119,11 @@ class Runtime:
             blobs, messages, max_bytes=settings.max_upload_bytes, base_url=settings.base_url,
             lifetime_seconds=settings.upload_session_seconds,
         )  # fmt: skip
+        mailbox_settings = MailboxSettingsService(SqlMailboxSettings(engine), folders)
         ingest = IngestService(
-            message_store, folders, web_base=settings.base_url, parse=parser.parse
-        )
+            message_store, folders, web_base=settings.base_url, parse=parser.parse,
+            classify=mailbox_settings.classification_of,
+        )  # fmt: skip
         keys = KeySet(settings.data_dir, max_lifetime=settings.token_max_lifetime)
         tokens = TokenService(
             keys, base_url=settings.base_url, external=external_issuers(settings, directory)
@@ -167,6 +173,7 @@ class Runtime:
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
+        ingest.responder = AutomaticReplies(mailbox_settings, directory, sending).consider
         webhooks = WebhookClient(
             plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
         )
@@ -200,6 +207,7 @@ class Runtime:
             subscriptions=subscriptions,
             notifier=notifier,
             change_log=change_log,
+            mailbox_settings=mailbox_settings,
             emulator=emulator,
         )
 
@@ -256,6 +264,7 @@ class Runtime:
             Renderer(self.settings.base_url),
             self.uploads,
             subscriptions=self.subscriptions,
+            settings=self.mailbox_settings,
             delta=DeltaService(
                 self.message_store, self.folders, SqlFolders(self.engine), self.change_log
             ),

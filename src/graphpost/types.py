@@ -33,6 +33,9 @@ READ_SHARED_SCOPES = frozenset({"Mail.Read.Shared", "Mail.ReadWrite.Shared"})
 WRITE_SHARED_SCOPES = frozenset({"Mail.ReadWrite.Shared"})
 SEND_SHARED_SCOPES = frozenset({"Mail.Send.Shared"})
 SHARED_SCOPES = READ_SHARED_SCOPES | WRITE_SHARED_SCOPES | SEND_SHARED_SCOPES
+# Mailbox settings (mailboxSettings, masterCategories): the same names delegated and application
+SETTINGS_READ = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
+SETTINGS_WRITE = frozenset({"MailboxSettings.ReadWrite"})
 
 # Directory (user profiles). Delegated: USER_SELF_SCOPES read the signed-in user's own profile;
 # USER_BASIC_ALL the basic profile of every user of the tenant; USER_ALL every user's whole

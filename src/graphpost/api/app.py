@@ -17,6 +17,7 @@ from graphpost.api import (
     delta,
     mail_folders,
     messages,
+    settings,
     subscriptions,
     uploads,
     users,
@@ -198,6 +199,19 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "messages/{id}/extensions", messages.create_extension),
     Route("PATCH", "messages/{id}/extensions/{name}", messages.update_extension),
     Route("DELETE", "messages/{id}/extensions/{name}", messages.delete_extension),
+    Route("GET", "mailboxSettings", settings.get_settings),
+    Route("PATCH", "mailboxSettings", settings.update_settings),
+    Route("GET", "mailboxSettings/{part}", settings.get_setting),
+    Route("GET", "outlook/masterCategories", settings.list_categories),
+    Route("POST", "outlook/masterCategories", settings.create_category),
+    Route("GET", "outlook/masterCategories/{id}", settings.get_category),
+    Route("PATCH", "outlook/masterCategories/{id}", settings.update_category),
+    Route("DELETE", "outlook/masterCategories/{id}", settings.delete_category),
+    Route("GET", "inferenceClassification/overrides", settings.list_overrides),
+    Route("POST", "inferenceClassification/overrides", settings.create_override),
+    Route("GET", "inferenceClassification/overrides/{id}", settings.get_override),
+    Route("PATCH", "inferenceClassification/overrides/{id}", settings.update_override),
+    Route("DELETE", "inferenceClassification/overrides/{id}", settings.delete_override),
 )
 
 

@@ -10,6 +10,7 @@ from graphpost.asgi import Request
 from graphpost.services.delta import DeltaService
 from graphpost.services.directory import Mailbox
 from graphpost.services.folders import FolderService
+from graphpost.services.mailbox import MailboxSettingsService
 from graphpost.services.messages import MessageService
 from graphpost.services.sending import SendService
 from graphpost.services.subscriptions import SubscriptionService
@@ -25,6 +26,7 @@ class Services:
     uploads: UploadService | None = None
     subscriptions: SubscriptionService | None = None
     delta: DeltaService | None = None
+    settings: MailboxSettingsService | None = None
 
 
 TEXT_BODY = 'outlook.body-content-type="text"'

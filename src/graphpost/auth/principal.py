@@ -13,6 +13,8 @@ from graphpost.types import (
     READ_SHARED_SCOPES,
     SEND_SCOPES,
     SEND_SHARED_SCOPES,
+    SETTINGS_READ,
+    SETTINGS_WRITE,
     SHARED_SCOPES,
     WRITE_SCOPES,
     WRITE_SHARED_SCOPES,
@@ -54,6 +56,13 @@ class Principal:
 
     def require(self, access: Access) -> None:
         if not self.grants(access):
+            raise AccessDeniedError(DENIED)
+
+    def require_settings(self, *, write: bool) -> None:
+        """MailboxSettings.Read (to read) or MailboxSettings.ReadWrite, delegated or
+        application alike; a delegate in a mailbox shared with them has neither (``in_shared``
+        keeps only the Mail scopes), as Graph gives no delegated access to another's settings."""
+        if not self.permissions & (SETTINGS_WRITE if write else SETTINGS_READ):
             raise AccessDeniedError(DENIED)
 
     @property

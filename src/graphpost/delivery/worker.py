@@ -211,15 +211,25 @@ class DeliveryWorker:
             if user is None:
                 text = f"<{d.recipient}>: Recipient address rejected: no such mailbox here"
                 return Outcome(d.seq, DeliveryState.FAILED, 550, "5.1.1", text)
-            copy = await self.ingest.message_from_mime(submission.mime, user, trusted=True)
+            copy = await self.ingest.message_from_mime(
+                submission.mime, user, trusted=True, arriving=True
+            )
             try:
-                await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
+                done = await self.store.deliver_local(
+                    d, owner=self.owner, message=copy, now_ms=now_ms()
+                )
             except BlobMissingError:
                 # a large message's skeleton names blobs that were removed meanwhile (they
                 # should not be: the submission holds them): read the whole message instead
                 whole = b"".join([block async for block in self._mime_stream(submission)()])
-                copy = await self.ingest.message_from_mime(whole, user, trusted=False)
-                await self.store.deliver_local(d, owner=self.owner, message=copy, now_ms=now_ms())
+                copy = await self.ingest.message_from_mime(
+                    whole, user, trusted=False, arriving=True
+                )
+                done = await self.store.deliver_local(
+                    d, owner=self.owner, message=copy, now_ms=now_ms()
+                )
+            if done:  # delivered by us (not by a worker that took the lease over)
+                await self.ingest.arrived(user, copy, submission.envelope_from)
             return None
         except ParseTimeoutError as exc:  # the same message would time out again: for good
             return Outcome(

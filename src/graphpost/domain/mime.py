@@ -49,6 +49,8 @@ from graphpost.errors import InvalidRecipientsError
 
 # Headers a client may not set through internetMessageHeaders but the server writes itself.
 THREADING = ("in-reply-to", "references")
+# RFC 3834's values of Auto-Submitted, the one header beyond x- ones a sender may give
+AUTO_SUBMITTED = ("auto-replied", "auto-generated", "auto-notified", "no")
 
 
 # every line break Python or a mail reader may honour, and every other control but TAB
@@ -315,6 +317,10 @@ def segments(
             if ids_value:
                 lines.append(f"{h.name}: {ids_value}")
     lines.append(f"Thread-Index: {_ascii(msg.conversation_index)}")
+    for h in headers:
+        if h.name.lower() == "auto-submitted" and h.value.strip().lower() in AUTO_SUBMITTED:
+            lines.append(f"Auto-Submitted: {h.value.strip().lower()}")
+            break
     if msg.importance != "normal":
         lines.append(f"Importance: {msg.importance}")
     if msg.is_read_receipt_requested and msg.from_ is not None:

@@ -29,5 +29,8 @@ class ExpiringCache(Generic[V]):
             self._items.clear()
         self._items[key] = (time.monotonic() + self.seconds, value)
 
+    def drop(self, key: str) -> None:
+        self._items.pop(key, None)
+
     def clear(self) -> None:
         self._items.clear()

@@ -1,7 +1,16 @@
 """Mail arriving in a mailbox: from inbound SMTP, from local delivery, and bounces.
 
 Every path goes through here, so a message that arrives by SMTP and one delivered from a
-local send are the same thing in the store.
+local send are the same thing in the store, and the mailbox acts on both alike, in this order
+(README, "What a mailbox does with a message it receives"):
+
+1. inbox rules: not yet (issue 13, scope 3); they will run in ``message_from_mime`` on the
+   copy before it is written, so that their moves and flags commit with the delivery;
+2. Focused Inbox: ``inferenceClassification`` from the sender's override, else the default
+   (``domain.arrival.classify``), set on the copy before it is written;
+3. automatic replies: after the copy commits (``arrived``), through the outbox.
+
+A non-delivery report (``arriving=False``) is neither classified nor answered.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from typing import Protocol
 
 import msgspec
 
-from graphpost.domain import extended, ids, mime
+from graphpost.domain import arrival, extended, ids, mime
 from graphpost.domain.times import now
 from graphpost.ports.directory import User
 from graphpost.ports.messages import MessageStore, NewMessage
@@ -24,6 +33,18 @@ class Parse(Protocol):
     def __call__(self, raw: bytes, *, trusted: bool = False) -> Awaitable[mime.Parsed]: ...
 
 
+class Classifier(Protocol):
+    """A sender's Focused Inbox override in a mailbox (``MailboxSettingsService``)."""
+
+    def __call__(self, mailbox_id: str, address: str | None) -> Awaitable[str | None]: ...
+
+
+class Responder(Protocol):
+    """What runs once a delivered copy has committed (``AutomaticReplies.consider``)."""
+
+    def __call__(self, user: User, copy: NewMessage, sender: str | None) -> Awaitable[bool]: ...
+
+
 class IngestService:
     def __init__(
         self,
@@ -32,17 +53,28 @@ class IngestService:
         *,
         web_base: str,
         parse: Parse | None = None,
+        classify: Classifier | None = None,
     ) -> None:
         self.store = store
         self.folders = folders
         self.web_base = web_base
         self._parse = parse  # e.g. services.parsing.MimeParser: large mail off the loop
+        self._classify = classify
+        # set by runtime once the send service exists (automatic replies send through it)
+        self.responder: Responder | None = None
 
     async def message_from_mime(
-        self, raw: bytes, user: User, *, folder_id: str | None = None, trusted: bool = False
+        self,
+        raw: bytes,
+        user: User,
+        *,
+        folder_id: str | None = None,
+        trusted: bool = False,
+        arriving: bool = False,
     ) -> NewMessage:
         """A received message for ``user``'s Inbox (or ``folder_id``), read from its MIME.
-        ``trusted``: MIME this server wrote (a local copy of a send, a report)."""
+        ``trusted``: MIME this server wrote (a local copy of a send, a report). ``arriving``:
+        a delivery to the mailbox (not a report of ours), which its Focused Inbox classifies."""
         if self._parse is None:
             parsed = mime.parse(raw)
         else:
@@ -80,10 +112,28 @@ class IngestService:
         )
         headers = list(parsed.headers)
         props = extended.from_headers((h.name, h.value) for h in headers)
+        if arriving:
+            # 1. inbox rules will run here (not yet); 2. Focused Inbox:
+            sender = msg.from_.email_address.address if msg.from_ is not None else None
+            found = await self._classify(user.id, sender) if self._classify else None
+            kind = arrival.classify(headers, found)
+            if kind != msg.inference_classification:
+                msg = msgspec.structs.replace(msg, inference_classification=kind)
         return NewMessage(user.id, msg, headers, attachments, extended=props)
 
-    async def deliver(self, raw: bytes, users: list[User]) -> list[NewMessage]:
-        """One received message into several mailboxes, in one transaction."""
-        copies = [await self.message_from_mime(raw, user) for user in users]
+    async def arrived(self, user: User, copy: NewMessage, sender: str | None) -> None:
+        """After a delivered copy committed: 3. its automatic reply, if one is due (to
+        ``sender``, the envelope's reverse path)."""
+        if self.responder is not None:
+            await self.responder(user, copy, sender)
+
+    async def deliver(
+        self, raw: bytes, users: list[User], *, sender: str | None = None
+    ) -> list[NewMessage]:
+        """One received message into several mailboxes, in one transaction; then what each
+        mailbox does once it has it (its automatic reply to ``sender``)."""
+        copies = [await self.message_from_mime(raw, user, arriving=True) for user in users]
         await self.store.insert_messages(copies)
+        for user, copy in zip(users, copies, strict=True):
+            await self.arrived(user, copy, sender)
         return copies

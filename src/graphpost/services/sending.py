@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from graphpost.auth.principal import Principal
 from graphpost.domain import addresses, compose, extended, ids, message, mime
 from graphpost.domain.extended import ExtendedProperty
 from graphpost.domain.message import (
@@ -472,6 +473,42 @@ class SendService:
             attachments=new.attachments,
             save=True,
             idempotency_key=idempotency_key,
+            replace_key=None,
+            stamp=stamp,
+            props=[],
+        )
+
+    async def send_automatic(
+        self,
+        user: User,
+        inp: MessageInput,
+        *,
+        headers: list[message.Header],
+        key: str,
+        conversation_index: str | None,
+    ) -> Sent:
+        """A message the mailbox sends by itself (an automatic reply): from its owner, through
+        the outbox like any send, not kept in Sent Items (as Exchange keeps none), once per
+        ``key`` (the submission's idempotency key: a second call with it sends nothing)."""
+        principal = Principal(user.tenant_id, "graphpost", user.id, frozenset({"Mail.Send"}), 0)
+        mailbox = Mailbox(user, principal)
+        stamp = now()
+        draft = await self.messages.new_message(
+            mailbox,
+            inp,
+            folder_id="",
+            stamp=stamp,
+            attachments=[],
+            conversation_index=conversation_index,
+        )
+        sent = await self._final(mailbox, draft, stamp)
+        return await self._submit(
+            mailbox,
+            sent,
+            headers=headers,
+            attachments=[],
+            save=False,
+            idempotency_key=key,
             replace_key=None,
             stamp=stamp,
             props=[],

@@ -163,7 +163,7 @@ class InboundHandler:
                 seen.add(user.id)
                 users.append(user)
         try:
-            copies = await self.ingest.deliver(data, users)
+            copies = await self.ingest.deliver(data, users, sender=envelope.mail_from)
         except Exception as exc:
             if _permanent(exc):
                 log.exception("an inbound message cannot be stored; refused for good")

@@ -132,6 +132,8 @@ messages = Table(
     Index("ix_messages_mailbox_received", "mailbox_id", "received_at", "seq"),
     Index("ix_messages_imid", "mailbox_id", "internet_message_id"),
     Index("ix_messages_conversation", "mailbox_id", "conversation_id"),
+    # Focused Inbox: a folder's focused (or other) messages, newest first
+    Index("ix_messages_folder_inference", "folder_id", "inference", "received_at", "seq"),
 )
 
 # One row per recipient, so that toRecipients/any(...) is an indexed EXISTS.
@@ -473,4 +475,44 @@ changes = Table(
     Column("change_type", String(8), nullable=False),  # created | updated | deleted
     Column("at_ms", BigInteger, nullable=False),
     Index("ix_changes_at", "at_ms"),
+)
+
+# ---------------------------------------------------------------- mailbox settings
+
+# GET/PATCH mailboxSettings: the whole settings as Graph's JSON (domain/settings.py); a row
+# only once they were changed. ``reply_epoch`` grows with every change of the automatic
+# replies: the period in which each sender is answered once.
+mailbox_settings = Table(
+    "mailbox_settings",
+    metadata,
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("document", LargeBinary, nullable=False),
+    Column("reply_epoch", BigInteger, nullable=False),
+    Column("modified_ms", BigInteger, nullable=False),
+)
+
+# the master list of categories (outlook/masterCategories); names unique in any case
+master_categories = Table(
+    "master_categories",
+    metadata,
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("display_name", Text, nullable=False),
+    Column("name_lower", Text, nullable=False),
+    Column("color", String(16), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_master_categories_name", "mailbox_id", "name_lower", unique=True),
+)
+
+# Focused Inbox overrides (inferenceClassification/overrides): one per sender address
+inference_overrides = Table(
+    "inference_overrides",
+    metadata,
+    Column("mailbox_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(36), primary_key=True),
+    Column("address", Text, nullable=False),  # lower case
+    Column("name", Text, nullable=True),
+    Column("classify_as", String(8), nullable=False),  # focused | other
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_inference_overrides_address", "mailbox_id", "address", unique=True),
 )
