@@ -41,6 +41,9 @@ SESSION_SECONDS = 600.0  # RFC 5321 §4.5.3.2: ten minutes for the whole of a DA
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+NULL_SENDER = "<>"  # MAIL FROM:<>, kept as aiosmtpd needs a reverse path to take RCPT
+
+
 def _bad_address(address: str) -> bool:
     """Not an address this server will take (the one validator of the API's sends: controls,
     spaces, bytes that were not UTF-8, no ``@`` ...)."""
@@ -116,6 +119,10 @@ class InboundHandler:
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         mail_options: list[str],
     ) -> str:  # fmt: skip
+        if address.strip() == "<>":  # the null reverse path (RFC 5321 §4.5.5): a report
+            envelope.mail_from = NULL_SENDER
+            envelope.mail_options.extend(mail_options)
+            return "250 2.1.0 OK"
         if address and _bad_address(address):
             return "553 5.1.7 Bad sender address syntax"
         if address and not self.trusted(session) and await self.directory.is_ours(address):
@@ -163,7 +170,8 @@ class InboundHandler:
                 seen.add(user.id)
                 users.append(user)
         try:
-            copies = await self.ingest.deliver(data, users, sender=envelope.mail_from)
+            sender = None if envelope.mail_from == NULL_SENDER else envelope.mail_from
+            copies = await self.ingest.deliver(data, users, sender=sender)
         except Exception as exc:
             if _permanent(exc):
                 log.exception("an inbound message cannot be stored; refused for good")
