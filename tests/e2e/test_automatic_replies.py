@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -208,7 +209,7 @@ def test_external_senders_lists_and_automated_mail(node: Node) -> None:
         subject = f"inside with {audience} {uuid.uuid4().hex[:6]}"
         _send(node.server, ALEX, grady, subject)
         wanted = f"Automatic reply: {subject}"
-        replies = wait_for(lambda s=wanted: _inbox(node.server, ALEX, s), what="internal reply")
+        replies = wait_for(partial(_inbox, node.server, ALEX, wanted), what="internal reply")
         assert "inside" in replies[0]["body"]["content"]
         time.sleep(SETTLE)
         assert not sink.messages_for(outsider)

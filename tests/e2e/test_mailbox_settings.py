@@ -188,7 +188,9 @@ def test_overrides_crud(server: RunningServer) -> None:
         assert_error(c.patch(path, json={"classifyAs": "other"}), 404, "ErrorItemNotFound")
 
 
-def _inbox(server: RunningServer, token: str, subject: str, kind: str | None = None) -> list:
+def _inbox(
+    server: RunningServer, token: str, subject: str, kind: str | None = None
+) -> list[dict[str, Any]]:
     query = f"subject eq '{subject}'"
     if kind:
         query = f"inferenceClassification eq '{kind}' and {query}"
