@@ -163,6 +163,7 @@ class Runtime:
         )
         if emulator is not None:
             emulator.wake_worker = worker.wake
+            emulator.on_reset = mailbox_settings.forget
         limits = Limits(
             max_recipients=settings.max_recipients,
             max_message_bytes=settings.max_message_bytes,

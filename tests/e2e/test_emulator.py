@@ -591,6 +591,15 @@ def test_seed_then_reset_one_tenant(gp: GraphpostClient, tmp_path: Path) -> None
         sub = c.post(f"/me/mailFolders/{made_folder.json()['id']}/childFolders",
                      json={"displayName": "Sub"})  # fmt: skip
         assert sub.status_code == 201
+    scopes = "MailboxSettings.ReadWrite Mail.ReadWrite"
+    bob_settings = httpx.Client(base_url=gp.graph_url, timeout=30, headers={
+        "Authorization": f"Bearer {gp.token(f'bob@{domain}', scopes)}"})  # fmt: skip
+    with bob_settings as c:
+        r = c.patch("/me/mailboxSettings", json={"automaticRepliesSetting": {
+            "status": "alwaysEnabled", "internalReplyMessage": "away"}})  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = c.post("/me/outlook/masterCategories", json={"displayName": "Bob's"})
+        assert r.status_code == 201, r.text
     done = gp.reset(domain)
     assert done["tenants"] == [domain] and done["messages"] == 1
     with graph(gp, f"bob@{domain}") as c:
@@ -600,6 +609,13 @@ def test_seed_then_reset_one_tenant(gp: GraphpostClient, tmp_path: Path) -> None
         assert "Projects" not in names and "Inbox" in names
         root = c.get("/me/mailFolders/msgfolderroot").json()
         assert root["childFolderCount"] == root_before
+    # the mailbox's settings and categories are back to none
+    bob_settings = httpx.Client(base_url=gp.graph_url, timeout=30, headers={
+        "Authorization": f"Bearer {gp.token(f'bob@{domain}', scopes)}"})  # fmt: skip
+    with bob_settings as c:
+        replies = c.get("/me/mailboxSettings/automaticRepliesSetting").json()
+        assert replies["status"] == "disabled" and replies["internalReplyMessage"] == ""
+        assert c.get("/me/outlook/masterCategories").json()["value"] == []
     # the other tenant's seeded message stays
     with graph(gp) as c:
         r = c.get("/me/messages", params={"$filter": "subject eq 'seeded for Adele'"})

@@ -331,6 +331,8 @@ class EmulatorService:
         self.faults = Faults()
         self.signal = Signal()
         self.wake_worker = wake_worker
+        # forgets what this process cached of the mailboxes' settings (runtime wires it)
+        self.on_reset: Callable[[], None] | None = None
         # with delivery workers in other processes (PostgreSQL), nothing here wakes a wait:
         # it looks again this often
         self.poll_seconds = poll_seconds
@@ -360,6 +362,8 @@ class EmulatorService:
             )
         if tenant_key is None:
             self.faults.clear()
+        if self.on_reset is not None:
+            self.on_reset()
         return tenants, total
 
     async def seed(

@@ -64,6 +64,11 @@ class MailboxSettingsService:
             seconds=CACHE_SECONDS, size=20_000
         )
 
+    def forget(self) -> None:
+        """Drop what this process cached (the emulator's reset emptied the settings)."""
+        self._plans.clear()
+        self._overrides.clear()
+
     # ------------------------------------------------------------ mailboxSettings
 
     async def _document(self, mailbox_id: str, raw: bytes | None) -> dict[str, Any]:

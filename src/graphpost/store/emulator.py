@@ -68,6 +68,9 @@ class SqlEmulator:
                 f"DELETE FROM submissions WHERE mailbox_id {_OF_TENANT}", arg
             )
             await tx.execute(f"DELETE FROM messages WHERE mailbox_id {_OF_TENANT}", arg)
+            # the mailboxes' settings, master categories and Focused Inbox overrides
+            for table in ("mailbox_settings", "master_categories", "inference_overrides"):
+                await tx.execute(f"DELETE FROM {table} WHERE mailbox_id {_OF_TENANT}", arg)
             # folders the users made (their subfolders by cascade); the well-known stay
             await tx.execute(
                 f"DELETE FROM folders WHERE mailbox_id {_OF_TENANT} AND well_known IS NULL", arg
