@@ -241,5 +241,10 @@ def test_focused_inbox_on_delivery(server: RunningServer) -> None:
     assert focused == {outsider, plain}
     assert len(_inbox(server, token, subject, "other")) == 2
     with server.client(token) as c:
+        # Prefer: outlook.timezone is for events: a message's times stay UTC, as in Graph
+        r = c.get("/me/mailFolders/inbox/messages", params={"$top": "1"},
+                  headers={"Prefer": 'outlook.timezone="Pacific Standard Time"'})  # fmt: skip
+        assert r.json()["value"][0]["receivedDateTime"].endswith("Z")
+        assert "outlook.timezone" not in r.headers.get("preference-applied", "")
         for o in c.get("/me/inferenceClassification/overrides").json()["value"]:
             c.delete(f"/me/inferenceClassification/overrides/{o['id']}")
