@@ -8,7 +8,9 @@ local send are the same thing in the store, and the mailbox acts on both alike, 
    copy before it is written, so that their moves and flags commit with the delivery;
 2. Focused Inbox: ``inferenceClassification`` from the sender's override, else the default
    (``domain.arrival.classify``), set on the copy before it is written;
-3. automatic replies: after the copy commits (``arrived``), through the outbox.
+3. automatic replies: after the copy commits (``arrived``), through the outbox. As in
+   Exchange, where they are server-side rules evaluated even after a rule that stops
+   processing (MS-OXORULE, ``ST_ONLY_WHEN_OOF``), inbox rules will not stop them.
 
 A non-delivery report (``arriving=False``) is neither classified nor answered.
 """
