@@ -6,9 +6,11 @@ its reply period, master categories (names unique in any case, a cap), Focused I
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from graphpost.api.odata import parse_filter
 from graphpost.domain import ids
 from graphpost.domain.settings import Category, Override
 from graphpost.errors import AlreadyExistsError
@@ -16,6 +18,7 @@ from graphpost.ports.directory import User
 from graphpost.services.directory import mailbox_folders
 from graphpost.store.directory import SqlDirectory
 from graphpost.store.engine import Engine, Tx
+from graphpost.store.filters import compile_filter, compile_order
 from graphpost.store.mailbox import SqlMailboxSettings
 
 pytestmark = pytest.mark.anyio
@@ -124,16 +127,20 @@ async def test_overrides_and_user_removal(engine: Engine) -> None:
 
 
 async def test_inference_filter_uses_an_index(engine: Engine) -> None:
+    """The folder query ``SqlMessages.list_messages`` runs for
+    ``$filter=inferenceClassification eq 'focused'`` (compiled by store/filters.py)."""
+    params: list[Any] = ["folder"]
+    where = "m.folder_id = ? AND " + compile_filter(
+        parse_filter("inferenceClassification eq 'focused'"), params
+    )
+    sql = f"SELECT m.seq FROM messages m WHERE {where} ORDER BY {compile_order([])} LIMIT 11"
+
     async def plan(tx: Tx) -> str:
-        sql = (
-            "SELECT seq FROM messages m WHERE m.folder_id = ? AND m.inference = ? "
-            "ORDER BY m.received_at DESC, m.seq DESC LIMIT 10"
-        )
         if tx.dialect == "sqlite":
-            rows = await tx.fetchall("EXPLAIN QUERY PLAN " + sql, ("f", "focused"))
+            rows = await tx.fetchall("EXPLAIN QUERY PLAN " + sql, params)
             return " ".join(str(r[-1]) for r in rows)
         await tx.execute("SET LOCAL enable_seqscan = off")
-        rows = await tx.fetchall("EXPLAIN " + sql, ("f", "focused"))
+        rows = await tx.fetchall("EXPLAIN " + sql, params)
         return " ".join(str(r[0]) for r in rows)
 
     text = await engine.write(plan)

@@ -75,7 +75,10 @@ class MailboxSettingsService:
         document = settings.defaults(now())
         if raw is not None:
             document.update(settings.decode(raw))
-        document["archiveFolder"] = await self.folders.well_known_of(mailbox_id, "archive")
+        try:
+            document["archiveFolder"] = await self.folders.well_known_of(mailbox_id, "archive")
+        except NotFoundError:  # a mailbox made before the Archive folder was well known
+            document["archiveFolder"] = None
         return document
 
     async def get(self, mailbox: Mailbox, part: str | None = None) -> tuple[str | None, Any]:
