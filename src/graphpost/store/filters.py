@@ -23,13 +23,15 @@ from graphpost.domain.query import (
 from graphpost.domain.times import parse_iso
 from graphpost.errors import QueryError, UnknownPropertyError
 
-# property path → (column, kind); kind: text (case-insensitive), exact, bool, date, enum
+# property path → (column, kind); kind: text (case-insensitive), exact, bool, date, enum, lower
+# (a column that only ever holds lower case: compared with the literal in lower case, without
+# lower() around the column, so that an index on it answers)
 SCALARS: dict[str, tuple[str, str]] = {
     "id": ("m.id", "exact"),
     "subject": ("m.subject", "text"),
     "bodypreview": ("m.body_preview", "text"),
     "importance": ("m.importance", "text"),
-    "inferenceclassification": ("m.inference", "text"),
+    "inferenceclassification": ("m.inference", "lower"),
     "isread": ("m.is_read", "bool"),
     "isdraft": ("m.is_draft", "bool"),
     "hasattachments": ("m.has_attachments", "bool"),
@@ -153,13 +155,15 @@ def _column_compare(column: str, kind: str, op: str, lit: Lit, prop: str, c: Com
         if op == "ne":
             return f"({column} IS NULL OR lower({column}) <> {c.add(value.lower())})"
         return f"lower({column}) {_OPS[op]} {c.add(value.lower())}"
+    if kind == "lower":
+        return f"{column} {_OPS[op]} {c.add(value.lower())}"
     if kind == "bool" and op not in ("eq", "ne"):
         raise QueryError(f"'{prop}' is a boolean; use eq or ne.")
     return f"{column} {_OPS[op]} {c.add(value)}"
 
 
 def _call(column: str, kind: str, call: FunctionCall, prop: str, c: Compiled) -> str:
-    if kind not in ("text", "exact") or call.arg.kind != "string":
+    if kind not in ("text", "exact", "lower") or call.arg.kind != "string":
         raise QueryError(f"{call.name}() needs a string property and a quoted string ({prop}).")
     return f"lower({column}) LIKE {c.add(_like(str(call.arg.value), call.name))} ESCAPE '\\'"
 
