@@ -237,7 +237,7 @@ def test_focused_inbox_on_delivery(server: RunningServer) -> None:
         plain: "focused",  # the default for a person
     }
     focused = {m["from"]["emailAddress"]["address"].lower()
-               for m in _inbox(server, token, subject, "focused")}  # fmt: skip
+               for m in _inbox(server, token, subject, "Focused")}  # fmt: skip
     assert focused == {outsider, plain}
     assert len(_inbox(server, token, subject, "other")) == 2
     with server.client(token) as c:
