@@ -42,6 +42,7 @@ from graphpost.services.identity import IdentityService
 from graphpost.services.ingest import IngestService
 from graphpost.services.messages import MessageService
 from graphpost.services.parsing import MimeParser
+from graphpost.services.queue import QueueService
 from graphpost.services.sending import Limits, SendService
 from graphpost.services.subscriptions import SubscriptionService
 from graphpost.services.throttling import MemoryCounters, Throttle, ThrottleLimits
@@ -89,6 +90,7 @@ class Runtime:
     subscriptions: SubscriptionService
     notifier: Notifier
     change_log: SqlChangeLog
+    queue: QueueService  # the outbound queue for operators (web page, `graphpost queue`)
     emulator: EmulatorService | None = None  # emulator mode's test controls
     web: WebEdge | None = None  # the mailbox page, once ``app`` built it
 
@@ -205,6 +207,7 @@ class Runtime:
             subscriptions=subscriptions,
             notifier=notifier,
             change_log=change_log,
+            queue=QueueService(outbox, directory, wake=worker.wake),
             emulator=emulator,
         )
 
