@@ -264,7 +264,7 @@ class Runtime:
         secret = str(self.keys.current.private.private_numbers().d).encode()
         return WebEdge(
             inner, directory=self.directory, folders=self.folders, messages=self.messages,
-            sending=self.sending, identity=self.identity, changes=self.change_log,
+            sending=self.sending, queue=self.queue, identity=self.identity, changes=self.change_log,
             signer=Signer(secret), open_networks=s.control_networks if s.emulator else None,
             admins=s.web_admin_names, session_seconds=s.web_session_hours * 3600,
         )  # fmt: skip

@@ -62,11 +62,12 @@ from graphpost.ports.changes import ChangeLog
 from graphpost.ports.directory import User
 from graphpost.ports.folders import Folder
 from graphpost.ports.messages import StoredMessage
-from graphpost.ports.outbox import Attempt, Delivery
+from graphpost.ports.outbox import Attempt, Delivery, DeliveryState, QueueEntry
 from graphpost.services.directory import DirectoryService, Mailbox
 from graphpost.services.folders import FolderService
 from graphpost.services.identity import IdentityService
 from graphpost.services.messages import MessageService
+from graphpost.services.queue import QUEUE_STATES, QueueService
 from graphpost.services.sending import SendService
 from graphpost.web.session import COOKIE, Session, Signer
 
@@ -212,6 +213,35 @@ def _delivery(d: Delivery, attempts: list[Attempt]) -> dict[str, Any]:
     }
 
 
+def _states(text: str | None) -> tuple[DeliveryState, ...]:
+    if not text:
+        return QUEUE_STATES
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    known = {s.value: s for s in (*QUEUE_STATES, DeliveryState.DELIVERED)}
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise InvalidInputError(
+            "state must be queued, deferred, failed or delivered (comma-separated).",
+            target="state",
+        )
+    return tuple(known[n] for n in names)
+
+
+def _queued(e: QueueEntry) -> dict[str, Any]:
+    out = _delivery(e.delivery, list(e.attempts))
+    out.update(
+        subject=e.subject or "",
+        fromName=e.sender_name,
+        senderMailboxId=e.sender_mailbox_id,
+        messageId=e.message_id,
+        internetMessageId=e.internet_message_id,
+        inProgress=e.in_progress,
+        queuedDateTime=times.iso(e.delivery.created_ms // 1000),
+    )
+    out["from"] = e.envelope_from
+    return out
+
+
 def _state_of(deliveries: list[Delivery]) -> str:
     """One mark for a sent message: failed if any recipient failed, then pending (queued or
     deferred), else delivered."""
@@ -234,6 +264,7 @@ class WebEdge:
         folders: FolderService,
         messages: MessageService,
         sending: SendService,
+        queue: QueueService,
         identity: IdentityService,
         changes: ChangeLog,
         signer: Signer,
@@ -246,6 +277,7 @@ class WebEdge:
         self.folders = folders
         self.messages = messages
         self.sending = sending
+        self.queue = queue
         self.identity = identity
         self.changes = changes
         self.signer = signer
@@ -446,6 +478,8 @@ class WebEdge:
                 "csrf": viewer.session.csrf,
                 "expiresDateTime": times.iso(viewer.session.expires),
             })  # fmt: skip
+        if head == "queue":
+            return await self._queue(request, scope, viewer, parts[1:])
         if head != "mailboxes":
             raise NotFoundError("No such endpoint.")
         if len(parts) == 1:
@@ -488,6 +522,43 @@ class WebEdge:
             except (NotFoundError, MalformedIdError):
                 break
         raise NotFoundError("No such message.")
+
+    # ------------------------------------------------------------------ the outbound queue
+
+    async def _queue(
+        self, request: Request, scope: Scope, viewer: Viewer, parts: list[str]
+    ) -> Response:
+        """The queue: an admin (and the emulator's open page) sees every sender's deliveries,
+        a user their own mailbox's; "retry now" and "delete" likewise."""
+        own = None if viewer.admin else (viewer.user.id if viewer.user else "")
+        if not parts:
+            _only(request.method, "GET")
+            states = _states(request.query.get("state"))
+            cursor = request.query.get("cursor")
+            if cursor is not None and not (cursor.isdigit() and 0 < len(cursor) <= 19):
+                raise InvalidInputError("The cursor is not one this page gave out.")
+            page = await self.queue.page(
+                states, mailbox_id=own, before=int(cursor) if cursor else None,
+                limit=_limit(request.query),
+            )  # fmt: skip
+            counts = await self.queue.counts() if own is None else None
+            return _json({
+                "value": [_queued(e) for e in page.entries],
+                "nextCursor": None if page.next_before is None else str(page.next_before),
+                "counts": None if counts is None else {k.value: v for k, v in counts.items()},
+            })  # fmt: skip
+        if len(parts) != 2 or parts[1] not in ("retry", "delete"):
+            raise NotFoundError("No such endpoint.")
+        _only(request.method, "POST")
+        self._check_post(request, scope, request.headers.get("x-csrf-token"), viewer.session.csrf)
+        if not parts[0].isdigit() or len(parts[0]) > 19:
+            raise NotFoundError("No such delivery in the queue.")
+        seq = int(parts[0])
+        entry = await self.queue.get(seq)
+        if own is not None and entry.sender_mailbox_id != own:
+            raise NotFoundError(f"There is no delivery {seq} in the queue.")
+        done = await (self.queue.retry(seq) if parts[1] == "retry" else self.queue.delete(seq))
+        return _json(_queued(done))
 
     # ------------------------------------------------------------------ sign-in
 

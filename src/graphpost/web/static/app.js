@@ -25,9 +25,11 @@
                                       content allowed; [data-loaded="true"] after)
      #delivery-table tbody tr.recipient[data-recipient][data-state], each followed by
        tr.attempt rows (data-outcome)
-     #queue-tab                       opens #queue-view; .queue-state[data-state] filters;
+     #queue-tab                       opens #queue-view; .queue-state[data-state] filters
+                                      (data-state "queued,deferred,failed" is All);
        #queue-list tbody tr.queued-delivery[data-delivery-id][data-state] with
-       button.retry and button.delete; #queue-more
+       button.retry and button.delete (queued and deferred only); #queue-more;
+       #queue-counts (admins: how many are queued, deferred, failed)
      #live-status[data-state="open|closed"]   the event stream
      body[data-ready="true"]          set once the first mailbox list has loaded
      #error-bar                       the last error, if any
@@ -45,7 +47,7 @@
     searchSkip: null,
     message: null,     // the open message id
     events: null,
-    queueState: "deferred",
+    queueState: "queued,deferred,failed",
     queueCursor: null,
   };
 
@@ -341,15 +343,20 @@
     state.queueCursor = data.nextCursor;
     const body = $("#queue-list tbody");
     if (!append) body.replaceChildren();
+    if (data.counts) {
+      $("#queue-counts").textContent =
+        `queued ${data.counts.queued || 0} · deferred ${data.counts.deferred || 0} · failed ${data.counts.failed || 0}`;
+    }
     for (const d of data.value) {
+      const pending = d.state === "queued" || d.state === "deferred";
       body.append(el("tr", { class: "queued-delivery", "data-delivery-id": d.id, "data-state": d.state },
-        el("td", { text: d.recipient }), el("td", { text: d.subject || "" }), el("td", { text: d.from || "" }),
+        el("td", { text: d.recipient }), el("td", { text: d.subject || "" }), el("td", { class: "sender", text: d.fromName ? `${d.fromName} <${d.from}>` : (d.from || "") }),
         el("td", { class: `state ${d.state}`, text: d.state }), el("td", { text: d.attempts }),
         el("td", { class: "reply", text: d.lastCode ? `${d.lastCode} ${d.lastEnhancedCode || ""} ${d.lastResponse || ""}` : (d.lastResponse || "") }),
         el("td", { text: d.nextAttemptDateTime ? new Date(d.nextAttemptDateTime).toLocaleString() : "" }),
         el("td", {},
-          d.state === "delivered" ? null : el("button", { type: "button", class: "retry", onclick: () => queueAction(d.id, "retry") }, "Retry now"),
-          el("button", { type: "button", class: "delete", onclick: () => queueAction(d.id, "delete") }, "Delete"))));
+          pending ? el("button", { type: "button", class: "retry", onclick: () => queueAction(d.id, "retry") }, "Retry now") : null,
+          pending ? el("button", { type: "button", class: "delete", onclick: () => queueAction(d.id, "delete") }, "Delete") : null)));
     }
     $("#queue-empty").hidden = body.children.length > 0;
     $("#queue-more").hidden = !data.nextCursor;
