@@ -92,7 +92,7 @@ class Page:
 
     def folder(self, user_id: str, well_known: str) -> str:
         folders = self.get(f"/web/api/mailboxes/{user_id}/folders").json()["value"]
-        return next(f["id"] for f in folders if f["wellKnownName"] == well_known)
+        return str(next(f["id"] for f in folders if f["wellKnownName"] == well_known))
 
     def messages(self, user_id: str, well_known: str, **params: Any) -> dict[str, Any]:
         folder = self.folder(user_id, well_known)
