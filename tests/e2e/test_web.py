@@ -579,3 +579,37 @@ def test_web_ui_off_serves_no_page(tmp_path: Path, request: pytest.FixtureReques
         for path in ("/", "/web/static/app.js", "/web/api/session", "/web/signin"):
             r = httpx.get(f"{off.base}{path}")  # Graph's answer to a path that is not its own
             assert r.status_code in (400, 404) and "request-id" in r.headers, (path, r.text)
+
+
+def test_serve_stops_at_once_with_an_event_stream_open(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """uvicorn waits for open responses before it stops: the page's stream must end itself
+    at SIGTERM, cleanly (its last chunk sent), not be cut by uvicorn's graceful timeout."""
+    with engine_server(
+        "sqlite", tmp_path / "stop", request, relay=None, GRAPHPOST_EMULATOR="true"
+    ) as server:
+        page = Page(server.base)
+        adele = page.get("/web/api/mailboxes").json()["value"][0]["users"][0]["id"]
+        seen: list[str] = []
+        ended: list[BaseException | None] = []
+        ready = threading.Event()
+
+        def listen() -> None:
+            try:
+                with page.http.stream("GET", f"/web/api/mailboxes/{adele}/events") as r:
+                    for line in r.iter_lines():
+                        seen.append(line)
+                        if line == "event: ready":
+                            ready.set()
+                ended.append(None)
+            except BaseException as exc:  # the stream cut mid-response
+                ended.append(exc)
+
+        thread = threading.Thread(target=listen, daemon=True)
+        thread.start()
+        assert ready.wait(15), seen
+        server.process.terminate()
+        server.process.wait(30)  # uvicorn re-raises the SIGTERM once it has shut down
+        thread.join(10)
+        assert ended == [None], ended  # the stream ended with its last chunk

@@ -869,8 +869,7 @@ class WebEdge:
             raise NotFoundError("No such image.")
         size, stream = found
         return Response(200, content_type=ctype.encode(), stream=stream, length=size,
-                        headers=[(b"content-security-policy", INERT_CSP),
-                                 (b"cross-origin-resource-policy", b"same-site")])  # fmt: skip
+                        headers=[(b"content-security-policy", INERT_CSP)])  # fmt: skip
 
     # ------------------------------------------------------------------ live updates
 
