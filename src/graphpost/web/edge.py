@@ -42,7 +42,7 @@ import msgspec
 
 from graphpost.asgi import ASGIApp, Receive, Request, Response, Scope, Send, read_body
 from graphpost.domain import times
-from graphpost.domain.message import FILE, Message, Recipient
+from graphpost.domain.message import FILE, Recipient
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.search import parse_search
 from graphpost.errors import (
@@ -171,7 +171,30 @@ class _NotSignedIn(Exception):
     pass
 
 
-def _summary(stored: StoredMessage, doc: Message, received: int | None) -> dict[str, Any]:
+class Listed(msgspec.Struct, rename="camel"):
+    """What a list row shows of a message's document: decoding only these skips the body
+    (msgspec passes over fields a Struct does not name without building them)."""
+
+    received_date_time: str
+    subject: str | None
+    body_preview: str
+    is_read: bool
+    is_draft: bool
+    has_attachments: bool
+    importance: str
+    sender: Recipient | None
+    from_: Recipient | None = msgspec.field(name="from", default=None)
+    to_recipients: list[Recipient] = msgspec.field(default_factory=list)
+
+
+_decode_listed = msgspec.json.Decoder(Listed).decode
+
+
+def _listed(stored: StoredMessage) -> Listed:
+    return _decode_listed(stored.document)
+
+
+def _summary(stored: StoredMessage, doc: Listed, received: int | None) -> dict[str, Any]:
     return {
         "id": stored.id,
         "folderId": stored.folder_id,
@@ -660,12 +683,12 @@ class WebEdge:
             page, _, more = await self.messages.list_messages(
                 mailbox, MessageQuery(top=limit, skip=skip), folder_key=folder.id
             )
-            items = [_summary(m, m.message(), None) for m in page]
+            items = [_summary(m, _listed(m), None) for m in page]
             following = f"s{skip + limit}" if more else None
         else:
             more = len(found) > limit
             found = found[:limit]
-            items = [_summary(m, m.message(), received) for received, m in found]
+            items = [_summary(m, _listed(m), received) for received, m in found]
             following = items[-1]["cursor"] if more and items else None
         if folder.well_known in ("sentitems", "outbox"):
             for item in items:
@@ -693,7 +716,7 @@ class WebEdge:
         q = MessageQuery(top=limit, skip=skip, search=parse_search(text, now=times.now()))
         found, _, more = await self.messages.list_messages(mailbox, q)
         return _json({
-            "value": [_summary(m, m.message(), None) for m in found],
+            "value": [_summary(m, _listed(m), None) for m in found],
             "nextSkip": skip + limit if more else None,
         })  # fmt: skip
 
