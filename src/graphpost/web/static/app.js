@@ -291,11 +291,8 @@
       $("#message-body").src = `${m.bodyUrl}?remote=1`;
       remote.dataset.loaded = "true";
     };
+    // the page only reads: opening a message here does not mark it read
     $("#message-body").src = m.bodyUrl;
-    const tr = document.querySelector(`tr.message[data-message-id="${CSS.escape(id)}"]`);
-    if (tr) {
-      tr.classList.remove("unread");
-    }
   }
 
   function renderDelivery(delivery) {
