@@ -524,6 +524,9 @@ def test_open_page_on_loopback_sees_everything_without_signing_in(open_page: Run
     users = [u["mail"] for t in page.get("/web/api/mailboxes").json()["value"] for u in t["users"]]
     assert ADELE in users and ALEX in users
     assert page.get("/web/signin").status_code == 303  # nothing to sign in to
+    # no CORS for the page's endpoints, whatever GRAPHPOST_CORS_ORIGINS says (* by default)
+    foreign = page.get("/web/api/session", headers={"Origin": "https://evil.example"})
+    assert not [h for h in foreign.headers if h.startswith("access-control-")]
 
 
 def test_queue_view_retry_now_and_delete(open_page: RunningServer, sink: Sink) -> None:
