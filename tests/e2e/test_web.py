@@ -477,6 +477,14 @@ def test_state_changing_requests_need_the_csrf_token_and_our_origin(web: Running
         assert r.status_code == 403, (headers, r.text)
     no_origin = megan.http.post(target, headers={"X-CSRF-Token": megan.csrf})
     assert no_origin.status_code == 403
+    # a browser's form POST from a no-referrer page says Origin: null, and Sec-Fetch-Site
+    for origin in ("null", None):
+        headers = {"X-CSRF-Token": megan.csrf, "Sec-Fetch-Site": "same-origin"}
+        if origin:
+            headers["Origin"] = origin
+        assert megan.http.post(target, headers=headers).status_code == 404
+        headers["Sec-Fetch-Site"] = "same-site"
+        assert megan.http.post(target, headers=headers).status_code == 403
     # GET is not an action; POST where only GET is: 405
     assert megan.get(target).status_code == 405
     assert megan.post("/web/api/mailboxes").status_code == 405

@@ -96,6 +96,9 @@ PAGE_CSP = (
 INERT_CSP = b"default-src 'none'; sandbox; frame-ancestors 'none'"
 # images a body may show without "load remote content": those it carries (data:, cid:)
 _SAFE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
+_FOLDER_ORDER = {name: i for i, name in enumerate(
+    ("inbox", "drafts", "sentitems", "outbox", "deleteditems", "junkemail", "archive")
+)}  # fmt: skip
 _FILENAME_BAD = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 _CID = re.compile(r"""(["'(\s=])cid:([^"'()\s<>]+)""", re.IGNORECASE)
 
@@ -399,16 +402,19 @@ class WebEdge:
         raise _NotSignedIn
 
     def _check_post(self, request: Request, scope: Scope, token: str | None, csrf: str) -> None:
-        """A state-changing request: from a page of this server (Origin), carrying the
-        session's CSRF token."""
+        """A state-changing request: from a page of this server, carrying the session's CSRF
+        token. "From this server": an ``Origin`` of this scheme and host; or, as a browser
+        sends a form's POST from a page with ``Referrer-Policy: no-referrer`` (``Origin:
+        null``, or none), ``Sec-Fetch-Site: same-origin``, a header no page can set."""
         origin = request.headers.get("origin")
         host = request.headers.get("host", "")
         scheme = "https" if self._secure(scope) else "http"
-        if origin is None or origin != f"{scheme}://{host}":
+        site = request.headers.get("sec-fetch-site")
+        ours = origin == f"{scheme}://{host}"
+        if not ours and not (origin in (None, "null") and site == "same-origin"):
             raise AccessDeniedError(
                 "This request did not come from the mailbox page of this server (Origin)."
             )
-        site = request.headers.get("sec-fetch-site")
         if site is not None and site not in ("same-origin", "none"):
             raise AccessDeniedError("This request did not come from the mailbox page.")
         if not token or not csrf or not hmac.compare_digest(token.encode(), csrf.encode()):
@@ -616,7 +622,8 @@ class WebEdge:
         html = (
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in — graphpost"
             '</title><meta name=viewport content="width=device-width, initial-scale=1">'
-            '<link rel=stylesheet href="/web/static/app.css"></head><body class="signin">'
+            '<link rel=icon href="data:,"><link rel=stylesheet href="/web/static/app.css"></head>'
+            '<body class="signin">'
             '<main class="signin-box"><h1>graphpost mailboxes</h1>'
             f'{note}<form method=post action="/web/signin" id="signin-form">'
             f'<input type=hidden name=csrf value="{escape(pre.csrf)}">'
@@ -660,6 +667,9 @@ class WebEdge:
             found, _ = await self.folders.children(
                 mailbox, parent, include_hidden=False, top=MAX_FOLDERS, skip=0
             )
+            # Outlook's order: the well-known folders people look at first, then by name
+            found.sort(key=lambda f: (_FOLDER_ORDER.get(f.well_known or "", 99),
+                                      f.display_name.lower()))  # fmt: skip
             for f in found:
                 if len(out) >= MAX_FOLDERS:
                     return

@@ -260,7 +260,7 @@
       ["Cc", m.ccRecipients.map(who).join(", ")],
       ["Bcc", m.bccRecipients.map(who).join(", ")],
       ["Reply-To", m.replyTo.map(who).join(", ")],
-      ["Date", m.isDraft ? "(draft)" : new Date(m.receivedDateTime).toString()],
+      ["Date", m.isDraft ? "(draft)" : new Date(m.receivedDateTime).toLocaleString()],
       ["Message-ID", m.internetMessageId],
     ];
     for (const [name, value] of pairs) {
