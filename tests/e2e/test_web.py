@@ -29,7 +29,8 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 HOSTILE = (
-    "<p>hello <img id=inline src='cid:logo@web'> <img src='https://tracker.example/t.png'>"
+    "<p>hello <img id=inline src='cid:logo@web'> <img src='cid:logo%40web'>"
+    "<img src='https://tracker.example/t.png'>"
     "<script>parent.document.title='owned'</script></p>"
 )
 
@@ -343,13 +344,15 @@ def test_message_view_body_attachments_raw_and_delivery(web: RunningServer, sink
     assert img is not None
     assert "https:" not in img.group(1) and "http:" not in img.group(1).split()[0]
     assert f"{web.base}{base}/cid/" in img.group(1)
-    inline = re.search(r"src='(/web/api/[^']*/cid/[^']*)'", body.text)
-    assert inline is not None, body.text
-    image = httpx.get(web.base + inline.group(1).replace("&amp;", "&"))  # no cookie
-    assert image.status_code == 200 and image.content == PNG
-    assert image.headers["content-type"] == "image/png"
-    assert_secure(image)
-    forged = inline.group(1).split("?t=")[0] + "?t=9999999999.AAAA"
+    links = re.findall(r"src='(/web/api/[^']*/cid/[^']*)'", body.text)
+    assert len(links) == 2, body.text  # as written and URL-encoded (RFC 2392)
+    for link in links:
+        image = httpx.get(web.base + link)  # no cookie: the signed link is the access
+        assert image.status_code == 200 and image.content == PNG
+        assert image.headers["content-type"] == "image/png"
+        assert_secure(image)
+    assert "https://tracker.example/t.png" in body.text  # left as is: the CSP blocks it
+    forged = links[0].split("?t=")[0] + "?t=9999999999.AAAA"
     assert httpx.get(web.base + forged).status_code == 404
     remote = page.get(detail["bodyUrl"], params={"remote": "1"})
     assert "https:" in re.search(

@@ -36,7 +36,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
@@ -823,7 +823,9 @@ class WebEdge:
             token = self.signer.link_token(f"{mailbox.id}|{stored.id}")
 
             def inline(m: re.Match[str]) -> str:
-                return f"{m.group(1)}{cid_base}{quote(m.group(2), safe='@.-_')}?t={token}"
+                # a cid: URL is URL-encoded (RFC 2392): the Content-ID is its decoded form
+                cid = quote(unquote(m.group(2)), safe="@.-_")
+                return f"{m.group(1)}{cid_base}{cid}?t={token}"
 
             html = _CID.sub(inline, doc.body.content)
         else:
@@ -843,6 +845,7 @@ class WebEdge:
         return Response(200, html.encode("utf-8"), content_type=HTML, headers=[
             (b"content-security-policy", csp.encode("latin-1", "replace")),
             (b"x-frame-options", b"SAMEORIGIN"),
+            (b"x-dns-prefetch-control", b"off"),  # <link rel=dns-prefetch> is not CSP's
         ])  # fmt: skip
 
     async def _attachment(
