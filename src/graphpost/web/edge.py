@@ -78,7 +78,9 @@ JSON = b"application/json; charset=utf-8"
 PAGE_SIZE = 50
 MAX_PAGE = 200
 MAX_FOLDERS = 1000
-STREAMS_PER_CLIENT = 8  # open event streams per client address (and per session)
+# open event streams: per session (a browser), per client address (a proxy's clients share
+# one), per process (each polls the change log once a second)
+STREAM_CAPS = {"session": 8, "addr": 32, "all": 256}
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
 STREAM_SECONDS = 3600.0  # a stream ends after this; the browser's EventSource reconnects
@@ -917,13 +919,16 @@ class WebEdge:
         heartbeat; the stream ends at the session's expiry, after an hour, or when the server
         stops."""
         client = scope.get("client")
-        keys = [f"addr:{client[0] if client else '-'}", f"session:{viewer.session.csrf}"]
-        if any(self._streams.get(k, 0) >= STREAMS_PER_CLIENT for k in keys):
-            raise ThrottledError(
-                f"Too many open event streams (at most {STREAMS_PER_CLIENT} per client).",
-                retry_after=5,
-                limit=STREAMS_PER_CLIENT,
-            )
+        keys = [f"addr:{client[0] if client else '-'}", f"session:{viewer.session.csrf}", "all"]
+        for k in keys:
+            cap = STREAM_CAPS[k.split(":")[0]]
+            if self._streams.get(k, 0) >= cap:
+                whose = {"addr": "client address", "session": "session"}.get(k.split(":")[0])
+                raise ThrottledError(
+                    f"Too many open event streams (at most {cap} per "
+                    f"{whose or 'server process'}); close a page of this mailbox.",
+                    retry_after=5, limit=cap,
+                )  # fmt: skip
         for k in keys:
             self._streams[k] = self._streams.get(k, 0) + 1
         gone = asyncio.Event()
