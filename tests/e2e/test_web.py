@@ -300,6 +300,37 @@ def test_message_list_pages_by_keyset_newest_first(web: RunningServer) -> None:
     assert page.get(f"/web/api/mailboxes/{adele_id}/folders/nope/messages").status_code == 404
 
 
+def test_a_search_folder_lists_live_by_offset_pages(web: RunningServer) -> None:
+    """A search folder has no index of its own: its pages are offsets (``s{skip}``)."""
+    adele_id = user_id(web, ADELE)
+    tag = unique("sf").replace("-", "")
+    with graph(web) as c:
+        source = c.post("/me/mailFolders", json={"displayName": unique("src")}).json()["id"]
+        for i in range(3):
+            c.post(f"/me/mailFolders/{source}/messages", json={"subject": f"{tag} {i}"})
+        c.post(f"/me/mailFolders/{source}/messages", json={"subject": "other"})
+        r = c.post(
+            "/me/mailFolders/searchfolders/childFolders",
+            json={
+                "@odata.type": "#microsoft.graph.mailSearchFolder",
+                "displayName": unique("sf"), "sourceFolderIds": [source],
+                "filterQuery": f"startswith(subject, '{tag}')",
+            },
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        search = r.json()["id"]
+    page = Page(web.base)
+    page.sign_in(ADELE)
+    url = f"/web/api/mailboxes/{adele_id}/folders/{search}/messages"
+    first = page.get(url, params={"limit": 2}).json()
+    assert first["folder"]["isSearchFolder"] is True
+    assert len(first["value"]) == 2 and first["nextCursor"] == "s2"
+    rest = page.get(url, params={"limit": 2, "cursor": first["nextCursor"]}).json()
+    assert len(rest["value"]) == 1 and rest["nextCursor"] is None
+    subjects = {m["subject"] for m in first["value"] + rest["value"]}
+    assert subjects == {f"{tag} {i}" for i in range(3)}
+
+
 def test_message_view_body_attachments_raw_and_delivery(web: RunningServer, sink: Sink) -> None:
     adele_id = user_id(web, ADELE)
     subject = unique("view")
