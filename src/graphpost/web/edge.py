@@ -270,10 +270,10 @@ def _queued(e: QueueEntry) -> dict[str, Any]:
     return out
 
 
-def _state_of(deliveries: list[Delivery]) -> str:
+def _state_of(deliveries: list[Delivery] | list[DeliveryState]) -> str:
     """One mark for a sent message: failed if any recipient failed, then pending (queued or
     deferred), else delivered."""
-    states = {d.state.value for d in deliveries}
+    states = {d.value if isinstance(d, DeliveryState) else d.state.value for d in deliveries}
     if "failed" in states:
         return "failed"
     if "deferred" in states:
@@ -703,16 +703,11 @@ class WebEdge:
             items = [_summary(m, _listed(m), received) for received, m in found]
             following = items[-1]["cursor"] if more and items else None
         if folder.well_known in ("sentitems", "outbox"):
+            marks = await self.sending.delivery_marks(mailbox, [i["id"] for i in items])
             for item in items:
-                item["delivery"] = await self._delivery_mark(mailbox, item["id"])
+                states = marks.get(item["id"])
+                item["delivery"] = _state_of(states) if states else None
         return _json({"folder": _folder(folder, 0), "value": items, "nextCursor": following})
-
-    async def _delivery_mark(self, mailbox: Mailbox, message_id: str) -> str | None:
-        try:
-            _, deliveries, _ = await self.sending.delivery_status(mailbox, message_id)
-        except NotFoundError:
-            return None
-        return _state_of(deliveries) if deliveries else None
 
     async def _search(self, mailbox: Mailbox, query: dict[str, str]) -> Response:
         text = query.get("q", "").strip()
