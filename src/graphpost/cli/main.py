@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from graphpost.cli import apps, db, keys, mailbox, serve, smtp, token, users, worker
+from graphpost.cli import apps, db, keys, mailbox, queue, serve, smtp, token, users, worker
 from graphpost.errors import GraphpostError
 
 
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="graphpost", description="A mail server whose API is the Microsoft Graph mail API."
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, db, users, mailbox, apps, token, keys, worker, smtp):
+    for module in (serve, db, users, mailbox, apps, token, keys, worker, smtp, queue):
         module.register(sub)
     return parser
 

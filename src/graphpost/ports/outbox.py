@@ -3,6 +3,7 @@ and state, and every attempt. The delivery queue of the server."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -93,6 +94,55 @@ class Outcome:
     next_attempt_ms: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class QueueQuery:
+    """Which deliveries the queue view lists: of these states, of one tenant's senders or
+    one sender's mailbox (or the whole server), older than ``before`` (the keyset cursor: a
+    delivery's ``seq``), newest first, at most ``limit``."""
+
+    states: tuple[DeliveryState, ...] = (
+        DeliveryState.QUEUED,
+        DeliveryState.DEFERRED,
+        DeliveryState.FAILED,
+    )
+    tenant_id: str | None = None
+    mailbox_id: str | None = None
+    before: int | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One delivery as the queue view shows it: the recipient's delivery, what was sent
+    (sender, subject), every attempt so far, and whether a worker holds it right now."""
+
+    delivery: Delivery
+    tenant_id: str
+    sender_mailbox_id: str
+    message_id: str  # the sender's Sent Items copy
+    internet_message_id: str
+    envelope_from: str
+    sender_name: str | None
+    subject: str | None
+    attempts: tuple[Attempt, ...]
+    in_progress: bool  # a worker holds its lease (an attempt is under way)
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    entries: list[QueueEntry]
+    next_before: int | None  # the cursor of the next page; None at the end
+
+
+class QueueAction(StrEnum):
+    """What an operator's action on one delivery came to."""
+
+    DONE = "done"
+    MISSING = "missing"  # no such delivery
+    FINAL = "final"  # already delivered or failed: nothing to do
+    IN_PROGRESS = "in-progress"  # a worker holds its lease (delete only)
+
+
 class OutboxStore(Protocol):
     async def submit(
         self,
@@ -143,3 +193,28 @@ class OutboxStore(Protocol):
         ...
 
     async def deliveries_of(self, submission_id: str) -> tuple[list[Delivery], list[Attempt]]: ...
+    async def delivery_states(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> dict[str, list[DeliveryState]]:
+        """Each message's recipients' states, from its latest submission, in one read (a page
+        of Sent Items); messages never sent from ``mailbox_id`` are left out."""
+        ...
+
+    async def queue(self, query: QueueQuery, *, now_ms: int) -> QueuePage:
+        """Deliveries by state, newest first (keyset on ``seq``), with their attempts."""
+        ...
+
+    async def queue_entry(self, seq: int, *, now_ms: int) -> QueueEntry | None: ...
+    async def queue_counts(
+        self, states: tuple[DeliveryState, ...], *, tenant_id: str | None = None
+    ) -> dict[DeliveryState, int]: ...
+    async def retry_now(self, seq: int, *, now_ms: int) -> QueueAction:
+        """A queued or deferred delivery becomes due now (its lease untouched: a worker
+        attempting it right now still holds it, and no other can claim it meanwhile)."""
+        ...
+
+    async def cancel(self, seq: int, *, now_ms: int, note: str) -> QueueAction:
+        """A queued or deferred delivery, not held by a worker, recorded as failed with an
+        attempt saying ``note`` (no non-delivery report); the submission's blobs released
+        when it was its last open delivery."""
+        ...

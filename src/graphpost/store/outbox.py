@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from graphpost.domain.message import Message
 from graphpost.errors import ConflictError
 from graphpost.ports.blobs import StagedBlob
@@ -11,6 +13,10 @@ from graphpost.ports.outbox import (
     Delivery,
     DeliveryState,
     Outcome,
+    QueueAction,
+    QueueEntry,
+    QueuePage,
+    QueueQuery,
     Route,
     Submission,
 )
@@ -33,6 +39,14 @@ _DEL_COLS = (
     "d.next_attempt_ms, d.last_code, d.last_enhanced, d.last_response, d.created_ms, "
     "d.updated_ms, d.done_ms"
 )
+# the queue view's columns: a delivery, its submission's sender and subject, the tenant
+_QUEUE_COLS = (
+    f"{_DEL_COLS}, u.tenant_id, s.mailbox_id, s.message_id, s.internet_message_id, "
+    "s.envelope_from, s.sender_name, s.subject, d.lease_owner, d.lease_until_ms"
+)
+_QUEUE_FROM = (
+    "deliveries d JOIN submissions s ON s.id = d.submission_id JOIN users u ON u.id = s.mailbox_id"
+)
 CHANGED = "The draft changed or was sent while it was being sent."
 
 
@@ -43,6 +57,46 @@ def _submission(r: Row) -> Submission:
 
 def _delivery(r: Row) -> Delivery:
     return Delivery(r[0], r[1], r[2], Route(r[3]), r[4], DeliveryState(r[5]), *r[6:])
+
+
+def _held(owner: str | None, until_ms: int | None, now_ms: int) -> bool:
+    """Whether a worker holds the lease: an attempt is under way."""
+    return owner is not None and until_ms is not None and until_ms >= now_ms
+
+
+def _attempt(a: Row) -> Attempt:
+    return Attempt(a[0], a[1], DeliveryState(a[2]), a[3], a[4], a[5])
+
+
+async def _queue_entries(tx: Tx, rows: list[Row], now_ms: int) -> list[QueueEntry]:
+    """The rows (``_QUEUE_COLS``) as entries, with their attempts (one query for all)."""
+    if not rows:
+        return []
+    seqs = [r[0] for r in rows]
+    marks = ", ".join("?" for _ in seqs)
+    by_seq: dict[int, list[Attempt]] = {seq: [] for seq in seqs}
+    for a in await tx.fetchall(
+        "SELECT delivery_seq, at_ms, outcome, code, enhanced, response FROM delivery_attempts "
+        f"WHERE delivery_seq IN ({marks}) ORDER BY seq",
+        seqs,
+    ):
+        by_seq[a[0]].append(_attempt(a))
+    n = 14  # the delivery's columns
+    return [
+        QueueEntry(
+            _delivery(r[:n]),
+            r[n],
+            r[n + 1],
+            r[n + 2],
+            r[n + 3],
+            r[n + 4],
+            r[n + 5],
+            r[n + 6],
+            tuple(by_seq[r[0]]),
+            _held(r[n + 7], r[n + 8], now_ms),
+        )
+        for r in rows
+    ]
 
 
 class SqlOutbox:
@@ -250,11 +304,150 @@ class SqlOutbox:
                 "WHERE d.submission_id = ? ORDER BY a.seq",
                 (submission_id,),
             )
-            return [_delivery(r) for r in rows], [
-                Attempt(a[0], a[1], DeliveryState(a[2]), a[3], a[4], a[5]) for a in attempts
-            ]
+            return [_delivery(r) for r in rows], [_attempt(a) for a in attempts]
 
         return await self.engine.read(op)
+
+    async def delivery_states(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> dict[str, list[DeliveryState]]:
+        ids = list(dict.fromkeys(message_ids))[:500]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        # ix_submissions_message (mailbox_id, message_id), then ix_deliveries_submission
+        sql = (
+            "SELECT s.message_id, s.created_ms, s.id, d.state FROM submissions s "
+            "JOIN deliveries d ON d.submission_id = s.id "
+            f"WHERE s.mailbox_id = ? AND s.message_id IN ({marks})"
+        )
+
+        async def op(tx: Tx) -> list[Row]:
+            return await tx.fetchall(sql, (mailbox_id, *ids))
+
+        latest: dict[str, tuple[int, str]] = {}
+        states: dict[str, list[DeliveryState]] = {}
+        for message_id, created_ms, submission_id, state in await self.engine.read(op):
+            key = (int(created_ms), str(submission_id))
+            seen = latest.get(message_id)
+            if seen is None or key > seen:  # a later submission of the same message wins
+                latest[message_id] = key
+                states[message_id] = []
+            if latest[message_id] == key:
+                states[message_id].append(DeliveryState(state))
+        return states
+
+    # ------------------------------------------------------------ the queue view's operations
+
+    async def queue(self, query: QueueQuery, *, now_ms: int) -> QueuePage:
+        """One query per state, each walking ``ix_deliveries_state_seq`` backwards from the
+        cursor (so a page costs its size, not the queue's), merged newest first."""
+        where, args = "", list[str | int]()
+        if query.tenant_id is not None:
+            where += " AND u.tenant_id = ?"
+            args.append(query.tenant_id)
+        if query.mailbox_id is not None:
+            where += " AND s.mailbox_id = ?"
+            args.append(query.mailbox_id)
+        if query.before is not None:
+            where += " AND d.seq < ?"
+            args.append(query.before)
+        limit = max(1, query.limit)
+
+        async def op(tx: Tx) -> QueuePage:
+            rows: list[Row] = []
+            for state in dict.fromkeys(query.states):
+                rows += await tx.fetchall(
+                    f"SELECT {_QUEUE_COLS} FROM {_QUEUE_FROM} WHERE d.state = ?{where} "
+                    "ORDER BY d.seq DESC LIMIT ?",
+                    (state.value, *args, limit + 1),
+                )
+            rows.sort(key=lambda r: r[0], reverse=True)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            entries = await _queue_entries(tx, rows, now_ms)
+            return QueuePage(entries, rows[-1][0] if more else None)
+
+        return await self.engine.read(op)
+
+    async def queue_entry(self, seq: int, *, now_ms: int) -> QueueEntry | None:
+        async def op(tx: Tx) -> QueueEntry | None:
+            rows = await tx.fetchall(
+                f"SELECT {_QUEUE_COLS} FROM {_QUEUE_FROM} WHERE d.seq = ?", (seq,)
+            )
+            found = await _queue_entries(tx, rows, now_ms)
+            return found[0] if found else None
+
+        return await self.engine.read(op)
+
+    async def queue_counts(
+        self, states: tuple[DeliveryState, ...], *, tenant_id: str | None = None
+    ) -> dict[DeliveryState, int]:
+        async def op(tx: Tx) -> dict[DeliveryState, int]:
+            counts: dict[DeliveryState, int] = {}
+            for state in dict.fromkeys(states):
+                if tenant_id is None:
+                    row = await tx.fetchone(
+                        "SELECT COUNT(*) FROM deliveries WHERE state = ?", (state.value,)
+                    )
+                else:
+                    row = await tx.fetchone(
+                        f"SELECT COUNT(*) FROM {_QUEUE_FROM} WHERE d.state = ? AND u.tenant_id = ?",
+                        (state.value, tenant_id),
+                    )
+                counts[state] = int(row[0]) if row else 0
+            return counts
+
+        return await self.engine.read(op)
+
+    async def retry_now(self, seq: int, *, now_ms: int) -> QueueAction:
+        async def op(tx: Tx) -> QueueAction:
+            row = await tx.fetchone(
+                f"SELECT state FROM deliveries WHERE seq = ?{tx.for_update}", (seq,)
+            )
+            if row is None:
+                return QueueAction.MISSING
+            if DeliveryState(row[0]).final:
+                return QueueAction.FINAL
+            # the lease is left alone: a worker attempting it now keeps it (and records its
+            # outcome, with its own next attempt); no other worker can claim it meanwhile
+            await tx.execute(
+                "UPDATE deliveries SET next_attempt_ms = ?, updated_ms = ? WHERE seq = ? "
+                "AND state IN ('queued', 'deferred')",
+                (now_ms, now_ms, seq),
+            )
+            return QueueAction.DONE
+
+        return await self.engine.write(op)
+
+    async def cancel(self, seq: int, *, now_ms: int, note: str) -> QueueAction:
+        async def op(tx: Tx) -> QueueAction:
+            row = await tx.fetchone(
+                "SELECT state, lease_owner, lease_until_ms FROM deliveries "
+                f"WHERE seq = ?{tx.for_update}",
+                (seq,),
+            )
+            if row is None:
+                return QueueAction.MISSING
+            if DeliveryState(row[0]).final:
+                return QueueAction.FINAL
+            if _held(row[1], row[2], now_ms):
+                return QueueAction.IN_PROGRESS
+            await tx.execute(
+                "UPDATE deliveries SET state = 'failed', last_code = NULL, "
+                "last_enhanced = NULL, last_response = ?, updated_ms = ?, done_ms = ?, "
+                "lease_owner = NULL, lease_until_ms = NULL WHERE seq = ?",
+                (note, now_ms, now_ms, seq),
+            )
+            await tx.execute(
+                "INSERT INTO delivery_attempts (delivery_seq, at_ms, outcome, code, enhanced, "
+                "response) VALUES (?, ?, 'failed', NULL, NULL, ?)",
+                (seq, now_ms, note),
+            )
+            await _release_if_done(tx, seq)
+            return QueueAction.DONE
+
+        return await self.engine.write(op)
 
 
 def replace_submission(s: Submission, mime_blob: StagedBlob | None) -> Submission:
@@ -270,20 +463,26 @@ async def _set_outcome_and_release(tx: Tx, o: Outcome, owner: str, now_ms: int) 
     submission held (its MIME, its attachments) are released in the same transaction."""
     changed = await _set_outcome(tx, o, owner, now_ms)
     if changed and o.state.final:
-        row = await tx.fetchone(
-            "SELECT s.id, s.mime_digest, s.blobs_held FROM submissions s "
-            "JOIN deliveries d ON d.submission_id = s.id WHERE d.seq = ?",
-            (o.delivery_seq,),
-        )
-        if row is not None and (row[1] is not None or row[2] is not None):
-            open_ = await tx.fetchone(
-                "SELECT 1 FROM deliveries WHERE submission_id = ? "
-                "AND state NOT IN ('delivered', 'failed') LIMIT 1",
-                (row[0],),
-            )
-            if open_ is None:
-                await release_submission(tx, row[0], row[1], row[2])
+        await _release_if_done(tx, o.delivery_seq)
     return changed
+
+
+async def _release_if_done(tx: Tx, seq: int) -> None:
+    """After delivery ``seq`` became final: when it was its submission's last open one, the
+    blobs the submission held are released."""
+    row = await tx.fetchone(
+        "SELECT s.id, s.mime_digest, s.blobs_held FROM submissions s "
+        "JOIN deliveries d ON d.submission_id = s.id WHERE d.seq = ?",
+        (seq,),
+    )
+    if row is not None and (row[1] is not None or row[2] is not None):
+        open_ = await tx.fetchone(
+            "SELECT 1 FROM deliveries WHERE submission_id = ? "
+            "AND state NOT IN ('delivered', 'failed') LIMIT 1",
+            (row[0],),
+        )
+        if open_ is None:
+            await release_submission(tx, row[0], row[1], row[2])
 
 
 async def release_submission(

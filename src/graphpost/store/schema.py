@@ -295,6 +295,7 @@ deliveries = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Column("done_ms", BigInteger, nullable=True),
     Index("ix_deliveries_due", "state", "next_attempt_ms"),
+    Index("ix_deliveries_state_seq", "state", "seq"),  # the queue view, newest first
     Index("ix_deliveries_submission", "submission_id"),
 )
 
