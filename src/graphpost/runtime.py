@@ -8,9 +8,12 @@ import fcntl
 import gc
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from types import FrameType
+from typing import IO, Any
 
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
@@ -59,7 +62,8 @@ from graphpost.store.migrate import migrate
 from graphpost.store.outbox import SqlOutbox
 from graphpost.store.subscriptions import SqlSubscriptions
 from graphpost.store.throttle import PgThrottleCounters
-from graphpost.web.viewer import Viewer
+from graphpost.web.edge import WebEdge
+from graphpost.web.session import Signer
 
 log = logging.getLogger("graphpost.runtime")
 
@@ -88,6 +92,7 @@ class Runtime:
     change_log: SqlChangeLog
     queue: QueueService  # the outbound queue for operators (web page, `graphpost queue`)
     emulator: EmulatorService | None = None  # emulator mode's test controls
+    web: WebEdge | None = None  # the mailbox page, once ``app`` built it
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -229,8 +234,12 @@ class Runtime:
     def app(self) -> ASGIApp:
         """The emulator's test controls (or, with emulator mode off, their 404) and the
         identity platform's endpoints in front of the Graph app."""
+        inner: ASGIApp = self.graph_app()
+        if self.settings.web_ui:
+            self.web = self.web_edge(inner)
+            inner = self.web
         identity = IdentityEdge(
-            self.graph_app(),
+            inner,
             keys=self.keys,
             tokens=self.tokens,
             directory=self.directory,
@@ -248,10 +257,20 @@ class Runtime:
             token_lifetime=self.settings.token_lifetime,
         )
 
+    def web_edge(self, inner: ASGIApp) -> WebEdge:
+        """The mailbox page in front of ``inner``; its sessions are signed with a secret drawn
+        from the token signing key (shared by every process of the data directory)."""
+        s = self.settings
+        secret = str(self.keys.current.private.private_numbers().d).encode()
+        return WebEdge(
+            inner, directory=self.directory, folders=self.folders, messages=self.messages,
+            sending=self.sending, queue=self.queue, identity=self.identity, changes=self.change_log,
+            signer=Signer(secret), open_networks=s.control_networks if s.emulator else None,
+            admins=s.web_admin_names, session_seconds=s.web_session_hours * 3600,
+        )  # fmt: skip
+
     def graph_app(self) -> GraphApp:
         extras: list[Extra] = []
-        if self.settings.web_ui:
-            extras.append(Viewer(self.directory, self.folders, self.messages))
         services = Services(
             self.messages,
             self.folders,
@@ -381,6 +400,28 @@ class Server:
             scope, body_deadline(receive, self.settings.http_body_timeout_seconds), send
         )
 
+    def stop_streams(self) -> None:
+        """End the web page's event streams (the server is stopping): uvicorn waits for open
+        responses before it shuts down, and a stream would otherwise hold it."""
+        if self.runtime is not None and self.runtime.web is not None:
+            self.runtime.web.close()
+
+    def _end_streams_on_signal(self) -> None:
+        """Run ``stop_streams`` on SIGINT/SIGTERM before uvicorn's own handler (which it
+        installs, with ``signal.signal``, in the main thread before start-up)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # graphpost.testing's server: its stop() calls stop_streams
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if not callable(previous):
+                continue
+
+            def handler(signum: int, frame: FrameType | None, previous: Any = previous) -> None:
+                self.stop_streams()
+                previous(signum, frame)
+
+            signal.signal(sig, handler)
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -390,6 +431,7 @@ class Server:
                     if self.runtime.tokens.external is not None:  # an issuer without a tenant
                         await self.runtime.tokens.external.check_tenants()
                     self._app = self.runtime.http_app()
+                    self._end_streams_on_signal()
                     # everything built so far lives as long as the process: keep the cyclic
                     # collector off it, and collect young objects less often (fewer pauses)
                     gc.collect()

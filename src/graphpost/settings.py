@@ -165,7 +165,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Received mail smaller than this is parsed on the event loop (0: none is).",
     )
-    web_ui: bool = Field(default=True, description="Serve the mailbox viewer page at /.")
+    web_ui: bool = Field(
+        default=True,
+        description="Serve the mailbox web page at / (open on the emulator's control "
+        "networks in emulator mode; otherwise after signing in).",
+    )
+    web_admins: str = Field(
+        default="",
+        description="userPrincipalNames (or mail addresses), comma-separated, who see every "
+        "mailbox on the web page once signed in; everyone else sees only their own.",
+    )
+    web_session_hours: float = Field(
+        default=8.0, gt=0, le=24 * 30, description="A web page sign-in lasts this long."
+    )
     cors_origins: str = Field(
         default="*",
         description="Origins browsers may call the API and identity endpoints from "
@@ -205,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return parse_networks(self.smtp_trusted_networks)
+
+    @property
+    def web_admin_names(self) -> frozenset[str]:
+        return frozenset(n.strip().lower() for n in self.web_admins.split(",") if n.strip())
 
     @property
     def control_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -41,6 +41,7 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # the demo tenant's documented sign-in: every demo user's password, and a public client
 DEMO_PASSWORD = "graphpost-demo"  # noqa: S105 - documented, demo tenant only
 DEMO_CLIENT_ID = "5e3ce6c0-2b1f-4285-8d4b-75ee78787346"
+MAILBOX_PAGE_CLIENT = "graphpost-mailbox-page"  # the client sign-ins on the web page count against
 DEMO_CLIENT_NAME = "graphpost demo client"
 DEMO_REDIRECT_URI = "http://localhost"
 
@@ -428,6 +429,17 @@ class IdentityService:
                 )  # fmt: skip
         assert user is not None
         return user
+
+    async def sign_in_page(self, username: str, password: str) -> User:
+        """The user behind a user name and password on graphpost's own mailbox page: the
+        same checks and lock-out as ``sign_in``, counted against the page as the client (one
+        per tenant)."""
+        user = await self.directory.user(username) if 0 < len(username) <= 320 else None
+        page = AppRegistration(
+            id=MAILBOX_PAGE_CLIENT, tenant_id=user.tenant_id if user else "", name="mailbox page",
+            secret_digest=None, public_client=True,
+        )  # fmt: skip
+        return await self.sign_in(page, username, password)
 
     @contextlib.asynccontextmanager
     async def _attempt_lock(self, key: str) -> AsyncIterator[None]:

@@ -314,6 +314,27 @@ class MessageService:
         where = await self._where(mailbox, folder_key)
         return await self.store.list_messages(mailbox.id, where, query)
 
+    async def newest_page(
+        self,
+        mailbox: Mailbox,
+        folder_key: str,
+        *,
+        after: tuple[int, int] | None,
+        limit: int,
+    ) -> tuple[Folder, list[tuple[int, StoredMessage]]]:
+        """A page of a folder's messages, newest received first, after the keyset position
+        ``after`` (received time, seq): the folder's index, never an OFFSET (the mailbox page
+        at a million messages). A search folder has no such index: empty, use
+        ``list_messages``."""
+        mailbox.principal.require(Access.READ)
+        folder = await self.folders.resolve(mailbox, folder_key)
+        if folder.search is not None:
+            return folder, []
+        found = await self.store.delta_page(
+            mailbox.id, folder.id, after=after, since=None, limit=limit
+        )
+        return folder, found
+
     async def _where(self, mailbox: Mailbox, folder_key: str | None) -> Where:
         """The messages of a folder (a search folder's: its saved filter over its sources,
         which a Mail.ReadBasic caller may not have read through), or of the mailbox."""

@@ -109,6 +109,9 @@ class InProcessServer:
 
     def stop(self) -> None:
         if self._server is not None:
+            app = self._server.config.app
+            if isinstance(app, Server):
+                app.stop_streams()
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(30)
