@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
 
-from tests.conftest import ROOT, RunningServer
+from tests.conftest import IN_CI, ROOT, RunningServer
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # the dev dependencies are not installed (conftest.py says how)
+    if IN_CI:
+        raise
+    pytest.skip("browser tests skipped: the playwright package is missing", allow_module_level=True)
 from tests.mail_api import ADELE, ALEX, MEGAN, status_of, unique
 from tests.sink import Sink, wait_for
 
