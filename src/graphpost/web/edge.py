@@ -973,7 +973,7 @@ def _only(method: str, *allowed: str) -> None:
 
 
 def _status(exc: GraphpostError) -> tuple[int, str]:
-    if isinstance(exc, NotFoundError):
+    if isinstance(exc, (NotFoundError, MalformedIdError)):  # an id that is not one: no such
         return 404, "NotFound"
     if isinstance(exc, MethodNotAllowedError):
         return 405, "MethodNotAllowed"
