@@ -201,7 +201,8 @@ def test_a_deferred_delivery_is_retried_from_the_queue_view_and_another_deleted(
     doomed = f"{unique('doomed')}@example.net"
     relay.answer(later, "451 4.7.1 greylisted, come back later")
     relay.answer(doomed, "452 4.2.2 mailbox full")
-    retried = send(web, unique("retried"), later)
+    retried_subject = unique("retried")
+    retried = send(web, retried_subject, later)
     deleted = send(web, unique("deleted"), doomed)
     for sent in (retried, deleted):
         wait_for(lambda s=sent: status_of(web, s)["status"] == "deferred")  # type: ignore[misc]
@@ -218,6 +219,13 @@ def test_a_deferred_delivery_is_retried_from_the_queue_view_and_another_deleted(
     wait_for(lambda: status_of(web, retried)["status"] == "delivered")
     page.locator('.queue-state[data-state="deferred"]').click()
     expect(mine).to_have_count(0)
+    page.locator('a.folder[data-well-known="sentitems"]').click()
+    expect(row(page, retried_subject)).to_have_attribute("data-delivery-state", "delivered")
+    row(page, retried_subject).click()
+    recipient = page.locator(f'#delivery-table tr.recipient[data-recipient="{later}"]')
+    expect(recipient).to_have_attribute("data-state", "delivered")
+    page.locator("#queue-tab").click()
+    page.locator('.queue-state[data-state="deferred"]').click()
 
     gone = page.locator("#queue-list tr.queued-delivery", has_text=doomed)
     expect(gone).to_contain_text("452")
