@@ -99,7 +99,7 @@ def test_identity_paths_by_shape(anyone: RunningServer) -> None:
                        data={"grant_type": "nonsense"}, headers={"Origin": APP})  # fmt: skip
     assert token.status_code == 400 and "error" in token.json()
     assert token.headers["access-control-allow-origin"] == "*"
-    # the mailbox viewer and other paths are not part of the API: no CORS
+    # the mailbox page and other paths are not part of the API: no CORS
     for path in ("/", f"/{TENANT}/oauth2/v2.0/authorize", "/other/thing"):
         assert cors_headers(httpx.get(f"{anyone.base}{path}", headers={"Origin": APP})) == {}
         assert cors_headers(httpx.options(f"{anyone.base}{path}", headers=PREFLIGHT)) == {}

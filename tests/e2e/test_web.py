@@ -29,7 +29,8 @@ PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 HOSTILE = (
-    "<p>hello <img id=inline src='cid:logo@web'> <img src='https://tracker.example/t.png'>"
+    "<p>hello <img id=inline src='cid:logo@web'> <img src='cid:logo%40web'>"
+    "<img src='https://tracker.example/t.png'>"
     "<script>parent.document.title='owned'</script></p>"
 )
 
@@ -299,6 +300,37 @@ def test_message_list_pages_by_keyset_newest_first(web: RunningServer) -> None:
     assert page.get(f"/web/api/mailboxes/{adele_id}/folders/nope/messages").status_code == 404
 
 
+def test_a_search_folder_lists_live_by_offset_pages(web: RunningServer) -> None:
+    """A search folder has no index of its own: its pages are offsets (``s{skip}``)."""
+    adele_id = user_id(web, ADELE)
+    tag = unique("sf").replace("-", "")
+    with graph(web) as c:
+        source = c.post("/me/mailFolders", json={"displayName": unique("src")}).json()["id"]
+        for i in range(3):
+            c.post(f"/me/mailFolders/{source}/messages", json={"subject": f"{tag} {i}"})
+        c.post(f"/me/mailFolders/{source}/messages", json={"subject": "other"})
+        r = c.post(
+            "/me/mailFolders/searchfolders/childFolders",
+            json={
+                "@odata.type": "#microsoft.graph.mailSearchFolder",
+                "displayName": unique("sf"), "sourceFolderIds": [source],
+                "filterQuery": f"startswith(subject, '{tag}')",
+            },
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        search = r.json()["id"]
+    page = Page(web.base)
+    page.sign_in(ADELE)
+    url = f"/web/api/mailboxes/{adele_id}/folders/{search}/messages"
+    first = page.get(url, params={"limit": 2}).json()
+    assert first["folder"]["isSearchFolder"] is True
+    assert len(first["value"]) == 2 and first["nextCursor"] == "s2"
+    rest = page.get(url, params={"limit": 2, "cursor": first["nextCursor"]}).json()
+    assert len(rest["value"]) == 1 and rest["nextCursor"] is None
+    subjects = {m["subject"] for m in first["value"] + rest["value"]}
+    assert subjects == {f"{tag} {i}" for i in range(3)}
+
+
 def test_message_view_body_attachments_raw_and_delivery(web: RunningServer, sink: Sink) -> None:
     adele_id = user_id(web, ADELE)
     subject = unique("view")
@@ -343,13 +375,15 @@ def test_message_view_body_attachments_raw_and_delivery(web: RunningServer, sink
     assert img is not None
     assert "https:" not in img.group(1) and "http:" not in img.group(1).split()[0]
     assert f"{web.base}{base}/cid/" in img.group(1)
-    inline = re.search(r"src='(/web/api/[^']*/cid/[^']*)'", body.text)
-    assert inline is not None, body.text
-    image = httpx.get(web.base + inline.group(1).replace("&amp;", "&"))  # no cookie
-    assert image.status_code == 200 and image.content == PNG
-    assert image.headers["content-type"] == "image/png"
-    assert_secure(image)
-    forged = inline.group(1).split("?t=")[0] + "?t=9999999999.AAAA"
+    links = re.findall(r"src='(/web/api/[^']*/cid/[^']*)'", body.text)
+    assert len(links) == 2, body.text  # as written and URL-encoded (RFC 2392)
+    for link in links:
+        image = httpx.get(web.base + link)  # no cookie: the signed link is the access
+        assert image.status_code == 200 and image.content == PNG
+        assert image.headers["content-type"] == "image/png"
+        assert_secure(image)
+    assert "https://tracker.example/t.png" in body.text  # left as is: the CSP blocks it
+    forged = links[0].split("?t=")[0] + "?t=9999999999.AAAA"
     assert httpx.get(web.base + forged).status_code == 404
     remote = page.get(detail["bodyUrl"], params={"remote": "1"})
     assert "https:" in re.search(
@@ -477,6 +511,14 @@ def test_state_changing_requests_need_the_csrf_token_and_our_origin(web: Running
         assert r.status_code == 403, (headers, r.text)
     no_origin = megan.http.post(target, headers={"X-CSRF-Token": megan.csrf})
     assert no_origin.status_code == 403
+    # a browser's form POST from a no-referrer page says Origin: null, and Sec-Fetch-Site
+    for origin in ("null", None):
+        headers = {"X-CSRF-Token": megan.csrf, "Sec-Fetch-Site": "same-origin"}
+        if origin:
+            headers["Origin"] = origin
+        assert megan.http.post(target, headers=headers).status_code == 404
+        headers["Sec-Fetch-Site"] = "same-site"
+        assert megan.http.post(target, headers=headers).status_code == 403
     # GET is not an action; POST where only GET is: 405
     assert megan.get(target).status_code == 405
     assert megan.post("/web/api/mailboxes").status_code == 405
@@ -524,6 +566,9 @@ def test_open_page_on_loopback_sees_everything_without_signing_in(open_page: Run
     users = [u["mail"] for t in page.get("/web/api/mailboxes").json()["value"] for u in t["users"]]
     assert ADELE in users and ALEX in users
     assert page.get("/web/signin").status_code == 303  # nothing to sign in to
+    # no CORS for the page's endpoints, whatever GRAPHPOST_CORS_ORIGINS says (* by default)
+    foreign = page.get("/web/api/session", headers={"Origin": "https://evil.example"})
+    assert not [h for h in foreign.headers if h.startswith("access-control-")]
 
 
 def test_queue_view_retry_now_and_delete(open_page: RunningServer, sink: Sink) -> None:
@@ -579,3 +624,37 @@ def test_web_ui_off_serves_no_page(tmp_path: Path, request: pytest.FixtureReques
         for path in ("/", "/web/static/app.js", "/web/api/session", "/web/signin"):
             r = httpx.get(f"{off.base}{path}")  # Graph's answer to a path that is not its own
             assert r.status_code in (400, 404) and "request-id" in r.headers, (path, r.text)
+
+
+def test_serve_stops_at_once_with_an_event_stream_open(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """uvicorn waits for open responses before it stops: the page's stream must end itself
+    at SIGTERM, cleanly (its last chunk sent), not be cut by uvicorn's graceful timeout."""
+    with engine_server(
+        "sqlite", tmp_path / "stop", request, relay=None, GRAPHPOST_EMULATOR="true"
+    ) as server:
+        page = Page(server.base)
+        adele = page.get("/web/api/mailboxes").json()["value"][0]["users"][0]["id"]
+        seen: list[str] = []
+        ended: list[BaseException | None] = []
+        ready = threading.Event()
+
+        def listen() -> None:
+            try:
+                with page.http.stream("GET", f"/web/api/mailboxes/{adele}/events") as r:
+                    for line in r.iter_lines():
+                        seen.append(line)
+                        if line == "event: ready":
+                            ready.set()
+                ended.append(None)
+            except BaseException as exc:  # the stream cut mid-response
+                ended.append(exc)
+
+        thread = threading.Thread(target=listen, daemon=True)
+        thread.start()
+        assert ready.wait(15), seen
+        server.process.terminate()
+        server.process.wait(30)  # uvicorn re-raises the SIGTERM once it has shut down
+        thread.join(10)
+        assert ended == [None], ended  # the stream ended with its last chunk

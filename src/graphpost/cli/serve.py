@@ -111,7 +111,13 @@ def run(args: argparse.Namespace) -> int:
     tls = tls_files(settings) if settings.tls else None
     base = settings.base_url
     if not args.quiet:
-        print(f"graphpost serving {base}/v1.0 (mailboxes: {base}/)")
+        if not settings.web_ui:
+            page = ""
+        elif settings.emulator:
+            page = f" (mailbox page: {base}/, open to {settings.emulator_controls_from})"
+        else:
+            page = f" (mailbox page: {base}/, sign-in required)"
+        print(f"graphpost serving {base}/v1.0{page}")
         if settings.smtp_enabled:
             print(f"inbound SMTP on {settings.smtp_host}:{settings.smtp_port}")
         relay = settings.smtp_relay or "none: external mail waits in the queue"

@@ -3,6 +3,7 @@ and state, and every attempt. The delivery queue of the server."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -192,6 +193,12 @@ class OutboxStore(Protocol):
         ...
 
     async def deliveries_of(self, submission_id: str) -> tuple[list[Delivery], list[Attempt]]: ...
+    async def delivery_states(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> dict[str, list[DeliveryState]]:
+        """Each message's recipients' states, from its latest submission, in one read (a page
+        of Sent Items); messages never sent from ``mailbox_id`` are left out."""
+        ...
 
     async def queue(self, query: QueueQuery, *, now_ms: int) -> QueuePage:
         """Deliveries by state, newest first (keyset on ``seq``), with their attempts."""

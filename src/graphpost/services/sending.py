@@ -544,6 +544,13 @@ class SendService:
 
     # ------------------------------------------------------------ delivery status
 
+    async def delivery_marks(
+        self, mailbox: Mailbox, message_ids: list[str]
+    ) -> dict[str, list[DeliveryState]]:
+        """Each sent message's recipients' states (a page of Sent Items, in one read)."""
+        mailbox.principal.require(Access.READ)
+        return await self.store.delivery_states(mailbox.id, message_ids)
+
     async def delivery_status(
         self, mailbox: Mailbox, message_id: str
     ) -> tuple[Submission, list[Delivery], list[Attempt]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from graphpost.domain.message import Message
 from graphpost.errors import ConflictError
 from graphpost.ports.blobs import StagedBlob
@@ -305,6 +307,35 @@ class SqlOutbox:
             return [_delivery(r) for r in rows], [_attempt(a) for a in attempts]
 
         return await self.engine.read(op)
+
+    async def delivery_states(
+        self, mailbox_id: str, message_ids: Sequence[str]
+    ) -> dict[str, list[DeliveryState]]:
+        ids = list(dict.fromkeys(message_ids))[:500]
+        if not ids:
+            return {}
+        marks = ", ".join("?" for _ in ids)
+        # ix_submissions_message (mailbox_id, message_id), then ix_deliveries_submission
+        sql = (
+            "SELECT s.message_id, s.created_ms, s.id, d.state FROM submissions s "
+            "JOIN deliveries d ON d.submission_id = s.id "
+            f"WHERE s.mailbox_id = ? AND s.message_id IN ({marks})"
+        )
+
+        async def op(tx: Tx) -> list[Row]:
+            return await tx.fetchall(sql, (mailbox_id, *ids))
+
+        latest: dict[str, tuple[int, str]] = {}
+        states: dict[str, list[DeliveryState]] = {}
+        for message_id, created_ms, submission_id, state in await self.engine.read(op):
+            key = (int(created_ms), str(submission_id))
+            seen = latest.get(message_id)
+            if seen is None or key > seen:  # a later submission of the same message wins
+                latest[message_id] = key
+                states[message_id] = []
+            if latest[message_id] == key:
+                states[message_id].append(DeliveryState(state))
+        return states
 
     # ------------------------------------------------------------ the queue view's operations
 

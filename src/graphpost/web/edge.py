@@ -36,13 +36,13 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
 from graphpost.asgi import ASGIApp, Receive, Request, Response, Scope, Send, read_body
 from graphpost.domain import times
-from graphpost.domain.message import FILE, Message, Recipient
+from graphpost.domain.message import FILE, Recipient
 from graphpost.domain.query import MessageQuery
 from graphpost.domain.search import parse_search
 from graphpost.errors import (
@@ -78,7 +78,9 @@ JSON = b"application/json; charset=utf-8"
 PAGE_SIZE = 50
 MAX_PAGE = 200
 MAX_FOLDERS = 1000
-STREAMS_PER_CLIENT = 8  # open event streams per client address (and per session)
+# open event streams: per session (a browser), per client address (a proxy's clients share
+# one), per process (each polls the change log once a second)
+STREAM_CAPS = {"session": 8, "addr": 32, "all": 256}
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
 STREAM_SECONDS = 3600.0  # a stream ends after this; the browser's EventSource reconnects
@@ -96,6 +98,9 @@ PAGE_CSP = (
 INERT_CSP = b"default-src 'none'; sandbox; frame-ancestors 'none'"
 # images a body may show without "load remote content": those it carries (data:, cid:)
 _SAFE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
+_FOLDER_ORDER = {name: i for i, name in enumerate(
+    ("inbox", "drafts", "sentitems", "outbox", "deleteditems", "junkemail", "archive")
+)}  # fmt: skip
 _FILENAME_BAD = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 _CID = re.compile(r"""(["'(\s=])cid:([^"'()\s<>]+)""", re.IGNORECASE)
 
@@ -171,7 +176,30 @@ class _NotSignedIn(Exception):
     pass
 
 
-def _summary(stored: StoredMessage, doc: Message, received: int | None) -> dict[str, Any]:
+class Listed(msgspec.Struct, rename="camel"):
+    """What a list row shows of a message's document: decoding only these skips the body
+    (msgspec passes over fields a Struct does not name without building them)."""
+
+    received_date_time: str
+    subject: str | None
+    body_preview: str
+    is_read: bool
+    is_draft: bool
+    has_attachments: bool
+    importance: str
+    sender: Recipient | None
+    from_: Recipient | None = msgspec.field(name="from", default=None)
+    to_recipients: list[Recipient] = msgspec.field(default_factory=list)
+
+
+_decode_listed = msgspec.json.Decoder(Listed).decode
+
+
+def _listed(stored: StoredMessage) -> Listed:
+    return _decode_listed(stored.document)
+
+
+def _summary(stored: StoredMessage, doc: Listed, received: int | None) -> dict[str, Any]:
     return {
         "id": stored.id,
         "folderId": stored.folder_id,
@@ -242,10 +270,10 @@ def _queued(e: QueueEntry) -> dict[str, Any]:
     return out
 
 
-def _state_of(deliveries: list[Delivery]) -> str:
+def _state_of(deliveries: list[Delivery] | list[DeliveryState]) -> str:
     """One mark for a sent message: failed if any recipient failed, then pending (queued or
     deferred), else delivered."""
-    states = {d.state.value for d in deliveries}
+    states = {d.value if isinstance(d, DeliveryState) else d.state.value for d in deliveries}
     if "failed" in states:
         return "failed"
     if "deferred" in states:
@@ -376,16 +404,19 @@ class WebEdge:
         raise _NotSignedIn
 
     def _check_post(self, request: Request, scope: Scope, token: str | None, csrf: str) -> None:
-        """A state-changing request: from a page of this server (Origin), carrying the
-        session's CSRF token."""
+        """A state-changing request: from a page of this server, carrying the session's CSRF
+        token. "From this server": an ``Origin`` of this scheme and host; or, as a browser
+        sends a form's POST from a page with ``Referrer-Policy: no-referrer`` (``Origin:
+        null``, or none), ``Sec-Fetch-Site: same-origin``, a header no page can set."""
         origin = request.headers.get("origin")
         host = request.headers.get("host", "")
         scheme = "https" if self._secure(scope) else "http"
-        if origin is None or origin != f"{scheme}://{host}":
+        site = request.headers.get("sec-fetch-site")
+        ours = origin == f"{scheme}://{host}"
+        if not ours and not (origin in (None, "null") and site == "same-origin"):
             raise AccessDeniedError(
                 "This request did not come from the mailbox page of this server (Origin)."
             )
-        site = request.headers.get("sec-fetch-site")
         if site is not None and site not in ("same-origin", "none"):
             raise AccessDeniedError("This request did not come from the mailbox page.")
         if not token or not csrf or not hmac.compare_digest(token.encode(), csrf.encode()):
@@ -593,7 +624,8 @@ class WebEdge:
         html = (
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>Sign in — graphpost"
             '</title><meta name=viewport content="width=device-width, initial-scale=1">'
-            '<link rel=stylesheet href="/web/static/app.css"></head><body class="signin">'
+            '<link rel=icon href="data:,"><link rel=stylesheet href="/web/static/app.css"></head>'
+            '<body class="signin">'
             '<main class="signin-box"><h1>graphpost mailboxes</h1>'
             f'{note}<form method=post action="/web/signin" id="signin-form">'
             f'<input type=hidden name=csrf value="{escape(pre.csrf)}">'
@@ -637,6 +669,9 @@ class WebEdge:
             found, _ = await self.folders.children(
                 mailbox, parent, include_hidden=False, top=MAX_FOLDERS, skip=0
             )
+            # Outlook's order: the well-known folders people look at first, then by name
+            found.sort(key=lambda f: (_FOLDER_ORDER.get(f.well_known or "", 99),
+                                      f.display_name.lower()))  # fmt: skip
             for f in found:
                 if len(out) >= MAX_FOLDERS:
                     return
@@ -660,24 +695,19 @@ class WebEdge:
             page, _, more = await self.messages.list_messages(
                 mailbox, MessageQuery(top=limit, skip=skip), folder_key=folder.id
             )
-            items = [_summary(m, m.message(), None) for m in page]
+            items = [_summary(m, _listed(m), None) for m in page]
             following = f"s{skip + limit}" if more else None
         else:
             more = len(found) > limit
             found = found[:limit]
-            items = [_summary(m, m.message(), received) for received, m in found]
+            items = [_summary(m, _listed(m), received) for received, m in found]
             following = items[-1]["cursor"] if more and items else None
         if folder.well_known in ("sentitems", "outbox"):
+            marks = await self.sending.delivery_marks(mailbox, [i["id"] for i in items])
             for item in items:
-                item["delivery"] = await self._delivery_mark(mailbox, item["id"])
+                states = marks.get(item["id"])
+                item["delivery"] = _state_of(states) if states else None
         return _json({"folder": _folder(folder, 0), "value": items, "nextCursor": following})
-
-    async def _delivery_mark(self, mailbox: Mailbox, message_id: str) -> str | None:
-        try:
-            _, deliveries, _ = await self.sending.delivery_status(mailbox, message_id)
-        except NotFoundError:
-            return None
-        return _state_of(deliveries) if deliveries else None
 
     async def _search(self, mailbox: Mailbox, query: dict[str, str]) -> Response:
         text = query.get("q", "").strip()
@@ -693,7 +723,7 @@ class WebEdge:
         q = MessageQuery(top=limit, skip=skip, search=parse_search(text, now=times.now()))
         found, _, more = await self.messages.list_messages(mailbox, q)
         return _json({
-            "value": [_summary(m, m.message(), None) for m in found],
+            "value": [_summary(m, _listed(m), None) for m in found],
             "nextSkip": skip + limit if more else None,
         })  # fmt: skip
 
@@ -790,7 +820,9 @@ class WebEdge:
             token = self.signer.link_token(f"{mailbox.id}|{stored.id}")
 
             def inline(m: re.Match[str]) -> str:
-                return f"{m.group(1)}{cid_base}{quote(m.group(2), safe='@.-_')}?t={token}"
+                # a cid: URL is URL-encoded (RFC 2392): the Content-ID is its decoded form
+                cid = quote(unquote(m.group(2)), safe="@.-_")
+                return f"{m.group(1)}{cid_base}{cid}?t={token}"
 
             html = _CID.sub(inline, doc.body.content)
         else:
@@ -810,6 +842,7 @@ class WebEdge:
         return Response(200, html.encode("utf-8"), content_type=HTML, headers=[
             (b"content-security-policy", csp.encode("latin-1", "replace")),
             (b"x-frame-options", b"SAMEORIGIN"),
+            (b"x-dns-prefetch-control", b"off"),  # <link rel=dns-prefetch> is not CSP's
         ])  # fmt: skip
 
     async def _attachment(
@@ -869,8 +902,7 @@ class WebEdge:
             raise NotFoundError("No such image.")
         size, stream = found
         return Response(200, content_type=ctype.encode(), stream=stream, length=size,
-                        headers=[(b"content-security-policy", INERT_CSP),
-                                 (b"cross-origin-resource-policy", b"same-site")])  # fmt: skip
+                        headers=[(b"content-security-policy", INERT_CSP)])  # fmt: skip
 
     # ------------------------------------------------------------------ live updates
 
@@ -882,13 +914,16 @@ class WebEdge:
         heartbeat; the stream ends at the session's expiry, after an hour, or when the server
         stops."""
         client = scope.get("client")
-        keys = [f"addr:{client[0] if client else '-'}", f"session:{viewer.session.csrf}"]
-        if any(self._streams.get(k, 0) >= STREAMS_PER_CLIENT for k in keys):
-            raise ThrottledError(
-                f"Too many open event streams (at most {STREAMS_PER_CLIENT} per client).",
-                retry_after=5,
-                limit=STREAMS_PER_CLIENT,
-            )
+        keys = [f"addr:{client[0] if client else '-'}", f"session:{viewer.session.csrf}", "all"]
+        for k in keys:
+            cap = STREAM_CAPS[k.split(":")[0]]
+            if self._streams.get(k, 0) >= cap:
+                whose = {"addr": "client address", "session": "session"}.get(k.split(":")[0])
+                raise ThrottledError(
+                    f"Too many open event streams (at most {cap} per "
+                    f"{whose or 'server process'}); close a page of this mailbox.",
+                    retry_after=5, limit=cap,
+                )  # fmt: skip
         for k in keys:
             self._streams[k] = self._streams.get(k, 0) + 1
         gone = asyncio.Event()

@@ -260,7 +260,7 @@
       ["Cc", m.ccRecipients.map(who).join(", ")],
       ["Bcc", m.bccRecipients.map(who).join(", ")],
       ["Reply-To", m.replyTo.map(who).join(", ")],
-      ["Date", m.isDraft ? "(draft)" : new Date(m.receivedDateTime).toString()],
+      ["Date", m.isDraft ? "(draft)" : new Date(m.receivedDateTime).toLocaleString()],
       ["Message-ID", m.internetMessageId],
     ];
     for (const [name, value] of pairs) {
@@ -291,11 +291,8 @@
       $("#message-body").src = `${m.bodyUrl}?remote=1`;
       remote.dataset.loaded = "true";
     };
+    // the page only reads: opening a message here does not mark it read
     $("#message-body").src = m.bodyUrl;
-    const tr = document.querySelector(`tr.message[data-message-id="${CSS.escape(id)}"]`);
-    if (tr) {
-      tr.classList.remove("unread");
-    }
   }
 
   function renderDelivery(delivery) {
