@@ -788,6 +788,67 @@ def delta_scenarios(res: Results, work: Path, count: int, database_url: str | No
                     None, None, note=f"rounds/s; each round ms: {rounds}; goal 20 ms"))  # fmt: skip
 
 
+def _web_get(url: str, cookie: str) -> object:
+    import urllib.request
+
+    req = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def web_list_scenarios(res: Results, work: Path, count: int, seconds: float,
+                       database_url: str | None) -> None:  # fmt: skip
+    """The web page's message list (``/web/api/…/folders/{id}/messages``, 50 a page) at a
+    ``count``-message Inbox: its first page, a page half-way down and the last (by the
+    keyset cursor the page hands out), a page of another folder (2,000 messages), and Graph's
+    ``GET /me/mailFolders/inbox/messages?$top=50`` beside them; one connection, as one person
+    paging (goal: under 100 ms)."""
+    import http.client
+
+    engine = "PostgreSQL" if database_url else "SQLite"
+    data = work / f"web-list-{engine}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRAPHPOST_")}
+    seeding = [PY, str(HERE / "web_list.py"), str(data), ADELE, str(count), "2000"]
+    if database_url:
+        seeding.append(database_url)
+    t0 = time.perf_counter()
+    out = subprocess.run(seeding, env=env, capture_output=True, text=True, check=True).stdout
+    at = json.loads(out.strip().splitlines()[-1])
+    res.facts.append(f"web list ({engine}): {count:,} + 2,000 messages seeded through the store "
+                     f"in {time.perf_counter() - t0:.0f} s; load average before measuring: "
+                     f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    with graphpost(data, database_url=database_url, args=("--no-smtp", "--no-worker"),
+                   GRAPHPOST_EMULATOR="true") as s:  # fmt: skip
+        host = urllib.parse.urlsplit(s.base).netloc
+        conn = http.client.HTTPConnection(host, timeout=60)
+        conn.request("GET", "/web/api/session")
+        answer = conn.getresponse()
+        answer.read()
+        cookie = (answer.getheader("set-cookie") or "").split(";", 1)[0]
+        conn.close()
+        assert cookie, "the page gave no session cookie"
+        token = s.token()
+        pages = f"{s.base}/web/api/mailboxes/{at['user']}/folders"
+        inbox = f"{pages}/{at['inbox']}/messages"
+        cases = [
+            ("first page", inbox),
+            ("a page half-way down (cursor)", f"{inbox}?cursor={at['middle']}"),
+            ("the last page (cursor)", f"{inbox}?cursor={at['last']}"),
+            ("first page of another folder (2,000)", f"{pages}/{at['archive']}/messages"),
+            ("Graph: /me/mailFolders/inbox/messages?$top=50",
+             f"{s.base}/v1.0/me/mailFolders/inbox/messages?$top=50"),
+        ]  # fmt: skip
+        for name, url in cases:
+            got = http_json("GET", url, token) if "/v1.0/" in url else _web_get(url, cookie)
+            assert isinstance(got, dict) and len(got["value"]) == 50, (name, str(got)[:300])
+            script = lua(work / "web-list.lua", method="GET", body=None, token=token)
+            with script.open("a") as f:
+                f.write(f'wrk.headers["Cookie"] = "{cookie}"\n')
+            wrk(url, script, 1, 2)  # warm-up: the pages' rows in the cache
+            measure(res, s, f"web list at {count:,} messages: {name} ({engine})", url, script, 1,
+                    seconds, note="one connection; goal p99 < 100 ms")  # fmt: skip
+
+
 def _on_each_engine(
     args: argparse.Namespace,
     scenario: Callable[[Results, Path, str | None], None],
@@ -843,6 +904,13 @@ def main() -> int:
                              "incremental rounds")  # fmt: skip
     parser.add_argument("--delta-messages", type=int, default=100_000,
                         help="the Inbox's size for --only-delta on SQLite")  # fmt: skip
+    parser.add_argument("--only-web-list", action="store_true",
+                        help="only the web page's message list at a 1,000,000-message "
+                             "mailbox")  # fmt: skip
+    parser.add_argument("--web-list-messages", type=int, default=1_000_000,
+                        help="the Inbox's size for --only-web-list on SQLite")  # fmt: skip
+    parser.add_argument("--web-list-pg-messages", type=int, default=1_000_000,
+                        help="the Inbox's size for --only-web-list on PostgreSQL")  # fmt: skip
     parser.add_argument("--delta-pg-messages", type=int, default=20_000,
                         help="the Inbox's size for --only-delta on PostgreSQL (seeding it "
                              "costs a round trip a message)")  # fmt: skip
@@ -860,6 +928,10 @@ def main() -> int:
              r, w, args.delta_pg_messages if u else args.delta_messages, u), []),
         (args.only_upload,
          lambda r, w, u: upload_scenarios(r, w, args.upload_mb, args.send_mb, u), []),
+        (args.only_web_list,
+         lambda r, w, u: web_list_scenarios(
+             r, w, args.web_list_pg_messages if u else args.web_list_messages,
+             3.0 if args.quick else 8.0, u), []),
     ]  # fmt: skip
     for chosen, scenario, facts in single:
         if chosen:
