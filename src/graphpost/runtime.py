@@ -177,7 +177,7 @@ class Runtime:
         )
         notifier = Notifier(
             subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
-            lease_seconds=settings.lease_seconds,
+            lease_seconds=settings.lease_seconds, post_seconds=settings.webhook_timeout_seconds,
         )  # fmt: skip
         return cls(
             settings=settings,

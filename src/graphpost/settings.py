@@ -86,6 +86,13 @@ class Settings(BaseSettings):
         description="PEM file of CA certificates trusted for https notification URLs, beside "
         "the system's (a receiver with a private CA, tests).",
     )
+    webhook_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Time a webhook has to answer a notification post (Graph: 3 s); a "
+        "subscription's posts wait for it, others' do not.",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,

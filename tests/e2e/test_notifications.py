@@ -245,3 +245,38 @@ def test_several_workers_never_dispatch_twice(
                 w.terminate()
                 w.wait(10)
         server.stop()
+
+
+def test_a_black_hole_webhook_does_not_delay_the_others(
+    own_server: tuple[Path, str | None], receiver: Receiver
+) -> None:
+    """One subscription's webhook accepts the connection and never answers (with an 8 s
+    delivery deadline); another subscription of the same mailbox gets every change within
+    seconds all the while, and the black hole is tried again once its post timed out."""
+    data_dir, url = own_server
+    server = start_server(data_dir, url, GRAPHPOST_WEBHOOK_TIMEOUT_SECONDS="8")
+    hole = start_receiver()
+    try:
+        with server.client() as c:
+            healthy = subscribe(c, receiver, "me/messages", "created", "healthy")
+            subscribe(c, hole, "me/messages", "created", "hole")
+            hole.behaviour.hang = True  # validated; from now on every post hangs
+            first = c.post("/me/messages", json={"subject": unique("bh")}).json()["id"]
+            assert receiver.wait_for(lambda: first in received_ids(receiver, healthy), 10)
+            assert hole.wait_for(lambda: len(hole.hung) == 1, 10)
+            for n in range(3):  # while the black hole's post hangs
+                started = time.monotonic()
+                mid = c.post("/me/messages", json={"subject": unique(f"bh{n}")}).json()["id"]
+
+                def arrived(m: str = mid) -> bool:
+                    return m in received_ids(receiver, healthy)
+
+                assert receiver.wait_for(arrived, 4), n
+                assert time.monotonic() - started < 4
+            assert len(hole.hung) == 1  # still the first post, hanging
+            assert hole.wait_for(lambda: len(hole.hung) >= 2, 20)  # retried after its deadline
+            assert hole.hung[1] - hole.hung[0] >= 8
+            assert sequence_gaps(of(receiver, healthy), healthy) == []
+    finally:
+        hole.stop()
+        server.stop()

@@ -26,6 +26,7 @@ from graphpost.ports.subscriptions import WebhookAnswer, WebhookError
 
 MAX_URL = 2048
 MAX_ANSWER = 64 * 1024  # of an answer's body; the rest is not read
+PER_HOST = 8  # connections at once to one host (a host that hangs holds only these)
 _USER_AGENT = b"graphpost-webhooks/1"
 
 
@@ -41,12 +42,20 @@ def _loopback(host: str) -> bool:
 class WebhookClient:
     """``ports.subscriptions.Webhooks`` over asyncio streams."""
 
-    def __init__(self, *, plain_http_anywhere: bool = False, ca_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        plain_http_anywhere: bool = False,
+        ca_file: Path | None = None,
+        per_host: int = PER_HOST,
+    ) -> None:
         self.plain_http_anywhere = plain_http_anywhere
         self.tls = ssl.create_default_context()
         if ca_file is not None:
             self.tls.load_verify_locations(cafile=str(ca_file))
-        self.concurrency = asyncio.Semaphore(64)
+        self.concurrency = asyncio.Semaphore(256)  # connections at once
+        self.per_host = per_host
+        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}  # host: (slots, users)
 
     def check_url(self, url: str) -> str | None:
         if len(url) > MAX_URL:
@@ -79,13 +88,29 @@ class WebhookClient:
         why = self.check_url(url)
         if why is not None:
             raise WebhookError(why)
-        async with self.concurrency:
-            try:
-                return await asyncio.wait_for(self._post(url, body, content_type), seconds)
-            except TimeoutError:
-                raise WebhookError("the request timed out") from None
-            except (OSError, ssl.SSLError, h11.ProtocolError, UnicodeError) as exc:
-                raise WebhookError(f"the request failed: {exc}") from exc
+        host = (urlsplit(url).hostname or "").lower()
+        try:  # the wait for a free connection counts in the deadline
+            return await asyncio.wait_for(self._post_slotted(host, url, body, content_type),
+                                          seconds)  # fmt: skip
+        except TimeoutError:
+            raise WebhookError("the request timed out") from None
+        except (OSError, ssl.SSLError, h11.ProtocolError, UnicodeError) as exc:
+            raise WebhookError(f"the request failed: {exc}") from exc
+
+    async def _post_slotted(
+        self, host: str, url: str, body: bytes, content_type: str
+    ) -> WebhookAnswer:
+        slots, users = self._hosts.get(host) or (asyncio.Semaphore(self.per_host), 0)
+        self._hosts[host] = (slots, users + 1)
+        try:
+            async with slots, self.concurrency:
+                return await self._post(url, body, content_type)
+        finally:
+            slots, users = self._hosts[host]
+            if users <= 1:
+                del self._hosts[host]
+            else:
+                self._hosts[host] = (slots, users - 1)
 
     async def _resolve(self, host: str, port: int, scheme: str) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(

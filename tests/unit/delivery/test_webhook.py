@@ -152,3 +152,35 @@ async def test_a_handshake_without_answer_is_graphs_timeout(runtime: Runtime) ->
         )  # fmt: skip
         with pytest.raises(ValidationTimeoutError, match="timed out"):
             await runtime.subscriptions.create(box.principal, data)
+
+
+async def test_connections_to_one_host_are_capped() -> None:
+    """Of five posts at once to a host that never answers, two (the cap) connect; another
+    host is not held up by them."""
+    client = WebhookClient(per_host=2)
+    connected = 0
+    release = asyncio.Event()
+
+    async def hole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connected
+        connected += 1
+        await release.wait()
+        writer.close()
+
+    ok = await answer_with(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n")
+    black = await serve(hole)
+    async with black, ok:
+        hanging = [
+            asyncio.create_task(
+                client.post(url_of(black), b"", content_type="text/plain", seconds=1)
+            )
+            for _ in range(5)
+        ]
+        other = url_of(ok).replace("127.0.0.1", "localhost")  # another host name
+        got = await client.post(other, b"", content_type="text/plain", seconds=1)
+        assert got.status == 202
+        results = await asyncio.gather(*hanging, return_exceptions=True)
+        assert all(isinstance(r, WebhookError) for r in results)
+        assert connected == 2
+        assert client._hosts == {}  # nothing kept for hosts no longer posted to
+        release.set()
