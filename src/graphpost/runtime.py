@@ -168,8 +168,9 @@ class Runtime:
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
         webhooks = WebhookClient(
-            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
-        )
+            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file,
+            internal_allowed=settings.emulator, allow=settings.webhook_allow_hosts,
+        )  # fmt: skip
         subscription_store = SqlSubscriptions(engine)
         change_log = SqlChangeLog(engine)
         subscriptions = SubscriptionService(

@@ -114,6 +114,13 @@ class SubscriptionService:
             raise InvalidInputError(f"{name} '{d.shown(value)}' is refused: {why}", target=name)
         return value
 
+    async def _reachable(self, url: str, name: str) -> None:
+        """An internal receiver (private, loopback, link-local address, or a name resolving to
+        one) is refused before any request is made to it."""
+        why = await self.webhooks.check_target(url)
+        if why is not None:
+            raise ValidationFailedError(f"{name} '{d.shown(url)}' is refused: {why}", target=name)
+
     def _expiry(self, value: object, *, lifecycle: bool, now_ms: int) -> int:
         expires = _parse_expiration(value)
         if expires <= now_ms:
@@ -211,6 +218,9 @@ class SubscriptionService:
                     target="resource",
                 )
             folder_id = folder.id
+        await self._reachable(notification_url, "notificationUrl")
+        if lifecycle_url is not None:
+            await self._reachable(lifecycle_url, "lifecycleNotificationUrl")
         await self.handshake(notification_url)
         if lifecycle_url is not None:
             await self.handshake(lifecycle_url)
@@ -302,8 +312,12 @@ class SubscriptionService:
         url = None
         if data.notification_url is not None:
             url = self._url(data.notification_url, "notificationUrl")
-            if url != found.notification_url:
-                await self.handshake(url)
+        # a renewal too: the receivers allowed may have changed since the create
+        await self._reachable(url or found.notification_url, "notificationUrl")
+        if found.lifecycle_url is not None:
+            await self._reachable(found.lifecycle_url, "lifecycleNotificationUrl")
+        if url is not None and url != found.notification_url:
+            await self.handshake(url)
         renewed = await self.store.renew(
             subscription_id, expires_ms=expires_ms, reauth_ms=reauth_ms, notification_url=url
         )
