@@ -179,6 +179,7 @@ class Runtime:
         notifier = Notifier(
             subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
             lease_seconds=settings.lease_seconds, post_seconds=settings.webhook_timeout_seconds,
+            allowed=subscriptions.still_allowed,
         )  # fmt: skip
         return cls(
             settings=settings,

@@ -280,3 +280,39 @@ def test_a_black_hole_webhook_does_not_delay_the_others(
     finally:
         hole.stop()
         server.stop()
+
+
+def test_access_revoked_removes_the_subscription(server: RunningServer, receiver: Receiver) -> None:
+    """An app's subscription to a mailbox its access policy no longer lists: Graph removes it;
+    here too (within the access cache's seconds), with a subscriptionRemoved to its lifecycle
+    URL, and no change of the mailbox is notified after."""
+    upn = f"{unique('watched')}@contoso.onmicrosoft.com"
+    other = f"{unique('kept')}@contoso.onmicrosoft.com"
+    server.cli("users", "add", "--name", "Watched", "--mail", upn)
+    server.cli("users", "add", "--name", "Kept", "--mail", other)
+    app = unique("watcher")
+    token = server.app_token(app, "Mail.ReadWrite")
+    with server.client(token) as c:
+        r = c.post("/subscriptions", json={
+            "changeType": "created", "notificationUrl": f"{receiver.url}?revoked",
+            "lifecycleNotificationUrl": receiver.url.replace("/hook", "/life"),
+            "resource": f"users/{upn}/messages", "expirationDateTime": in_minutes(120),
+        })  # fmt: skip
+        assert r.status_code == 201, r.text
+        sub = r.json()["id"]
+        first = c.post(f"/users/{upn}/messages", json={"subject": "before"}).json()["id"]
+        assert receiver.wait_for(lambda: first in received_ids(receiver, sub))
+        server.cli("mailbox", "restrict-app", app, other)  # the watched mailbox is out
+
+        def removed() -> bool:
+            return any(
+                n.get("lifecycleEvent") == "subscriptionRemoved" and n["subscriptionId"] == sub
+                for n in receiver.notifications("/life")
+            )
+
+        assert receiver.wait_for(removed, 30)
+        assert c.get(f"/subscriptions/{sub}").status_code == 404
+    with server.client(server.app_token("tests")) as c:  # a change the app may no longer see
+        after = c.post(f"/users/{upn}/messages", json={"subject": "after"}).json()["id"]
+    time.sleep(2)  # rounds run every 0.1 s: time enough for a notification to arrive
+    assert after not in received_ids(receiver, sub)

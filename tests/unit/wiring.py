@@ -311,7 +311,9 @@ def notifier_on(runtime: Runtime, feed: Any) -> Any:
 
     runtime.subscriptions.changes = feed
     service = runtime.subscriptions
-    return Notifier(service.store, service.webhooks, feed, post_seconds=5.0)
+    return Notifier(
+        service.store, service.webhooks, feed, post_seconds=5.0, allowed=service.still_allowed
+    )
 
 
 def subscription_input(**graph: Any) -> Any:

@@ -27,6 +27,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from graphpost.domain import subscriptions as d
 from graphpost.ports.changes import Change, ChangeLog
@@ -84,6 +85,7 @@ class Notifier:
         poll_seconds: float = 0.1,
         lease_seconds: float = 60.0,
         post_seconds: float = POST_SECONDS,
+        allowed: Callable[[Subscription], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.webhooks = webhooks
@@ -92,6 +94,9 @@ class Notifier:
         self.poll_seconds = poll_seconds
         self.lease_ms = int(lease_seconds * 1000)
         self.post_seconds = post_seconds
+        # whether a subscription's maker may still read its mailbox (checked before each of
+        # its rounds; the answers are cached where they are decided)
+        self.allowed = allowed
         self.owner = f"notifier-{uuid.uuid4().hex[:12]}"
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -181,6 +186,14 @@ class Notifier:
 
     async def _serve(self, s: Subscription, now: int, last: dict[str, int]) -> int:
         try:
+            if s.removed_ms is None and self.allowed is not None and not await self.allowed(s):
+                # access revoked (an app's access policy, the user gone): Graph removes the
+                # subscription; nothing more is delivered but its subscriptionRemoved
+                log.info("subscription %s: its app no longer may read the mailbox", s.id)
+                body = d.lifecycle_body("subscriptionRemoved") if s.lifecycle_url else None
+                await self.store.remove(s.id, lifecycle=body, now_ms=now)
+                self._idle.discard(s.id)
+                return 0
             if s.removed_ms is None:
                 async with self.concurrency:
                     if await self._dispatch(s, now, last):

@@ -18,7 +18,9 @@ from graphpost.domain import subscriptions as d
 from graphpost.domain.subscriptions import SubscriptionInput
 from graphpost.errors import (
     AccessDeniedError,
+    DelegatedOnlyError,
     InvalidInputError,
+    NotFoundError,
     SubscriptionNotFoundError,
     ValidationFailedError,
     ValidationTimeoutError,
@@ -333,6 +335,22 @@ class SubscriptionService:
         if user is None:
             raise SubscriptionNotFoundError(NOT_FOUND)
         await self.directory.open_mailbox(principal, None if principal.delegated else user.id)
+
+    async def still_allowed(self, s: Subscription) -> bool:
+        """Whether the app (and user) that made ``s`` may still open its mailbox: the same
+        decision as a request's (the directory and the access service, each cached a few
+        seconds), for the principal that made it. An app whose access policy no longer lists
+        the mailbox, a mailbox whose user is gone, may not."""
+        principal = Principal(
+            tenant_id=s.tenant_id, app_id=s.app_id,
+            user_id=s.creator_id if s.delegated else None,
+            permissions=frozenset(), expires=0,
+        )  # fmt: skip
+        try:
+            await self.directory.open_mailbox(principal, s.mailbox_id)
+        except (AccessDeniedError, NotFoundError, DelegatedOnlyError):
+            return False
+        return True
 
     async def delete(self, principal: Principal, subscription_id: str) -> None:
         await self._own(principal, subscription_id)
