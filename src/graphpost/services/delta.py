@@ -258,21 +258,33 @@ class DeltaService:
 
     # ------------------------------------------------------------ the folders of a mailbox
 
-    async def folders_page(self, mailbox: Mailbox, query: DeltaQuery) -> FolderPage:
+    async def folders_page(
+        self, mailbox: Mailbox, query: DeltaQuery, parent_key: str | None = None
+    ) -> FolderPage:
+        """The mailbox's folders (``mailFolders/delta``: the whole tree), or the child folders
+        of one (``mailFolders/{id}/childFolders/delta``: its direct children; one moved out
+        of it, or deleted, is ``@removed``)."""
         mailbox.principal.require(Access.READ)
-        token = self._token(mailbox, "f", "", query)
+        parent = ""
+        if parent_key is not None:
+            parent = (await self.folders.resolve(mailbox, parent_key)).id
+        token = self._token(mailbox, "f", parent, query)
         if token is None:
             token = Token(
-                v=1, k="f", m=mailbox.id, f="", s=await self.changes.last_seq(mailbox.id), i=True,
-                sel=query.select,
+                v=1, k="f", m=mailbox.id, f=parent, s=await self.changes.last_seq(mailbox.id),
+                i=True, sel=query.select,
             )  # fmt: skip
         page = FolderPage(select=token.sel)
         size = query.page_size
         folders = await self.folder_store.all_folders(mailbox.id)
         # the root is not one of them; ordered here, by code point, as the keyset compares
         # (a database's collation may order ids otherwise)
-        every = sorted((f for f in folders if f.parent_id), key=lambda f: f.id)
+        every = sorted(
+            (f for f in folders if f.parent_id and (not parent or f.parent_id == parent)),
+            key=lambda f: f.id,
+        )
         roots = {f.id for f in folders if not f.parent_id}
+        left: set[str] = set()  # children of ``parent`` moved out or deleted in these changes
         if token.i:
             rest = [f for f in every if f.id > token.q]
             for n, f in enumerate(rest[:size]):
@@ -295,6 +307,8 @@ class DeltaService:
                 named = [c.folder_id, c.prior_folder_id or ""]
                 if c.kind == FOLDER:
                     named.insert(0, c.item_id)
+                    if parent and parent in (c.folder_id, c.prior_folder_id):
+                        left.add(c.item_id)
                 fresh = [f for f in named if f and f not in touched and f not in roots]
                 if len(touched) + len(fresh) > size and touched:
                     full = True
@@ -309,6 +323,8 @@ class DeltaService:
         by_id = {f.id: f for f in every}
         for folder_id in touched:
             found = by_id.get(folder_id)
+            if found is None and parent and folder_id not in left:
+                continue  # never a child of ``parent`` in these changes: not this sync's
             if found is None:
                 page.order.append((True, len(page.removed)))
                 page.removed.append(folder_id)
