@@ -37,6 +37,9 @@ from graphpost.types import Access
 DEFAULT_PAGE = 10
 MAX_PAGE = 1000
 CHANGE_TYPES = ("created", "updated", "deleted")
+# Graph: "Applying $filter in a delta query returns only up to 5,000 messages" (the initial
+# sync's, newest first; the rounds after it return the changes as without the filter)
+MAX_FILTERED = 5000
 _LOG_BATCH = 2000
 _MAX_TOKEN = 4096
 _INT64 = 2**63  # a token's numbers go to 64-bit columns: anything wider is not one we wrote
@@ -66,6 +69,7 @@ class Token(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     sel: list[str] | None = None
     since: tuple[int, bool] | None = None
     ct: str | None = None
+    n: int = 0  # initial with a $filter: the messages returned so far
 
 
 _encode = msgspec.json.Encoder().encode
@@ -85,11 +89,13 @@ def decode_token(text: str) -> Token:
         token = _decode_token(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise SyncStateError(INVALID) from None
-    numbers = [token.s, *(token.p or ()), *(token.since[:1] if token.since else ())]
+    numbers = [token.s, token.n, *(token.p or ()), *(token.since[:1] if token.since else ())]
     valid = (
         token.v == 1
         and token.k in ("m", "f")
         and token.s >= 0
+        and token.n >= 0
+        and (token.n == 0 or (token.i and token.since is not None))
         and all(-_INT64 <= n < _INT64 for n in numbers)
         and (token.ct is None or token.ct in CHANGE_TYPES)
         and (token.p is None or token.i)
@@ -137,11 +143,14 @@ class DeltaService:
         folders: FolderService,
         folder_store: FolderStore,
         changes: ChangeLog,
+        *,
+        filtered_cap: int = MAX_FILTERED,
     ) -> None:
         self.messages = messages
         self.folders = folders
         self.folder_store = folder_store
         self.changes = changes
+        self.filtered_cap = filtered_cap
 
     async def _check(self, mailbox_id: str, seq: int) -> None:
         """A token's position must be one the log reached and still holds. Read after the
@@ -185,21 +194,28 @@ class DeltaService:
         page = MessagePage(select=token.sel)
         size = query.page_size
         if token.i:
-            rows = await self.messages.delta_page(
-                mailbox.id, folder_id, after=token.p, since=token.since, limit=size + 1
-            )
+            if token.since is not None:  # Graph's cap of a filtered initial sync
+                size = max(0, min(size, self.filtered_cap - token.n))
+            rows = []
+            if size:
+                rows = await self.messages.delta_page(
+                    mailbox.id, folder_id, after=token.p, since=token.since, limit=size + 1
+                )
             shown = rows[:size]
             for n, (_, stored) in enumerate(shown):
                 page.messages.append(stored)
                 page.order.append((False, n))
             await self._check(mailbox.id, token.s)
-            if len(rows) > size:
+            returned = token.n + len(shown) if token.since is not None else 0
+            if len(rows) > size and (token.since is None or returned < self.filtered_cap):
                 last_at, last = shown[-1]
                 page.next_token = encode_token(
-                    msgspec.structs.replace(token, p=(last_at, last.seq))
+                    msgspec.structs.replace(token, p=(last_at, last.seq), n=returned)
                 )
             else:
-                page.delta_token = encode_token(msgspec.structs.replace(token, i=False, p=None))
+                page.delta_token = encode_token(
+                    msgspec.structs.replace(token, i=False, p=None, n=0)
+                )
             return page
         items, position, done = await self._changed(mailbox.id, token.s, size, folder_id)
         await self._check(mailbox.id, token.s)
