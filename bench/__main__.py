@@ -732,7 +732,8 @@ def notify_scenarios(res: Results, work: Path, database_url: str | None, rate: f
     try:
         wait_port(port)
         with graphpost(work / f"notify-{engine}", database_url=database_url,
-                       args=("--no-smtp",)) as s:  # fmt: skip
+                       args=("--no-smtp",),
+                       GRAPHPOST_WEBHOOK_ALLOW_HOSTS="127.0.0.1") as s:  # fmt: skip
             token = s.token()
             expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 7200))
             sub = {"changeType": "created", "notificationUrl": f"http://127.0.0.1:{port}/hook",

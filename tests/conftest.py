@@ -171,6 +171,8 @@ TEST_ENV = {
     "GRAPHPOST_LEASE_SECONDS": "3",
     # tests send from many threads into one mailbox; test_throttling turns it on
     "GRAPHPOST_THROTTLING": "off",
+    # the webhook receivers of tests (tests/webhook.py) listen on loopback
+    "GRAPHPOST_WEBHOOK_ALLOW_HOSTS": "127.0.0.0/8,::1,localhost",
 }
 
 

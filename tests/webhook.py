@@ -30,13 +30,15 @@ class Behaviour:
     """How the receiver answers. ``token``: the validation answer (None: echo the token);
     ``validation_status``; ``fail_next``: that many notification posts get 503;
     ``status``: what a notification post gets otherwise; ``delay``: seconds before any
-    answer."""
+    answer; ``hang``: a notification post is read and never answered (a black hole: the
+    connection stays open until the receiver stops)."""
 
     token: str | None = None
     validation_status: int = 200
     fail_next: int = 0
     status: int = 202
     delay: float = 0.0
+    hang: bool = False
 
 
 @dataclass
@@ -48,6 +50,8 @@ class Receiver:
     behaviour: Behaviour = field(default_factory=Behaviour)
     posts: list[Post] = field(default_factory=list)
     validations: list[str] = field(default_factory=list)
+    hung: list[float] = field(default_factory=list)  # when each post left hanging came
+    released: threading.Event = field(default_factory=threading.Event)
     changed: threading.Condition = field(default_factory=threading.Condition)
 
     @property
@@ -71,6 +75,7 @@ class Receiver:
             return True
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -107,6 +112,12 @@ def start_receiver() -> Receiver:
                 answer = token[0] if b.token is None else b.token
                 self._answer(b.validation_status, answer.encode())
                 return
+            if b.hang:
+                with receiver.changed:
+                    receiver.hung.append(time.time())
+                    receiver.changed.notify_all()
+                receiver.released.wait()
+                return  # never answered
             with receiver.changed:
                 failing = b.fail_next > 0
                 if failing:

@@ -183,8 +183,9 @@ class Runtime:
         )  # fmt: skip
         ingest.responder = AutomaticReplies(mailbox_settings, directory, sending).consider
         webhooks = WebhookClient(
-            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file
-        )
+            plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file,
+            internal_allowed=settings.emulator, allow=settings.webhook_allow_hosts,
+        )  # fmt: skip
         subscription_store = SqlSubscriptions(engine)
         change_log = SqlChangeLog(engine)
         subscriptions = SubscriptionService(
@@ -192,7 +193,8 @@ class Runtime:
         )
         notifier = Notifier(
             subscription_store, webhooks, change_log, sole=engine.dialect == "sqlite",
-            lease_seconds=settings.lease_seconds,
+            lease_seconds=settings.lease_seconds, post_seconds=settings.webhook_timeout_seconds,
+            allowed=subscriptions.still_allowed,
         )  # fmt: skip
         return cls(
             settings=settings,

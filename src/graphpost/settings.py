@@ -86,6 +86,19 @@ class Settings(BaseSettings):
         description="PEM file of CA certificates trusted for https notification URLs, beside "
         "the system's (a receiver with a private CA, tests).",
     )
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Internal webhook receivers allowed (comma-separated CIDRs, addresses, host "
+        "names): notification URLs on private, loopback or link-local addresses are refused "
+        "otherwise (emulator mode allows them).",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=60,
+        description="Time a webhook has to answer a notification post (Graph: 3 s); a "
+        "subscription's posts wait for it, others' do not.",
+    )
     token_lifetime: int = Field(
         default=3600,
         ge=60,
@@ -202,6 +215,14 @@ class Settings(BaseSettings):
     @classmethod
     def _control_networks(cls, value: str) -> str:
         parse_networks(value)
+        return value
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _webhook_hosts(cls, value: str) -> str:
+        from graphpost.delivery.webhook import parse_allow_list
+
+        parse_allow_list(value)  # a bad entry stops the start, naming it
         return value
 
     @field_validator("trusted_issuers")

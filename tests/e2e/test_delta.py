@@ -286,3 +286,48 @@ def test_sends_and_deliveries_reach_the_rounds(server: RunningServer) -> None:
         arrived = wait_for(lambda: [m for m in inbox.round() if m.get("subject") == subject],
                            what="the local copy in Alex's Inbox delta")  # fmt: skip
         assert len(arrived) == 1 and arrived[0]["id"] != draft["id"]
+
+
+def test_child_folders_delta_is_that_folders_children(server: RunningServer) -> None:
+    """mailFolders/{id}/childFolders/delta: the folder's direct children only (not the
+    mailbox, not grandchildren); a child moved out, or deleted, is @removed; a folder moved
+    in appears; a change elsewhere in the mailbox is not in it."""
+    with server.client() as c:
+        top = a_folder(c)
+        kids = [
+            c.post(f"/me/mailFolders/{top}/childFolders", json={"displayName": f"k{n}"}).json()
+            for n in range(3)
+        ]
+        grandchild = c.post(f"/me/mailFolders/{kids[0]['id']}/childFolders",
+                            json={"displayName": "gk"}).json()  # fmt: skip
+        sync = DeltaSync(c, f"/me/mailFolders/{top}/childFolders/delta", page_size=2)
+        first = sync.round()
+        assert sorted(f["id"] for f in first) == sorted(k["id"] for k in kids)
+        assert all(f["parentFolderId"] == top for f in first)
+        elsewhere = a_folder(c)  # a change elsewhere: not in this sync
+        assert sync.round() == []
+        # moved out, moved in, deleted, a grandchild's message (its own folder is not a child)
+        moved = c.post(f"/me/mailFolders/{kids[1]['id']}/move", json={"destinationId": elsewhere})
+        assert moved.status_code == 200, moved.text
+        assert c.post(f"/me/mailFolders/{elsewhere}/move",
+                      json={"destinationId": top}).status_code == 200  # fmt: skip
+        make(c, grandchild["id"], subject="deep")
+        assert c.delete(f"/me/mailFolders/{kids[2]['id']}").status_code == 204
+        second = {f["id"]: f for f in sync.round()}
+        assert "@removed" in second[kids[1]["id"]] and "@removed" in second[kids[2]["id"]]
+        assert second[elsewhere]["parentFolderId"] == top
+        assert grandchild["id"] not in second
+        assert set(sync.items) == {kids[0]["id"], elsewhere}
+        # the token is this folder's: another folder's childFolders/delta refuses it
+        other = a_folder(c)
+        token = sync.link.split("$deltatoken=", 1)[1]
+        r = c.get(f"/me/mailFolders/{other}/childFolders/delta?$deltatoken={token}")
+        assert_error(r, 410, "SyncStateNotFound")
+        r = c.get(f"/me/mailFolders/delta?$deltatoken={token}")
+        assert_error(r, 410, "SyncStateNotFound")
+        for bad in ("$expand=childFolders", "$skip=1", "$filter=isHidden eq false"):
+            r = c.get(f"/me/mailFolders/{top}/childFolders/delta?{bad}")
+            assert r.status_code == 400, (bad, r.text)
+        # a path below a child reaches the same
+        nested = c.get(f"/me/mailFolders/{top}/childFolders/{kids[0]['id']}/childFolders/delta")
+        assert [f["id"] for f in nested.json()["value"]] == [grandchild["id"]]

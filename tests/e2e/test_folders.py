@@ -81,3 +81,27 @@ def test_hidden_folder_created(server: RunningServer) -> None:
         assert r.status_code == 201 and r.json()["isHidden"] is True
         visible = c.get("/me/mailFolders?$top=100").json()["value"]
         assert r.json()["id"] not in {f["id"] for f in visible}
+
+
+def test_is_hidden_is_set_at_creation_only(server: RunningServer) -> None:
+    """Graph: isHidden can be set only when the folder is created. A PATCH that would change
+    it is 400 naming it, and changes nothing (nor the name given with it); the value the
+    folder has, echoed back, is accepted."""
+    with server.client() as c:
+        name = f"hid-{uuid.uuid4().hex[:8]}"
+        made = c.post("/me/mailFolders", json={"displayName": name, "isHidden": True}).json()
+        for value in (False, "false", 0, "yes"):
+            r = c.patch(f"/me/mailFolders/{made['id']}", json={"displayName": "x" + name,
+                                                              "isHidden": value})  # fmt: skip
+            error = assert_error(r, 400, "ErrorInvalidRequest")
+            assert error.get("target") == "isHidden" and "created" in str(error["message"])
+        got = c.get(f"/me/mailFolders/{made['id']}").json()
+        assert got["isHidden"] is True and got["displayName"] == name
+        r = c.patch(f"/me/mailFolders/{made['id']}", json={"displayName": "y" + name,
+                                                          "isHidden": True})  # fmt: skip
+        assert r.status_code == 200 and r.json()["isHidden"] is True, r.text
+        assert r.json()["displayName"] == "y" + name
+        visible = c.post("/me/mailFolders", json={"displayName": "v" + name}).json()
+        r = c.patch(f"/me/mailFolders/{visible['id']}", json={"isHidden": True})
+        assert_error(r, 400, "ErrorInvalidRequest")
+        assert c.get(f"/me/mailFolders/{visible['id']}").json()["isHidden"] is False

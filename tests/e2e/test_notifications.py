@@ -245,3 +245,74 @@ def test_several_workers_never_dispatch_twice(
                 w.terminate()
                 w.wait(10)
         server.stop()
+
+
+def test_a_black_hole_webhook_does_not_delay_the_others(
+    own_server: tuple[Path, str | None], receiver: Receiver
+) -> None:
+    """One subscription's webhook accepts the connection and never answers (with an 8 s
+    delivery deadline); another subscription of the same mailbox gets every change within
+    seconds all the while, and the black hole is tried again once its post timed out."""
+    data_dir, url = own_server
+    server = start_server(data_dir, url, GRAPHPOST_WEBHOOK_TIMEOUT_SECONDS="8")
+    hole = start_receiver()
+    try:
+        with server.client() as c:
+            healthy = subscribe(c, receiver, "me/messages", "created", "healthy")
+            subscribe(c, hole, "me/messages", "created", "hole")
+            hole.behaviour.hang = True  # validated; from now on every post hangs
+            first = c.post("/me/messages", json={"subject": unique("bh")}).json()["id"]
+            assert receiver.wait_for(lambda: first in received_ids(receiver, healthy), 10)
+            assert hole.wait_for(lambda: len(hole.hung) == 1, 10)
+            for n in range(3):  # while the black hole's post hangs
+                started = time.monotonic()
+                mid = c.post("/me/messages", json={"subject": unique(f"bh{n}")}).json()["id"]
+
+                def arrived(m: str = mid) -> bool:
+                    return m in received_ids(receiver, healthy)
+
+                assert receiver.wait_for(arrived, 4), n
+                assert time.monotonic() - started < 4
+            assert len(hole.hung) == 1  # still the first post, hanging
+            assert hole.wait_for(lambda: len(hole.hung) >= 2, 20)  # retried after its deadline
+            assert hole.hung[1] - hole.hung[0] >= 8
+            assert sequence_gaps(of(receiver, healthy), healthy) == []
+    finally:
+        hole.stop()
+        server.stop()
+
+
+def test_access_revoked_removes_the_subscription(server: RunningServer, receiver: Receiver) -> None:
+    """An app's subscription to a mailbox its access policy no longer lists: Graph removes it;
+    here too (within the access cache's seconds), with a subscriptionRemoved to its lifecycle
+    URL, and no change of the mailbox is notified after."""
+    upn = f"{unique('watched')}@contoso.onmicrosoft.com"
+    other = f"{unique('kept')}@contoso.onmicrosoft.com"
+    server.cli("users", "add", "--name", "Watched", "--mail", upn)
+    server.cli("users", "add", "--name", "Kept", "--mail", other)
+    app = unique("watcher")
+    token = server.app_token(app, "Mail.ReadWrite")
+    with server.client(token) as c:
+        r = c.post("/subscriptions", json={
+            "changeType": "created", "notificationUrl": f"{receiver.url}?revoked",
+            "lifecycleNotificationUrl": receiver.url.replace("/hook", "/life"),
+            "resource": f"users/{upn}/messages", "expirationDateTime": in_minutes(120),
+        })  # fmt: skip
+        assert r.status_code == 201, r.text
+        sub = r.json()["id"]
+        first = c.post(f"/users/{upn}/messages", json={"subject": "before"}).json()["id"]
+        assert receiver.wait_for(lambda: first in received_ids(receiver, sub))
+        server.cli("mailbox", "restrict-app", app, other)  # the watched mailbox is out
+
+        def removed() -> bool:
+            return any(
+                n.get("lifecycleEvent") == "subscriptionRemoved" and n["subscriptionId"] == sub
+                for n in receiver.notifications("/life")
+            )
+
+        assert receiver.wait_for(removed, 30)
+        assert c.get(f"/subscriptions/{sub}").status_code == 404
+    with server.client(server.app_token("tests")) as c:  # a change the app may no longer see
+        after = c.post(f"/users/{upn}/messages", json={"subject": "after"}).json()["id"]
+    time.sleep(2)  # rounds run every 0.1 s: time enough for a notification to arrive
+    assert after not in received_ids(receiver, sub)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningServer, free_port
+from tests.conftest import RunningServer, free_port, start_server
 from tests.mail_api import ALEX, assert_error
 from tests.webhook import Receiver, start_receiver
 
@@ -191,3 +191,50 @@ def test_permissions_and_ownership(server: RunningServer, receiver: Receiver) ->
         assert app_sub["id"] in listed and adele_sub not in listed
     with server.client(basic) as c:
         assert c.delete(f"/subscriptions/{adele_sub}").status_code == 204
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def guarded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """A server with the default webhook rules: no internal receiver allowed."""
+    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    running = start_server(
+        tmp_path_factory.mktemp(f"guarded-{request.param}"), url, GRAPHPOST_WEBHOOK_ALLOW_HOSTS=""
+    )
+    yield running
+    running.stop()
+
+
+@pytest.mark.parametrize(
+    ("name", "url", "rule"),
+    [
+        ("notificationUrl", "RECEIVER", "a loopback address"),
+        ("notificationUrl", "http://localhost:PORT/hook", "a loopback address"),
+        ("notificationUrl", "https://169.254.169.254/latest/meta-data/", "link-local"),
+        ("notificationUrl", "https://10.0.0.1/hook", "private"),
+        ("notificationUrl", "https://[fd00::1]/hook", "private"),
+        ("notificationUrl", "https://[::ffff:169.254.169.254]/hook", "link-local"),
+        ("notificationUrl", "https://2130706433/hook", "a loopback address"),
+        ("notificationUrl", "https://0251.0376.0251.0376/hook", "link-local"),  # octal
+        ("lifecycleNotificationUrl", "RECEIVER", "a loopback address"),
+    ],
+)
+def test_internal_receivers_are_refused(
+    guarded: RunningServer, receiver: Receiver, name: str, url: str, rule: str
+) -> None:
+    """Outside emulator mode, and off the allow-list, a notification URL on an internal
+    address is 400 ValidationError naming the rule, and not one request is made to it."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = receiver.url if url == "RECEIVER" else url.replace("PORT", port)
+    with guarded.client() as c:
+        extra = {name: url}
+        if name == "lifecycleNotificationUrl":  # the other URL is fine (and never asked)
+            extra["notificationUrl"] = "https://93.184.215.14/hook"
+        r = c.post("/subscriptions", json=body(receiver, **extra))
+        error = assert_error(r, 400, "ValidationError")
+        message = str(error["message"])
+        assert rule in message and "GRAPHPOST_WEBHOOK_ALLOW_HOSTS" in message
+        assert error.get("target") == name
+        assert receiver.validations == [] and receiver.posts == []
+        assert all(s["notificationUrl"] != url for s in c.get("/subscriptions").json()["value"])

@@ -65,3 +65,35 @@ async def test_a_pruned_position_is_refused_and_a_fresh_sync_works(store: Stores
     assert len(again.messages) == 3 and again.delta_token
     quiet = await delta.messages_page(mailbox, "inbox", DeltaQuery(token=again.delta_token))
     assert quiet.messages == [] and quiet.removed == []
+
+
+async def test_a_filtered_initial_sync_returns_at_most_the_cap(store: Stores) -> None:
+    """Graph: with $filter a delta returns only up to 5,000 messages (here a cap of 5): the
+    newest, then the deltaLink; the next round has the changes as usual."""
+    log = SqlChangeLog(store.engine)
+    delta = DeltaService(
+        store.messages, FolderService(store.folders), store.folders, log, filtered_cap=5
+    )
+    user = await a_user(store)
+    mailbox = Mailbox(user, Principal("t", "app", user.id, frozenset({"Mail.Read"}), 0))
+    inbox = await store.folders.well_known_folder(user.id, "inbox")
+    assert inbox is not None
+    for _ in range(8):
+        await store.messages.insert_message(a_message(user, inbox.id))
+    since = (0, True)
+    seen: list[str] = []
+    page = await delta.messages_page(mailbox, "inbox", DeltaQuery(page_size=2, since=since))
+    seen += [m.id for m in page.messages]
+    while page.next_token:
+        page = await delta.messages_page(
+            mailbox, "inbox", DeltaQuery(token=page.next_token, page_size=2)
+        )
+        seen += [m.id for m in page.messages]
+    assert len(seen) == 5 and page.delta_token is not None
+    unfiltered = await delta.messages_page(mailbox, "inbox", DeltaQuery(page_size=100))
+    assert len(unfiltered.messages) == 8  # no cap without $filter
+    assert seen == [m.id for m in unfiltered.messages][:5]  # the newest
+    late = a_message(user, inbox.id)
+    await store.messages.insert_message(late)
+    after = await delta.messages_page(mailbox, "inbox", DeltaQuery(token=page.delta_token))
+    assert [m.id for m in after.messages] == [late.message.id]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
@@ -41,7 +42,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[s
         drop_pg_database(admin, name)
 
 
-async def fill(engine: Engine) -> str:
+async def fill(engine: Engine, more: tuple[tuple[str, str, list[str]], ...] = ()) -> str:
     directory, folders, messages = SqlDirectory(engine), SqlFolders(engine), SqlMessages(engine)
     tenant = await directory.ensure_tenant(domain="example.com", display_name="Example")
     user = User(ids.guid(), tenant.id, "Old Timer", "old@example.com", "old@example.com")
@@ -50,8 +51,9 @@ async def fill(engine: Engine) -> str:
     assert inbox is not None
     me = Recipient(EmailAddress("Zelda Zhou", "zelda@example.com"))
     for n, (subject, body, files) in enumerate(
-        [("Ancient scrolls", "papyrus and ink", ["map.png"]), ("Modern times", "steel", [])]
-    ):
+        [("Ancient scrolls", "papyrus and ink", ["map.png"]), ("Modern times", "steel", []),
+         *more]
+    ):  # fmt: skip
         found = [attachment(f, "image/png", b"x", is_inline=False, content_id=None, now=1)
                  for f in files]  # fmt: skip
         msg = item(
@@ -94,5 +96,57 @@ async def test_upgrade_indexes_what_was_stored(database: tuple[str | None, Path]
         assert await found(engine, mailbox, "attachment:map") == ["Ancient scrolls"]
         assert await found(engine, mailbox, "from:zelda") == ["Modern times", "Ancient scrolls"]
         assert await found(engine, mailbox, "steel OR ink") == ["Modern times", "Ancient scrolls"]
+    finally:
+        await engine.close()
+
+
+async def test_0015_reindexes_with_todays_folding(database: tuple[str | None, Path]) -> None:
+    """A message indexed by the folding before 0015 (ø, ł kept; a Devanagari word split at
+    its vowel signs) is found after the upgrade by the words a query folds to now."""
+    from graphpost.domain.search import IndexFields
+    from graphpost.store.search import IndexEntry
+
+    url, path = database
+
+    def run(action: str, revision: str) -> None:
+        in_thread(lambda: migrate(database_url=url, sqlite_path=path, action=action,
+                                  revision=revision))  # fmt: skip
+
+    run("upgrade", "0012")
+    engine = await open_engine(database_url=url, sqlite_path=path)
+    try:
+        mailbox = await fill(engine, (("Øresund Łódź", "हिन्दी भाषा", []),))
+        # the index as the old folding wrote it, for that message
+        old = IndexEntry(IndexFields(
+            subject=["øresund", "łódź"], body=["ह", "नद", "भ", "ष"], sender=[["zelda"]], to=[],
+            cc=[], bcc=[], attachment=[],
+        ))  # fmt: skip
+
+        async def stale(tx: Any) -> None:
+            seq = (await tx.fetchone("SELECT max(seq) FROM messages", ()))[0]
+            if engine.dialect == "postgresql":
+                await tx.execute(
+                    "UPDATE message_search SET doc = CAST(CAST(? AS TEXT) AS tsvector) "
+                    "WHERE message_seq = ?",
+                    (old.pg, seq),
+                )
+            else:
+                await tx.execute(
+                    "UPDATE message_search SET subject = ?, body = ? WHERE rowid = ?",
+                    (old.sqlite[0], old.sqlite[1], seq),
+                )
+
+        await engine.write(stale)
+        assert await found(engine, mailbox, "lodz") == []  # stale: not found by today's words
+    finally:
+        await engine.close()
+    run("upgrade", "head")
+    engine = await open_engine(database_url=url, sqlite_path=path)
+    try:
+        for kql in ("lodz", "oresund", "subject:Łódź", "LODZ oresund", "हिन्दी", "भाषा"):
+            assert await found(engine, mailbox, kql) == ["Øresund Łódź"], kql
+        # a piece of the word between its vowel signs is no word of it any more
+        assert await found(engine, mailbox, "नद") == []
+        assert await found(engine, mailbox, "papyrus") == ["Ancient scrolls"]
     finally:
         await engine.close()

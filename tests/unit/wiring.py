@@ -50,6 +50,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "public_url": "http://graphpost.test",
     # parse every message on the event loop: no process pool to start for a report
     "mime_offload_bytes": 64 * 1024 * 1024,
+    # the webhook receivers of tests (tests/webhook.py) listen on loopback
+    "webhook_allow_hosts": "127.0.0.0/8,::1,localhost",
 }
 ALL_SCOPES = frozenset({"Mail.ReadWrite", "Mail.Send"})
 
@@ -309,7 +311,9 @@ def notifier_on(runtime: Runtime, feed: Any) -> Any:
 
     runtime.subscriptions.changes = feed
     service = runtime.subscriptions
-    return Notifier(service.store, service.webhooks, feed, post_seconds=5.0)
+    return Notifier(
+        service.store, service.webhooks, feed, post_seconds=5.0, allowed=service.still_allowed
+    )
 
 
 def subscription_input(**graph: Any) -> Any:

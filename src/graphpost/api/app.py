@@ -164,6 +164,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "mailFolders/{folder}/move", mail_folders.move),
     Route("POST", "mailFolders/{folder}/copy", mail_folders.copy),
     Route("POST", "mailFolders/{folder}/permanentDelete", mail_folders.permanent_delete),
+    Route("GET", "mailFolders/{folder}/childFolders/delta", delta.child_folders),
     Route("GET", "mailFolders/{folder}/childFolders", mail_folders.list_),
     Route("POST", "mailFolders/{folder}/childFolders", mail_folders.create),
     Route("GET", "$count/mailFolders/{folder}/childFolders", mail_folders.count),
@@ -237,6 +238,8 @@ def _canonical(path: list[str]) -> list[str]:
     while len(path) > 3 and path[0].lower() == "mailfolders":
         below = path[2].lower()
         if below == "childfolders":
+            if len(path) == 4 and path[3].lower() == "delta":  # the folder's children's delta
+                break
             path = ["mailFolders", *path[3:]]
         elif below == "messages":
             if len(path) == 4 and path[3].lower() == "delta":  # the folder's messages' delta

@@ -1,4 +1,5 @@
-"""Delta routes: ``mailFolders/{id}/messages/delta`` and ``mailFolders/delta``."""
+"""Delta routes: ``mailFolders/{id}/messages/delta``, ``mailFolders/delta`` and
+``mailFolders/{id}/childFolders/delta``."""
 
 from __future__ import annotations
 
@@ -182,7 +183,12 @@ def _removed(type_name: str, item_id: str) -> Parts:
     )  # fmt: skip
 
 
-async def folders(call: Call) -> Response:
+async def child_folders(call: Call, folder_key: str) -> Response:
+    """``mailFolders/{id}/childFolders/delta``: the folder's direct children."""
+    return await folders(call, folder_key)
+
+
+async def folders(call: Call, parent_key: str | None = None) -> Response:
     q = call.request.query
     token = _token(call)
     size = _page_size(call)
@@ -193,7 +199,7 @@ async def folders(call: Call) -> Response:
         query = DeltaQuery(
             page_size=size, select=odata.select_list(q, FOLDER_PROPS, "microsoft.graph.mailFolder")
         )
-    page = await _service(call).folders_page(call.mailbox, query)
+    page = await _service(call).folders_page(call.mailbox, query, parent_key)
     render = call.services.render
     items: list[Parts] = []
     for removed, n in page.order:

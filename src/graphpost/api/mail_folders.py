@@ -221,6 +221,15 @@ async def update(call: Call, key: str) -> Response:
     data = _body(call)
     svc = call.services.folders
     current = await svc.resolve(call.mailbox, key)
+    hidden = data.is_hidden
+    # Graph: isHidden is set when a folder is created, never after; the value it has (a client
+    # echoing what it read) is accepted
+    if hidden is not None and (not isinstance(hidden, bool) or hidden != current.is_hidden):
+        raise InvalidInputError(
+            "'isHidden' can be set only when a folder is created; to change it, create a new "
+            "folder and move the messages into it.",
+            target="isHidden",
+        )
     if current.search is not None:
         folder = await svc.update_search(call.mailbox, current.id, **_search_fields(data))
     else:

@@ -11,15 +11,23 @@ sequence order, and dropped on a 2xx answer. A failed post is retried with a bac
 (doubling from 1 s to 60 s) for as long as the subscription lives: a notification is never
 dropped while its subscription lives, only delivered more than once (when the answer of a
 post it was in is lost).
+
+A round does not wait for its deliveries: each subscription's dispatch and delivery runs as a
+task of its own (each post under its own deadline), and a subscription whose task is still
+running is skipped by the rounds that follow until it ends (its lease is still renewed by
+them). So a webhook that never answers, or answers slowly, delays only its own
+subscriptions; the webhook client caps the connections to any one host.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from graphpost.domain import subscriptions as d
 from graphpost.ports.changes import Change, ChangeLog
@@ -77,6 +85,7 @@ class Notifier:
         poll_seconds: float = 0.1,
         lease_seconds: float = 60.0,
         post_seconds: float = POST_SECONDS,
+        allowed: Callable[[Subscription], Awaitable[bool]] | None = None,
     ) -> None:
         self.store = store
         self.webhooks = webhooks
@@ -85,11 +94,15 @@ class Notifier:
         self.poll_seconds = poll_seconds
         self.lease_ms = int(lease_seconds * 1000)
         self.post_seconds = post_seconds
+        # whether a subscription's maker may still read its mailbox (checked before each of
+        # its rounds; the answers are cached where they are decided)
+        self.allowed = allowed
         self.owner = f"notifier-{uuid.uuid4().hex[:12]}"
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._last_sweep = 0
-        self.concurrency = asyncio.Semaphore(32)
+        self.concurrency = asyncio.Semaphore(32)  # dispatches (database work) at once
+        self._inflight: dict[str, asyncio.Task[int]] = {}  # each subscription's running task
         # what this worker knows without asking the database: the subscriptions it held last
         # round, and those of them with nothing left to deliver (only the lease holder adds
         # notifications; a subscription newly taken may have some)
@@ -107,18 +120,33 @@ class Notifier:
     async def run(self) -> None:
         if self.sole:
             await self.store.take_over_leases(self.owner)
-        while not self._stop.is_set():
-            try:
-                await self.step()
-            except Exception:
-                log.exception("notification round failed")
-            self._wake.clear()
-            wait = self.poll_seconds if self._held else self.idle_seconds
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.round()
+                except Exception:
+                    log.exception("notification round failed")
+                self._wake.clear()
+                wait = self.poll_seconds if self._held else self.idle_seconds
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+        finally:
+            # a delivery cut off here is not lost: its notifications stay until a 2xx
+            tasks = list(self._inflight.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def step(self, now_ms: int | None = None) -> int:
-        """One round; the number of notifications delivered."""
+        """One round, waiting for the deliveries it started (tests); the number of
+        notifications they delivered."""
+        started = await self.round(now_ms)
+        done = await asyncio.gather(*started)
+        return sum(done)
+
+    async def round(self, now_ms: int | None = None) -> list[asyncio.Task[int]]:
+        """One round: the subscriptions claimed, and a task started for each that has none
+        running; those tasks (not awaited)."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         if now - self._last_sweep >= 1000 or now_ms is not None:
             self._last_sweep = now
@@ -129,14 +157,26 @@ class Notifier:
         held = {s.id for s in claimed}
         self._idle &= held & self._held
         self._held = held
-        if not claimed:
-            return 0
+        # one with a delivery in flight is skipped (what it read may be stale: it reads again
+        # the round after it ends)
+        ready = [s for s in claimed if s.id not in self._inflight]
+        if not ready:
+            return []
         last: dict[str, int] = {}  # each mailbox's last change, read once a round
         if self.changes is not None:
-            for mailbox in {s.mailbox_id for s in claimed}:
+            for mailbox in {s.mailbox_id for s in ready}:
                 last[mailbox] = await self.changes.last_seq(mailbox)
-        done = await asyncio.gather(*(self._serve(s, now, last) for s in claimed))
-        return sum(done)
+        started = []
+        for s in ready:
+            task = asyncio.create_task(self._serve(s, now, last))
+            self._inflight[s.id] = task
+            task.add_done_callback(functools.partial(self._ended, s.id))
+            started.append(task)
+        return started
+
+    def _ended(self, subscription_id: str, task: asyncio.Task[int]) -> None:
+        if self._inflight.get(subscription_id) is task:
+            del self._inflight[subscription_id]
 
     async def _sweep(self, now: int) -> None:
         for s in await self.store.expired(now, 100):
@@ -145,25 +185,34 @@ class Notifier:
         await self.store.purge_removed(now - REMOVED_KEPT_MS)
 
     async def _serve(self, s: Subscription, now: int, last: dict[str, int]) -> int:
-        async with self.concurrency:
-            try:
-                if s.removed_ms is None and await self._dispatch(s, now, last):
-                    self._idle.discard(s.id)
-                if now < s.next_attempt_ms or (s.id in self._idle and s.removed_ms is None):
-                    return 0
-                delivered, emptied = 0, True
-                if s.removed_ms is None:
-                    count, empty = await self._deliver(s, Channel.CHANGE, now)
-                    delivered, emptied = delivered + count, emptied and empty
-                if s.lifecycle_url is not None:
-                    count, empty = await self._deliver(s, Channel.LIFECYCLE, now)
-                    delivered, emptied = delivered + count, emptied and empty
-                if emptied:
-                    self._idle.add(s.id)
-                return delivered
-            except Exception:
-                log.exception("subscription %s: notification round failed", s.id)
+        try:
+            if s.removed_ms is None and self.allowed is not None and not await self.allowed(s):
+                # access revoked (an app's access policy, the user gone): Graph removes the
+                # subscription; nothing more is delivered but its subscriptionRemoved
+                log.info("subscription %s: its app no longer may read the mailbox", s.id)
+                body = d.lifecycle_body("subscriptionRemoved") if s.lifecycle_url else None
+                await self.store.remove(s.id, lifecycle=body, now_ms=now)
+                self._idle.discard(s.id)
                 return 0
+            if s.removed_ms is None:
+                async with self.concurrency:
+                    if await self._dispatch(s, now, last):
+                        self._idle.discard(s.id)
+            if now < s.next_attempt_ms or (s.id in self._idle and s.removed_ms is None):
+                return 0
+            delivered, emptied = 0, True
+            if s.removed_ms is None:
+                count, empty = await self._deliver(s, Channel.CHANGE, now)
+                delivered, emptied = delivered + count, emptied and empty
+            if s.lifecycle_url is not None:
+                count, empty = await self._deliver(s, Channel.LIFECYCLE, now)
+                delivered, emptied = delivered + count, emptied and empty
+            if emptied:
+                self._idle.add(s.id)
+            return delivered
+        except Exception:
+            log.exception("subscription %s: notification round failed", s.id)
+            return 0
 
     async def _dispatch(self, s: Subscription, now: int, last: dict[str, int]) -> bool:
         """The changes after the cursor, as notifications, and the cursor moved: one
@@ -230,7 +279,9 @@ class Notifier:
             if not ok:
                 delay = min(RETRY_BASE_MS * 2 ** min(s.attempts, 16), RETRY_MAX_MS)
                 log.info("subscription %s: delivery failed (%s); again in %d ms", s.id, why, delay)
-                await self.store.deferred(s.id, owner=self.owner, next_attempt_ms=now + delay)
+                # from when it failed: a post that hung for its whole deadline started long ago
+                failed = max(now, int(time.time() * 1000))
+                await self.store.deferred(s.id, owner=self.owner, next_attempt_ms=failed + delay)
                 return delivered, False
             delivered += await self.store.delivered(
                 s.id, channel, pending[-1].seq, owner=self.owner

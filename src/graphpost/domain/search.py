@@ -3,8 +3,10 @@ the words a message is indexed under. Pure: the store compiles the tree to SQLit
 PostgreSQL tsquery, and indexes what ``index_fields`` gives.
 
 Both engines index and query the words this module makes (``words``): Unicode NFKD with the
-combining marks dropped (``é`` is ``e``), case-folded, split on anything that is not a letter
-or a digit, each word at most ``MAX_WORD`` characters. So the two engines match alike,
+combining marks over letters dropped (``é`` is ``e``), case-folded, the letters with a mark of
+their own folded too (``ł`` is ``l``), split on anything that is not a letter, a digit or a
+spacing mark, each word at most ``MAX_WORD`` characters. (A change here changes the indexed
+words: it needs a migration that rebuilds the index, as 0013 did.) So the two engines match alike,
 whatever their own tokenisers would do.
 
 The grammar (KQL operators are upper case; ``and``/``or`` are words)::
@@ -25,6 +27,7 @@ no input can exhaust the stack or build a huge expression.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -163,21 +166,60 @@ SearchNode = Text | DateRange | Flag | Importance | Size | Kind | AllOf | AnyOf 
 # ---------------------------------------------------------------- words
 
 
+# Letters that carry their mark in themselves (no decomposition takes it off) and that
+# Exchange's search folds like the others: "lodz" finds "Łódź", "oresund" "Øresund". Applied
+# after case folding (which already makes ß "ss").
+_LETTERS = str.maketrans({
+    "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "đ": "d", "ð": "d", "þ": "th", "ħ": "h",
+    "ŧ": "t", "ı": "i", "ŀ": "l", "ƒ": "f", "ƚ": "l", "ɨ": "i", "ʉ": "u", "ɍ": "r",
+    "ǥ": "g", "ƀ": "b", "ȼ": "c", "ɇ": "e", "ɉ": "j", "ꝁ": "k",
+})  # fmt: skip
+
+
 def fold(text: str) -> str:
-    """Diacritics removed and case folded (the form both engines index)."""
+    """Diacritics removed and case folded (the form both engines index): the marks that
+    combine over a letter (a non-zero combining class: accents, Arabic harakat, a virama)
+    are dropped; the spacing ones (Devanagari's vowel signs …) stay, part of their word."""
     decomposed = unicodedata.normalize("NFKD", text)
     if not decomposed.isascii():
         decomposed = "".join(c for c in decomposed if not unicodedata.combining(c))
+        return decomposed.casefold().translate(_LETTERS)
     return decomposed.casefold()
+
+
+_MARKS = ("Mn", "Mc", "Me")
+
+
+def _mark_ranges() -> str:
+    """A regex class body of every combining mark (categories Mn, Mc, Me): those of the
+    first two planes, read from the Unicode database once, and the variation selectors
+    supplement (the only marks above)."""
+    ranges: list[tuple[int, int]] = []
+    for n in range(0x20000):
+        if unicodedata.category(chr(n)) in _MARKS:
+            if ranges and ranges[-1][1] == n - 1:
+                ranges[-1] = (ranges[-1][0], n)
+            else:
+                ranges.append((n, n))
+    ranges.append((0xE0100, 0xE01EF))
+    return "".join(f"{re.escape(chr(lo))}-{re.escape(chr(hi))}" for lo, hi in ranges)
 
 
 _SPLIT = re.compile(r"[^\w]+|_+")
 
 
+@functools.cache
+def _split_marked() -> re.Pattern[str]:
+    """Words of a text beyond ASCII: letters, digits, and the marks that are part of its
+    letters (a Devanagari word is not split at its vowel signs). Built on first use."""
+    return re.compile(rf"[^\w{_mark_ranges()}]+|_+")
+
+
 def words(text: str, limit: int | None = None) -> list[str]:
     """The indexed words of ``text``: letters and digits, folded, at most MAX_WORD long."""
     found: list[str] = []
-    for w in _SPLIT.split(fold(text)):
+    folded = fold(text)
+    for w in (_SPLIT if folded.isascii() else _split_marked()).split(folded):
         if w:
             found.append(w[:MAX_WORD])
             if limit is not None and len(found) >= limit:

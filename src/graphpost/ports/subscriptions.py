@@ -79,6 +79,11 @@ class Webhooks(Protocol):
         """Why ``url`` may not be a notification URL (scheme, host), or None."""
         ...
 
+    async def check_target(self, url: str) -> str | None:
+        """Why the host of ``url`` may not receive notifications (an internal address, given
+        or resolved to), or None."""
+        ...
+
     async def post(
         self, url: str, body: bytes, *, content_type: str, seconds: float
     ) -> WebhookAnswer: ...

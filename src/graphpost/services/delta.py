@@ -37,6 +37,9 @@ from graphpost.types import Access
 DEFAULT_PAGE = 10
 MAX_PAGE = 1000
 CHANGE_TYPES = ("created", "updated", "deleted")
+# Graph: "Applying $filter in a delta query returns only up to 5,000 messages" (the initial
+# sync's, newest first; the rounds after it return the changes as without the filter)
+MAX_FILTERED = 5000
 _LOG_BATCH = 2000
 _MAX_TOKEN = 4096
 _INT64 = 2**63  # a token's numbers go to 64-bit columns: anything wider is not one we wrote
@@ -66,6 +69,7 @@ class Token(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     sel: list[str] | None = None
     since: tuple[int, bool] | None = None
     ct: str | None = None
+    n: int = 0  # initial with a $filter: the messages returned so far
 
 
 _encode = msgspec.json.Encoder().encode
@@ -85,11 +89,13 @@ def decode_token(text: str) -> Token:
         token = _decode_token(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         raise SyncStateError(INVALID) from None
-    numbers = [token.s, *(token.p or ()), *(token.since[:1] if token.since else ())]
+    numbers = [token.s, token.n, *(token.p or ()), *(token.since[:1] if token.since else ())]
     valid = (
         token.v == 1
         and token.k in ("m", "f")
         and token.s >= 0
+        and token.n >= 0
+        and (token.n == 0 or (token.i and token.since is not None))
         and all(-_INT64 <= n < _INT64 for n in numbers)
         and (token.ct is None or token.ct in CHANGE_TYPES)
         and (token.p is None or token.i)
@@ -137,11 +143,14 @@ class DeltaService:
         folders: FolderService,
         folder_store: FolderStore,
         changes: ChangeLog,
+        *,
+        filtered_cap: int = MAX_FILTERED,
     ) -> None:
         self.messages = messages
         self.folders = folders
         self.folder_store = folder_store
         self.changes = changes
+        self.filtered_cap = filtered_cap
 
     async def _check(self, mailbox_id: str, seq: int) -> None:
         """A token's position must be one the log reached and still holds. Read after the
@@ -185,21 +194,28 @@ class DeltaService:
         page = MessagePage(select=token.sel)
         size = query.page_size
         if token.i:
-            rows = await self.messages.delta_page(
-                mailbox.id, folder_id, after=token.p, since=token.since, limit=size + 1
-            )
+            if token.since is not None:  # Graph's cap of a filtered initial sync
+                size = max(0, min(size, self.filtered_cap - token.n))
+            rows = []
+            if size:
+                rows = await self.messages.delta_page(
+                    mailbox.id, folder_id, after=token.p, since=token.since, limit=size + 1
+                )
             shown = rows[:size]
             for n, (_, stored) in enumerate(shown):
                 page.messages.append(stored)
                 page.order.append((False, n))
             await self._check(mailbox.id, token.s)
-            if len(rows) > size:
+            returned = token.n + len(shown) if token.since is not None else 0
+            if len(rows) > size and (token.since is None or returned < self.filtered_cap):
                 last_at, last = shown[-1]
                 page.next_token = encode_token(
-                    msgspec.structs.replace(token, p=(last_at, last.seq))
+                    msgspec.structs.replace(token, p=(last_at, last.seq), n=returned)
                 )
             else:
-                page.delta_token = encode_token(msgspec.structs.replace(token, i=False, p=None))
+                page.delta_token = encode_token(
+                    msgspec.structs.replace(token, i=False, p=None, n=0)
+                )
             return page
         items, position, done = await self._changed(mailbox.id, token.s, size, folder_id)
         await self._check(mailbox.id, token.s)
@@ -258,21 +274,33 @@ class DeltaService:
 
     # ------------------------------------------------------------ the folders of a mailbox
 
-    async def folders_page(self, mailbox: Mailbox, query: DeltaQuery) -> FolderPage:
+    async def folders_page(
+        self, mailbox: Mailbox, query: DeltaQuery, parent_key: str | None = None
+    ) -> FolderPage:
+        """The mailbox's folders (``mailFolders/delta``: the whole tree), or the child folders
+        of one (``mailFolders/{id}/childFolders/delta``: its direct children; one moved out
+        of it, or deleted, is ``@removed``)."""
         mailbox.principal.require(Access.READ)
-        token = self._token(mailbox, "f", "", query)
+        parent = ""
+        if parent_key is not None:
+            parent = (await self.folders.resolve(mailbox, parent_key)).id
+        token = self._token(mailbox, "f", parent, query)
         if token is None:
             token = Token(
-                v=1, k="f", m=mailbox.id, f="", s=await self.changes.last_seq(mailbox.id), i=True,
-                sel=query.select,
+                v=1, k="f", m=mailbox.id, f=parent, s=await self.changes.last_seq(mailbox.id),
+                i=True, sel=query.select,
             )  # fmt: skip
         page = FolderPage(select=token.sel)
         size = query.page_size
         folders = await self.folder_store.all_folders(mailbox.id)
         # the root is not one of them; ordered here, by code point, as the keyset compares
         # (a database's collation may order ids otherwise)
-        every = sorted((f for f in folders if f.parent_id), key=lambda f: f.id)
+        every = sorted(
+            (f for f in folders if f.parent_id and (not parent or f.parent_id == parent)),
+            key=lambda f: f.id,
+        )
         roots = {f.id for f in folders if not f.parent_id}
+        left: set[str] = set()  # children of ``parent`` moved out or deleted in these changes
         if token.i:
             rest = [f for f in every if f.id > token.q]
             for n, f in enumerate(rest[:size]):
@@ -295,6 +323,8 @@ class DeltaService:
                 named = [c.folder_id, c.prior_folder_id or ""]
                 if c.kind == FOLDER:
                     named.insert(0, c.item_id)
+                    if parent and parent in (c.folder_id, c.prior_folder_id):
+                        left.add(c.item_id)
                 fresh = [f for f in named if f and f not in touched and f not in roots]
                 if len(touched) + len(fresh) > size and touched:
                     full = True
@@ -309,6 +339,8 @@ class DeltaService:
         by_id = {f.id: f for f in every}
         for folder_id in touched:
             found = by_id.get(folder_id)
+            if found is None and parent and folder_id not in left:
+                continue  # never a child of ``parent`` in these changes: not this sync's
             if found is None:
                 page.order.append((True, len(page.removed)))
                 page.removed.append(folder_id)

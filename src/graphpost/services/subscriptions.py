@@ -18,7 +18,9 @@ from graphpost.domain import subscriptions as d
 from graphpost.domain.subscriptions import SubscriptionInput
 from graphpost.errors import (
     AccessDeniedError,
+    DelegatedOnlyError,
     InvalidInputError,
+    NotFoundError,
     SubscriptionNotFoundError,
     ValidationFailedError,
     ValidationTimeoutError,
@@ -113,6 +115,13 @@ class SubscriptionService:
         if why is not None:
             raise InvalidInputError(f"{name} '{d.shown(value)}' is refused: {why}", target=name)
         return value
+
+    async def _reachable(self, url: str, name: str) -> None:
+        """An internal receiver (private, loopback, link-local address, or a name resolving to
+        one) is refused before any request is made to it."""
+        why = await self.webhooks.check_target(url)
+        if why is not None:
+            raise ValidationFailedError(f"{name} '{d.shown(url)}' is refused: {why}", target=name)
 
     def _expiry(self, value: object, *, lifecycle: bool, now_ms: int) -> int:
         expires = _parse_expiration(value)
@@ -211,6 +220,9 @@ class SubscriptionService:
                     target="resource",
                 )
             folder_id = folder.id
+        await self._reachable(notification_url, "notificationUrl")
+        if lifecycle_url is not None:
+            await self._reachable(lifecycle_url, "lifecycleNotificationUrl")
         await self.handshake(notification_url)
         if lifecycle_url is not None:
             await self.handshake(lifecycle_url)
@@ -302,8 +314,12 @@ class SubscriptionService:
         url = None
         if data.notification_url is not None:
             url = self._url(data.notification_url, "notificationUrl")
-            if url != found.notification_url:
-                await self.handshake(url)
+        # a renewal too: the receivers allowed may have changed since the create
+        await self._reachable(url or found.notification_url, "notificationUrl")
+        if found.lifecycle_url is not None:
+            await self._reachable(found.lifecycle_url, "lifecycleNotificationUrl")
+        if url is not None and url != found.notification_url:
+            await self.handshake(url)
         renewed = await self.store.renew(
             subscription_id, expires_ms=expires_ms, reauth_ms=reauth_ms, notification_url=url
         )
@@ -319,6 +335,22 @@ class SubscriptionService:
         if user is None:
             raise SubscriptionNotFoundError(NOT_FOUND)
         await self.directory.open_mailbox(principal, None if principal.delegated else user.id)
+
+    async def still_allowed(self, s: Subscription) -> bool:
+        """Whether the app (and user) that made ``s`` may still open its mailbox: the same
+        decision as a request's (the directory and the access service, each cached a few
+        seconds), for the principal that made it. An app whose access policy no longer lists
+        the mailbox, a mailbox whose user is gone, may not."""
+        principal = Principal(
+            tenant_id=s.tenant_id, app_id=s.app_id,
+            user_id=s.creator_id if s.delegated else None,
+            permissions=frozenset(), expires=0,
+        )  # fmt: skip
+        try:
+            await self.directory.open_mailbox(principal, s.mailbox_id)
+        except (AccessDeniedError, NotFoundError, DelegatedOnlyError):
+            return False
+        return True
 
     async def delete(self, principal: Principal, subscription_id: str) -> None:
         await self._own(principal, subscription_id)

@@ -1,6 +1,7 @@
 """The ``$search`` index of messages and its queries, on both engines.
 
-SQLite: ``message_search``, an FTS5 table (unicode61, diacritics removed) whose rowid is the
+SQLite: ``message_search``, an FTS5 table (unicode61, diacritics removed, combining marks
+word characters: migration 0015) whose rowid is the
 message's ``seq``, one column per field; a trigger deletes its row with the message (also by
 cascade, when a folder or a user goes). PostgreSQL: ``message_search`` (``message_seq``, a
 ``tsvector`` ``doc`` under a GIN index, the ``digest`` of the message's own fields), deleted by
@@ -13,7 +14,8 @@ a tsquery lexeme) that is itself one bound parameter: no user text is ever part 
 or of an FTS expression's syntax.
 
 Rows are written in the transaction of the message (insert, replace, attachments added or
-removed); migration 0011 fills them for the messages that were there before.
+removed); migration 0011 fills them for the messages that were there before, and 0015
+again when the folding changed.
 """
 
 from __future__ import annotations

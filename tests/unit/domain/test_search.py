@@ -49,6 +49,22 @@ def test_words_are_folded_split_and_bounded() -> None:
     assert words("!!! ??") == []
 
 
+def test_letters_with_their_own_marks_fold_as_exchange_folds_them() -> None:
+    assert words("Łódź Øresund Æbleskiver Đorđe Cœur Þór Smørrebrød") == [
+        "lodz", "oresund", "aebleskiver", "dorde", "coeur", "thor", "smorrebrod",
+    ]  # fmt: skip
+    assert words("ŁÓDŹ") == words("łódź") == words("lodz")
+
+
+def test_words_are_not_split_at_combining_marks() -> None:
+    # Devanagari: the vowel signs are spacing marks, part of the word
+    assert words("हिन्दी भाषा, नमस्ते!") == ["हिनदी", "भाषा", "नमसते"]
+    assert words("தமிழ் ไทย") == ["தமிழ", "ไทย"]  # Tamil, Thai
+    # the diacritics over a letter, in any script, go (Arabic harakat too)
+    assert words("العَرَبِيَّة") == words("العربية")
+    assert words("Ελληνικά") == ["ελληνικα"]
+
+
 def test_the_forms_of_the_graph_docs() -> None:
     assert p('"pizza"') == free("pizza")
     assert p('"from:help@contoso.com"') == Text((s.FROM,), ("help", "contoso", "com"), False)
