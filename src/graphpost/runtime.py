@@ -94,6 +94,7 @@ class Runtime:
             sqlite_path=settings.sqlite_path,
             synchronous=settings.sqlite_synchronous,
             pool_size=settings.pg_pool_size,
+            sqlite_readers=settings.sqlite_readers,
         )
         content = content_store(settings.blob_dir)
         message_store = SqlMessages(engine, content)

@@ -522,7 +522,7 @@ class SqlMessages:
                 count = int(got[0]) if got else 0
             return [stored(r) for r in rows[: query.top]], count, more
 
-        return await self.engine.read(op)
+        return await self.engine.read(op, parallel=True)
 
     async def count_messages(
         self, mailbox_id: str, folder_id: Where, filter: Node | None
@@ -540,7 +540,7 @@ class SqlMessages:
             got = await tx.fetchone(sql, params)
             return (int(got[0]), int(got[1])) if got else (0, 0)
 
-        return await self.engine.read(op)
+        return await self.engine.read(op, parallel=True)
 
     async def messages_after(
         self, mailbox_id: str, folder_id: str, after_seq: int, limit: int
@@ -584,7 +584,7 @@ class SqlMessages:
             rows = await tx.fetchall(sql, (*params, limit))
             return [(int(r[8]), stored(r)) for r in rows if r[1] == mailbox_id]
 
-        return await self.engine.read(op)
+        return await self.engine.read(op, parallel=True)
 
     async def messages_by_id(
         self, mailbox_id: str, message_ids: Sequence[str]
