@@ -461,7 +461,8 @@ def big_mailbox(res: Results, work: Path, base: dict[int, float], seconds: float
 
 def search_scenarios(res: Results, work: Path, seconds: float, quick: bool,
                      database_url: str | None, connections: tuple[int, ...] = (16,),
-                     server_args: tuple[str, ...] = ()) -> None:  # fmt: skip
+                     server_args: tuple[str, ...] = (),
+                     server_env: dict[str, str] | None = None) -> None:  # fmt: skip
     """``$search`` of two words of middling frequency (200 different queries in turn) over a
     mailbox of 100,000 messages of varied words, 16 connections. Goal: p99 under 50 ms."""
     sys.path.insert(0, str(HERE))
@@ -479,7 +480,8 @@ def search_scenarios(res: Results, work: Path, seconds: float, quick: bool,
                              capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
         seeded.write_text(out + "\n")
         res.facts.append(f"search mailbox ({engine}): {out}")
-    with graphpost(data, database_url=database_url, args=("--no-smtp", *server_args)) as s:
+    with graphpost(data, database_url=database_url, args=("--no-smtp", *server_args),
+                   **(server_env or {})) as s:  # fmt: skip
         token = s.token()
         paths = [
             "/v1.0/me/messages?$search=" + urllib.parse.quote(f'"{q}"') for q in search.queries()
@@ -854,6 +856,9 @@ def main() -> int:
                         help="--only-search's wrk connections, e.g. 1,16")  # fmt: skip
     parser.add_argument("--search-pg-workers", type=int, default=1,
                         help="API processes for --only-search on PostgreSQL")  # fmt: skip
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="--only-search: a GRAPHPOST_ variable for the server "
+                             "(e.g. GRAPHPOST_SQLITE_READERS=0)")  # fmt: skip
     parser.add_argument("--keep", type=Path,
                         help="--only-search: seed the mailboxes into this directory (and the "
                              "PostgreSQL database gp_bench_search_kept) once, and reuse them "
@@ -903,14 +908,18 @@ def main() -> int:
         if args.only_search:
             keep = args.keep.resolve() if args.keep else work
             conns = tuple(int(c) for c in args.search_connections.split(","))
+            env = dict(e.split("=", 1) for e in args.server_env)
+            if env:
+                res.facts.append(f"server environment: {env}")
             if not args.only_postgres:
-                search_scenarios(res, keep, seconds, args.quick, None, conns)
+                search_scenarios(res, keep, seconds, args.quick, None, conns, (), env)
             if not args.no_postgres:
                 name = "gp_bench_search_kept" if args.keep else None
                 workers = ("--workers", str(args.search_pg_workers), "--no-worker")
                 with private_pg_database(name) as url:
                     search_scenarios(res, keep, seconds, args.quick, url, conns,
-                                     workers if args.search_pg_workers > 1 else ())  # fmt: skip
+                                     workers if args.search_pg_workers > 1 else (),
+                                     env)  # fmt: skip
             table = res.table()
             print("\n" + table)
             if args.out:

@@ -87,6 +87,18 @@ async def test_sqlite_parallel_reads_run_off_the_loop(tmp_path: Path) -> None:
             await engine.read(bad, parallel=True)
     finally:
         await engine.close()
+
+    # GRAPHPOST_SQLITE_READER_MMAP_MB: the reader threads' connections map the file
+    async def mapped(tx: Tx) -> int:
+        row = await tx.fetchone("PRAGMA mmap_size")
+        return int(row[0]) if row else -1
+
+    engine = SqliteEngine(path, readers=1, mmap_bytes=1 << 20)
+    try:
+        assert await engine.read(mapped, parallel=True) == 1 << 20
+        assert await engine.read(mapped) == 0  # the loop's reader: not mapped
+    finally:
+        await engine.close()
     # no reader threads: every read on the loop
     engine = SqliteEngine(path, readers=0)
     try:

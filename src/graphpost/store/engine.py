@@ -162,9 +162,6 @@ def _integrity(exc: Exception) -> Exception:
     return StoreError(text)
 
 
-# the reader threads' memory map of the database file (address space, not memory)
-_READER_MMAP_BYTES = 1 << 30
-
 # WAL frames (pages) after which the writer finishes a checkpoint so the WAL can restart
 _WAL_FRAMES = 4000
 
@@ -203,7 +200,9 @@ class SqliteEngine:
 
     dialect = "sqlite"
 
-    def __init__(self, path: Path, *, synchronous: str = "NORMAL", readers: int = 2) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: str = "NORMAL", readers: int = 2, mmap_bytes: int = 0
+    ) -> None:
         self.path = path
         make_private(path)
         self._writer = _connect(path, synchronous)
@@ -213,11 +212,12 @@ class SqliteEngine:
         self._rtx = SqliteTx(self._reader)
         # as many connections as threads: a thread always finds one idle
         self._pooled = [_connect(path, synchronous) for _ in range(readers)]
-        for conn in self._pooled:
+        for conn in self._pooled if mmap_bytes else ():
             # pages read through a memory map rather than a read() each: a search touches
-            # hundreds of pages all over the file (-25 % of its CPU, measured). The pages
-            # stay the kernel's page cache; a process's RSS counts those it has touched
-            conn.execute(f"PRAGMA mmap_size={_READER_MMAP_BYTES}")
+            # hundreds of pages all over the file (-25 % of its SQL's CPU, measured). The
+            # pages stay the kernel's page cache, but the process's RSS counts every one
+            # touched, per connection (a 600 MB file searched: RSS near 1 GB)
+            conn.execute(f"PRAGMA mmap_size={mmap_bytes}")
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         for conn in self._pooled:
             self._idle.put(conn)
@@ -492,10 +492,16 @@ async def open_engine(
     synchronous: str = "NORMAL",
     pool_size: int = 10,
     sqlite_readers: int = 2,
+    sqlite_reader_mmap_bytes: int = 0,
 ) -> Engine:
     if database_url:
         return await PostgresEngine.connect(database_url, pool_size=pool_size)
-    return SqliteEngine(sqlite_path, synchronous=synchronous, readers=sqlite_readers)
+    return SqliteEngine(
+        sqlite_path,
+        synchronous=synchronous,
+        readers=sqlite_readers,
+        mmap_bytes=sqlite_reader_mmap_bytes,
+    )
 
 
 __all__ = ["Engine", "Op", "Row", "Tx", "make_private", "open_engine"]
