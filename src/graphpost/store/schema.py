@@ -132,6 +132,9 @@ messages = Table(
     Index("ix_messages_mailbox_received", "mailbox_id", "received_at", "seq"),
     Index("ix_messages_imid", "mailbox_id", "internet_message_id"),
     Index("ix_messages_conversation", "mailbox_id", "conversation_id"),
+    # a search's hits (found by their seq) are checked and sorted from this index alone,
+    # not from their rows (on SQLite a row is a few KB over its own pages)
+    Index("ix_messages_seq_cover", "seq", "mailbox_id", "received_at"),
 )
 
 # One row per recipient, so that toRecipients/any(...) is an indexed EXISTS.

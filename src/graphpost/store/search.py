@@ -295,6 +295,8 @@ class SearchSql:
         self.where = ""
         self.hits = ""
         self.hits_params: list[Any] = []
+        self.text_only = False
+        """Whether the text condition is all there is to check (no date, flag or size)."""
         self.text_first = False
         """Whether the index should find the rows (a text condition every result must meet):
         then the mailbox's own index must not be used to walk it in date order (the
@@ -420,6 +422,7 @@ def compile_search(node: SearchNode, dialect: str) -> SearchSql:
         return found
     drive, rest = driving
     found.text_first = True
+    found.text_only = not rest
     if dialect == "postgresql":
         found.hits = (
             "hits AS MATERIALIZED (SELECT message_seq FROM message_search "
