@@ -104,6 +104,16 @@ class Proc:
                 pass
         return total
 
+    def loop_cpu_seconds(self) -> float:
+        """The main thread's CPU (the event loop's; reader threads are apart)."""
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            stat = Path(f"/proc/{self.p.pid}/task/{self.p.pid}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / tick
+        except OSError:
+            return 0.0
+
     def _sample(self) -> None:
         while not self._stop.wait(0.05):
             self.peak_kb = max(self.peak_kb, self.rss_kb())
@@ -489,8 +499,14 @@ def search_scenarios(res: Results, work: Path, seconds: float, quick: bool,
         script = lua(work / "search.lua", method="GET", body=None, token=token, paths=paths)
         wrk(s.base, script, 16, 2)  # warm-up
         for conns in connections:
+            cpu0, loop0 = s.proc.cpu_seconds(), s.proc.loop_cpu_seconds()
             row = measure(res, s, f"$search two words, {count:,}-message mailbox, c{conns} "
                           f"({engine})", s.base, script, conns, seconds)  # fmt: skip
+            # CPU per request: the whole server's, and its event loop's (the main thread)
+            n = max(1.0, row.rate * seconds)
+            row.note = (f"CPU ms/request {1000 * (s.proc.cpu_seconds() - cpu0) / n:.2f}, on the "
+                        f"loop {1000 * (s.proc.loop_cpu_seconds() - loop0) / n:.2f}; "
+                        f"load {os.getloadavg()[0]:.1f} {row.note}").strip()  # fmt: skip
             if conns == 16:
                 goal = "under" if (row.p99 or 0) < 50 else "OVER"
                 row.note = (row.note + f" p99 {goal} the 50 ms goal").strip()
