@@ -105,6 +105,8 @@ class Runtime:
             sqlite_path=settings.sqlite_path,
             synchronous=settings.sqlite_synchronous,
             pool_size=settings.pg_pool_size,
+            sqlite_readers=settings.sqlite_readers,
+            sqlite_reader_mmap_bytes=settings.sqlite_reader_mmap_mb * 1024 * 1024,
         )
         content = content_store(settings.blob_dir)
         message_store = SqlMessages(engine, content)

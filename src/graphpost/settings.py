@@ -46,6 +46,19 @@ class Settings(BaseSettings):
         default="NORMAL",
         description="NORMAL survives a process crash; FULL also a power loss, at some speed.",
     )
+    sqlite_readers: int = Field(
+        default=2,
+        ge=0,
+        le=16,
+        description="SQLite reader connections in threads for searches, lists and delta "
+        "pages (0: every read on the event loop).",
+    )
+    sqlite_reader_mmap_mb: int = Field(
+        default=0,
+        ge=0,
+        description="Memory-map this much of the SQLite file in each reader thread's "
+        "connection (faster searches; RSS then counts the file's pages they touch).",
+    )
     max_request_bytes: int = Field(
         default=4 * 1024 * 1024, ge=1024, description="Request body cap (Graph: 4 MB)."
     )

@@ -6,7 +6,7 @@ Both engines index and query the words this module makes (``words``): Unicode NF
 combining marks over letters dropped (``é`` is ``e``), case-folded, the letters with a mark of
 their own folded too (``ł`` is ``l``), split on anything that is not a letter, a digit or a
 spacing mark, each word at most ``MAX_WORD`` characters. (A change here changes the indexed
-words: it needs a migration that rebuilds the index, as 0013 did.) So the two engines match alike,
+words: it needs a migration that rebuilds the index, as 0016 did.) So the two engines match alike,
 whatever their own tokenisers would do.
 
 The grammar (KQL operators are upper case; ``and``/``or`` are words)::

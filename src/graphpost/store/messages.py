@@ -504,7 +504,17 @@ class SqlMessages:
         )
         if searched is not None and searched.text_first:
             # the matches are sorted by their keys alone, and only the page's rows are read
-            # whole (sorting every match with its document cost a quarter of a search)
+            # whole (sorting every match with its document cost a quarter of a search). On
+            # SQLite, when nothing but the mailbox is checked on each match, the keys come
+            # from ix_messages_seq_cover rather than each match's row (-28 % of the SQL's CPU)
+            if (
+                self.engine.dialect == "sqlite"
+                and folder_id is None
+                and query.filter is None
+                and not query.orderby
+                and searched.text_only
+            ):
+                source = "messages m INDEXED BY ix_messages_seq_cover"
             sql = (
                 f"{lead}SELECT {_STORED_COLS} FROM messages m WHERE m.seq IN (SELECT m.seq "
                 f"FROM {source} WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?) "
@@ -522,7 +532,10 @@ class SqlMessages:
                 count = int(got[0]) if got else 0
             return [stored(r) for r in rows[: query.top]], count, more
 
-        return await self.engine.read(op)
+        # a page of ten of a folder costs less on the loop than its hop to a thread does
+        # (twice the CPU, measured); a search, a filter, a count or a long page goes
+        heavy = searched is not None or query.filter is not None or query.count
+        return await self.engine.read(op, parallel=heavy or query.top >= 100)
 
     async def count_messages(
         self, mailbox_id: str, folder_id: Where, filter: Node | None
@@ -540,7 +553,7 @@ class SqlMessages:
             got = await tx.fetchone(sql, params)
             return (int(got[0]), int(got[1])) if got else (0, 0)
 
-        return await self.engine.read(op)
+        return await self.engine.read(op, parallel=True)
 
     async def messages_after(
         self, mailbox_id: str, folder_id: str, after_seq: int, limit: int
@@ -584,7 +597,7 @@ class SqlMessages:
             rows = await tx.fetchall(sql, (*params, limit))
             return [(int(r[8]), stored(r)) for r in rows if r[1] == mailbox_id]
 
-        return await self.engine.read(op)
+        return await self.engine.read(op, parallel=True)
 
     async def messages_by_id(
         self, mailbox_id: str, message_ids: Sequence[str]

@@ -134,6 +134,9 @@ messages = Table(
     Index("ix_messages_conversation", "mailbox_id", "conversation_id"),
     # Focused Inbox: a folder's focused (or other) messages, newest first
     Index("ix_messages_folder_inference", "folder_id", "inference", "received_at", "seq"),
+    # a search's hits (found by their seq) are checked and sorted from this index alone,
+    # not from their rows (on SQLite a row is a few KB over its own pages)
+    Index("ix_messages_seq_cover", "seq", "mailbox_id", "received_at"),
 )
 
 # One row per recipient, so that toRecipients/any(...) is an indexed EXISTS.

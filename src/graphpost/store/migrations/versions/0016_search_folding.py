@@ -3,8 +3,8 @@
 SQLite's tokenizer keeps marks in words too), so that a message indexed before is found by
 the words a query folds to now
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-03 17:50:00
 """
 
@@ -14,8 +14,8 @@ import importlib
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
@@ -44,4 +44,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """The index stays as 0015 wrote it: 0011's reads the same tables."""
+    """The index stays as 0016 wrote it: 0011's reads the same tables."""
