@@ -658,3 +658,37 @@ def test_serve_stops_at_once_with_an_event_stream_open(
         server.process.wait(30)  # uvicorn re-raises the SIGTERM once it has shut down
         thread.join(10)
         assert ended == [None], ended  # the stream ended with its last chunk
+
+
+# ------------------------------------------------------------------------------ attacks
+
+
+def _no_500(r: httpx.Response) -> None:
+    assert r.status_code < 500, (r.request.url, r.status_code, r.text)
+
+
+def test_numbers_that_are_not_ascii_digits_or_too_long_are_400(web: RunningServer) -> None:
+    page = Page(web.base)
+    assert page.sign_in(ADELE).status_code == 303
+    me = user_id(web, ADELE)
+    inbox = page.folder(me, "inbox")
+    listing = f"/web/api/mailboxes/{me}/folders/{inbox}/messages"
+    for bad in ("\u00b2", "\u0661", "9" * 5000, "9" * 19, "1." + "9" * 19, "-1", "1e3", " 5"):
+        for path, params in (
+            (listing, {"limit": bad}),
+            (listing, {"cursor": bad}),
+            (f"/web/api/mailboxes/{me}/search", {"q": "x", "limit": bad}),
+            (f"/web/api/mailboxes/{me}/search", {"q": "x", "skip": bad}),
+            ("/web/api/queue", {"cursor": bad}),
+            ("/web/api/queue", {"limit": bad}),
+        ):
+            r = page.get(path, params=params)
+            _no_500(r)
+            assert r.status_code == 400, (path, params, r.text)
+            assert r.json()["error"]["code"] == "BadRequest"
+    assert page.get(listing, params={"limit": "0"}).status_code == 400
+    assert page.get(listing, params={"cursor": "1." + "9" * 19}).status_code == 400
+    for seq in ("\u00b2", "\u0661", "9" * 30, "9" * 19):
+        r = page.post(f"/web/api/queue/{seq}/retry")
+        _no_500(r)
+        assert r.status_code == 404, r.text

@@ -85,9 +85,10 @@ POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
 STREAM_SECONDS = 3600.0  # a stream ends after this; the browser's EventSource reconnects
 MAX_FORM = 16 * 1024
+MAX_INT = 2**63 - 1  # the stores' integers: a larger sequence number is no row's
 _encode = msgspec.json.Encoder().encode
-_CURSOR = re.compile(r"(-?\d{1,12})\.(\d{1,19})")
-_SKIP = re.compile(r"s(\d{1,7})")
+_CURSOR = re.compile(r"(-?\d{1,12})\.(\d{1,19})", re.ASCII)
+_SKIP = re.compile(r"s(\d{1,7})", re.ASCII)
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
 PAGE_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -145,7 +146,7 @@ def _cursor(value: str | None) -> tuple[int, int] | int | None:
     if not value:
         return None
     m = _CURSOR.fullmatch(value)
-    if m:
+    if m and int(m.group(2)) <= MAX_INT:
         return int(m.group(1)), int(m.group(2))
     s = _SKIP.fullmatch(value)
     if s:
@@ -153,11 +154,17 @@ def _cursor(value: str | None) -> tuple[int, int] | int | None:
     raise InvalidInputError("The cursor is not one this page gave out.", target="cursor")
 
 
+def _digits(text: str, most: int) -> bool:
+    """Whether ``text`` is 1 to ``most`` ASCII digits (``str.isdigit`` also takes ``²`` and
+    other digits ``int`` refuses)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
 def _limit(query: dict[str, str]) -> int:
     text = query.get("limit")
     if text is None:
         return PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not _digits(text, 4) or not 1 <= int(text) <= MAX_PAGE:
         raise InvalidInputError(f"limit must be a number from 1 to {MAX_PAGE}.", target="limit")
     return int(text)
 
@@ -566,7 +573,7 @@ class WebEdge:
             _only(request.method, "GET")
             states = _states(request.query.get("state"))
             cursor = request.query.get("cursor")
-            if cursor is not None and not (cursor.isdigit() and 0 < len(cursor) <= 19):
+            if cursor is not None and not (_digits(cursor, 19) and int(cursor) <= MAX_INT):
                 raise InvalidInputError("The cursor is not one this page gave out.")
             page = await self.queue.page(
                 states, mailbox_id=own, before=int(cursor) if cursor else None,
@@ -582,7 +589,7 @@ class WebEdge:
             raise NotFoundError("No such endpoint.")
         _only(request.method, "POST")
         self._check_post(request, scope, request.headers.get("x-csrf-token"), viewer.session.csrf)
-        if not parts[0].isdigit() or len(parts[0]) > 19:
+        if not _digits(parts[0], 19) or int(parts[0]) > MAX_INT:
             raise NotFoundError("No such delivery in the queue.")
         seq = int(parts[0])
         entry = await self.queue.get(seq)
@@ -717,7 +724,7 @@ class WebEdge:
             raise InvalidInputError("The search is too long (1000 characters).", target="q")
         limit = _limit(query)
         skip_text = query.get("skip", "0")
-        if not skip_text.isdigit() or int(skip_text) > 10_000:
+        if not _digits(skip_text, 5) or int(skip_text) > 10_000:
             raise InvalidInputError("skip must be a number up to 10000.", target="skip")
         skip = int(skip_text)
         q = MessageQuery(top=limit, skip=skip, search=parse_search(text, now=times.now()))
