@@ -692,3 +692,26 @@ def test_numbers_that_are_not_ascii_digits_or_too_long_are_400(web: RunningServe
         r = page.post(f"/web/api/queue/{seq}/retry")
         _no_500(r)
         assert r.status_code == 404, r.text
+
+
+def test_cookies_and_signed_links_with_non_ascii_are_refused_not_500(web: RunningServer) -> None:
+    page = Page(web.base)
+    assert page.sign_in(ALEX).status_code == 303
+    me = user_id(web, ALEX)
+    for value in ("a.\u00e9", "\u00e9.\u00e9", "a.b.c", "", "."):
+        r = httpx.get(
+            f"{web.base}/web/api/session",
+            headers={b"cookie": f"graphpost_web={value}".encode()},
+        )
+        _no_500(r)
+        assert r.status_code == 401, r.text
+    cid = f"/web/api/mailboxes/{me}/messages/AAAA/cid/logo"
+    for token in (
+        "\u00b2.x",
+        "1.\u00e9",
+        "\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661.x",
+        "9" * 5000 + ".x",
+    ):
+        r = page.get(cid, params={"t": token})
+        _no_500(r)
+        assert r.status_code == 404, r.text
