@@ -715,3 +715,13 @@ def test_cookies_and_signed_links_with_non_ascii_are_refused_not_500(web: Runnin
         r = page.get(cid, params={"t": token})
         _no_500(r)
         assert r.status_code == 404, r.text
+
+
+def test_sign_in_with_a_nul_or_control_character_shows_the_form_again(web: RunningServer) -> None:
+    """Both engines answer the same: the form with its error, not a JSON error about the
+    store (PostgreSQL cannot hold U+0000)."""
+    for username, password in (("a\x00b", "x"), (ALEX, "a\x00b"), ("a\x01\r\nb", "x")):
+        r = Page(web.base).sign_in(username, password)
+        _no_500(r)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("text/html") and 'id="signin-error"' in r.text

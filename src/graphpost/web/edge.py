@@ -615,6 +615,10 @@ class WebEdge:
         # login CSRF: the form's token is the pre-session's (the cookie the form page set)
         self._check_post(request, scope, form.get("csrf"), pre.csrf if pre else "")
         username = form.get("username", "").strip()
+        if "\x00" in username or "\x00" in form.get("password", ""):  # no store keeps U+0000
+            return self._signin_page(
+                scope, "The user name or password contains a NUL character.", status=400
+            )
         try:
             user = await self.identity.sign_in_page(username, form.get("password", ""))
         except SignInError as exc:
