@@ -725,3 +725,24 @@ def test_sign_in_with_a_nul_or_control_character_shows_the_form_again(web: Runni
         _no_500(r)
         assert r.status_code == 400, r.text
         assert r.headers["content-type"].startswith("text/html") and 'id="signin-error"' in r.text
+
+
+def test_open_page_is_not_open_to_a_rebound_host_name(open_page: RunningServer) -> None:
+    """DNS rebinding: a hostile site whose name resolves to 127.0.0.1 after the page loaded
+    reaches the server from loopback, with its own name in Host (and as Origin, which then
+    "matches"). The open page answers only names that are loopback's or no site's; the
+    rebound one must sign in."""
+    port = open_page.base.rsplit(":", 1)[1]
+    for host in ("evil.example", "127.0.0.1.nip.io", "localhost.evil.example"):
+        rebound = httpx.Client(
+            base_url=open_page.base, headers={"host": f"{host}:{port}"}, timeout=30
+        )
+        r = rebound.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/web/signin", (host, r.text)
+        r = rebound.get("/web/api/session")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "NotSignedIn", host
+        r = rebound.get("/web/api/mailboxes", headers={"origin": f"http://{host}:{port}"})
+        assert r.status_code == 401, host
+    for host in ("127.0.0.1", "localhost", "app.localhost", "[::1]", "graphpost"):
+        r = httpx.get(f"{open_page.base}/web/api/session", headers={"host": f"{host}:{port}"})
+        assert r.status_code == 200 and r.json()["open"] is True, (host, r.text)

@@ -306,6 +306,7 @@ class WebEdge:
         open_networks: list[Network] | None,
         admins: frozenset[str],
         session_seconds: float,
+        open_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.inner = inner
         self.directory = directory
@@ -317,6 +318,7 @@ class WebEdge:
         self.changes = changes
         self.signer = signer
         self.open_networks = open_networks  # emulator mode: who sees the page unsigned
+        self.open_hosts = frozenset(h.lower() for h in open_hosts)  # and by which names
         self.admins = admins
         self.session_seconds = session_seconds
         self.closing = False  # the server is stopping: event streams end
@@ -363,7 +365,7 @@ class WebEdge:
         await _send(send, response)
 
     def _admitted(self, scope: Scope) -> bool:
-        if self.open_networks is None:
+        if self.open_networks is None or not self._local_name(scope):
             return False
         client = scope.get("client")
         if not client:
@@ -373,6 +375,36 @@ class WebEdge:
         except ValueError:
             return False
         return any(address in network for network in self.open_networks)
+
+    def _local_name(self, scope: Scope) -> bool:
+        """Whether the request names this server (``Host``) as only a client of this machine
+        or network would: an IP address, ``localhost`` (or a name under it), a name of one
+        label (a container's, a hosts file's), or the host of ``GRAPHPOST_PUBLIC_URL``. A
+        dotted public name may be a hostile site's that resolves to loopback once its page
+        has loaded (DNS rebinding): such a browser reaches us from loopback, with that name
+        as Host and as Origin, and must not find the open page."""
+        host = ""
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value.decode("latin-1").strip().lower()
+                break
+        if host.startswith("["):  # [v6]:port
+            return host.find("]") > 0
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.rstrip(".")
+        if not name:
+            return False
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        return (
+            name == "localhost"
+            or name.endswith(".localhost")
+            or "." not in name
+            or name in self.open_hosts
+        )
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https"
