@@ -52,3 +52,15 @@ def test_download_names_have_no_path_quote_or_control_character() -> None:
     header = disposition("résumé 2026.pdf").decode("latin-1")
     assert header.startswith('attachment; filename="r_sum_ 2026.pdf"')
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf" in header
+
+
+def test_download_names_lose_bidi_overrides_invisible_and_c1_characters() -> None:
+    # U+202E turns "invoice\u202egpj.exe" into "invoiceexe.jpg" on screen: the saved name
+    # must show what it is
+    assert safe_filename("invoice\u202egpj.exe", "x") == "invoice_gpj.exe"
+    assert safe_filename("a\u200bb\u2028c\u0085d\ufeffe", "x") == "a_b_c_d_e"
+    assert safe_filename("a\u2066b\u2069.txt", "x") == "a_b_.txt"
+    # a lone surrogate (a name decoded with surrogateescape) cannot be UTF-8: no 500
+    name = safe_filename("a\udcffb.pdf", "x")
+    assert name == "a_b.pdf"
+    assert disposition(name).startswith(b'attachment; filename="a_b.pdf"')

@@ -33,6 +33,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -102,6 +103,7 @@ _SAFE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp
 _FOLDER_ORDER = {name: i for i, name in enumerate(
     ("inbox", "drafts", "sentitems", "outbox", "deleteditems", "junkemail", "archive")
 )}  # fmt: skip
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _FILENAME_BAD = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 _CID = re.compile(r"""(["'(\s=])cid:([^"'()\s<>]+)""", re.IGNORECASE)
 
@@ -131,7 +133,10 @@ def _people(rs: list[Recipient]) -> list[dict[str, str]]:
 def safe_filename(name: str, fallback: str) -> str:
     """A file name a browser saves safely: no path, no control or quoting characters, no
     leading dot, at most 150 characters."""
-    clean = _FILENAME_BAD.sub("_", name).strip(" ._")[:150]
+    # nor an invisible one that changes what the name shows (U+202E turns "gpj.exe" around),
+    # a line or paragraph separator, or a lone surrogate (no UTF-8 for the header)
+    shown = "".join("\x00" if unicodedata.category(c) in _UNSHOWN else c for c in name)
+    clean = _FILENAME_BAD.sub("_", shown).strip(" ._")[:150]
     return clean or fallback
 
 
