@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from graphpost.domain import times
-from graphpost.web.edge import disposition, safe_filename
+from graphpost.errors import AlreadyExistsError, NotFoundError, StoreError
+from graphpost.web.edge import _status, disposition, safe_filename
 from graphpost.web.session import Signer
 
 
@@ -64,3 +65,12 @@ def test_download_names_lose_bidi_overrides_invisible_and_c1_characters() -> Non
     name = safe_filename("a\udcffb.pdf", "x")
     assert name == "a_b.pdf"
     assert disposition(name).startswith(b'attachment; filename="a_b.pdf"')
+
+
+def test_a_store_that_is_away_is_503_with_no_database_text() -> None:
+    assert _status(StoreError("database unavailable: connection refused")) == (
+        503,
+        "ServiceUnavailable",
+    )
+    assert _status(AlreadyExistsError("x"))[0] == 409
+    assert _status(NotFoundError("x")) == (404, "NotFound")

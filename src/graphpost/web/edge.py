@@ -48,8 +48,12 @@ from graphpost.domain.query import MessageQuery
 from graphpost.domain.search import parse_search
 from graphpost.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
     AuthenticationError,
+    ConflictError,
     GraphpostError,
+    InjectedFaultError,
+    InjectedTimeoutError,
     InvalidInputError,
     MalformedIdError,
     MethodNotAllowedError,
@@ -57,6 +61,7 @@ from graphpost.errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     SignInError,
+    StoreError,
     ThrottledError,
 )
 from graphpost.ports.changes import ChangeLog
@@ -357,9 +362,14 @@ class WebEdge:
                                     headers=[(b"location", b"/web/signin")])  # fmt: skip
         except GraphpostError as exc:
             status, code = _status(exc)
-            if status >= 500:
+            message = exc.message
+            if status >= 500:  # the store's own words stay in the log
                 log.warning("web page request %s failed: %r", request.raw_path[:200], exc)
-            response = _json({"error": {"code": code, "message": exc.message}}, status)
+                message = (
+                    "See the server log." if status == 500
+                    else "The mail store is unavailable for the moment; try again."
+                )  # fmt: skip
+            response = _json({"error": {"code": code, "message": message}}, status)
         except Exception:
             log.exception("web page request %s failed", request.raw_path[:200])
             response = _json(
@@ -1072,6 +1082,12 @@ def _status(exc: GraphpostError) -> tuple[int, str]:
         return 403, "Forbidden"
     if isinstance(exc, InvalidInputError):
         return 400, "BadRequest"
+    if isinstance(exc, (AlreadyExistsError, ConflictError)):
+        return 409, "Conflict"
+    if isinstance(exc, InjectedTimeoutError):
+        return 504, "GatewayTimeout"
+    if isinstance(exc, (StoreError, InjectedFaultError)):  # the database is away: try again
+        return 503, "ServiceUnavailable"
     return 500, "InternalServerError"
 
 
