@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from graphpost.api.app import Extra, GraphApp
 from graphpost.api.context import Services
@@ -280,6 +281,7 @@ class Runtime:
             sending=self.sending, queue=self.queue, identity=self.identity, changes=self.change_log,
             signer=Signer(secret), open_networks=s.control_networks if s.emulator else None,
             admins=s.web_admin_names, session_seconds=s.web_session_hours * 3600,
+            open_hosts=frozenset(filter(None, [urlsplit(s.base_url).hostname])),
         )  # fmt: skip
 
     def graph_app(self) -> GraphApp:

@@ -658,3 +658,91 @@ def test_serve_stops_at_once_with_an_event_stream_open(
         server.process.wait(30)  # uvicorn re-raises the SIGTERM once it has shut down
         thread.join(10)
         assert ended == [None], ended  # the stream ended with its last chunk
+
+
+# ------------------------------------------------------------------------------ attacks
+
+
+def _no_500(r: httpx.Response) -> None:
+    assert r.status_code < 500, (r.request.url, r.status_code, r.text)
+
+
+def test_numbers_that_are_not_ascii_digits_or_too_long_are_400(web: RunningServer) -> None:
+    page = Page(web.base)
+    assert page.sign_in(ADELE).status_code == 303
+    me = user_id(web, ADELE)
+    inbox = page.folder(me, "inbox")
+    listing = f"/web/api/mailboxes/{me}/folders/{inbox}/messages"
+    for bad in ("\u00b2", "\u0661", "9" * 5000, "9" * 19, "1." + "9" * 19, "-1", "1e3", " 5"):
+        for path, params in (
+            (listing, {"limit": bad}),
+            (listing, {"cursor": bad}),
+            (f"/web/api/mailboxes/{me}/search", {"q": "x", "limit": bad}),
+            (f"/web/api/mailboxes/{me}/search", {"q": "x", "skip": bad}),
+            ("/web/api/queue", {"cursor": bad}),
+            ("/web/api/queue", {"limit": bad}),
+        ):
+            r = page.get(path, params=params)
+            _no_500(r)
+            assert r.status_code == 400, (path, params, r.text)
+            assert r.json()["error"]["code"] == "BadRequest"
+    assert page.get(listing, params={"limit": "0"}).status_code == 400
+    assert page.get(listing, params={"cursor": "1." + "9" * 19}).status_code == 400
+    for seq in ("\u00b2", "\u0661", "9" * 30, "9" * 19):
+        r = page.post(f"/web/api/queue/{seq}/retry")
+        _no_500(r)
+        assert r.status_code == 404, r.text
+
+
+def test_cookies_and_signed_links_with_non_ascii_are_refused_not_500(web: RunningServer) -> None:
+    page = Page(web.base)
+    assert page.sign_in(ALEX).status_code == 303
+    me = user_id(web, ALEX)
+    for value in ("a.\u00e9", "\u00e9.\u00e9", "a.b.c", "", "."):
+        r = httpx.get(
+            f"{web.base}/web/api/session",
+            headers={b"cookie": f"graphpost_web={value}".encode()},
+        )
+        _no_500(r)
+        assert r.status_code == 401, r.text
+    cid = f"/web/api/mailboxes/{me}/messages/AAAA/cid/logo"
+    for token in (
+        "\u00b2.x",
+        "1.\u00e9",
+        "\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661.x",
+        "9" * 5000 + ".x",
+    ):
+        r = page.get(cid, params={"t": token})
+        _no_500(r)
+        assert r.status_code == 404, r.text
+
+
+def test_sign_in_with_a_nul_or_control_character_shows_the_form_again(web: RunningServer) -> None:
+    """Both engines answer the same: the form with its error, not a JSON error about the
+    store (PostgreSQL cannot hold U+0000)."""
+    for username, password in (("a\x00b", "x"), (ALEX, "a\x00b"), ("a\x01\r\nb", "x")):
+        r = Page(web.base).sign_in(username, password)
+        _no_500(r)
+        assert r.status_code == 400, r.text
+        assert r.headers["content-type"].startswith("text/html") and 'id="signin-error"' in r.text
+
+
+def test_open_page_is_not_open_to_a_rebound_host_name(open_page: RunningServer) -> None:
+    """DNS rebinding: a hostile site whose name resolves to 127.0.0.1 after the page loaded
+    reaches the server from loopback, with its own name in Host (and as Origin, which then
+    "matches"). The open page answers only names that are loopback's or no site's; the
+    rebound one must sign in."""
+    port = open_page.base.rsplit(":", 1)[1]
+    for host in ("evil.example", "127.0.0.1.nip.io", "localhost.evil.example"):
+        rebound = httpx.Client(
+            base_url=open_page.base, headers={"host": f"{host}:{port}"}, timeout=30
+        )
+        r = rebound.get("/")
+        assert r.status_code == 303 and r.headers["location"] == "/web/signin", (host, r.text)
+        r = rebound.get("/web/api/session")
+        assert r.status_code == 401 and r.json()["error"]["code"] == "NotSignedIn", host
+        r = rebound.get("/web/api/mailboxes", headers={"origin": f"http://{host}:{port}"})
+        assert r.status_code == 401, host
+    for host in ("127.0.0.1", "localhost", "app.localhost", "[::1]", "graphpost"):
+        r = httpx.get(f"{open_page.base}/web/api/session", headers={"host": f"{host}:{port}"})
+        assert r.status_code == 200 and r.json()["open"] is True, (host, r.text)

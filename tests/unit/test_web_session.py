@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from graphpost.domain import times
-from graphpost.web.edge import disposition, safe_filename
+from graphpost.errors import AlreadyExistsError, NotFoundError, StoreError
+from graphpost.web.edge import _status, disposition, safe_filename
 from graphpost.web.session import Signer
 
 
@@ -52,3 +53,24 @@ def test_download_names_have_no_path_quote_or_control_character() -> None:
     header = disposition("résumé 2026.pdf").decode("latin-1")
     assert header.startswith('attachment; filename="r_sum_ 2026.pdf"')
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9%202026.pdf" in header
+
+
+def test_download_names_lose_bidi_overrides_invisible_and_c1_characters() -> None:
+    # U+202E turns "invoice\u202egpj.exe" into "invoiceexe.jpg" on screen: the saved name
+    # must show what it is
+    assert safe_filename("invoice\u202egpj.exe", "x") == "invoice_gpj.exe"
+    assert safe_filename("a\u200bb\u2028c\u0085d\ufeffe", "x") == "a_b_c_d_e"
+    assert safe_filename("a\u2066b\u2069.txt", "x") == "a_b_.txt"
+    # a lone surrogate (a name decoded with surrogateescape) cannot be UTF-8: no 500
+    name = safe_filename("a\udcffb.pdf", "x")
+    assert name == "a_b.pdf"
+    assert disposition(name).startswith(b'attachment; filename="a_b.pdf"')
+
+
+def test_a_store_that_is_away_is_503_with_no_database_text() -> None:
+    assert _status(StoreError("database unavailable: connection refused")) == (
+        503,
+        "ServiceUnavailable",
+    )
+    assert _status(AlreadyExistsError("x"))[0] == 409
+    assert _status(NotFoundError("x")) == (404, "NotFound")

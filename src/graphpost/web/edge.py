@@ -33,6 +33,7 @@ import hmac
 import ipaddress
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -47,8 +48,12 @@ from graphpost.domain.query import MessageQuery
 from graphpost.domain.search import parse_search
 from graphpost.errors import (
     AccessDeniedError,
+    AlreadyExistsError,
     AuthenticationError,
+    ConflictError,
     GraphpostError,
+    InjectedFaultError,
+    InjectedTimeoutError,
     InvalidInputError,
     MalformedIdError,
     MethodNotAllowedError,
@@ -56,6 +61,7 @@ from graphpost.errors import (
     RequestTimeoutError,
     RequestTooLargeError,
     SignInError,
+    StoreError,
     ThrottledError,
 )
 from graphpost.ports.changes import ChangeLog
@@ -85,9 +91,10 @@ POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
 STREAM_SECONDS = 3600.0  # a stream ends after this; the browser's EventSource reconnects
 MAX_FORM = 16 * 1024
+MAX_INT = 2**63 - 1  # the stores' integers: a larger sequence number is no row's
 _encode = msgspec.json.Encoder().encode
-_CURSOR = re.compile(r"(-?\d{1,12})\.(\d{1,19})")
-_SKIP = re.compile(r"s(\d{1,7})")
+_CURSOR = re.compile(r"(-?\d{1,12})\.(\d{1,19})", re.ASCII)
+_SKIP = re.compile(r"s(\d{1,7})", re.ASCII)
 _HOST = re.compile(r"[A-Za-z0-9.\-]{1,253}(:\d{1,5})?|\[[0-9A-Fa-f:.]{2,45}\](:\d{1,5})?")
 PAGE_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -101,6 +108,7 @@ _SAFE_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp
 _FOLDER_ORDER = {name: i for i, name in enumerate(
     ("inbox", "drafts", "sentitems", "outbox", "deleteditems", "junkemail", "archive")
 )}  # fmt: skip
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 _FILENAME_BAD = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 _CID = re.compile(r"""(["'(\s=])cid:([^"'()\s<>]+)""", re.IGNORECASE)
 
@@ -130,7 +138,10 @@ def _people(rs: list[Recipient]) -> list[dict[str, str]]:
 def safe_filename(name: str, fallback: str) -> str:
     """A file name a browser saves safely: no path, no control or quoting characters, no
     leading dot, at most 150 characters."""
-    clean = _FILENAME_BAD.sub("_", name).strip(" ._")[:150]
+    # nor an invisible one that changes what the name shows (U+202E turns "gpj.exe" around),
+    # a line or paragraph separator, or a lone surrogate (no UTF-8 for the header)
+    shown = "".join("\x00" if unicodedata.category(c) in _UNSHOWN else c for c in name)
+    clean = _FILENAME_BAD.sub("_", shown).strip(" ._")[:150]
     return clean or fallback
 
 
@@ -145,7 +156,7 @@ def _cursor(value: str | None) -> tuple[int, int] | int | None:
     if not value:
         return None
     m = _CURSOR.fullmatch(value)
-    if m:
+    if m and int(m.group(2)) <= MAX_INT:
         return int(m.group(1)), int(m.group(2))
     s = _SKIP.fullmatch(value)
     if s:
@@ -153,11 +164,17 @@ def _cursor(value: str | None) -> tuple[int, int] | int | None:
     raise InvalidInputError("The cursor is not one this page gave out.", target="cursor")
 
 
+def _digits(text: str, most: int) -> bool:
+    """Whether ``text`` is 1 to ``most`` ASCII digits (``str.isdigit`` also takes ``²`` and
+    other digits ``int`` refuses)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
+
+
 def _limit(query: dict[str, str]) -> int:
     text = query.get("limit")
     if text is None:
         return PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    if not _digits(text, 4) or not 1 <= int(text) <= MAX_PAGE:
         raise InvalidInputError(f"limit must be a number from 1 to {MAX_PAGE}.", target="limit")
     return int(text)
 
@@ -299,6 +316,7 @@ class WebEdge:
         open_networks: list[Network] | None,
         admins: frozenset[str],
         session_seconds: float,
+        open_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.inner = inner
         self.directory = directory
@@ -310,6 +328,7 @@ class WebEdge:
         self.changes = changes
         self.signer = signer
         self.open_networks = open_networks  # emulator mode: who sees the page unsigned
+        self.open_hosts = frozenset(h.lower() for h in open_hosts)  # and by which names
         self.admins = admins
         self.session_seconds = session_seconds
         self.closing = False  # the server is stopping: event streams end
@@ -343,9 +362,14 @@ class WebEdge:
                                     headers=[(b"location", b"/web/signin")])  # fmt: skip
         except GraphpostError as exc:
             status, code = _status(exc)
-            if status >= 500:
+            message = exc.message
+            if status >= 500:  # the store's own words stay in the log
                 log.warning("web page request %s failed: %r", request.raw_path[:200], exc)
-            response = _json({"error": {"code": code, "message": exc.message}}, status)
+                message = (
+                    "See the server log." if status == 500
+                    else "The mail store is unavailable for the moment; try again."
+                )  # fmt: skip
+            response = _json({"error": {"code": code, "message": message}}, status)
         except Exception:
             log.exception("web page request %s failed", request.raw_path[:200])
             response = _json(
@@ -356,7 +380,7 @@ class WebEdge:
         await _send(send, response)
 
     def _admitted(self, scope: Scope) -> bool:
-        if self.open_networks is None:
+        if self.open_networks is None or not self._local_name(scope):
             return False
         client = scope.get("client")
         if not client:
@@ -366,6 +390,36 @@ class WebEdge:
         except ValueError:
             return False
         return any(address in network for network in self.open_networks)
+
+    def _local_name(self, scope: Scope) -> bool:
+        """Whether the request names this server (``Host``) as only a client of this machine
+        or network would: an IP address, ``localhost`` (or a name under it), a name of one
+        label (a container's, a hosts file's), or the host of ``GRAPHPOST_PUBLIC_URL``. A
+        dotted public name may be a hostile site's that resolves to loopback once its page
+        has loaded (DNS rebinding): such a browser reaches us from loopback, with that name
+        as Host and as Origin, and must not find the open page."""
+        host = ""
+        for name, value in scope.get("headers", []):
+            if name == b"host":
+                host = value.decode("latin-1").strip().lower()
+                break
+        if host.startswith("["):  # [v6]:port
+            return host.find("]") > 0
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        name = name.rstrip(".")
+        if not name:
+            return False
+        try:
+            ipaddress.ip_address(name)
+            return True
+        except ValueError:
+            pass
+        return (
+            name == "localhost"
+            or name.endswith(".localhost")
+            or "." not in name
+            or name in self.open_hosts
+        )
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https"
@@ -566,7 +620,7 @@ class WebEdge:
             _only(request.method, "GET")
             states = _states(request.query.get("state"))
             cursor = request.query.get("cursor")
-            if cursor is not None and not (cursor.isdigit() and 0 < len(cursor) <= 19):
+            if cursor is not None and not (_digits(cursor, 19) and int(cursor) <= MAX_INT):
                 raise InvalidInputError("The cursor is not one this page gave out.")
             page = await self.queue.page(
                 states, mailbox_id=own, before=int(cursor) if cursor else None,
@@ -582,7 +636,7 @@ class WebEdge:
             raise NotFoundError("No such endpoint.")
         _only(request.method, "POST")
         self._check_post(request, scope, request.headers.get("x-csrf-token"), viewer.session.csrf)
-        if not parts[0].isdigit() or len(parts[0]) > 19:
+        if not _digits(parts[0], 19) or int(parts[0]) > MAX_INT:
             raise NotFoundError("No such delivery in the queue.")
         seq = int(parts[0])
         entry = await self.queue.get(seq)
@@ -608,6 +662,10 @@ class WebEdge:
         # login CSRF: the form's token is the pre-session's (the cookie the form page set)
         self._check_post(request, scope, form.get("csrf"), pre.csrf if pre else "")
         username = form.get("username", "").strip()
+        if "\x00" in username or "\x00" in form.get("password", ""):  # no store keeps U+0000
+            return self._signin_page(
+                scope, "The user name or password contains a NUL character.", status=400
+            )
         try:
             user = await self.identity.sign_in_page(username, form.get("password", ""))
         except SignInError as exc:
@@ -717,7 +775,7 @@ class WebEdge:
             raise InvalidInputError("The search is too long (1000 characters).", target="q")
         limit = _limit(query)
         skip_text = query.get("skip", "0")
-        if not skip_text.isdigit() or int(skip_text) > 10_000:
+        if not _digits(skip_text, 5) or int(skip_text) > 10_000:
             raise InvalidInputError("skip must be a number up to 10000.", target="skip")
         skip = int(skip_text)
         q = MessageQuery(top=limit, skip=skip, search=parse_search(text, now=times.now()))
@@ -1024,6 +1082,12 @@ def _status(exc: GraphpostError) -> tuple[int, str]:
         return 403, "Forbidden"
     if isinstance(exc, InvalidInputError):
         return 400, "BadRequest"
+    if isinstance(exc, (AlreadyExistsError, ConflictError)):
+        return 409, "Conflict"
+    if isinstance(exc, InjectedTimeoutError):
+        return 504, "GatewayTimeout"
+    if isinstance(exc, (StoreError, InjectedFaultError)):  # the database is away: try again
+        return 503, "ServiceUnavailable"
     return 500, "InternalServerError"
 
 

@@ -52,7 +52,7 @@ class Signer:
 
     def session(self, value: str | None) -> Session | None:
         """The session a cookie value holds, if it is ours, intact and not expired."""
-        if not value or len(value) > 1024 or value.count(".") != 1:
+        if not value or len(value) > 1024 or value.count(".") != 1 or not value.isascii():
             return None
         body, mac = value.split(".")
         if not hmac.compare_digest(mac, self._mac(body)):
@@ -72,9 +72,9 @@ class Signer:
         return f"{expires}.{self._mac(f'{what}|{expires}')}"
 
     def check_link(self, what: str, token: str | None) -> bool:
-        if not token or token.count(".") != 1:
+        if not token or len(token) > 200 or token.count(".") != 1 or not token.isascii():
             return False
         expires, mac = token.split(".")
-        if not expires.isdigit() or int(expires) <= times.wall():
+        if not expires.isdigit() or len(expires) > 12 or int(expires) <= times.wall():
             return False
         return hmac.compare_digest(mac, self._mac(f"{what}|{int(expires)}"))
