@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import ipaddress
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -251,6 +252,32 @@ class Response:
         if self.stream is None:
             return self.body
         return b"".join([chunk async for chunk in self.stream()])
+
+
+def local_host_name(scope: Scope, named: frozenset[str] = frozenset()) -> bool:
+    """Whether the request names this server (``Host``) as only a client of this machine or
+    network would: an IP address, ``localhost`` (or a name under it), a name of one label (a
+    container's, a hosts file's), or one of ``named`` (lower case: ``GRAPHPOST_PUBLIC_URL``'s
+    host). A dotted public name may be a hostile site's that resolves to loopback once its
+    page has loaded (DNS rebinding): such a browser reaches us from loopback, with that name as
+    Host and as Origin, and must find neither the open web page nor the test controls."""
+    host = ""
+    for name, value in scope.get("headers", []):
+        if name == b"host":
+            host = value.decode("latin-1").strip().lower()
+            break
+    if host.startswith("["):  # [v6]:port
+        return host.find("]") > 0
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    name = name.rstrip(".")
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == "localhost" or name.endswith(".localhost") or "." not in name or name in named
 
 
 def body_deadline(receive: Receive, seconds: float) -> Receive:

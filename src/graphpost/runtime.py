@@ -269,6 +269,7 @@ class Runtime:
             tokens=self.tokens,
             allowed=self.settings.control_networks,
             token_lifetime=self.settings.token_lifetime,
+            named_hosts=frozenset(filter(None, [urlsplit(self.settings.base_url).hostname])),
         )
 
     def web_edge(self, inner: ASGIApp) -> WebEdge:

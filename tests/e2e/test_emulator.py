@@ -194,6 +194,28 @@ def test_forwarded_headers_do_not_open_the_controls(
         assert httpx.get(f"{s.base}/_graphpost/clock", timeout=30).json()["offsetSeconds"] == 0
 
 
+def test_controls_are_not_open_to_a_rebound_host_name(emulator: RunningServer) -> None:
+    """DNS rebinding: a hostile page whose name resolves to 127.0.0.1 once it has loaded
+    reaches the server from loopback with its own name as Host. It must not mint tokens,
+    read what was delivered or reset mailboxes; local names still reach the controls."""
+    port = emulator.base.rsplit(":", 1)[1]
+    for host in ("evil.example", "127.0.0.1.nip.io", "localhost.evil.example"):
+        headers = {"host": f"{host}:{port}"}
+        for method, path, body in (
+            ("POST", "/_graphpost/token", {"user": "AdeleV@contoso.onmicrosoft.com"}),
+            ("GET", "/_graphpost/messages", None),
+            ("POST", "/_graphpost/reset", {}),
+            ("POST", "/_graphpost/clock", {"advanceSeconds": 86400}),
+        ):
+            r = httpx.request(method, f"{emulator.base}{path}", headers=headers, json=body,
+                              timeout=30)  # fmt: skip
+            assert_error(r, 403, "ErrorAccessDenied")
+    for host in ("127.0.0.1", "localhost", "app.localhost", "[::1]", "graphpost"):
+        r = httpx.get(f"{emulator.base}/_graphpost/clock", headers={"host": f"{host}:{port}"},
+                      timeout=30)  # fmt: skip
+        assert r.status_code == 200 and r.json()["offsetSeconds"] == 0, (host, r.text)
+
+
 # ------------------------------------------------------------------------------ delivered
 
 

@@ -12,7 +12,9 @@ mode only; with it off, ``Absent`` answers every such path 404 and no control ex
     POST   /_graphpost/clock           {"advanceSeconds": N}: forward only
     POST   /_graphpost/token           {"user", "scopes"?} or {"app", "roles"?, "tenant"?}
 
-Only clients in ``GRAPHPOST_EMULATOR_CONTROLS_FROM`` (loopback by default) are answered;
+Only clients in ``GRAPHPOST_EMULATOR_CONTROLS_FROM`` (loopback by default) that name the
+server by an IP address, ``localhost``, a one-label name or ``GRAPHPOST_PUBLIC_URL``'s host
+are answered (``asgi.local_host_name``: a hostile page's name rebound to loopback is not);
 others get 403. The errors are Graph's envelope (``api.errors``)."""
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from graphpost.asgi import (
     Response,
     Scope,
     Send,
+    local_host_name,
     printable_header,
     read_body,
 )
@@ -256,8 +259,10 @@ class Controls(_Edge):
         tokens: TokenService,
         allowed: list[Network],
         token_lifetime: int,
+        named_hosts: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(inner)
+        self.named_hosts = frozenset(h.lower() for h in named_hosts)
         self.emulator = emulator
         self.directory = directory
         self.tokens = tokens
@@ -265,6 +270,8 @@ class Controls(_Edge):
         self.token_lifetime = token_lifetime
 
     def _admitted(self, scope: Scope) -> bool:
+        if not local_host_name(scope, self.named_hosts):  # DNS rebinding: asgi.local_host_name
+            return False
         client = scope.get("client")
         if not client:
             return False
@@ -278,7 +285,8 @@ class Controls(_Edge):
         if not self._admitted(scope):
             raise AccessDeniedError(
                 "The test controls answer only clients in GRAPHPOST_EMULATOR_CONTROLS_FROM "
-                "(loopback by default)."
+                "(loopback by default) that name this server by an IP address, localhost, a "
+                "one-label name or GRAPHPOST_PUBLIC_URL's host."
             )
         request.check()
         segments = request.segments()[1:]

@@ -41,7 +41,16 @@ from urllib.parse import parse_qsl, quote, unquote
 
 import msgspec
 
-from graphpost.asgi import ASGIApp, Receive, Request, Response, Scope, Send, read_body
+from graphpost.asgi import (
+    ASGIApp,
+    Receive,
+    Request,
+    Response,
+    Scope,
+    Send,
+    local_host_name,
+    read_body,
+)
 from graphpost.domain import times
 from graphpost.domain.message import FILE, Recipient
 from graphpost.domain.query import MessageQuery
@@ -380,7 +389,7 @@ class WebEdge:
         await _send(send, response)
 
     def _admitted(self, scope: Scope) -> bool:
-        if self.open_networks is None or not self._local_name(scope):
+        if self.open_networks is None or not local_host_name(scope, self.open_hosts):
             return False
         client = scope.get("client")
         if not client:
@@ -390,36 +399,6 @@ class WebEdge:
         except ValueError:
             return False
         return any(address in network for network in self.open_networks)
-
-    def _local_name(self, scope: Scope) -> bool:
-        """Whether the request names this server (``Host``) as only a client of this machine
-        or network would: an IP address, ``localhost`` (or a name under it), a name of one
-        label (a container's, a hosts file's), or the host of ``GRAPHPOST_PUBLIC_URL``. A
-        dotted public name may be a hostile site's that resolves to loopback once its page
-        has loaded (DNS rebinding): such a browser reaches us from loopback, with that name
-        as Host and as Origin, and must not find the open page."""
-        host = ""
-        for name, value in scope.get("headers", []):
-            if name == b"host":
-                host = value.decode("latin-1").strip().lower()
-                break
-        if host.startswith("["):  # [v6]:port
-            return host.find("]") > 0
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        name = name.rstrip(".")
-        if not name:
-            return False
-        try:
-            ipaddress.ip_address(name)
-            return True
-        except ValueError:
-            pass
-        return (
-            name == "localhost"
-            or name.endswith(".localhost")
-            or "." not in name
-            or name in self.open_hosts
-        )
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https"
