@@ -178,7 +178,7 @@ def test_external_senders_lists_and_automated_mail(node: Node) -> None:
     # none of these is answered
     quiet = {
         "list": _external(), "bulk": _external(), "auto": _external(), "suppress": _external(),
-        "unsubscribe": _external(),
+        "unsubscribe": _external(), "spam": _external(), "forged": _external(),
     }  # fmt: skip
     _smtp(node.server, quiet["list"], grady, "a list", List_Id="<news.example.net>")
     _smtp(node.server, quiet["bulk"], grady, "bulk", Precedence="bulk")
@@ -186,6 +186,10 @@ def test_external_senders_lists_and_automated_mail(node: Node) -> None:
     _smtp(node.server, quiet["suppress"], grady, "quiet", X_Auto_Response_Suppress="OOF")
     _smtp(node.server, quiet["unsubscribe"], grady, "promo",
           List_Unsubscribe="<mailto:leave@example.net>")  # fmt: skip
+    # a filter before us found it spam, or the sender forged (answering: backscatter)
+    _smtp(node.server, quiet["spam"], grady, "spam", X_Spam_Flag="YES")
+    _smtp(node.server, quiet["forged"], grady, "forged",
+          Authentication_Results="mx.example.org; spf=fail smtp.mailfrom=example.net")  # fmt: skip
     _smtp(node.server, "", grady, "a report from the null sender")
     daemon = f"MAILER-DAEMON@{uuid.uuid4().hex[:6]}.example.net"
     _smtp(node.server, daemon, grady, "Undeliverable: something")

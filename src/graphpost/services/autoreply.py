@@ -11,8 +11,10 @@ between the two loses that one reply, never sends it twice.
 Never answered (``domain.arrival.reply_refused``): a null or system sender, anything marked
 ``Auto-Submitted`` other than ``no`` (so two mailboxes answering each other stop after one
 reply each), ``Precedence: bulk/list/junk``, mailing lists (``List-*``), reports, and
-``X-Auto-Response-Suppress: All/OOF/AutoReply``. The reply carries ``Auto-Submitted:
-auto-replied`` and ``X-Auto-Response-Suppress: All``, as Exchange's do."""
+``X-Auto-Response-Suppress: All/OOF/AutoReply``, and mail a filter before us found spam or
+forged (``arrival.suspect``: its sender is likely an innocent third party). The reply
+carries ``Auto-Submitted: auto-replied`` and ``X-Auto-Response-Suppress: All``, as
+Exchange's do."""
 
 from __future__ import annotations
 

@@ -97,3 +97,29 @@ def test_who_is_never_answered(
             "other" if refused and headers and "Suppress" not in headers[0][0] else "focused"
         )
     assert arrival.classify(given, "focused") == "focused"
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ([("X-Spam-Flag", "YES")], True),
+        ([("X-Spam-Flag", "no")], False),
+        ([("X-Spam-Status", "Yes, score=9.1 required=5.0")], True),
+        ([("X-Spam-Status", "No, score=0.1 required=5.0")], False),
+        ([("Authentication-Results", "mx.example.org; spf=fail smtp.mailfrom=a@x.net")], True),
+        ([("Authentication-Results", "mx.example.org; spf=softfail smtp.mailfrom=x.net")], True),
+        (
+            [("Authentication-Results", "mx.example.org;\r\n dmarc=FAIL (p=none) header.from=x")],
+            True,
+        ),
+        ([("Authentication-Results", "mx.example.org; spf=pass; dkim=pass; dmarc=pass")], False),
+        ([("Authentication-Results", "mx.example.org; spf=none; dmarc=bestguesspass")], False),
+        ([("Authentication-Results", "mx.example.org; dkim=fail; dkim=pass; dmarc=pass")], False),
+    ],
+)
+def test_mail_an_upstream_check_failed_is_never_answered(
+    headers: list[tuple[str, str]], refused: bool
+) -> None:
+    # a forged sender is an innocent third party: answering it is backscatter
+    given = [Header(n, v) for n, v in headers]
+    assert (arrival.reply_refused(given, "a@example.net") is not None) is refused
