@@ -30,6 +30,10 @@ def test_merge_keeps_what_is_not_named() -> None:
 def test_zones() -> None:
     assert settings.zone("Pacific Standard Time").key == "America/Los_Angeles"
     assert settings.zone(" Europe/Berlin ").key == "Europe/Berlin"
+    # every Windows zone name, not only the common ones: the schedule's extremes too
+    assert settings.zone("Dateline Standard Time").key == "Etc/GMT+12"
+    assert settings.zone("line islands standard time").key == "Pacific/Kiritimati"
+    assert settings.zone("Sri Lanka Standard Time").key == "Asia/Colombo"
     for bad in ("", "Mars/Olympus", "../etc/passwd", "/etc/localtime", "UTC\nX", "x" * 300):
         with pytest.raises(InvalidTimeZoneError):
             settings.zone(bad)
