@@ -184,7 +184,9 @@ class Runtime:
             outbox, directory, folders, messages, limits=limits, web_base=settings.base_url,
             wake=worker.wake, access=access, blobs=blobs,
         )  # fmt: skip
-        ingest.responder = AutomaticReplies(mailbox_settings, directory, sending).consider
+        ingest.responder = AutomaticReplies(
+            mailbox_settings, directory, sending, per_minute=settings.automatic_replies_per_minute
+        ).consider
         webhooks = WebhookClient(
             plain_http_anywhere=settings.emulator, ca_file=settings.webhook_ca_file,
             internal_allowed=settings.emulator, allow=settings.webhook_allow_hosts,

@@ -94,6 +94,13 @@ class Settings(BaseSettings):
         description="CIDRs of the clients the emulator's test controls (/_graphpost/) answer; "
         "others get 403.",
     )
+    automatic_replies_per_minute: int = Field(
+        default=30,
+        ge=1,
+        le=100_000,
+        description="Automatic replies a mailbox sends at most per minute (per process); "
+        "senders beyond are not answered.",
+    )
     webhook_ca_file: Path | None = Field(
         default=None,
         description="PEM file of CA certificates trusted for https notification URLs, beside "

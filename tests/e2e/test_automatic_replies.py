@@ -178,7 +178,7 @@ def test_external_senders_lists_and_automated_mail(node: Node) -> None:
     # none of these is answered
     quiet = {
         "list": _external(), "bulk": _external(), "auto": _external(), "suppress": _external(),
-        "unsubscribe": _external(),
+        "unsubscribe": _external(), "spam": _external(), "forged": _external(),
     }  # fmt: skip
     _smtp(node.server, quiet["list"], grady, "a list", List_Id="<news.example.net>")
     _smtp(node.server, quiet["bulk"], grady, "bulk", Precedence="bulk")
@@ -186,6 +186,10 @@ def test_external_senders_lists_and_automated_mail(node: Node) -> None:
     _smtp(node.server, quiet["suppress"], grady, "quiet", X_Auto_Response_Suppress="OOF")
     _smtp(node.server, quiet["unsubscribe"], grady, "promo",
           List_Unsubscribe="<mailto:leave@example.net>")  # fmt: skip
+    # a filter before us found it spam, or the sender forged (answering: backscatter)
+    _smtp(node.server, quiet["spam"], grady, "spam", X_Spam_Flag="YES")
+    _smtp(node.server, quiet["forged"], grady, "forged",
+          Authentication_Results="mx.example.org; spf=fail smtp.mailfrom=example.net")  # fmt: skip
     _smtp(node.server, "", grady, "a report from the null sender")
     daemon = f"MAILER-DAEMON@{uuid.uuid4().hex[:6]}.example.net"
     _smtp(node.server, daemon, grady, "Undeliverable: something")
@@ -245,3 +249,37 @@ def test_scheduled_window(node: Node) -> None:
     time.sleep(SETTLE)
     assert not node.sink.messages_for(before)
     _replies(node.server, pradeep, status="disabled")
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_flood_of_senders_is_answered_at_a_capped_rate(
+    engine: str, request: pytest.FixtureRequest, tmp_path: Path, sink: Sink
+) -> None:
+    """Distinct senders (forged ones cost an attacker nothing) get at most the mailbox's
+    replies per minute: the rest are not answered, so a flood is not multiplied into
+    backscatter."""
+    admin = name = url = None
+    if engine == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        name, url = make_pg_database(admin)
+    server = start_server(tmp_path, url, relay=sink.url,
+                          GRAPHPOST_AUTOMATIC_REPLIES_PER_MINUTE="3")  # fmt: skip
+    try:
+        lynne = _user("LynneR")
+        _replies(server, lynne, status="alwaysEnabled", externalAudience="all",
+                 externalReplyMessage="<p>away</p>")  # fmt: skip
+        senders = [_external() for _ in range(7)]
+        for sender in senders:
+            _smtp(server, sender, lynne, "flood")
+        wait_for(lambda: len(_inbox(server, lynne, "flood")) == 7, what="the flood delivered")
+
+        def answered() -> list[str]:
+            return [s for s in senders if sink.messages_for(s)]
+
+        wait_for(lambda: len(answered()) >= 3, what="the first replies")
+        time.sleep(SETTLE)
+        assert answered() == senders[:3]
+    finally:
+        server.stop()
+        if admin is not None and name is not None:
+            drop_pg_database(admin, name)

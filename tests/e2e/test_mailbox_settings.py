@@ -42,6 +42,18 @@ def test_permissions(server: RunningServer) -> None:
             assert_error(c.get(f"/users/{OTHER}/mailboxSettings"), 403, "ErrorAccessDenied")
             assert_error(c.get(f"/users/{OTHER}/outlook/masterCategories"), 403,
                          "ErrorAccessDenied")  # fmt: skip
+        # nor the owner's Focused Inbox overrides, with the mail scopes a delegate has
+        delegate = server.token(OWNER, "Mail.ReadWrite Mail.ReadWrite.Shared")
+        overrides = f"/users/{OTHER}/inferenceClassification/overrides"
+        body = {"classifyAs": "other", "senderEmailAddress": {"address": "boss@example.net"}}
+        with server.client(delegate) as c:
+            assert_error(c.get(overrides), 403, "ErrorAccessDenied")
+            assert_error(c.post(overrides, json=body), 403, "ErrorAccessDenied")
+            assert_error(c.get(f"{overrides}/any"), 403, "ErrorAccessDenied")
+            assert_error(c.patch(f"{overrides}/any", json=body), 403, "ErrorAccessDenied")
+            assert_error(c.delete(f"{overrides}/any"), 403, "ErrorAccessDenied")
+        with server.client(server.token(OTHER, "Mail.ReadWrite")) as c:
+            assert c.get("/me/inferenceClassification/overrides").json()["value"] == []
     finally:
         server.cli("mailbox", "revoke", OTHER, OWNER)
     # an application: the roles of the same names

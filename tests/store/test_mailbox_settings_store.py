@@ -73,6 +73,13 @@ async def test_categories(engine: Engine) -> None:
     with pytest.raises(AlreadyExistsError):
         await store.add_category(user.id, Category(ids.guid(), "red TEAM", "none"), limit=2,
                                  now_ms=2)  # fmt: skip
+    # the same name in another Unicode normalization form (NFD, as macOS writes it) and case
+    decomposed = Category(ids.guid(), "Cafe\u0301", "none")
+    assert await store.add_category(other.id, decomposed, limit=9, now_ms=2)
+    with pytest.raises(AlreadyExistsError):
+        await store.add_category(other.id, Category(ids.guid(), "CAF\u00c9", "none"), limit=9,
+                                 now_ms=2)  # fmt: skip
+    assert await store.remove_category(other.id, decomposed.id)
     # another mailbox may have the same name
     assert await store.add_category(other.id, Category(ids.guid(), "Red Team", "none"),
                                     limit=2, now_ms=2)  # fmt: skip

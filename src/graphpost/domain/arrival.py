@@ -4,6 +4,7 @@ and what Exchange honours: ``X-Auto-Response-Suppress``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from graphpost.domain.message import Header
@@ -16,6 +17,8 @@ _BULK = frozenset({"bulk", "list", "junk"})
 AUTO_SUBMITTED = "Auto-Submitted"
 AUTO_REPLIED = "auto-replied"
 SUPPRESS = "X-Auto-Response-Suppress"
+# an upstream check's failed verdict (RFC 8601): the sender may be forged
+_FAILED_CHECK = re.compile(r"(?:^|[;\s])(spf|dmarc)\s*=\s*(fail|softfail)\b", re.IGNORECASE)
 
 
 def _values(headers: Iterable[Header]) -> dict[str, list[str]]:
@@ -46,6 +49,25 @@ def automated(headers: Iterable[Header]) -> str | None:
     return None
 
 
+def suspect(headers: Iterable[Header]) -> str | None:
+    """Why a message's sender may be forged, by the verdict of a check before us (a spam
+    filter's ``X-Spam-Flag``/``X-Spam-Status``, ``Authentication-Results`` with SPF or DMARC
+    failed); None: no such verdict. A forged verdict can only silence a reply, never cause
+    one, so the headers are believed whoever wrote them."""
+    found = _values(headers)
+    for value in found.get("x-spam-flag", []):
+        if _first_word(value) == "yes":
+            return "X-Spam-Flag: YES"
+    for value in found.get("x-spam-status", []):
+        if value.lower().startswith("yes"):
+            return "X-Spam-Status: Yes"
+    for value in found.get("authentication-results", []):
+        failed = _FAILED_CHECK.search(value)
+        if failed is not None:
+            return f"Authentication-Results: {failed.group(1).lower()}={failed.group(2).lower()}"
+    return None
+
+
 def reply_refused(headers: Iterable[Header], sender: str | None) -> str | None:
     """Why no automatic reply may answer this message (None: one may)."""
     if not sender or "@" not in sender:
@@ -60,7 +82,7 @@ def reply_refused(headers: Iterable[Header], sender: str | None) -> str | None:
         words = {w.strip().lower() for w in value.split(",")}
         if words & {"all", "oof", "autoreply"}:
             return f"{SUPPRESS}: {value}"
-    return None
+    return suspect(listed)
 
 
 def classify(headers: Iterable[Header], override: str | None) -> str:

@@ -11,13 +11,22 @@ between the two loses that one reply, never sends it twice.
 Never answered (``domain.arrival.reply_refused``): a null or system sender, anything marked
 ``Auto-Submitted`` other than ``no`` (so two mailboxes answering each other stop after one
 reply each), ``Precedence: bulk/list/junk``, mailing lists (``List-*``), reports, and
-``X-Auto-Response-Suppress: All/OOF/AutoReply``. The reply carries ``Auto-Submitted:
-auto-replied`` and ``X-Auto-Response-Suppress: All``, as Exchange's do."""
+``X-Auto-Response-Suppress: All/OOF/AutoReply``, and mail a filter before us found spam or
+forged (``arrival.suspect``: its sender is likely an innocent third party). The reply
+carries ``Auto-Submitted: auto-replied`` and ``X-Auto-Response-Suppress: All``, as
+Exchange's do.
+
+At most ``per_minute`` replies per mailbox per minute (``GRAPHPOST_AUTOMATIC_REPLIES_PER_MINUTE``,
+counted per process): a burst of distinct senders, forged ones costing nothing, is not turned
+into as many replies to whoever was forged. A sender beyond the cap is not answered, nor
+remembered as answered: a later message of theirs, once the minute has passed, is."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections import OrderedDict, deque
 
 import msgspec
 
@@ -33,6 +42,8 @@ from graphpost.services.sending import SendService
 
 log = logging.getLogger("graphpost.autoreply")
 SUBJECT_PREFIX = "Automatic reply: "
+PER_MINUTE = 30  # replies a mailbox sends at most per minute, by default
+ANSWERED_KEPT = 10_000  # keys this process knows were answered (not counted again)
 
 
 def reply_key(epoch: int, sender: str) -> str:
@@ -47,10 +58,35 @@ class AutomaticReplies:
         settings: MailboxSettingsService,
         directory: DirectoryService,
         sending: SendService,
+        *,
+        per_minute: int = PER_MINUTE,
     ) -> None:
         self.settings = settings
         self.directory = directory
         self.sending = sending
+        self.per_minute = per_minute
+        self._sent: dict[str, deque[float]] = {}  # mailbox: its replies' times, last minute
+        self._answered: OrderedDict[str, None] = OrderedDict()  # reply keys sent here
+
+    def _allowed(self, mailbox_id: str, key: str) -> bool:
+        """Whether a reply of ``key`` may be submitted now: one known answered is (the outbox
+        sends nothing twice); a new one only within the mailbox's rate, which it then takes."""
+        key = f"{mailbox_id} {key}"
+        if key in self._answered:
+            return True
+        clock = time.monotonic()
+        for stale in [m for m, q in self._sent.items() if not q or q[-1] <= clock - 60]:
+            del self._sent[stale]
+        recent = self._sent.setdefault(mailbox_id, deque())
+        while recent and recent[0] <= clock - 60:
+            recent.popleft()
+        if len(recent) >= self.per_minute:
+            return False
+        recent.append(clock)
+        self._answered[key] = None
+        while len(self._answered) > ANSWERED_KEPT:
+            self._answered.popitem(last=False)
+        return True
 
     async def consider(self, user: User, copy: NewMessage, sender: str | None) -> bool:
         """Send ``user``'s automatic reply to ``sender`` (the envelope's reverse path) for the
@@ -96,14 +132,24 @@ class AutomaticReplies:
             Header("In-Reply-To", original.internet_message_id),
             Header("References", " ".join([*refs.split()[-19:], original.internet_message_id])),
         ]
+        key = reply_key(plan.epoch, address)
+        if not self._allowed(user.id, key):
+            log.warning(
+                "automatic replies of %s: more than %d a minute; %s not answered",
+                user.id, self.per_minute, addresses.shown(address),
+            )  # fmt: skip
+            return False
         try:
             await self.sending.send_automatic(
                 user,
                 inp,
                 headers=headers,
-                key=reply_key(plan.epoch, address),
+                key=key,
                 conversation_index=ids.child_conversation_index(original.conversation_index),
             )
         except AlreadyExistsError:  # a concurrent delivery from the same sender won the key
             return True
+        except Exception:
+            self._answered.pop(f"{user.id} {key}", None)  # not sent: not known answered
+            raise
         return True

@@ -180,10 +180,12 @@ class MailboxSettingsService:
     # ------------------------------------------------------------ Focused Inbox overrides
 
     async def overrides(self, mailbox: Mailbox) -> list[Override]:
+        _own(mailbox)
         mailbox.principal.require(Access.READ)
         return await self.store.overrides(mailbox.id)
 
     async def override(self, mailbox: Mailbox, override_id: str) -> Override:
+        _own(mailbox)
         mailbox.principal.require(Access.READ)
         found = await self.store.override(mailbox.id, override_id)
         if found is None:
@@ -192,6 +194,7 @@ class MailboxSettingsService:
 
     async def put_override(self, mailbox: Mailbox, given: OverrideInput) -> Override:
         """POST: a new override, or the one of the same sender with this name and class."""
+        _own(mailbox)
         mailbox.principal.require(Access.WRITE)
         address, name, classify_as = settings.override(given)
         new = Override(str(uuid.uuid4()), address, name, classify_as)
@@ -208,6 +211,7 @@ class MailboxSettingsService:
     async def update_override(
         self, mailbox: Mailbox, override_id: str, given: OverrideInput
     ) -> Override:
+        _own(mailbox)
         mailbox.principal.require(Access.WRITE)
         current = await self.override(mailbox, override_id)
         sender = given.sender_email_address
@@ -228,6 +232,7 @@ class MailboxSettingsService:
         return Override(current.id, current.address, current.name, classify_as)
 
     async def remove_override(self, mailbox: Mailbox, override_id: str) -> None:
+        _own(mailbox)
         mailbox.principal.require(Access.WRITE)
         if not await self.store.remove_override(mailbox.id, override_id):
             raise NotFoundError(NO_OVERRIDE)

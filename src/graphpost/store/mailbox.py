@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from graphpost.domain.settings import Category, Override
 from graphpost.ports.mailbox import Change, StoredSettings
 from graphpost.store.engine import Engine, Row, Tx
@@ -17,6 +19,12 @@ def _category(row: Row) -> Category:
 
 def _override(row: Row) -> Override:
     return Override(row[0], row[1], row[2], row[3])
+
+
+def name_key(display_name: str) -> str:
+    """What makes two category names the same: case, and Unicode normalization (``é`` as one
+    code point or as ``e`` and a combining accent, as macOS writes it, look alike)."""
+    return unicodedata.normalize("NFC", display_name).lower()
 
 
 class SqlMailboxSettings:
@@ -93,7 +101,7 @@ class SqlMailboxSettings:
                 "INSERT INTO master_categories (mailbox_id, id, display_name, name_lower, color, "
                 "created_ms) VALUES (?, ?, ?, ?, ?, ?)",
                 (mailbox_id, category.id, category.display_name,
-                 category.display_name.lower(), category.color, now_ms),
+                 name_key(category.display_name), category.color, now_ms),
             )  # fmt: skip
             return True
 

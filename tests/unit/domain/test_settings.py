@@ -30,6 +30,10 @@ def test_merge_keeps_what_is_not_named() -> None:
 def test_zones() -> None:
     assert settings.zone("Pacific Standard Time").key == "America/Los_Angeles"
     assert settings.zone(" Europe/Berlin ").key == "Europe/Berlin"
+    # every Windows zone name, not only the common ones: the schedule's extremes too
+    assert settings.zone("Dateline Standard Time").key == "Etc/GMT+12"
+    assert settings.zone("line islands standard time").key == "Pacific/Kiritimati"
+    assert settings.zone("Sri Lanka Standard Time").key == "Asia/Colombo"
     for bad in ("", "Mars/Olympus", "../etc/passwd", "/etc/localtime", "UTC\nX", "x" * 300):
         with pytest.raises(InvalidTimeZoneError):
             settings.zone(bad)
@@ -97,3 +101,29 @@ def test_who_is_never_answered(
             "other" if refused and headers and "Suppress" not in headers[0][0] else "focused"
         )
     assert arrival.classify(given, "focused") == "focused"
+
+
+@pytest.mark.parametrize(
+    ("headers", "refused"),
+    [
+        ([("X-Spam-Flag", "YES")], True),
+        ([("X-Spam-Flag", "no")], False),
+        ([("X-Spam-Status", "Yes, score=9.1 required=5.0")], True),
+        ([("X-Spam-Status", "No, score=0.1 required=5.0")], False),
+        ([("Authentication-Results", "mx.example.org; spf=fail smtp.mailfrom=a@x.net")], True),
+        ([("Authentication-Results", "mx.example.org; spf=softfail smtp.mailfrom=x.net")], True),
+        (
+            [("Authentication-Results", "mx.example.org;\r\n dmarc=FAIL (p=none) header.from=x")],
+            True,
+        ),
+        ([("Authentication-Results", "mx.example.org; spf=pass; dkim=pass; dmarc=pass")], False),
+        ([("Authentication-Results", "mx.example.org; spf=none; dmarc=bestguesspass")], False),
+        ([("Authentication-Results", "mx.example.org; dkim=fail; dkim=pass; dmarc=pass")], False),
+    ],
+)
+def test_mail_an_upstream_check_failed_is_never_answered(
+    headers: list[tuple[str, str]], refused: bool
+) -> None:
+    # a forged sender is an innocent third party: answering it is backscatter
+    given = [Header(n, v) for n, v in headers]
+    assert (arrival.reply_refused(given, "a@example.net") is not None) is refused
