@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.ports import free_port
 from tests.sink import Sink
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -96,12 +96,6 @@ def pg_database(pg_admin_url: str) -> Iterator[str]:
     name, url = make_pg_database(pg_admin_url)
     yield url
     drop_pg_database(pg_admin_url, name)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def graphpost(*args: str, env: dict[str, str] | None = None) -> str:
@@ -195,11 +189,35 @@ def start_server(
     port: int | None = None,
     **extra_env: str,
 ) -> RunningServer:
-    port = port or free_port()
+    """Start `graphpost serve`; on ports of its own choosing, again on others if one of them
+    was taken meanwhile (by another test process, or a client's socket)."""
+    for _ in range(4):
+        try:
+            return _start_server(data_dir, database_url, relay, args, port, extra_env)
+        except PortTaken:
+            pass
+    return _start_server(data_dir, database_url, relay, args, port, extra_env)
+
+
+class PortTaken(AssertionError):
+    """The server could not bind one of its ports."""
+
+
+def _start_server(
+    data_dir: Path,
+    database_url: str | None,
+    relay: str | None,
+    args: tuple[str, ...],
+    fixed_port: int | None,
+    extra_env: dict[str, str],
+) -> RunningServer:
+    port = fixed_port or free_port()
     smtp_port = free_port()
     env = server_env(database_url, relay, GRAPHPOST_SMTP_PORT=str(smtp_port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+    log_path = data_dir / "server.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the server
+    log_start = log.tell()
     process = subprocess.Popen(
         [sys.executable, "-m", "graphpost.cli.main", "serve", "--quiet", "--port", str(port),
          "--data-dir", str(data_dir), *args],
@@ -213,7 +231,11 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()}")
+            log.close()
+            output = log_path.read_bytes()[log_start:].decode(errors="replace")
+            if "address already in use" in output:
+                raise PortTaken(f"server exited: {output}")
+            raise AssertionError(f"server exited: {log_path.read_text()}")
         try:
             verify: ssl.SSLContext | bool = True
             if tls:
