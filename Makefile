@@ -41,8 +41,13 @@ typecheck: $(VENV)/.dev-stamp
 # the floor is for the whole suite: a run of chosen tests (PYTEST_ARGS) only reports
 COVFLAGS = --cov --cov-report=term $(if $(PYTEST_ARGS),--cov-fail-under=0)
 
+# in parallel (pytest-xdist): one worker per CPU, at most 4; a test module stays on one worker
+# (its module fixtures are made once). PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= logical
+XDISTFLAGS = -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--maxprocesses 4 --dist loadfile)
+
 pytest: $(VENV)/.dev-stamp
-	$(BIN)/python -m pytest -q $(COVFLAGS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(XDISTFLAGS) $(COVFLAGS) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

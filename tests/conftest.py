@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 import pytest
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource
 
+from graphpost.cli.common import with_runtime
+from graphpost.cli.main import build_parser
+from graphpost.cli.token import BASE_URL_FILE, make_token
+from graphpost.errors import GraphpostError
+from graphpost.runtime import Runtime
+from graphpost.settings import Settings
+from tests.ports import free_port
 from tests.sink import Sink
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -98,12 +105,6 @@ def pg_database(pg_admin_url: str) -> Iterator[str]:
     drop_pg_database(pg_admin_url, name)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def graphpost(*args: str, env: dict[str, str] | None = None) -> str:
     """Run the real CLI; its stdout."""
     done = subprocess.run(
@@ -117,6 +118,54 @@ def graphpost(*args: str, env: dict[str, str] | None = None) -> str:
     if done.returncode != 0:
         raise AssertionError(f"graphpost {' '.join(args)} failed: {done.stderr}")
     return done.stdout
+
+
+class _EnvOf(EnvSettingsSource):
+    """Settings from the given environment instead of this process's."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {name.lower(): value for name, value in self.environ.items()}
+
+
+def settings_in(environ: Mapping[str, str], **given: Any) -> Settings:
+    """The Settings a `graphpost` process with this environment (and these options) has."""
+
+    class InEnviron(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, _EnvOf(settings_cls, environ)
+
+    return InEnviron(**given)
+
+
+def issue_token(data_dir: Path, environ: Mapping[str, str], *args: str) -> str:
+    """What `graphpost token ARGS --data-dir DATA_DIR` run with this environment prints, made
+    by the same code in this process: starting Python and importing graphpost for each token
+    took more of the suite's time than most tests (the command itself is tested on its own)."""
+    options = build_parser().parse_args(["token", *args, "--data-dir", str(data_dir)])
+    settings = settings_in(environ, data_dir=data_dir)
+    recorded = data_dir / BASE_URL_FILE
+    if settings.public_url is None and recorded.is_file() and recorded.read_text().strip():
+        settings = settings_in(environ, data_dir=data_dir, public_url=recorded.read_text().strip())
+
+    async def work(rt: Runtime) -> str:
+        return await make_token(rt, options)
+
+    try:
+        return in_thread(lambda: with_runtime(settings, work))
+    except GraphpostError as exc:
+        raise AssertionError(f"graphpost token {' '.join(args)} failed: {exc.message}") from exc
 
 
 @dataclass
@@ -139,13 +188,15 @@ class RunningServer:
               scopes: str = "Mail.ReadWrite Mail.Send") -> str:  # fmt: skip
         key = f"user:{user}:{scopes}"
         if key not in self.tokens:
-            self.tokens[key] = self.cli("token", "--user", user, "--scopes", scopes).strip()
+            self.tokens[key] = issue_token(
+                self.data_dir, self.env, "--user", user, "--scopes", scopes
+            )
         return self.tokens[key]
 
     def app_token(self, name: str = "tests", roles: str = "Mail.ReadWrite Mail.Send") -> str:
         key = f"app:{name}:{roles}"
         if key not in self.tokens:
-            self.tokens[key] = self.cli("token", "--app", name, "--roles", roles).strip()
+            self.tokens[key] = issue_token(self.data_dir, self.env, "--app", name, "--roles", roles)
         return self.tokens[key]
 
     def client(self, token: str | None = None) -> httpx.Client:
@@ -197,11 +248,35 @@ def start_server(
     port: int | None = None,
     **extra_env: str,
 ) -> RunningServer:
-    port = port or free_port()
+    """Start `graphpost serve`; on ports of its own choosing, again on others if one of them
+    was taken meanwhile (by another test process, or a client's socket)."""
+    for _ in range(4):
+        try:
+            return _start_server(data_dir, database_url, relay, args, port, extra_env)
+        except PortTaken:
+            pass
+    return _start_server(data_dir, database_url, relay, args, port, extra_env)
+
+
+class PortTaken(AssertionError):
+    """The server could not bind one of its ports."""
+
+
+def _start_server(
+    data_dir: Path,
+    database_url: str | None,
+    relay: str | None,
+    args: tuple[str, ...],
+    fixed_port: int | None,
+    extra_env: dict[str, str],
+) -> RunningServer:
+    port = fixed_port or free_port()
     smtp_port = free_port()
     env = server_env(database_url, relay, GRAPHPOST_SMTP_PORT=str(smtp_port), **extra_env)
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - lives as long as the server
+    log_path = data_dir / "server.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the server
+    log_start = log.tell()
     process = subprocess.Popen(
         [sys.executable, "-m", "graphpost.cli.main", "serve", "--quiet", "--port", str(port),
          "--data-dir", str(data_dir), *args],
@@ -215,7 +290,11 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited: {(data_dir / 'server.log').read_text()}")
+            log.close()
+            output = log_path.read_bytes()[log_start:].decode(errors="replace")
+            if "address already in use" in output:
+                raise PortTaken(f"server exited: {output}")
+            raise AssertionError(f"server exited: {log_path.read_text()}")
         try:
             verify: ssl.SSLContext | bool = True
             if tls:
@@ -245,18 +324,32 @@ def sink() -> Iterator[Sink]:
     running.stop()
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sink: Sink
-) -> Iterator[RunningServer]:
-    """The real server, once on SQLite and once on PostgreSQL, relaying to the sink."""
-    data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
-    url = None
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_database")
-    running = start_server(data_dir, url, relay=sink.url)
+@pytest.fixture(scope="session")
+def sqlite_server(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Iterator[RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("server-sqlite"), relay=sink.url)
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgresql_server(
+    tmp_path_factory: pytest.TempPathFactory, sink: Sink, pg_database: str
+) -> Iterator[RunningServer]:
+    running = start_server(
+        tmp_path_factory.mktemp("server-postgresql"), pg_database, relay=sink.url
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest) -> RunningServer:
+    """The real server, once on SQLite and once on PostgreSQL, relaying to the sink: one of
+    each for the session. (Each is a fixture of its own: pytest ends a parametrized session
+    fixture whenever the next test wants the other parameter, which under pytest-xdist, a
+    module at a time, is at nearly every module.)"""
+    running: RunningServer = request.getfixturevalue(f"{request.param}_server")
+    return running
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

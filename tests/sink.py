@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections import Counter, defaultdict
@@ -17,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tests.ports import free_port
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*([^\r\n]*)", re.IGNORECASE | re.MULTILINE)
 
@@ -94,9 +95,7 @@ class Sink:
     ) -> None:
         self.handler = SinkHandler()
         if port is None:
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = int(probe.getsockname()[1])
+            port = free_port()
         limits: dict[str, Any] = {} if max_bytes is None else {"data_size_limit": max_bytes}
         self.controller = Controller(
             self.handler, hostname="127.0.0.1", port=port, enable_SMTPUTF8=smtputf8, **limits

@@ -14,8 +14,9 @@ from email.message import EmailMessage
 
 import pytest
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, start_server
 from tests.mail_api import ADELE, ALEX, inbox_items, unique
+from tests.ports import free_port
 from tests.sink import Sink, wait_for
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, start_server
 from tests.mail_api import ADELE, assert_error, send_mail, sent_id_of, status_of, unique
+from tests.ports import free_port
 from tests.sink import Sink, wait_for
 
 

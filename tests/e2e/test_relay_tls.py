@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.conftest import free_port, start_server
+from tests.conftest import start_server
 from tests.mail_api import send_mail, unique
+from tests.ports import free_port
 from tests.sink import SinkHandler, wait_for
 
 

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import RunningServer, free_port, start_server
+from tests.conftest import RunningServer, start_server
 from tests.mail_api import ALEX, assert_error
+from tests.ports import free_port
 from tests.webhook import Receiver, start_receiver
 
 

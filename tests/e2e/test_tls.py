@@ -16,7 +16,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from tests.conftest import SRC, free_port, server_env, start_server
+from tests.conftest import SRC, server_env, start_server
+from tests.ports import free_port
 
 
 def _names(cert: Path) -> set[str]:
