@@ -7,6 +7,7 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -149,6 +150,9 @@ def settings_in(environ: Mapping[str, str], **given: Any) -> Settings:
     return InEnviron(**given)
 
 
+_TOKEN_LOCK = threading.RLock()
+
+
 def issue_token(data_dir: Path, environ: Mapping[str, str], *args: str) -> str:
     """What `graphpost token ARGS --data-dir DATA_DIR` run with this environment prints, made
     by the same code in this process: starting Python and importing graphpost for each token
@@ -163,7 +167,10 @@ def issue_token(data_dir: Path, environ: Mapping[str, str], *args: str) -> str:
         return await make_token(rt, options)
 
     try:
-        return in_thread(lambda: with_runtime(settings, work))
+        # one at a time: opening a runtime runs the migrations, and Alembic's module-level
+        # proxies are not thread-safe (tests call client() from many threads at once)
+        with _TOKEN_LOCK:
+            return in_thread(lambda: with_runtime(settings, work))
     except GraphpostError as exc:
         raise AssertionError(f"graphpost token {' '.join(args)} failed: {exc.message}") from exc
 
@@ -187,17 +194,21 @@ class RunningServer:
     def token(self, user: str = "AdeleV@contoso.onmicrosoft.com",
               scopes: str = "Mail.ReadWrite Mail.Send") -> str:  # fmt: skip
         key = f"user:{user}:{scopes}"
-        if key not in self.tokens:
-            self.tokens[key] = issue_token(
-                self.data_dir, self.env, "--user", user, "--scopes", scopes
-            )
-        return self.tokens[key]
+        with _TOKEN_LOCK:  # many threads asking at once get the one token
+            if key not in self.tokens:
+                self.tokens[key] = issue_token(
+                    self.data_dir, self.env, "--user", user, "--scopes", scopes
+                )
+            return self.tokens[key]
 
     def app_token(self, name: str = "tests", roles: str = "Mail.ReadWrite Mail.Send") -> str:
         key = f"app:{name}:{roles}"
-        if key not in self.tokens:
-            self.tokens[key] = issue_token(self.data_dir, self.env, "--app", name, "--roles", roles)
-        return self.tokens[key]
+        with _TOKEN_LOCK:
+            if key not in self.tokens:
+                self.tokens[key] = issue_token(
+                    self.data_dir, self.env, "--app", name, "--roles", roles
+                )
+            return self.tokens[key]
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token or self.token()}"}
