@@ -32,9 +32,10 @@ def _unavailable(why: str) -> None:
     pytest.skip(f"browser tests skipped: {why}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Chromium, headless, for the whole session."""
+    """Chromium, headless, for the module: a running Playwright holds an event loop in this
+    thread, and another module's asyncio.run beside it would fail."""
     if _missing is not None:
         _unavailable(_missing)
     if not CHROMIUM.exists():

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, drop_pg_database, make_pg_database, start_server
 from tests.mail_api import ADELE, inbox_items, send_mail, sent_id_of, status_of, unique
 from tests.sink import Sink, wait_for
 
@@ -17,8 +17,13 @@ from tests.sink import Sink, wait_for
 def relay_451(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[RunningServer, Sink]]:
-    """A server whose deferred deliveries are not retried for an hour on their own."""
-    url = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    """A server whose deferred deliveries are not retried for an hour on their own. On
+    PostgreSQL in a database of its own: the session's server (its worker and its relay)
+    must not claim this one's deliveries."""
+    url, name, admin = None, None, None
+    if request.param == "postgresql":
+        admin = request.getfixturevalue("pg_admin_url")
+        name, url = make_pg_database(admin)
     sink = Sink().start()
     server = start_server(
         tmp_path_factory.mktemp(f"queue-{request.param}"), url, relay=sink.url,
@@ -28,6 +33,8 @@ def relay_451(
     yield server, sink
     server.stop()
     sink.stop()
+    if admin is not None and name is not None:
+        drop_pg_database(admin, name)
 
 
 def deferred_send(server: RunningServer, sink: Sink, to: str) -> tuple[str, str, int]:
