@@ -6,7 +6,7 @@ import asyncio
 import binascii
 import ipaddress
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote
@@ -278,6 +278,26 @@ def local_host_name(scope: Scope, named: frozenset[str] = frozenset()) -> bool:
     except ValueError:
         pass
     return name == "localhost" or name.endswith(".localhost") or "." not in name or name in named
+
+
+def local_client(
+    scope: Scope,
+    networks: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network],
+    named: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether an unauthenticated local surface (the test controls, the open web page) may
+    answer: the client's address is in ``networks`` and it names this server by a local host
+    name (``local_host_name``)."""
+    if not local_host_name(scope, named):
+        return False
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        address = ipaddress.ip_address(str(client[0]))
+    except ValueError:
+        return False
+    return any(address in network for network in networks)
 
 
 def body_deadline(receive: Receive, seconds: float) -> Receive:

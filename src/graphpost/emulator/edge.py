@@ -14,7 +14,7 @@ mode only; with it off, ``Absent`` answers every such path 404 and no control ex
 
 Only clients in ``GRAPHPOST_EMULATOR_CONTROLS_FROM`` (loopback by default) that name the
 server by an IP address, ``localhost``, a one-label name or ``GRAPHPOST_PUBLIC_URL``'s host
-are answered (``asgi.local_host_name``: a hostile page's name rebound to loopback is not);
+are answered (``asgi.local_client``: a hostile page's name rebound to loopback is not);
 others get 403. The errors are Graph's envelope (``api.errors``)."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from graphpost.asgi import (
     Response,
     Scope,
     Send,
-    local_host_name,
+    local_client,
     printable_header,
     read_body,
 )
@@ -270,16 +270,7 @@ class Controls(_Edge):
         self.token_lifetime = token_lifetime
 
     def _admitted(self, scope: Scope) -> bool:
-        if not local_host_name(scope, self.named_hosts):  # DNS rebinding: asgi.local_host_name
-            return False
-        client = scope.get("client")
-        if not client:
-            return False
-        try:
-            address = ipaddress.ip_address(str(client[0]))
-        except ValueError:
-            return False
-        return any(address in network for network in self.allowed)
+        return local_client(scope, self.allowed, self.named_hosts)  # DNS rebinding too
 
     async def answer(self, request: Request, scope: Scope, receive: Receive) -> Response:
         if not self._admitted(scope):

@@ -48,7 +48,7 @@ from graphpost.asgi import (
     Response,
     Scope,
     Send,
-    local_host_name,
+    local_client,
     read_body,
 )
 from graphpost.domain import times
@@ -389,16 +389,9 @@ class WebEdge:
         await _send(send, response)
 
     def _admitted(self, scope: Scope) -> bool:
-        if self.open_networks is None or not local_host_name(scope, self.open_hosts):
+        if self.open_networks is None:
             return False
-        client = scope.get("client")
-        if not client:
-            return False
-        try:
-            address = ipaddress.ip_address(str(client[0]))
-        except ValueError:
-            return False
-        return any(address in network for network in self.open_networks)
+        return local_client(scope, self.open_networks, self.open_hosts)
 
     def _secure(self, scope: Scope) -> bool:
         return scope.get("scheme") == "https"
